@@ -1,0 +1,106 @@
+#include "core/tensor.hpp"
+
+#include <cstdlib>
+#include <new>
+
+#include "core/error.hpp"
+#include "core/half.hpp"
+
+namespace visionrt {
+
+size_t dtype_size(DType t) {
+  switch (t) {
+    case DType::f32: return 4;
+    case DType::f16: return 2;
+    case DType::bf16: return 2;
+    case DType::u8: return 1;
+    case DType::i32: return 4;
+    case DType::i64: return 8;
+  }
+  return 0;
+}
+
+const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::f32: return "F32";
+    case DType::f16: return "F16";
+    case DType::bf16: return "BF16";
+    case DType::u8: return "U8";
+    case DType::i32: return "I32";
+    case DType::i64: return "I64";
+  }
+  return "?";
+}
+
+int64_t shape_numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+std::string shape_str(const Shape& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i) out += ", ";
+    out += std::to_string(s[i]);
+  }
+  return out + "]";
+}
+
+Tensor Tensor::empty(DType dtype, Shape shape) {
+  for (int64_t d : shape)
+    if (d < 0) fail(StatusCode::invalid_argument, "negative dimension in shape ", shape_str(shape));
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  // 64-byte alignment keeps vector loads aligned on every CPU.
+  const size_t bytes = (t.nbytes() + 63) / 64 * 64;
+  void* p = bytes ? std::aligned_alloc(64, bytes) : nullptr;
+  if (bytes && !p) fail(StatusCode::out_of_memory, "cannot allocate ", bytes, " bytes on the host");
+  t.data_ = p;
+  t.keeper_ = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  return t;
+}
+
+Tensor Tensor::view(DType dtype, Shape shape, void* data, std::shared_ptr<void> keeper) {
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  t.data_ = data;
+  t.keeper_ = std::move(keeper);
+  return t;
+}
+
+float* Tensor::f32() const {
+  VRT_CHECK(dtype_ == DType::f32, "tensor is ", dtype_name(dtype_), ", not F32");
+  return static_cast<float*>(data_);
+}
+
+Tensor Tensor::reshaped(Shape shape) const {
+  VRT_CHECK(shape_numel(shape) == numel(), "cannot reshape ", shape_str(shape_), " to ", shape_str(shape));
+  Tensor t = *this;
+  t.shape_ = std::move(shape);
+  return t;
+}
+
+Tensor to_f32(const Tensor& t) {
+  Tensor out = Tensor::empty(DType::f32, t.shape());
+  float* dst = out.f32();
+  const int64_t n = t.numel();
+  switch (t.dtype()) {
+    case DType::f32:
+      for (int64_t i = 0; i < n; ++i) dst[i] = t.ptr<const float>()[i];
+      break;
+    case DType::f16:
+      for (int64_t i = 0; i < n; ++i) dst[i] = half_to_float(t.ptr<const uint16_t>()[i]);
+      break;
+    case DType::bf16:
+      for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_float(t.ptr<const uint16_t>()[i]);
+      break;
+    default:
+      fail(StatusCode::unsupported, "cannot convert ", dtype_name(t.dtype()), " tensor to F32");
+  }
+  return out;
+}
+
+}  // namespace visionrt

@@ -1,0 +1,22 @@
+// The image decoder (the only piece built on OpenCV; absent when visionrt is
+// built without it). Decodes files or bytes into 8-bit RGB.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "io/preprocess.hpp"
+
+namespace visionrt::io {
+
+// Checks the format from its magic bytes (JPEG, PNG, BMP, WebP, TIFF) and
+// the pixel count from the header (<= max_pixels) before decoding; applies
+// EXIF orientation; converts grey, alpha and 16-bit images to 8-bit RGB.
+// `name` is used in error messages (the file path, or "<memory>").
+// Throws invalid_argument (empty data, not an image, too many pixels),
+// corrupt_file (decoder failure) or unsupported (built without OpenCV).
+ImageRGB8 decode_image(const uint8_t* data, size_t size, const std::string& name,
+                       int64_t max_pixels);
+ImageRGB8 load_image(const std::string& path, int64_t max_pixels);
+
+}  // namespace visionrt::io

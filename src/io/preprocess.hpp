@@ -1,0 +1,54 @@
+// Image preprocessing exactly as Hugging Face image processors do it:
+// resize (PIL's resampling filters, antialiased when shrinking), rescale,
+// normalise, and lay out as CHW floats. No OpenCV here: decoding lives in image.hpp.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace visionrt::io {
+
+// PIL's resampling filter codes, as preprocessor_config.json's "resample".
+enum class Resample : int { nearest = 0, lanczos = 1, bilinear = 2, bicubic = 3, box = 4, hamming = 5 };
+
+// An 8-bit RGB image, rows of width*3 bytes, no padding.
+struct ImageRGB8 {
+  int width = 0, height = 0;
+  std::vector<uint8_t> pixels;
+};
+
+struct PreprocessConfig {
+  bool do_resize = true;
+  // Fixed output size (ViTImageProcessor: {"height": 224, "width": 224}) ...
+  int height = 224, width = 224;
+  // ... or an aspect-preserving one (DetrImageProcessor: shortest_edge/longest_edge).
+  int shortest_edge = 0, longest_edge = 0;
+  Resample resample = Resample::bilinear;
+  bool do_rescale = true;
+  float rescale_factor = 1.f / 255.f;
+  bool do_normalize = true;
+  float mean[3] = {0.5f, 0.5f, 0.5f};
+  float std[3] = {0.5f, 0.5f, 0.5f};
+  bool do_pad = false;
+
+  // Reads a preprocessor_config.json object; absent keys keep the defaults
+  // above (ViTImageProcessor's). Invalid values throw corrupt_file.
+  static PreprocessConfig from_json(const nlohmann::json& j);
+};
+
+// PIL's Image.resize(size, resample) for 8-bit RGB, bit-exact: the same
+// filter support scaling, coefficient normalisation, fixed-point rounding
+// and pass order as Pillow's Resample.c.
+ImageRGB8 resize_pil(const ImageRGB8& src, int out_width, int out_height, Resample filter);
+
+// The output size the config asks for, given the input size.
+void output_size(const PreprocessConfig& cfg, int in_width, int in_height, int* out_width,
+                 int* out_height);
+
+// Resize (if asked), rescale and normalise into `out`, which holds
+// 3 x out_height x out_width floats (CHW), as the reference processor's pixel_values.
+void preprocess(const ImageRGB8& image, const PreprocessConfig& cfg, float* out);
+
+}  // namespace visionrt::io

@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "visionrt/export.hpp"
+
 namespace visionrt {
 
 enum class StatusCode : int {
@@ -20,9 +22,9 @@ enum class StatusCode : int {
   internal = 9,           // a bug in visionrt
 };
 
-const char* status_name(StatusCode code) noexcept;
+VISIONRT_API const char* status_name(StatusCode code) noexcept;
 
-class Error : public std::runtime_error {
+class VISIONRT_API Error : public std::runtime_error {
  public:
   Error(StatusCode code, const std::string& message)
       : std::runtime_error(message), code_(code) {}

@@ -7,6 +7,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#if defined(__GNUC__)
+#define VRT_C_API __attribute__((visibility("default")))
+#else
+#define VRT_C_API
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -40,25 +46,25 @@ typedef struct vrt_label {
 
 typedef struct vrt_classifier vrt_classifier;
 
-const char* vrt_version(void);
+VRT_C_API const char* vrt_version(void);
 /* Message of this thread's last failed call ("" if none). */
-const char* vrt_last_error(void);
+VRT_C_API const char* vrt_last_error(void);
 /* Fills *options with the defaults (automatic device, all cores). */
-void vrt_options_default(vrt_options* options);
+VRT_C_API void vrt_options_default(vrt_options* options);
 
 /* options may be NULL for the defaults. */
-vrt_status vrt_classifier_load(const char* model_dir, const vrt_options* options,
+VRT_C_API vrt_status vrt_classifier_load(const char* model_dir, const vrt_options* options,
                                vrt_classifier** out);
-void vrt_classifier_free(vrt_classifier* classifier);
-int vrt_classifier_num_labels(const vrt_classifier* classifier);
+VRT_C_API void vrt_classifier_free(vrt_classifier* classifier);
+VRT_C_API int vrt_classifier_num_labels(const vrt_classifier* classifier);
 
 /* Logits for n preprocessed NCHW images; out holds n * num_labels floats. */
-vrt_status vrt_classifier_logits(const vrt_classifier* classifier, const float* pixel_values,
+VRT_C_API vrt_status vrt_classifier_logits(const vrt_classifier* classifier, const float* pixel_values,
                                  int n, int height, int width, float* out);
 
 /* Top-k labels of one image file; out holds topk entries, *count is set to
  * how many were filled. */
-vrt_status vrt_classify_file(const vrt_classifier* classifier, const char* path, int topk,
+VRT_C_API vrt_status vrt_classify_file(const vrt_classifier* classifier, const char* path, int topk,
                              vrt_label* out, int* count);
 
 #ifdef __cplusplus

@@ -15,14 +15,14 @@
 namespace visionrt {
 
 // The library's version, "MAJOR.MINOR.PATCH".
-const char* version() noexcept;
+VISIONRT_API const char* version() noexcept;
 
 // True when the library was built with the OpenCV image front end (decoding
 // files and encoded bytes). Without it, only preprocessed tensors are accepted.
-bool has_image_io() noexcept;
+VISIONRT_API bool has_image_io() noexcept;
 
 // True when the library was built with CUDA and a usable GPU is present.
-bool cuda_available() noexcept;
+VISIONRT_API bool cuda_available() noexcept;
 
 enum class Device { cpu, cuda, automatic };
 
@@ -50,7 +50,7 @@ struct ModelInfo {
   int64_t num_parameters = 0;
 };
 
-class Classifier {
+class VISIONRT_API Classifier {
  public:
   // Reads config.json, preprocessor_config.json and the safetensors weights
   // (single file or sharded) of a Hugging Face model folder.
@@ -58,6 +58,8 @@ class Classifier {
 
   const ModelInfo& info() const;
   Device device() const;
+  // Label names by class id, from config.json's id2label.
+  const std::vector<std::string>& label_names() const;
 
   // Logits for a batch of preprocessed images: pixel_values holds
   // n x channels x height x width floats (NCHW), as the checkpoint's

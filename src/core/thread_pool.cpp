@@ -4,6 +4,12 @@
 
 namespace visionrt {
 
+namespace {
+thread_local int tls_worker_index = 0;
+}  // namespace
+
+int ThreadPool::worker_index() { return tls_worker_index; }
+
 ThreadPool::ThreadPool(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
@@ -31,7 +37,8 @@ void ThreadPool::run_chunks() {
   }
 }
 
-void ThreadPool::worker_loop(int) {
+void ThreadPool::worker_loop(int index) {
+  tls_worker_index = index;
   uint64_t seen = 0;
   for (;;) {
     {

@@ -26,6 +26,10 @@ class ThreadPool {
   void parallel_for(int64_t n, int64_t grain,
                     const std::function<void(int64_t, int64_t)>& fn);
 
+  // Inside fn: which thread runs it, in [0, size()): 0 is the calling thread.
+  // Lets ops give each thread its own slice of planned scratch memory.
+  static int worker_index();
+
  private:
   void worker_loop(int index);
   void run_chunks();

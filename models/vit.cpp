@@ -1,0 +1,266 @@
+#include "models/vit.hpp"
+
+#include <cmath>
+#include <cstring>
+
+#include "core/error.hpp"
+
+namespace visionrt::models {
+namespace {
+
+using graph::Activation;
+using graph::Attrs;
+using graph::Op;
+
+Activation parse_activation(const std::string& act) {
+  if (act == "gelu") return Activation::gelu_erf;
+  if (act == "gelu_new" || act == "gelu_pytorch_tanh" || act == "gelu_fast")
+    return Activation::gelu_tanh;
+  if (act == "relu") return Activation::relu;
+  fail(StatusCode::unsupported, "config.json: hidden_act '", act,
+       "' is not supported (supported: gelu, gelu_new, gelu_pytorch_tanh, relu)");
+}
+
+std::vector<std::string> parse_labels(const nlohmann::json& config) {
+  int n = io::config_int(config, "num_labels", -1);
+  const auto it = config.find("id2label");
+  if (n < 0) n = it != config.end() && it->is_object() ? static_cast<int>(it->size()) : 2;
+  if (n <= 0) fail(StatusCode::corrupt_file, "config.json: num_labels must be positive");
+  std::vector<std::string> labels(n);
+  for (int i = 0; i < n; ++i) labels[i] = "LABEL_" + std::to_string(i);
+  if (it == config.end()) return labels;
+  if (!it->is_object()) fail(StatusCode::corrupt_file, "config.json: id2label must be an object");
+  for (const auto& [key, name] : it->items()) {
+    char* end = nullptr;
+    const long id = std::strtol(key.c_str(), &end, 10);
+    if (key.empty() || *end != '\0' || id < 0 || id >= n || !name.is_string())
+      fail(StatusCode::corrupt_file, "config.json: id2label entry '", key,
+           "' is not an id below num_labels (", n, ") with a string name");
+    labels[id] = name.get<std::string>();
+  }
+  return labels;
+}
+
+// Rows of several [n_i, K] matrices (or [n_i] vectors) stacked into one.
+Tensor concat_rows(const std::vector<Tensor>& parts) {
+  Shape shape = parts[0].shape();
+  shape[0] = 0;
+  for (const Tensor& p : parts) shape[0] += p.dim(0);
+  Tensor out = Tensor::empty(DType::f32, shape);
+  char* dst = static_cast<char*>(out.data());
+  for (const Tensor& p : parts) {
+    std::memcpy(dst, p.data(), p.nbytes());
+    dst += p.nbytes();
+  }
+  return out;
+}
+
+Tensor zeros(int64_t n) {
+  Tensor t = Tensor::empty(DType::f32, {n});
+  std::memset(t.data(), 0, t.nbytes());
+  return t;
+}
+
+// Cubic convolution weights (A = -0.75), as PyTorch's upsample_bicubic2d.
+void cubic_weights(float t, float w[4]) {
+  constexpr float A = -0.75f;
+  auto near = [](float x) { return ((A + 2) * x - (A + 3)) * x * x + 1; };
+  auto far = [](float x) { return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A; };
+  w[0] = far(t + 1);
+  w[1] = near(t);
+  w[2] = near(1 - t);
+  w[3] = far(2 - t);
+}
+
+}  // namespace
+
+VitConfig VitConfig::from_json(const nlohmann::json& c) {
+  VitConfig cfg;
+  cfg.hidden_size = io::config_int(c, "hidden_size", 768);
+  cfg.num_layers = io::config_int(c, "num_hidden_layers", 12);
+  cfg.num_heads = io::config_int(c, "num_attention_heads", 12);
+  cfg.intermediate_size = io::config_int(c, "intermediate_size", 3072);
+  cfg.patch_size = io::config_int(c, "patch_size", 16);
+  cfg.num_channels = io::config_int(c, "num_channels", 3);
+  cfg.qkv_bias = io::config_bool(c, "qkv_bias", true);
+  cfg.layer_norm_eps = static_cast<float>(io::config_double(c, "layer_norm_eps", 1e-12));
+  cfg.hidden_act = parse_activation(io::config_string(c, "hidden_act", "gelu"));
+  const auto size = c.find("image_size");
+  if (size != c.end() && size->is_array()) {
+    if (size->size() != 2 || !(*size)[0].is_number_integer() || !(*size)[1].is_number_integer())
+      fail(StatusCode::corrupt_file, "config.json: image_size must be an integer or [height, width]");
+    cfg.image_height = (*size)[0].get<int>();
+    cfg.image_width = (*size)[1].get<int>();
+  } else {
+    cfg.image_height = cfg.image_width = io::config_int(c, "image_size", 224);
+  }
+  cfg.labels = parse_labels(c);
+  auto positive = [](int v, const char* key) {
+    if (v <= 0) fail(StatusCode::corrupt_file, "config.json: ", key, " must be positive, got ", v);
+  };
+  positive(cfg.hidden_size, "hidden_size");
+  positive(cfg.num_layers, "num_hidden_layers");
+  positive(cfg.num_heads, "num_attention_heads");
+  positive(cfg.intermediate_size, "intermediate_size");
+  positive(cfg.patch_size, "patch_size");
+  positive(cfg.num_channels, "num_channels");
+  if (cfg.hidden_size % cfg.num_heads != 0)
+    fail(StatusCode::corrupt_file, "config.json: hidden_size (", cfg.hidden_size,
+         ") is not a multiple of num_attention_heads (", cfg.num_heads, ")");
+  if (cfg.image_height < cfg.patch_size || cfg.image_width < cfg.patch_size)
+    fail(StatusCode::corrupt_file, "config.json: image_size is smaller than patch_size");
+  if (!(cfg.layer_norm_eps > 0.f)) fail(StatusCode::corrupt_file, "config.json: layer_norm_eps must be positive");
+  return cfg;
+}
+
+VitModel VitModel::load(const io::ModelFolder& folder) {
+  VitModel m;
+  m.cfg_ = VitConfig::from_json(folder.config);
+  const VitConfig& c = m.cfg_;
+  const int64_t D = c.hidden_size, I = c.intermediate_size, P = c.patch_size;
+  const int64_t grid = (c.image_height / P) * (c.image_width / P);
+  const io::WeightStore& w = folder.weights;
+  auto get = [&](const std::string& name, const Shape& shape) {
+    Tensor t = w.f32(name, shape);
+    m.num_parameters_ += t.numel();
+    return t;
+  };
+  const std::string e = "vit.embeddings.";
+  m.patch_w_ = get(e + "patch_embeddings.projection.weight", {D, c.num_channels, P, P});
+  m.patch_b_ = get(e + "patch_embeddings.projection.bias", {D});
+  m.cls_ = get(e + "cls_token", {1, 1, D});
+  m.pos_ = get(e + "position_embeddings", {1, grid + 1, D});
+  for (int i = 0; i < c.num_layers; ++i) {
+    const std::string p = "vit.encoder.layer." + std::to_string(i) + ".";
+    Layer L;
+    L.ln1_g = get(p + "layernorm_before.weight", {D});
+    L.ln1_b = get(p + "layernorm_before.bias", {D});
+    std::vector<Tensor> qkv_w, qkv_b;
+    for (const char* name : {"query", "key", "value"}) {
+      const std::string base = p + "attention.attention." + name;
+      qkv_w.push_back(get(base + ".weight", {D, D}));
+      qkv_b.push_back(c.qkv_bias ? get(base + ".bias", {D}) : zeros(D));
+    }
+    L.qkv_w = concat_rows(qkv_w);
+    L.qkv_b = concat_rows(qkv_b);
+    L.out_w = get(p + "attention.output.dense.weight", {D, D});
+    L.out_b = get(p + "attention.output.dense.bias", {D});
+    L.ln2_g = get(p + "layernorm_after.weight", {D});
+    L.ln2_b = get(p + "layernorm_after.bias", {D});
+    L.fc1_w = get(p + "intermediate.dense.weight", {I, D});
+    L.fc1_b = get(p + "intermediate.dense.bias", {I});
+    L.fc2_w = get(p + "output.dense.weight", {D, I});
+    L.fc2_b = get(p + "output.dense.bias", {D});
+    m.layers_.push_back(std::move(L));
+  }
+  m.ln_g_ = get("vit.layernorm.weight", {D});
+  m.ln_b_ = get("vit.layernorm.bias", {D});
+  const int64_t labels = static_cast<int64_t>(c.labels.size());
+  m.head_w_ = get("classifier.weight", {labels, D});
+  m.head_b_ = get("classifier.bias", {labels});
+  return m;
+}
+
+Tensor VitModel::position_embeddings(int grid_h, int grid_w) const {
+  const int gh = cfg_.image_height / cfg_.patch_size, gw = cfg_.image_width / cfg_.patch_size;
+  if (grid_h == gh && grid_w == gw) return pos_;
+  return interpolate_pos_embedding(pos_, gh, gw, grid_h, grid_w);
+}
+
+graph::Graph VitModel::build(int batch, int height, int width, bool interpolate) const {
+  const VitConfig& c = cfg_;
+  if (batch <= 0) fail(StatusCode::invalid_argument, "batch size must be positive, got ", batch);
+  if ((height != c.image_height || width != c.image_width) && !interpolate)
+    fail(StatusCode::shape_mismatch, "input size ", height, "x", width, " differs from the model's ",
+         c.image_height, "x", c.image_width, " (enable interpolate_pos_encoding to accept it)");
+  if (height < c.patch_size || width < c.patch_size)
+    fail(StatusCode::shape_mismatch, "input size ", height, "x", width, " is smaller than one ",
+         c.patch_size, "x", c.patch_size, " patch");
+  graph::Graph g;
+  auto W = [&](const char* name, const Tensor& t) { return g.add_weight(name, t); };
+  const int x = g.add_input("pixel_values", {batch, c.num_channels, height, width});
+
+  Attrs pa;
+  pa.patch = c.patch_size;
+  int h = g.add(Op::patch_embed, {x, W("patch_w", patch_w_), W("patch_b", patch_b_)}, pa);
+  const Tensor pos = position_embeddings(height / c.patch_size, width / c.patch_size);
+  h = g.add(Op::embed_tokens, {h, W("cls", cls_), W("pos", pos)});
+
+  Attrs ln;
+  ln.eps = c.layer_norm_eps;
+  Attrs attn;
+  attn.heads = c.num_heads;
+  attn.dim = c.hidden_size;
+  attn.q_offset = 0;
+  attn.k_offset = c.hidden_size;
+  attn.v_offset = 2 * c.hidden_size;
+  Attrs act;
+  act.act = c.hidden_act;
+  for (const Layer& L : layers_) {
+    // Pre-norm block: h + attn(LN(h)), then h + mlp(LN(h)).
+    int t = g.add(Op::layer_norm, {h, W("ln1_g", L.ln1_g), W("ln1_b", L.ln1_b)}, ln);
+    const int qkv = g.add(Op::linear, {t, W("qkv_w", L.qkv_w), W("qkv_b", L.qkv_b)});
+    t = g.add(Op::attention, {qkv, qkv, qkv}, attn);
+    t = g.add(Op::linear, {t, W("out_w", L.out_w), W("out_b", L.out_b)});
+    h = g.add(Op::add, {t, h});
+    t = g.add(Op::layer_norm, {h, W("ln2_g", L.ln2_g), W("ln2_b", L.ln2_b)}, ln);
+    t = g.add(Op::linear, {t, W("fc1_w", L.fc1_w), W("fc1_b", L.fc1_b)});
+    t = g.add(Op::activation, {t}, act);
+    t = g.add(Op::linear, {t, W("fc2_w", L.fc2_w), W("fc2_b", L.fc2_b)});
+    h = g.add(Op::add, {t, h});
+  }
+  // The classifier reads only the class token: normalising just that row
+  // gives the same logits as normalising every token first.
+  Attrs sel;
+  sel.index = 0;
+  h = g.add(Op::select_token, {h}, sel);
+  h = g.add(Op::layer_norm, {h, W("ln_g", ln_g_), W("ln_b", ln_b_)}, ln);
+  h = g.add(Op::linear, {h, W("head_w", head_w_), W("head_b", head_b_)});
+  g.mark_output(h);
+  graph::fuse_linear_epilogues(g);
+  return g;
+}
+
+Tensor interpolate_pos_embedding(const Tensor& pos, int gh, int gw, int new_h, int new_w) {
+  const int64_t D = pos.dim(2);
+  if (pos.dim(1) != 1 + int64_t(gh) * gw)
+    fail(StatusCode::shape_mismatch, "position embeddings ", shape_str(pos.shape()),
+         " do not hold a ", gh, "x", gw, " grid");
+  Tensor out = Tensor::empty(DType::f32, {1, 1 + int64_t(new_h) * new_w, D});
+  const float* src = pos.f32() + D;  // skip the class position
+  float* dst = out.f32();
+  std::memcpy(dst, pos.f32(), D * sizeof(float));
+  dst += D;
+  // Source coordinate of an output index, as PyTorch computes it for cubic
+  // modes with align_corners=False: no clamping to zero before flooring.
+  const float sy = static_cast<float>(gh) / new_h, sx = static_cast<float>(gw) / new_w;
+  for (int oy = 0; oy < new_h; ++oy) {
+    const float fy = sy * (oy + 0.5f) - 0.5f;
+    const int iy = static_cast<int>(std::floor(fy));
+    float wy[4];
+    cubic_weights(fy - iy, wy);
+    for (int ox = 0; ox < new_w; ++ox) {
+      const float fx = sx * (ox + 0.5f) - 0.5f;
+      const int ix = static_cast<int>(std::floor(fx));
+      float wx[4];
+      cubic_weights(fx - ix, wx);
+      float* o = dst + (int64_t(oy) * new_w + ox) * D;
+      for (int64_t d = 0; d < D; ++d) {
+        float acc = 0.f;
+        for (int a = 0; a < 4; ++a) {
+          const int y = std::min(std::max(iy - 1 + a, 0), gh - 1);
+          float row = 0.f;
+          for (int b = 0; b < 4; ++b) {
+            const int xx = std::min(std::max(ix - 1 + b, 0), gw - 1);
+            row += wx[b] * src[(int64_t(y) * gw + xx) * D + d];
+          }
+          acc += wy[a] * row;
+        }
+        o[d] = acc;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace visionrt::models

@@ -1,0 +1,151 @@
+// CPU element-wise, normalisation and projection ops (fp32).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "backends/cpu/cpu_ops.hpp"
+#include "backends/cpu/gemm.hpp"
+#include "core/thread_pool.hpp"
+
+namespace visionrt::cpu {
+namespace {
+
+using graph::Activation;
+using graph::OpArgs;
+
+inline float apply_activation(Activation act, float x) {
+  switch (act) {
+    case Activation::none: return x;
+    case Activation::gelu_erf: return 0.5f * x * (1.f + std::erf(x * 0.70710678118654752f));
+    case Activation::gelu_tanh: {
+      const float inner = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+      return 0.5f * x * (1.f + std::tanh(inner));
+    }
+    case Activation::relu: return x > 0.f ? x : 0.f;
+  }
+  return x;
+}
+
+// Runs fn(begin, end) over [0, n) on the pool, in chunks of at least `grain`.
+template <typename Fn>
+void parallel(const OpArgs& a, int64_t n, int64_t grain, Fn&& fn) {
+  a.pool->parallel_for(n, grain, fn);
+}
+
+}  // namespace
+
+size_t patch_embed_workspace(const std::vector<const Shape*>& in, const graph::Attrs& attrs, int) {
+  const Shape& x = *in[0];
+  const int64_t p = attrs.patch;
+  return static_cast<size_t>(x[0] * (x[2] / p) * (x[3] / p) * x[1] * p * p) * sizeof(float);
+}
+
+void patch_embed(const OpArgs& a) {
+  // im2col: each patch becomes one row of C*P*P values ordered as the
+  // convolution weight [D, C, P, P], then one GEMM with the weight.
+  const Tensor &x = *a.in[0], &w = *a.in[1], &b = *a.in[2];
+  const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), P = a.node->attrs.patch;
+  const int64_t gh = H / P, gw = W / P, T = gh * gw, D = w.dim(0), K = C * P * P;
+  float* cols = static_cast<float*>(a.workspace);
+  const float* src = x.f32();
+  parallel(a, N * T, 16, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t n = r / T, t = r % T, py = t / gw, px = t % gw;
+      float* row = cols + r * K;
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t i = 0; i < P; ++i)
+          std::memcpy(row + (c * P + i) * P, src + ((n * C + c) * H + py * P + i) * W + px * P,
+                      P * sizeof(float));
+    }
+  });
+  float* out = a.out.f32();
+  gemm_nt(N * T, D, K, cols, K, w.f32(), K, out, D, a.pool);
+  const float* bias = b.f32();
+  parallel(a, N * T, 64, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t d = 0; d < D; ++d) out[r * D + d] += bias[d];
+  });
+}
+
+void embed_tokens(const OpArgs& a) {
+  const Tensor &tok = *a.in[0], &cls = *a.in[1], &pos = *a.in[2];
+  const int64_t N = tok.dim(0), T = tok.dim(1), D = tok.dim(2);
+  const float *t = tok.f32(), *c = cls.f32(), *p = pos.f32();
+  float* out = a.out.f32();
+  parallel(a, N * (T + 1), 64, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t n = r / (T + 1), s = r % (T + 1);
+      const float* src = s == 0 ? c : t + (n * T + s - 1) * D;
+      for (int64_t d = 0; d < D; ++d) out[r * D + d] = src[d] + p[s * D + d];
+    }
+  });
+}
+
+void layer_norm(const OpArgs& a) {
+  const Tensor& x = *a.in[0];
+  const int64_t D = x.dim(-1), rows = x.numel() / D;
+  const float *src = x.f32(), *gamma = a.in[1]->f32(), *beta = a.in[2]->f32();
+  const float eps = a.node->attrs.eps;
+  float* out = a.out.f32();
+  parallel(a, rows, 16, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* v = src + r * D;
+      // Two passes in double: exact mean, then the variance around it, so
+      // large offsets (common in ViT residual streams) lose no precision.
+      double sum = 0.0;
+      for (int64_t d = 0; d < D; ++d) sum += v[d];
+      const double mean = sum / D;
+      double sq = 0.0;
+      for (int64_t d = 0; d < D; ++d) sq += (v[d] - mean) * (v[d] - mean);
+      const float inv = static_cast<float>(1.0 / std::sqrt(sq / D + eps));
+      const float m = static_cast<float>(mean);
+      for (int64_t d = 0; d < D; ++d) out[r * D + d] = (v[d] - m) * inv * gamma[d] + beta[d];
+    }
+  });
+}
+
+void linear(const OpArgs& a) {
+  const Tensor &x = *a.in[0], &w = *a.in[1];
+  const int64_t K = x.dim(-1), M = x.numel() / K, N = w.dim(0);
+  float* out = a.out.f32();
+  gemm_nt(M, N, K, x.f32(), K, w.f32(), K, out, N, a.pool);
+  const float* bias = a.in[2]->f32();
+  const float* res = a.num_inputs > 3 ? a.in[3]->f32() : nullptr;
+  const Activation act = a.node->attrs.act;
+  // The epilogue: bias, then activation, then the residual, as the
+  // unfused graph would compute them.
+  parallel(a, M, 16, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      float* row = out + r * N;
+      for (int64_t n = 0; n < N; ++n) row[n] = apply_activation(act, row[n] + bias[n]);
+      if (res)
+        for (int64_t n = 0; n < N; ++n) row[n] += res[r * N + n];
+    }
+  });
+}
+
+void activation(const OpArgs& a) {
+  const float* x = a.in[0]->f32();
+  float* out = a.out.f32();
+  const Activation act = a.node->attrs.act;
+  parallel(a, a.out.numel(), 4096, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) out[i] = apply_activation(act, x[i]);
+  });
+}
+
+void add(const OpArgs& a) {
+  const float *x = a.in[0]->f32(), *y = a.in[1]->f32();
+  float* out = a.out.f32();
+  parallel(a, a.out.numel(), 4096, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) out[i] = x[i] + y[i];
+  });
+}
+
+void select_token(const OpArgs& a) {
+  const Tensor& x = *a.in[0];
+  const int64_t N = x.dim(0), S = x.dim(1), D = x.dim(2), idx = a.node->attrs.index;
+  for (int64_t n = 0; n < N; ++n)
+    std::memcpy(a.out.f32() + n * D, x.f32() + (n * S + idx) * D, D * sizeof(float));
+}
+
+}  // namespace visionrt::cpu

@@ -1,0 +1,29 @@
+// Picks a backend for a device. The one place that asks whether CUDA was built in.
+#include "backends/registry.hpp"
+
+#include "core/error.hpp"
+
+namespace visionrt {
+
+bool cuda_backend_usable() noexcept {
+  // The CUDA backend joins the executor in its own step; until then every
+  // graph runs on the CPU.
+  return false;
+}
+
+std::shared_ptr<Backend> make_backend(Device device, int threads) {
+  switch (device) {
+    case Device::cpu:
+    case Device::automatic:
+      return make_cpu_backend(threads);
+    case Device::cuda:
+#if VISIONRT_HAVE_CUDA
+      fail(StatusCode::device_error, "the CUDA backend cannot run models yet; use the cpu device");
+#else
+      fail(StatusCode::device_error, "visionrt was built without CUDA; use the cpu device");
+#endif
+  }
+  fail(StatusCode::invalid_argument, "unknown device");
+}
+
+}  // namespace visionrt

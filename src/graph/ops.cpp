@@ -1,0 +1,89 @@
+// The op table and each op's shape rule. Backends supply the functions; the
+// CUDA column stays empty until the CUDA backend registers its functions here.
+#include "graph/ops.hpp"
+
+#include "backends/cpu/cpu_ops.hpp"
+#include "core/error.hpp"
+
+namespace visionrt::graph {
+namespace {
+
+[[noreturn]] void bad_shapes(const char* op, const std::vector<const Shape*>& in, const char* why) {
+  std::string s;
+  for (size_t i = 0; i < in.size(); ++i) s += (i ? ", " : "") + shape_str(*in[i]);
+  fail(StatusCode::shape_mismatch, op, ": ", why, " (inputs ", s, ")");
+}
+
+Shape infer_patch_embed(const std::vector<const Shape*>& in, const Attrs& a) {
+  const Shape &x = *in[0], &w = *in[1], &b = *in[2];
+  if (x.size() != 4 || w.size() != 4 || b.size() != 1) bad_shapes("patch_embed", in, "expected [N,C,H,W], [D,C,P,P], [D]");
+  if (w[1] != x[1]) bad_shapes("patch_embed", in, "channel count differs from the weight's");
+  if (w[2] != a.patch || w[3] != a.patch || b[0] != w[0]) bad_shapes("patch_embed", in, "weight is not [D,C,P,P]");
+  if (x[2] < a.patch || x[3] < a.patch) bad_shapes("patch_embed", in, "image smaller than one patch");
+  return {x[0], (x[2] / a.patch) * (x[3] / a.patch), w[0]};
+}
+
+Shape infer_embed_tokens(const std::vector<const Shape*>& in, const Attrs&) {
+  const Shape &t = *in[0], &cls = *in[1], &pos = *in[2];
+  if (t.size() != 3 || cls != Shape{1, 1, t[2]} || pos != Shape{1, t[1] + 1, t[2]})
+    bad_shapes("embed_tokens", in, "expected [N,T,D], [1,1,D], [1,T+1,D]");
+  return {t[0], t[1] + 1, t[2]};
+}
+
+Shape infer_layer_norm(const std::vector<const Shape*>& in, const Attrs&) {
+  const Shape& x = *in[0];
+  if (x.empty() || *in[1] != Shape{x.back()} || *in[2] != Shape{x.back()})
+    bad_shapes("layer_norm", in, "gamma and beta must match the last dimension");
+  return x;
+}
+
+Shape infer_linear(const std::vector<const Shape*>& in, const Attrs&) {
+  const Shape &x = *in[0], &w = *in[1], &b = *in[2];
+  if (x.empty() || w.size() != 2 || w[1] != x.back() || b != Shape{w[0]})
+    bad_shapes("linear", in, "expected [...,K], [N,K], [N]");
+  Shape out = x;
+  out.back() = w[0];
+  if (in.size() > 3 && *in[3] != out) bad_shapes("linear", in, "residual must have the output's shape");
+  return out;
+}
+
+Shape infer_attention(const std::vector<const Shape*>& in, const Attrs& a) {
+  const Shape &q = *in[0], &k = *in[1], &v = *in[2];
+  if (q.size() != 3 || k.size() != 3 || v.size() != 3) bad_shapes("attention", in, "Q, K, V must be [B,S,*]");
+  if (a.heads <= 0 || a.dim % a.heads != 0) bad_shapes("attention", in, "dim must be a multiple of heads");
+  if (k[0] != q[0] || v[0] != q[0] || v[1] != k[1]) bad_shapes("attention", in, "batch or key counts differ");
+  if (a.q_offset + a.dim > q[2] || a.k_offset + a.dim > k[2] || a.v_offset + a.dim > v[2])
+    bad_shapes("attention", in, "Q/K/V columns run past their rows");
+  if (in.size() > 3 && *in[3] != Shape{k[0], k[1]}) bad_shapes("attention", in, "key mask must be [B,Sk]");
+  return {q[0], q[1], a.dim};
+}
+
+Shape infer_same(const std::vector<const Shape*>& in, const Attrs&) {
+  for (size_t i = 1; i < in.size(); ++i)
+    if (*in[i] != *in[0]) bad_shapes("add", in, "shapes differ");
+  return *in[0];
+}
+
+Shape infer_select_token(const std::vector<const Shape*>& in, const Attrs& a) {
+  const Shape& x = *in[0];
+  if (x.size() != 3 || a.index < 0 || a.index >= x[1]) bad_shapes("select_token", in, "index outside [N,S,D]");
+  return {x[0], x[2]};
+}
+
+const OpDef kOps[] = {
+    {"patch_embed", 3, 3, infer_patch_embed, cpu::patch_embed_workspace, cpu::patch_embed, nullptr},
+    {"embed_tokens", 3, 3, infer_embed_tokens, nullptr, cpu::embed_tokens, nullptr},
+    {"layer_norm", 3, 3, infer_layer_norm, nullptr, cpu::layer_norm, nullptr},
+    {"linear", 3, 4, infer_linear, nullptr, cpu::linear, nullptr},
+    {"attention", 3, 4, infer_attention, cpu::attention_workspace, cpu::attention, nullptr},
+    {"activation", 1, 1, infer_same, nullptr, cpu::activation, nullptr},
+    {"add", 2, 2, infer_same, nullptr, cpu::add, nullptr},
+    {"select_token", 1, 1, infer_select_token, nullptr, cpu::select_token, nullptr},
+};
+static_assert(sizeof(kOps) / sizeof(kOps[0]) == static_cast<size_t>(Op::count_), "one entry per op");
+
+}  // namespace
+
+const OpDef& op_def(Op op) { return kOps[static_cast<int>(op)]; }
+
+}  // namespace visionrt::graph

@@ -1,0 +1,141 @@
+// Bad model folders through the public API: one clear error each.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "visionrt/visionrt.h"
+#include "visionrt/visionrt.hpp"
+
+namespace fs = std::filesystem;
+
+namespace visionrt {
+namespace {
+
+const fs::path kFixture = fs::path(VISIONRT_SOURCE_DIR) / "tests/fixtures/vit/p16_d64";
+
+class ClassifierErrorsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("vrt_cls_" + std::to_string(std::random_device{}()));
+    fs::create_directories(dir_);
+    for (const auto& e : fs::directory_iterator(kFixture)) fs::copy(e.path(), dir_ / e.path().filename());
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  nlohmann::json config() { return nlohmann::json::parse(std::ifstream(dir_ / "config.json")); }
+  void write_config(const nlohmann::json& j) { std::ofstream(dir_ / "config.json") << j.dump(2); }
+
+  // Loads and returns the error; fails the test when loading succeeds.
+  Error load_error() {
+    try {
+      Classifier::load(dir_.string(), {Device::cpu});
+    } catch (const Error& e) {
+      return e;
+    }
+    ADD_FAILURE() << "loading " << dir_ << " succeeded";
+    return Error(StatusCode::ok, "");
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(ClassifierErrorsTest, MissingFolder) {
+  fs::remove_all(dir_);
+  const Error e = load_error();
+  EXPECT_EQ(e.code(), StatusCode::not_found);
+  EXPECT_NE(std::string(e.what()).find(dir_.string()), std::string::npos) << e.what();
+}
+
+TEST_F(ClassifierErrorsTest, UnsupportedArchitectureListsSupported) {
+  auto j = config();
+  j["architectures"] = {"DetrForSegmentation"};
+  write_config(j);
+  const Error e = load_error();
+  EXPECT_EQ(e.code(), StatusCode::unsupported);
+  EXPECT_NE(std::string(e.what()).find("DetrForSegmentation"), std::string::npos) << e.what();
+  EXPECT_NE(std::string(e.what()).find("ViTForImageClassification"), std::string::npos) << e.what();
+}
+
+TEST_F(ClassifierErrorsTest, ConfigDisagreeingWithWeightsNamesTensorAndShapes) {
+  auto j = config();
+  j["intermediate_size"] = j["intermediate_size"].get<int>() + 4;
+  write_config(j);
+  const Error e = load_error();
+  EXPECT_EQ(e.code(), StatusCode::shape_mismatch);
+  const std::string m = e.what();
+  EXPECT_NE(m.find("intermediate.dense.weight"), std::string::npos) << m;
+}
+
+TEST_F(ClassifierErrorsTest, LabelCountDisagreeingWithHead) {
+  auto j = config();
+  j["id2label"]["99"] = "extra";
+  j["num_labels"] = 100;
+  write_config(j);
+  const Error e = load_error();
+  EXPECT_EQ(e.code(), StatusCode::shape_mismatch);
+  const std::string m = e.what();
+  EXPECT_NE(m.find("classifier.weight"), std::string::npos) << m;
+  EXPECT_NE(m.find("[100, "), std::string::npos) << m;
+}
+
+TEST_F(ClassifierErrorsTest, Id2labelOutsideNumLabels) {
+  auto j = config();
+  j["id2label"]["7"] = "beyond";
+  write_config(j);
+  const Error e = load_error();
+  EXPECT_EQ(e.code(), StatusCode::corrupt_file);
+  EXPECT_NE(std::string(e.what()).find("id2label"), std::string::npos) << e.what();
+}
+
+TEST_F(ClassifierErrorsTest, WrongTypedConfigValue) {
+  auto j = config();
+  j["hidden_size"] = "large";
+  write_config(j);
+  const Error e = load_error();
+  EXPECT_EQ(e.code(), StatusCode::corrupt_file);
+  EXPECT_NE(std::string(e.what()).find("hidden_size"), std::string::npos) << e.what();
+}
+
+TEST_F(ClassifierErrorsTest, UnknownActivation) {
+  auto j = config();
+  j["hidden_act"] = "swishy";
+  write_config(j);
+  const Error e = load_error();
+  EXPECT_EQ(e.code(), StatusCode::unsupported);
+  EXPECT_NE(std::string(e.what()).find("swishy"), std::string::npos) << e.what();
+}
+
+TEST_F(ClassifierErrorsTest, CApiReportsStatusAndMessage) {
+  fs::remove(dir_ / "model.safetensors");
+  vrt_classifier* c = nullptr;
+  EXPECT_EQ(vrt_classifier_load(dir_.string().c_str(), nullptr, &c), VRT_NOT_FOUND);
+  EXPECT_EQ(c, nullptr);
+  EXPECT_NE(std::string(vrt_last_error()).find("model.safetensors"), std::string::npos) << vrt_last_error();
+  EXPECT_EQ(vrt_classifier_load(nullptr, nullptr, &c), VRT_INVALID_ARGUMENT);
+}
+
+TEST_F(ClassifierErrorsTest, CApiClassifiesLikeCpp) {
+  vrt_options o;
+  vrt_options_default(&o);
+  o.device = VRT_DEVICE_CPU;
+  vrt_classifier* c = nullptr;
+  ASSERT_EQ(vrt_classifier_load(dir_.string().c_str(), &o, &c), VRT_OK) << vrt_last_error();
+  const Classifier cpp = Classifier::load(dir_.string(), {Device::cpu});
+  const int h = cpp.info().image_height, w = cpp.info().image_width, L = cpp.info().num_labels;
+  std::vector<float> px(size_t(3) * h * w);
+  std::mt19937 rng(7);
+  std::normal_distribution<float> d;
+  for (float& v : px) v = d(rng);
+  std::vector<float> got(L);
+  ASSERT_EQ(vrt_classifier_logits(c, px.data(), 1, h, w, got.data()), VRT_OK) << vrt_last_error();
+  EXPECT_EQ(got, cpp.logits(px.data(), 1, h, w));
+  EXPECT_EQ(vrt_classifier_logits(c, px.data(), 1, h + 16, w, got.data()), VRT_SHAPE_MISMATCH);
+  vrt_classifier_free(c);
+}
+
+}  // namespace
+}  // namespace visionrt

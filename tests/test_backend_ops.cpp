@@ -35,6 +35,7 @@ double act_ref(Activation a, double x) {
     case Activation::gelu_erf: return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0)));
     case Activation::gelu_tanh: return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
     case Activation::relu: return x > 0 ? x : 0;
+    case Activation::sigmoid: return 1 / (1 + std::exp(-x));
   }
   return x;
 }
@@ -222,7 +223,7 @@ std::vector<Case> all_cases() {
     };
     cases.push_back(c);
   }
-  for (Activation act : {Activation::gelu_erf, Activation::gelu_tanh, Activation::relu}) {
+  for (Activation act : {Activation::gelu_erf, Activation::gelu_tanh, Activation::relu, Activation::sigmoid}) {
     Attrs a;
     a.act = act;
     Case c{"activation_" + std::to_string(int(act)), Op::activation, a, {random_tensor({3, 1001}, -6.f, 6.f)}, {false}, nullptr};
@@ -250,6 +251,143 @@ std::vector<Case> all_cases() {
       std::vector<double> out;
       for (int n = 0; n < 3; ++n)
         for (int d = 0; d < 7; ++d) out.push_back(in[0].f32()[(n * 5 + 2) * 7 + d]);
+      return out;
+    };
+    cases.push_back(c);
+  }
+  for (auto [N, H, W, Ci, Co, k, stride, pad, dil, act, res] :
+       {std::tuple{2, 9, 11, 3, 8, 7, 2, 3, 1, Activation::relu, false},
+        {1, 6, 5, 16, 12, 1, 1, 0, 1, Activation::none, true},
+        {2, 7, 7, 4, 6, 1, 2, 0, 1, Activation::none, false},
+        {1, 8, 9, 5, 7, 3, 1, 2, 2, Activation::relu, true},
+        {1, 10, 6, 3, 4, 3, 2, 1, 1, Activation::none, false}}) {
+    Attrs a;
+    a.stride = stride;
+    a.pad = pad;
+    a.dilation = dil;
+    a.act = act;
+    const int64_t Ho = (H + 2 * pad - dil * (k - 1) - 1) / stride + 1, Wo = (W + 2 * pad - dil * (k - 1) - 1) / stride + 1;
+    Case c{"conv2d_" + std::to_string(k) + "x" + std::to_string(k) + "_s" + std::to_string(stride) + "_d" +
+               std::to_string(dil) + (res ? "_res" : ""),
+           Op::conv2d, a, {random_tensor({N, H, W, Ci}), random_tensor({Co, k, k, Ci}), random_tensor({Co})},
+           {false, true, true}, nullptr};
+    if (res) {
+      c.inputs.push_back(random_tensor({N, Ho, Wo, Co}));
+      c.is_weight.push_back(false);
+    }
+    c.reference = [a, Ho, Wo](const std::vector<Tensor>& in) {
+      const Tensor &x = in[0], &w = in[1];
+      const int64_t N = x.dim(0), H = x.dim(1), W = x.dim(2), Ci = x.dim(3), Co = w.dim(0), k = w.dim(1);
+      std::vector<double> out;
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t oy = 0; oy < Ho; ++oy)
+          for (int64_t ox = 0; ox < Wo; ++ox)
+            for (int64_t co = 0; co < Co; ++co) {
+              double s = in[2].f32()[co];
+              for (int64_t ky = 0; ky < k; ++ky)
+                for (int64_t kx = 0; kx < k; ++kx) {
+                  const int64_t iy = oy * a.stride - a.pad + ky * a.dilation, ix = ox * a.stride - a.pad + kx * a.dilation;
+                  if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                  for (int64_t ci = 0; ci < Ci; ++ci)
+                    s += double(x.f32()[((n * H + iy) * W + ix) * Ci + ci]) * w.f32()[((co * k + ky) * k + kx) * Ci + ci];
+                }
+              if (in.size() > 3) s += in[3].f32()[((n * Ho + oy) * Wo + ox) * Co + co];
+              out.push_back(act_ref(a.act, s));
+            }
+      return out;
+    };
+    cases.push_back(c);
+  }
+  {
+    Attrs a;
+    a.kernel = 3;
+    a.stride = 2;
+    a.pad = 1;
+    Case c{"max_pool_3x3_s2", Op::max_pool, a, {random_tensor({2, 9, 8, 5})}, {false}, nullptr};
+    c.reference = [](const std::vector<Tensor>& in) {
+      const Tensor& x = in[0];
+      std::vector<double> out;
+      for (int n = 0; n < 2; ++n)
+        for (int oy = 0; oy < 5; ++oy)
+          for (int ox = 0; ox < 4; ++ox)
+            for (int ch = 0; ch < 5; ++ch) {
+              double m = -INFINITY;
+              for (int iy = 2 * oy - 1; iy <= 2 * oy + 1; ++iy)
+                for (int ix = 2 * ox - 1; ix <= 2 * ox + 1; ++ix)
+                  if (iy >= 0 && iy < 9 && ix >= 0 && ix < 8) m = std::max<double>(m, x.f32()[((n * 9 + iy) * 8 + ix) * 5 + ch]);
+              out.push_back(m);
+            }
+      return out;
+    };
+    cases.push_back(c);
+  }
+  {
+    Case c{"nchw_to_nhwc", Op::nchw_to_nhwc, {}, {random_tensor({2, 3, 4, 5})}, {false}, nullptr};
+    c.reference = [](const std::vector<Tensor>& in) {
+      std::vector<double> out;
+      for (int n = 0; n < 2; ++n)
+        for (int y = 0; y < 4; ++y)
+          for (int x = 0; x < 5; ++x)
+            for (int ch = 0; ch < 3; ++ch) out.push_back(in[0].f32()[((n * 3 + ch) * 4 + y) * 5 + x]);
+      return out;
+    };
+    cases.push_back(c);
+  }
+  // A padding mask: image 0 valid in its top-left 13x9 of 20x17, image 1 whole.
+  auto padding_mask = [](int64_t H, int64_t W) {
+    Tensor m = Tensor::empty(DType::f32, {2, H, W});
+    for (int64_t y = 0; y < H; ++y)
+      for (int64_t x = 0; x < W; ++x) {
+        m.f32()[y * W + x] = (y < 13 && x < 9) ? 1.f : 0.f;
+        m.f32()[H * W + y * W + x] = 1.f;
+      }
+    return m;
+  };
+  {
+    Attrs a;
+    a.out_h = 3;
+    a.out_w = 5;
+    Case c{"mask_resize", Op::mask_resize, a, {padding_mask(20, 17)}, {false}, nullptr};
+    c.reference = [](const std::vector<Tensor>& in) {
+      std::vector<double> out;
+      for (int n = 0; n < 2; ++n)
+        for (int y = 0; y < 3; ++y)
+          for (int x = 0; x < 5; ++x)  // floor(y * 20/3), floor(x * 17/5)
+            out.push_back(in[0].f32()[(n * 20 + y * 20 / 3) * 17 + x * 17 / 5]);
+      return out;
+    };
+    cases.push_back(c);
+  }
+  {
+    Attrs a;
+    a.out_h = 4;
+    a.out_w = 6;
+    a.dim = 16;
+    Tensor m = Tensor::empty(DType::f32, {2, 24});
+    for (int i = 0; i < 24; ++i) {
+      m.f32()[i] = (i / 6 < 3 && i % 6 < 4) ? 1.f : 0.f;
+      m.f32()[24 + i] = 1.f;
+    }
+    Case c{"sine_position", Op::sine_position, a, {m}, {false}, nullptr};
+    c.reference = [](const std::vector<Tensor>& in) {
+      std::vector<double> out;
+      const double two_pi = 2 * M_PI;
+      for (int n = 0; n < 2; ++n)
+        for (int y = 0; y < 4; ++y)
+          for (int x = 0; x < 6; ++x) {
+            const float* mk = in[0].f32() + n * 24;
+            double ycum = 0, ylast = 0, xcum = 0, xlast = 0;
+            for (int yy = 0; yy < 4; ++yy) (yy <= y ? ycum : ylast) += mk[yy * 6 + x];
+            for (int xx = 0; xx < 6; ++xx) (xx <= x ? xcum : xlast) += mk[y * 6 + xx];
+            ylast += ycum;
+            xlast += xcum;
+            const double ye = ycum / (ylast + 1e-6) * two_pi, xe = xcum / (xlast + 1e-6) * two_pi;
+            for (int half = 0; half < 2; ++half)
+              for (int ch = 0; ch < 8; ++ch) {
+                const double v = (half ? xe : ye) / std::pow(10000.0, 2 * (ch / 2) / 8.0);
+                out.push_back(ch % 2 ? std::cos(v) : std::sin(v));
+              }
+          }
       return out;
     };
     cases.push_back(c);

@@ -18,10 +18,15 @@ enum class Op : uint8_t {
   activation,     // x -> act(x), elementwise
   add,            // a + b, same shapes
   select_token,   // x [N,S,D] -> x[:, index, :] as [N,D]
+  nchw_to_nhwc,   // [N,C,H,W] -> [N,H,W,C]
+  conv2d,         // x [N,H,W,Ci], weight [Co,kh,kw,Ci], bias [Co], (residual [N,Ho,Wo,Co]) -> [N,Ho,Wo,Co]
+  max_pool,       // x [N,H,W,C] -> [N,Ho,Wo,C], window `kernel`, `stride`, `pad`
+  mask_resize,    // mask [N,H,W] -> [N, out_h*out_w], nearest as torch's interpolate
+  sine_position,  // mask [N, out_h*out_w] -> [N, out_h*out_w, dim], DETR's 2-D sine encoding
   count_,
 };
 
-enum class Activation : uint8_t { none, gelu_erf, gelu_tanh, relu };
+enum class Activation : uint8_t { none, gelu_erf, gelu_tanh, relu, sigmoid };
 
 // Per-node parameters. Plain fields, so nodes copy without allocating.
 struct Attrs {
@@ -30,7 +35,10 @@ struct Attrs {
   int heads = 0, dim = 0;                   // attention: head count, output width D
   int q_offset = 0, k_offset = 0, v_offset = 0;  // attention: column of Q/K/V inside its source row
   int index = 0;                            // select_token
-  Activation act = Activation::none;        // linear (fused) and activation
+  int kernel = 0, stride = 1, pad = 0, dilation = 1;  // conv2d (kernel from weight), max_pool
+  int out_h = 0, out_w = 0;                 // mask_resize, sine_position: the feature grid
+  float temperature = 10000.f;              // sine_position
+  Activation act = Activation::none;        // linear, conv2d (fused) and activation
 };
 
 enum class ValueKind : uint8_t { input, weight, activation };

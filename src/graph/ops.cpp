@@ -70,6 +70,45 @@ Shape infer_select_token(const std::vector<const Shape*>& in, const Attrs& a) {
   return {x[0], x[2]};
 }
 
+Shape infer_nchw_to_nhwc(const std::vector<const Shape*>& in, const Attrs&) {
+  const Shape& x = *in[0];
+  if (x.size() != 4) bad_shapes("nchw_to_nhwc", in, "expected [N,C,H,W]");
+  return {x[0], x[2], x[3], x[1]};
+}
+
+Shape infer_conv2d(const std::vector<const Shape*>& in, const Attrs& a) {
+  const Shape &x = *in[0], &w = *in[1], &b = *in[2];
+  if (x.size() != 4 || w.size() != 4 || w[3] != x[3] || b != Shape{w[0]})
+    bad_shapes("conv2d", in, "expected [N,H,W,Ci], [Co,kh,kw,Ci], [Co]");
+  if (a.stride <= 0 || a.dilation <= 0 || a.pad < 0) bad_shapes("conv2d", in, "bad stride, dilation or padding");
+  const int64_t ho = conv_out_size(x[1], w[1], a), wo = conv_out_size(x[2], w[2], a);
+  if (ho <= 0 || wo <= 0) bad_shapes("conv2d", in, "input smaller than the kernel");
+  Shape out{x[0], ho, wo, w[0]};
+  if (in.size() > 3 && *in[3] != out) bad_shapes("conv2d", in, "residual must have the output's shape");
+  return out;
+}
+
+Shape infer_max_pool(const std::vector<const Shape*>& in, const Attrs& a) {
+  const Shape& x = *in[0];
+  if (x.size() != 4 || a.kernel <= 0 || a.stride <= 0) bad_shapes("max_pool", in, "expected [N,H,W,C]");
+  const int64_t ho = conv_out_size(x[1], a.kernel, a), wo = conv_out_size(x[2], a.kernel, a);
+  if (ho <= 0 || wo <= 0) bad_shapes("max_pool", in, "input smaller than the window");
+  return {x[0], ho, wo, x[3]};
+}
+
+Shape infer_mask_resize(const std::vector<const Shape*>& in, const Attrs& a) {
+  const Shape& m = *in[0];
+  if (m.size() != 3 || a.out_h <= 0 || a.out_w <= 0) bad_shapes("mask_resize", in, "expected [N,H,W]");
+  return {m[0], int64_t(a.out_h) * a.out_w};
+}
+
+Shape infer_sine_position(const std::vector<const Shape*>& in, const Attrs& a) {
+  const Shape& m = *in[0];
+  if (m.size() != 2 || m[1] != int64_t(a.out_h) * a.out_w || a.dim <= 0 || a.dim % 2)
+    bad_shapes("sine_position", in, "expected a [N, out_h*out_w] mask and an even dim");
+  return {m[0], m[1], a.dim};
+}
+
 const OpDef kOps[] = {
     {"patch_embed", 3, 3, infer_patch_embed, cpu::patch_embed_workspace, cpu::patch_embed, nullptr},
     {"embed_tokens", 3, 3, infer_embed_tokens, nullptr, cpu::embed_tokens, nullptr},
@@ -79,6 +118,11 @@ const OpDef kOps[] = {
     {"activation", 1, 1, infer_same, nullptr, cpu::activation, nullptr},
     {"add", 2, 2, infer_same, nullptr, cpu::add, nullptr},
     {"select_token", 1, 1, infer_select_token, nullptr, cpu::select_token, nullptr},
+    {"nchw_to_nhwc", 1, 1, infer_nchw_to_nhwc, nullptr, cpu::nchw_to_nhwc, nullptr},
+    {"conv2d", 3, 4, infer_conv2d, cpu::conv2d_workspace, cpu::conv2d, nullptr},
+    {"max_pool", 1, 1, infer_max_pool, nullptr, cpu::max_pool, nullptr},
+    {"mask_resize", 1, 1, infer_mask_resize, nullptr, cpu::mask_resize, nullptr},
+    {"sine_position", 1, 1, infer_sine_position, cpu::sine_position_workspace, cpu::sine_position, nullptr},
 };
 static_assert(sizeof(kOps) / sizeof(kOps[0]) == static_cast<size_t>(Op::count_), "one entry per op");
 

@@ -40,4 +40,9 @@ struct OpDef {
 
 const OpDef& op_def(Op op);
 
+// Output length of a convolution or pooling window along one axis.
+inline int64_t conv_out_size(int64_t in, int64_t kernel, const Attrs& a) {
+  return (in + 2 * a.pad - a.dilation * (kernel - 1) - 1) / a.stride + 1;
+}
+
 }  // namespace visionrt::graph

@@ -13,7 +13,15 @@ namespace {
 using graph::Activation;
 using graph::OpArgs;
 
-inline float apply_activation(Activation act, float x) {
+// Runs fn(begin, end) over [0, n) on the pool, in chunks of at least `grain`.
+template <typename Fn>
+void parallel(const OpArgs& a, int64_t n, int64_t grain, Fn&& fn) {
+  a.pool->parallel_for(n, grain, fn);
+}
+
+}  // namespace
+
+float apply_activation(Activation act, float x) {
   switch (act) {
     case Activation::none: return x;
     case Activation::gelu_erf: return 0.5f * x * (1.f + std::erf(x * 0.70710678118654752f));
@@ -22,17 +30,10 @@ inline float apply_activation(Activation act, float x) {
       return 0.5f * x * (1.f + std::tanh(inner));
     }
     case Activation::relu: return x > 0.f ? x : 0.f;
+    case Activation::sigmoid: return 1.f / (1.f + std::exp(-x));
   }
   return x;
 }
-
-// Runs fn(begin, end) over [0, n) on the pool, in chunks of at least `grain`.
-template <typename Fn>
-void parallel(const OpArgs& a, int64_t n, int64_t grain, Fn&& fn) {
-  a.pool->parallel_for(n, grain, fn);
-}
-
-}  // namespace
 
 size_t patch_embed_workspace(const std::vector<const Shape*>& in, const graph::Attrs& attrs, int) {
   const Shape& x = *in[0];

@@ -1,0 +1,71 @@
+// DETR's padding mask at feature resolution and its 2-D sine position
+// encoding, computed from the mask so padded pixels shift no position.
+#include <cmath>
+
+#include "backends/cpu/cpu_ops.hpp"
+
+namespace visionrt::cpu {
+
+size_t sine_position_workspace(const std::vector<const Shape*>&, const graph::Attrs& a, int) {
+  // The per-channel divisors, then the two cumulative sums of one image.
+  return static_cast<size_t>(a.dim / 2 + 2 * a.out_h * a.out_w) * sizeof(float);
+}
+
+void mask_resize(const graph::OpArgs& a) {
+  // torch.nn.functional.interpolate(mode="nearest") with an output size:
+  // source index floor(dst * (in / out)) in float, clamped to the input.
+  const Tensor& m = *a.in[0];
+  const int64_t N = m.dim(0), H = m.dim(1), W = m.dim(2);
+  const int oh = a.node->attrs.out_h, ow = a.node->attrs.out_w;
+  const float sy = static_cast<float>(H) / oh, sx = static_cast<float>(W) / ow;
+  const float* src = m.f32();
+  float* out = a.out.f32();
+  for (int64_t n = 0; n < N; ++n)
+    for (int y = 0; y < oh; ++y) {
+      const int64_t iy = std::min<int64_t>(static_cast<int64_t>(std::floor(y * sy)), H - 1);
+      for (int x = 0; x < ow; ++x) {
+        const int64_t ix = std::min<int64_t>(static_cast<int64_t>(std::floor(x * sx)), W - 1);
+        out[(n * oh + y) * ow + x] = src[(n * H + iy) * W + ix] != 0.f ? 1.f : 0.f;
+      }
+    }
+}
+
+void sine_position(const graph::OpArgs& a) {
+  // As DetrSinePositionEmbedding(normalize=True): cumulative sums of the
+  // valid mask down and across, normalised by the last sum, scaled by 2*pi;
+  // channel i of each half divides by T^(2*floor(i/2)/F), even i -> sin,
+  // odd i -> cos; the y half comes first. float32 throughout, as the reference.
+  const graph::Attrs& at = a.node->attrs;
+  const int64_t N = a.in[0]->dim(0), oh = at.out_h, ow = at.out_w, D = a.out.dim(2), F = D / 2;
+  const float* mask = a.in[0]->f32();
+  float* out = a.out.f32();
+  constexpr float kScale = 6.283185307179586f, kEps = 1e-6f;
+  float* dim_t = static_cast<float*>(a.workspace);
+  float* ycum = dim_t + F;
+  float* xcum = ycum + oh * ow;
+  for (int64_t i = 0; i < F; ++i)
+    dim_t[i] = std::pow(at.temperature, static_cast<float>(2 * (i / 2)) / static_cast<float>(F));
+  for (int64_t n = 0; n < N; ++n) {
+    const float* m = mask + n * oh * ow;
+    for (int64_t y = 0; y < oh; ++y)
+      for (int64_t x = 0; x < ow; ++x) {
+        const int64_t i = y * ow + x;
+        ycum[i] = m[i] + (y ? ycum[i - ow] : 0.f);
+        xcum[i] = m[i] + (x ? xcum[i - 1] : 0.f);
+      }
+    for (int64_t y = 0; y < oh; ++y)
+      for (int64_t x = 0; x < ow; ++x) {
+        const int64_t i = y * ow + x;
+        const float ye = ycum[i] / (ycum[(oh - 1) * ow + x] + kEps) * kScale;
+        const float xe = xcum[i] / (xcum[y * ow + ow - 1] + kEps) * kScale;
+        float* o = out + (n * oh * ow + i) * D;
+        for (int64_t c = 0; c < F; ++c) {
+          const float py = ye / dim_t[c], px = xe / dim_t[c];
+          o[c] = (c % 2 == 0) ? std::sin(py) : std::cos(py);
+          o[F + c] = (c % 2 == 0) ? std::sin(px) : std::cos(px);
+        }
+      }
+  }
+}
+
+}  // namespace visionrt::cpu

@@ -1,0 +1,146 @@
+#include "io/model_folder.hpp"
+
+#include <climits>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <system_error>
+#include <vector>
+
+#include "core/error.hpp"
+
+namespace visionrt::io {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+// nlohmann::json silently keeps the last of repeated keys, so a config that
+// sets a key twice would be read differently by different tools; refuse it.
+json parse_refusing_duplicate_keys(const std::string& text, const std::string& path) {
+  std::vector<std::set<std::string>> open_objects;
+  auto refuse_duplicate_keys = [&](int, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) {
+      open_objects.emplace_back();
+    } else if (event == json::parse_event_t::object_end) {
+      open_objects.pop_back();
+    } else if (event == json::parse_event_t::key) {
+      const std::string& key = parsed.get_ref<const std::string&>();
+      if (!open_objects.back().insert(key).second)
+        fail(StatusCode::corrupt_file, path, ": the key '", key, "' appears twice in one object");
+    }
+    return true;
+  };
+  try {
+    return json::parse(text, refuse_duplicate_keys);
+  } catch (const json::exception& e) {
+    fail(StatusCode::corrupt_file, path, ": not valid JSON: ", e.what());
+  }
+}
+
+// The value of `key`, or null when the config lacks it or sets it to null
+// (Hugging Face configs write null for "use the default").
+const json* find_key(const json& config, const char* key) {
+  if (!config.is_object()) return nullptr;
+  const auto it = config.find(key);
+  return it == config.end() || it->is_null() ? nullptr : &*it;
+}
+
+int as_int(const json& value, const char* key) {
+  if (!value.is_number_integer())
+    fail(StatusCode::corrupt_file, "config.json: key '", key, "' must be an integer");
+  const bool in_range = value.is_number_unsigned()
+                            ? value.get<uint64_t>() <= static_cast<uint64_t>(INT_MAX)
+                            : value.get<int64_t>() >= INT_MIN && value.get<int64_t>() <= INT_MAX;
+  if (!in_range)
+    fail(StatusCode::corrupt_file, "config.json: key '", key, "' = ", value.dump(),
+         " is out of range for an integer");
+  return value.get<int>();
+}
+
+}  // namespace
+
+json read_json_file(const std::string& path) {
+  std::error_code error;
+  const fs::file_status status = fs::status(path, error);
+  if (status.type() == fs::file_type::not_found)
+    fail(StatusCode::not_found, path, ": file does not exist");
+  if (error) fail(StatusCode::io_error, path, ": ", error.message());
+  if (fs::is_directory(status)) fail(StatusCode::io_error, path, ": is a folder, not a file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(StatusCode::io_error, path, ": cannot open for reading");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) fail(StatusCode::io_error, path, ": read failed");
+  return parse_refusing_duplicate_keys(text, path);
+}
+
+ModelFolder ModelFolder::open(const std::string& dir) {
+  std::error_code error;
+  const fs::file_status status = fs::status(dir, error);
+  if (status.type() == fs::file_type::not_found)
+    fail(StatusCode::not_found, "model folder '", dir, "' does not exist");
+  if (error) fail(StatusCode::io_error, "model folder '", dir, "': ", error.message());
+  if (!fs::is_directory(status)) fail(StatusCode::not_found, "model folder '", dir, "' is not a folder");
+
+  ModelFolder folder;
+  folder.dir = dir;
+  const std::string config_path = (fs::path(dir) / "config.json").string();
+  if (!fs::exists(config_path, error))
+    fail(StatusCode::not_found, "model folder '", dir, "' has no config.json");
+  folder.config = read_json_file(config_path);
+  if (!folder.config.is_object())
+    fail(StatusCode::corrupt_file, config_path, ": must hold a JSON object");
+
+  const std::string preprocess_path = (fs::path(dir) / "preprocessor_config.json").string();
+  if (fs::exists(preprocess_path, error)) {
+    const json preprocess = read_json_file(preprocess_path);
+    if (!preprocess.is_object())
+      fail(StatusCode::corrupt_file, preprocess_path, ": must hold a JSON object");
+    try {
+      folder.preprocess = PreprocessConfig::from_json(preprocess);
+    } catch (const Error& e) {
+      fail(e.code(), preprocess_path, ": ", e.what());  // the reader does not know the file
+    }
+  }
+  folder.weights = WeightStore::open_folder(dir);
+  return folder;
+}
+
+int config_int(const nlohmann::json& config, const char* key) {
+  const json* value = find_key(config, key);
+  if (!value) fail(StatusCode::corrupt_file, "config.json: required key '", key, "' is missing");
+  return as_int(*value, key);
+}
+
+int config_int(const nlohmann::json& config, const char* key, int fallback) {
+  const json* value = find_key(config, key);
+  return value ? as_int(*value, key) : fallback;
+}
+
+double config_double(const nlohmann::json& config, const char* key, double fallback) {
+  const json* value = find_key(config, key);
+  if (!value) return fallback;
+  if (!value->is_number())
+    fail(StatusCode::corrupt_file, "config.json: key '", key, "' must be a number");
+  return value->get<double>();
+}
+
+bool config_bool(const nlohmann::json& config, const char* key, bool fallback) {
+  const json* value = find_key(config, key);
+  if (!value) return fallback;
+  if (!value->is_boolean())
+    fail(StatusCode::corrupt_file, "config.json: key '", key, "' must be true or false");
+  return value->get<bool>();
+}
+
+std::string config_string(const nlohmann::json& config, const char* key,
+                          const std::string& fallback) {
+  const json* value = find_key(config, key);
+  if (!value) return fallback;
+  if (!value->is_string())
+    fail(StatusCode::corrupt_file, "config.json: key '", key, "' must be a string");
+  return value->get<std::string>();
+}
+
+}  // namespace visionrt::io

@@ -333,6 +333,13 @@ std::vector<Case> all_cases() {
     };
     cases.push_back(c);
   }
+  {
+    Case c{"flatten_spatial", Op::flatten_spatial, {}, {random_tensor({2, 3, 4, 5})}, {false}, nullptr};
+    c.reference = [](const std::vector<Tensor>& in) {
+      return std::vector<double>(in[0].f32(), in[0].f32() + in[0].numel());
+    };
+    cases.push_back(c);
+  }
   // A padding mask: image 0 valid in its top-left 13x9 of 20x17, image 1 whole.
   auto padding_mask = [](int64_t H, int64_t W) {
     Tensor m = Tensor::empty(DType::f32, {2, H, W});

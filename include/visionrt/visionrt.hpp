@@ -90,4 +90,72 @@ class VISIONRT_API Classifier {
   std::shared_ptr<Impl> impl_;
 };
 
+// A box in pixels of the original image: corners (x0, y0) top-left and
+// (x1, y1) bottom-right.
+struct Box {
+  float x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+};
+
+struct Detection {
+  int id = 0;        // class id, a key of config.json's id2label
+  std::string name;  // its label name
+  float score = 0;   // softmax probability of that class
+  Box box;
+};
+
+// DETR's raw outputs for a batch, row-major.
+struct DetrOutputs {
+  int batch = 0, queries = 0, classes = 0;  // classes = labels + 1 ("no object" last)
+  std::vector<float> logits;                // batch x queries x classes
+  std::vector<float> boxes;                 // batch x queries x 4: cx, cy, w, h in [0, 1]
+};
+
+// A batch prepared as DetrImageProcessor prepares it: each image resized
+// (shortest/longest edge), normalised and padded bottom-right to the batch's
+// largest size, with a mask of its valid pixels.
+struct DetrBatch {
+  int n = 0, height = 0, width = 0;
+  std::vector<float> pixel_values;  // n x 3 x height x width
+  std::vector<float> pixel_mask;    // n x height x width: 1 valid, 0 padding
+  std::vector<int> original_width, original_height;  // per image, before resizing
+};
+
+class VISIONRT_API Detector {
+ public:
+  // Reads a DetrForObjectDetection folder (config.json, safetensors weights,
+  // preprocessor_config.json). Backbones: timm or transformers ResNet-18/34/50/101.
+  static Detector load(const std::string& model_dir, const Options& options = {});
+
+  const ModelInfo& info() const;
+  const std::vector<std::string>& label_names() const;
+
+  // Raw outputs for a prepared batch. pixel_mask may be null (no padding).
+  DetrOutputs forward(const float* pixel_values, const float* pixel_mask, int n, int height,
+                      int width) const;
+  DetrOutputs forward(const DetrBatch& batch) const;
+
+  // As transformers' post_process_object_detection: softmax, drop "no
+  // object", keep scores above threshold, (cx, cy, w, h) -> corners scaled to
+  // the image's original size. No NMS. Sorted by descending score.
+  std::vector<Detection> post_process(const DetrOutputs& outputs, int index, int image_width,
+                                      int image_height, float threshold) const;
+
+  // Decodes and prepares image files as one padded batch. Needs has_image_io().
+  DetrBatch prepare_files(const std::vector<std::string>& paths) const;
+  // The whole pipeline on image files or encoded bytes. Images of the same
+  // prepared size share a batch; an image's detections do not depend on the
+  // other images given with it.
+  std::vector<std::vector<Detection>> detect_files(const std::vector<std::string>& paths,
+                                                   float threshold = 0.7f) const;
+  std::vector<Detection> detect_encoded(const uint8_t* data, size_t size, float threshold = 0.7f) const;
+
+  size_t peak_activation_bytes() const;
+
+  struct Impl;
+
+ private:
+  explicit Detector(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
+};
+
 }  // namespace visionrt

@@ -2,14 +2,11 @@
 // executor per input shape seen.
 #include <algorithm>
 #include <cmath>
-#include <map>
-#include <mutex>
 #include <numeric>
-#include <tuple>
 
+#include "api/executor_cache.hpp"
 #include "backends/registry.hpp"
 #include "core/error.hpp"
-#include "graph/executor.hpp"
 #include "io/image.hpp"
 #include "io/model_folder.hpp"
 #include "models/vit.hpp"
@@ -17,55 +14,19 @@
 
 namespace visionrt {
 
-const char* version() noexcept { return VISIONRT_VERSION_STRING; }
-
-bool has_image_io() noexcept {
-#if VISIONRT_HAVE_OPENCV
-  return true;
-#else
-  return false;
-#endif
-}
-
-bool cuda_available() noexcept { return cuda_backend_usable(); }
-
-namespace {
-
-// Executors kept per input shape; beyond this many the cache starts over, so
-// a caller cycling through many batch sizes cannot grow memory without bound.
-constexpr size_t kMaxCachedShapes = 8;
-
-std::string architecture_of(const nlohmann::json& config) {
-  const auto it = config.find("architectures");
-  if (it != config.end() && it->is_array() && !it->empty() && (*it)[0].is_string())
-    return (*it)[0].get<std::string>();
-  return io::config_string(config, "model_type", "");
-}
-
-}  // namespace
-
 struct Classifier::Impl {
-  explicit Impl(models::VitModel m) : model(std::move(m)) {}
+  Impl(models::VitModel m, const Options& o)
+      : model(std::move(m)),
+        options(o),
+        executors(make_backend(o.device, o.num_threads), [this](int n, int h, int w) {
+          return model.build(n, h, w, options.interpolate_pos_encoding);
+        }) {}
   ModelInfo info;
   io::PreprocessConfig preprocess;
   models::VitModel model;
   Options options;
-  std::shared_ptr<Backend> backend;
   Device device = Device::cpu;
-  std::mutex mu;  // one run at a time: executors own their activation memory
-  std::map<std::tuple<int, int, int>, std::unique_ptr<graph::Executor>> executors;
-  size_t peak_bytes = 0;
-
-  graph::Executor& executor(int n, int h, int w) {
-    auto key = std::make_tuple(n, h, w);
-    auto it = executors.find(key);
-    if (it != executors.end()) return *it->second;
-    if (executors.size() >= kMaxCachedShapes) executors.clear();
-    auto ex = std::make_unique<graph::Executor>(
-        model.build(n, h, w, options.interpolate_pos_encoding), backend);
-    peak_bytes = std::max(peak_bytes, ex->plan().arena_bytes + ex->plan().workspace_bytes);
-    return *executors.emplace(key, std::move(ex)).first->second;
-  }
+  ExecutorCache executors;
 
   std::vector<Label> top_labels(const float* logits, int topk) const {
     const int L = info.num_labels;
@@ -90,19 +51,16 @@ Classifier::Classifier(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Classifier Classifier::load(const std::string& model_dir, const Options& options) {
   io::ModelFolder folder = io::ModelFolder::open(model_dir);
-  const std::string arch = architecture_of(folder.config);
+  const std::string arch = io::architecture(folder.config);
   if (arch != "ViTForImageClassification")
     fail(StatusCode::unsupported, model_dir, ": architecture '", arch.empty() ? "(none)" : arch,
          "' is not supported for classification (supported: ViTForImageClassification)");
   if (options.num_threads < 0)
     fail(StatusCode::invalid_argument, "num_threads must be 0 (all cores) or positive");
-  auto impl = std::make_shared<Impl>(models::VitModel::load(folder));
+  auto impl = std::make_shared<Impl>(models::VitModel::load(folder), options);
   const models::VitConfig& c = impl->model.config();
   impl->info = {arch, c.image_height, c.image_width, c.num_channels,
                 static_cast<int>(c.labels.size()), impl->model.num_parameters()};
-  impl->options = options;
-  impl->backend = make_backend(options.device, options.num_threads);
-  impl->device = Device::cpu;
   // Batches need one input size. It is the processor's fixed size when the
   // position table may be resampled for it, else the model's own.
   io::PreprocessConfig& pp = impl->preprocess;
@@ -124,10 +82,8 @@ std::vector<float> Classifier::logits(const float* pixel_values, int n, int heig
   if (!pixel_values) fail(StatusCode::invalid_argument, "pixel_values is null");
   if (n <= 0 || height <= 0 || width <= 0)
     fail(StatusCode::invalid_argument, "batch ", n, "x", height, "x", width, " must be positive");
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  graph::Executor& ex = impl_->executor(n, height, width);
   std::vector<float> out(static_cast<size_t>(n) * impl_->info.num_labels);
-  ex.run({pixel_values}, {out.data()});
+  impl_->executors.run({n, height, width}, {pixel_values}, {out.data()});
   return out;
 }
 
@@ -169,9 +125,6 @@ std::vector<Label> Classifier::classify_encoded(const uint8_t* data, size_t size
   return classify(px.data(), 1, p.height, p.width, topk)[0];
 }
 
-size_t Classifier::peak_activation_bytes() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  return impl_->peak_bytes;
-}
+size_t Classifier::peak_activation_bytes() const { return impl_->executors.peak_bytes(); }
 
 }  // namespace visionrt

@@ -19,6 +19,7 @@ enum class Op : uint8_t {
   add,            // a + b, same shapes
   select_token,   // x [N,S,D] -> x[:, index, :] as [N,D]
   nchw_to_nhwc,   // [N,C,H,W] -> [N,H,W,C]
+  flatten_spatial,  // [N,H,W,C] -> [N,H*W,C]: a feature map as a token sequence
   conv2d,         // x [N,H,W,Ci], weight [Co,kh,kw,Ci], bias [Co], (residual [N,Ho,Wo,Co]) -> [N,Ho,Wo,Co]
   max_pool,       // x [N,H,W,C] -> [N,Ho,Wo,C], window `kernel`, `stride`, `pad`
   mask_resize,    // mask [N,H,W] -> [N, out_h*out_w], nearest as torch's interpolate

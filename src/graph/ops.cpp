@@ -76,6 +76,12 @@ Shape infer_nchw_to_nhwc(const std::vector<const Shape*>& in, const Attrs&) {
   return {x[0], x[2], x[3], x[1]};
 }
 
+Shape infer_flatten_spatial(const std::vector<const Shape*>& in, const Attrs&) {
+  const Shape& x = *in[0];
+  if (x.size() != 4) bad_shapes("flatten_spatial", in, "expected [N,H,W,C]");
+  return {x[0], x[1] * x[2], x[3]};
+}
+
 Shape infer_conv2d(const std::vector<const Shape*>& in, const Attrs& a) {
   const Shape &x = *in[0], &w = *in[1], &b = *in[2];
   if (x.size() != 4 || w.size() != 4 || w[3] != x[3] || b != Shape{w[0]})
@@ -119,6 +125,7 @@ const OpDef kOps[] = {
     {"add", 2, 2, infer_same, nullptr, cpu::add, nullptr},
     {"select_token", 1, 1, infer_select_token, nullptr, cpu::select_token, nullptr},
     {"nchw_to_nhwc", 1, 1, infer_nchw_to_nhwc, nullptr, cpu::nchw_to_nhwc, nullptr},
+    {"flatten_spatial", 1, 1, infer_flatten_spatial, nullptr, cpu::copy, nullptr},
     {"conv2d", 3, 4, infer_conv2d, cpu::conv2d_workspace, cpu::conv2d, nullptr},
     {"max_pool", 1, 1, infer_max_pool, nullptr, cpu::max_pool, nullptr},
     {"mask_resize", 1, 1, infer_mask_resize, nullptr, cpu::mask_resize, nullptr},

@@ -143,4 +143,11 @@ std::string config_string(const nlohmann::json& config, const char* key,
   return value->get<std::string>();
 }
 
+std::string architecture(const nlohmann::json& config) {
+  const auto it = config.find("architectures");
+  if (it != config.end() && it->is_array() && !it->empty() && (*it)[0].is_string())
+    return (*it)[0].get<std::string>();
+  return config_string(config, "model_type", "");
+}
+
 }  // namespace visionrt::io

@@ -23,6 +23,9 @@ struct ModelFolder {
   static ModelFolder open(const std::string& dir);
 };
 
+// The model class a config.json describes: architectures[0], else model_type.
+std::string architecture(const nlohmann::json& config);
+
 // Typed reads from config.json with errors that name the file and the key.
 int config_int(const nlohmann::json& config, const char* key);
 int config_int(const nlohmann::json& config, const char* key, int fallback);

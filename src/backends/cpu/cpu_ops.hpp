@@ -19,6 +19,7 @@ void activation(const graph::OpArgs& a);
 void add(const graph::OpArgs& a);
 void select_token(const graph::OpArgs& a);
 void nchw_to_nhwc(const graph::OpArgs& a);
+void copy(const graph::OpArgs& a);  // same elements, another shape
 void conv2d(const graph::OpArgs& a);
 void max_pool(const graph::OpArgs& a);
 void mask_resize(const graph::OpArgs& a);

@@ -1,0 +1,275 @@
+#include "models/detr.hpp"
+
+#include <cstring>
+
+#include "core/error.hpp"
+
+namespace visionrt::models {
+namespace {
+
+using graph::Activation;
+using graph::Attrs;
+using graph::Op;
+
+Activation parse_activation(const std::string& act) {
+  if (act == "relu") return Activation::relu;
+  if (act == "gelu") return Activation::gelu_erf;
+  fail(StatusCode::unsupported, "config.json: activation_function '", act,
+       "' is not supported (supported: relu, gelu)");
+}
+
+Tensor concat_rows(const Tensor& a, const Tensor& b) {
+  Shape shape = a.shape();
+  shape[0] += b.dim(0);
+  Tensor out = Tensor::empty(DType::f32, shape);
+  std::memcpy(out.data(), a.data(), a.nbytes());
+  std::memcpy(static_cast<char*>(out.data()) + a.nbytes(), b.data(), b.nbytes());
+  return out;
+}
+
+// A [Q,D] table repeated for each image of a batch: [N,Q,D].
+Tensor tile(const Tensor& t, int n) {
+  Tensor out = Tensor::empty(DType::f32, {n, t.dim(0), t.dim(1)});
+  for (int i = 0; i < n; ++i) std::memcpy(out.f32() + i * t.numel(), t.data(), t.nbytes());
+  return out;
+}
+
+// Reads weights by their published (transformers 4.x) names, falling back
+// to the module names transformers 5 uses in memory (o_proj, mlp.fc1), so
+// state dicts saved either way load.
+class Names {
+ public:
+  Names(const io::WeightStore& w, int64_t* params) : w_(w), params_(params) {}
+  Tensor get(const std::string& name, const Shape& shape, const std::string& alt = "") {
+    const std::string& use = !alt.empty() && !w_.contains(name) && w_.contains(alt) ? alt : name;
+    Tensor t = w_.f32(use, shape);
+    *params_ += t.numel();
+    return t;
+  }
+
+ private:
+  const io::WeightStore& w_;
+  int64_t* params_;
+};
+
+std::vector<std::string> parse_labels(const nlohmann::json& c) {
+  const auto it = c.find("id2label");
+  if (it == c.end() || !it->is_object() || it->empty())
+    fail(StatusCode::corrupt_file, "config.json: id2label is missing or empty");
+  std::vector<std::string> labels(it->size());
+  for (const auto& [key, name] : it->items()) {
+    char* end = nullptr;
+    const long id = std::strtol(key.c_str(), &end, 10);
+    if (key.empty() || *end || id < 0 || id >= long(labels.size()) || !name.is_string())
+      fail(StatusCode::corrupt_file, "config.json: id2label must map the ids 0..", labels.size() - 1,
+           " to names; found '", key, "'");
+    labels[id] = name.get<std::string>();
+  }
+  return labels;
+}
+
+}  // namespace
+
+DetrConfig DetrConfig::from_json(const nlohmann::json& c) {
+  DetrConfig cfg;
+  cfg.d_model = io::config_int(c, "d_model", 256);
+  cfg.encoder_layers = io::config_int(c, "encoder_layers", 6);
+  cfg.decoder_layers = io::config_int(c, "decoder_layers", 6);
+  cfg.encoder_heads = io::config_int(c, "encoder_attention_heads", 8);
+  cfg.decoder_heads = io::config_int(c, "decoder_attention_heads", 8);
+  cfg.encoder_ffn = io::config_int(c, "encoder_ffn_dim", 2048);
+  cfg.decoder_ffn = io::config_int(c, "decoder_ffn_dim", 2048);
+  cfg.num_queries = io::config_int(c, "num_queries", 100);
+  cfg.activation = parse_activation(io::config_string(c, "activation_function", "relu"));
+  cfg.auxiliary_loss = io::config_bool(c, "auxiliary_loss", false);
+  const std::string pos = io::config_string(c, "position_embedding_type", "sine");
+  if (pos != "sine")
+    fail(StatusCode::unsupported, "config.json: position_embedding_type '", pos, "' is not supported (supported: sine)");
+  cfg.labels = parse_labels(c);
+  const int num_labels = io::config_int(c, "num_labels", static_cast<int>(cfg.labels.size()));
+  if (num_labels != static_cast<int>(cfg.labels.size()))
+    fail(StatusCode::corrupt_file, "config.json: num_labels (", num_labels, ") disagrees with id2label (",
+         cfg.labels.size(), " names)");
+  for (auto [v, key] : {std::pair{cfg.d_model, "d_model"}, {cfg.num_queries, "num_queries"},
+                        {cfg.encoder_heads, "encoder_attention_heads"}, {cfg.decoder_heads, "decoder_attention_heads"},
+                        {cfg.encoder_ffn, "encoder_ffn_dim"}, {cfg.decoder_ffn, "decoder_ffn_dim"}})
+    if (v <= 0) fail(StatusCode::corrupt_file, "config.json: ", key, " must be positive, got ", v);
+  if (cfg.encoder_layers < 0 || cfg.decoder_layers <= 0)
+    fail(StatusCode::corrupt_file, "config.json: DETR needs decoder layers and no negative layer count");
+  if (cfg.d_model % cfg.encoder_heads || cfg.d_model % cfg.decoder_heads || cfg.d_model % 2)
+    fail(StatusCode::corrupt_file, "config.json: d_model (", cfg.d_model,
+         ") must be even and a multiple of the attention head counts");
+  return cfg;
+}
+
+DetrModel DetrModel::load(const io::ModelFolder& folder) {
+  DetrModel m;
+  m.cfg_ = DetrConfig::from_json(folder.config);
+  const DetrConfig& c = m.cfg_;
+  const io::WeightStore& w = folder.weights;
+  const std::string bb_prefix = w.contains("model.backbone.model.conv1.weight") ||
+                                        w.contains("model.backbone.model.embedder.embedder.convolution.weight")
+                                    ? "model.backbone.model."
+                                    : "model.backbone.conv_encoder.model.";
+  m.backbone_ = Resnet::load(folder.config, w, bb_prefix);
+  Names n(w, &m.num_parameters_);
+  const int64_t D = c.d_model;
+  m.proj_w_ = n.get("model.input_projection.weight", {D, m.backbone_.out_channels(), 1, 1}).reshaped({D, m.backbone_.out_channels()});
+  m.proj_b_ = n.get("model.input_projection.bias", {D});
+  m.query_pos_ = n.get("model.query_position_embeddings.weight", {c.num_queries, D});
+
+  auto attention = [&](const std::string& p, bool joined_qk) {
+    Attention a;
+    auto proj = [&](const char* name, const char* alt, Tensor& wt, Tensor& bs) {
+      wt = n.get(p + name + ".weight", {D, D}, alt ? p + alt + ".weight" : "");
+      bs = n.get(p + name + ".bias", {D}, alt ? p + alt + ".bias" : "");
+    };
+    proj("q_proj", nullptr, a.q_w, a.q_b);
+    proj("k_proj", nullptr, a.k_w, a.k_b);
+    proj("v_proj", nullptr, a.v_w, a.v_b);
+    proj("out_proj", "o_proj", a.o_w, a.o_b);
+    if (joined_qk) {
+      a.qk_w = concat_rows(a.q_w, a.k_w);
+      a.qk_b = concat_rows(a.q_b, a.k_b);
+    }
+    return a;
+  };
+  auto ffn = [&](Layer& L, const std::string& p, int64_t F) {
+    L.fc1_w = n.get(p + "fc1.weight", {F, D}, p + "mlp.fc1.weight");
+    L.fc1_b = n.get(p + "fc1.bias", {F}, p + "mlp.fc1.bias");
+    L.fc2_w = n.get(p + "fc2.weight", {D, F}, p + "mlp.fc2.weight");
+    L.fc2_b = n.get(p + "fc2.bias", {D}, p + "mlp.fc2.bias");
+  };
+  auto norm = [&](const std::string& name, Tensor& g, Tensor& b) {
+    g = n.get(name + ".weight", {D});
+    b = n.get(name + ".bias", {D});
+  };
+  for (int i = 0; i < c.encoder_layers; ++i) {
+    const std::string p = "model.encoder.layers." + std::to_string(i) + ".";
+    Layer L;
+    L.self_attn = attention(p + "self_attn.", true);
+    norm(p + "self_attn_layer_norm", L.ln1_g, L.ln1_b);
+    ffn(L, p, c.encoder_ffn);
+    norm(p + "final_layer_norm", L.ln3_g, L.ln3_b);
+    m.encoder_.push_back(std::move(L));
+  }
+  for (int i = 0; i < c.decoder_layers; ++i) {
+    const std::string p = "model.decoder.layers." + std::to_string(i) + ".";
+    Layer L;
+    L.self_attn = attention(p + "self_attn.", true);
+    norm(p + "self_attn_layer_norm", L.ln1_g, L.ln1_b);
+    L.cross_attn = attention(p + "encoder_attn.", false);
+    norm(p + "encoder_attn_layer_norm", L.ln2_g, L.ln2_b);
+    ffn(L, p, c.decoder_ffn);
+    norm(p + "final_layer_norm", L.ln3_g, L.ln3_b);
+    m.decoder_.push_back(std::move(L));
+  }
+  norm("model.decoder.layernorm", m.dec_ln_g_, m.dec_ln_b_);
+  const int64_t classes = static_cast<int64_t>(c.labels.size()) + 1;
+  m.cls_w_ = n.get("class_labels_classifier.weight", {classes, D});
+  m.cls_b_ = n.get("class_labels_classifier.bias", {classes});
+  for (int i = 0; i < 3; ++i) {
+    const std::string p = "bbox_predictor.layers." + std::to_string(i) + ".";
+    m.box_w_[i] = n.get(p + "weight", {i == 2 ? 4 : D, D});
+    m.box_b_[i] = n.get(p + "bias", {i == 2 ? 4 : D});
+  }
+  m.num_parameters_ += m.backbone_.num_parameters();
+  return m;
+}
+
+graph::Graph DetrModel::build(int batch, int height, int width) const {
+  const DetrConfig& c = cfg_;
+  if (batch <= 0 || height <= 0 || width <= 0)
+    fail(StatusCode::invalid_argument, "batch ", batch, "x", height, "x", width, " must be positive");
+  if (height < 32 || width < 32)
+    fail(StatusCode::shape_mismatch, "input ", height, "x", width, " is smaller than the backbone's 32x32 minimum");
+  graph::Graph g;
+  auto W = [&](const char* name, const Tensor& t) { return g.add_weight(name, t); };
+  const int pixels = g.add_input("pixel_values", {batch, 3, height, width});
+  const int pixel_mask = g.add_input("pixel_mask", {batch, height, width});
+
+  int feat = backbone_.build(g, pixels);
+  const Shape fs = g.value(feat).shape;  // [N, h, w, C]
+  Attrs grid;
+  grid.out_h = static_cast<int>(fs[1]);
+  grid.out_w = static_cast<int>(fs[2]);
+  grid.dim = c.d_model;
+  const int mask = g.add(Op::mask_resize, {pixel_mask}, grid);
+  const int pos = g.add(Op::sine_position, {mask}, grid);
+  // The input projection is a 1x1 convolution: on NHWC rows, a linear layer.
+  int h = g.add(Op::linear, {feat, W("proj_w", proj_w_), W("proj_b", proj_b_)});
+  h = g.add(Op::flatten_spatial, {h});
+
+  Attrs ln;
+  ln.eps = 1e-5f;
+  Attrs act;
+  act.act = c.activation;
+  auto ffn_block = [&](int x, const Layer& L) {
+    int t = g.add(Op::linear, {x, W("fc1_w", L.fc1_w), W("fc1_b", L.fc1_b)});
+    t = g.add(Op::activation, {t}, act);
+    t = g.add(Op::linear, {t, W("fc2_w", L.fc2_w), W("fc2_b", L.fc2_b)});
+    t = g.add(Op::add, {t, x});
+    return g.add(Op::layer_norm, {t, W("ln3_g", L.ln3_g), W("ln3_b", L.ln3_b)}, ln);
+  };
+  // Self-attention with the position added to queries and keys, never values.
+  auto self_attention = [&](int x, int x_pos, const Attention& A, int heads, int key_mask) {
+    const int qk_in = g.add(Op::add, {x, x_pos});
+    const int qk = g.add(Op::linear, {qk_in, W("qk_w", A.qk_w), W("qk_b", A.qk_b)});
+    const int v = g.add(Op::linear, {x, W("v_w", A.v_w), W("v_b", A.v_b)});
+    Attrs at;
+    at.heads = heads;
+    at.dim = c.d_model;
+    at.k_offset = c.d_model;
+    std::vector<int> in = {qk, qk, v};
+    if (key_mask >= 0) in.push_back(key_mask);
+    const int o = g.add(Op::attention, in, at);
+    const int t = g.add(Op::linear, {o, W("o_w", A.o_w), W("o_b", A.o_b)});
+    return g.add(Op::add, {t, x});
+  };
+
+  for (const Layer& L : encoder_) {
+    const int t = self_attention(h, pos, L.self_attn, c.encoder_heads, mask);
+    h = g.add(Op::layer_norm, {t, W("ln1_g", L.ln1_g), W("ln1_b", L.ln1_b)}, ln);
+    h = ffn_block(h, L);
+  }
+  const int memory = h;
+  const int memory_pos = g.add(Op::add, {memory, pos});  // the same keys' input for every layer
+
+  const int query_pos = W("query_pos", tile(query_pos_, batch));
+  Tensor zeros = Tensor::empty(DType::f32, {batch, c.num_queries, c.d_model});
+  std::memset(zeros.data(), 0, zeros.nbytes());
+  int q = W("queries", zeros);  // the decoder starts from zeros
+  for (const Layer& L : decoder_) {
+    int t = self_attention(q, query_pos, L.self_attn, c.decoder_heads, -1);
+    q = g.add(Op::layer_norm, {t, W("ln1_g", L.ln1_g), W("ln1_b", L.ln1_b)}, ln);
+    const Attention& A = L.cross_attn;
+    const int q_in = g.add(Op::add, {q, query_pos});
+    const int qq = g.add(Op::linear, {q_in, W("q_w", A.q_w), W("q_b", A.q_b)});
+    const int kk = g.add(Op::linear, {memory_pos, W("k_w", A.k_w), W("k_b", A.k_b)});
+    const int vv = g.add(Op::linear, {memory, W("v_w", A.v_w), W("v_b", A.v_b)});
+    Attrs at;
+    at.heads = c.decoder_heads;
+    at.dim = c.d_model;
+    const int o = g.add(Op::attention, {qq, kk, vv, mask}, at);
+    t = g.add(Op::linear, {o, W("o_w", A.o_w), W("o_b", A.o_b)});
+    t = g.add(Op::add, {t, q});
+    q = g.add(Op::layer_norm, {t, W("ln2_g", L.ln2_g), W("ln2_b", L.ln2_b)}, ln);
+    q = ffn_block(q, L);
+    if (c.auxiliary_loss) q = g.add(Op::layer_norm, {q, W("dec_ln_g", dec_ln_g_), W("dec_ln_b", dec_ln_b_)}, ln);
+  }
+  q = g.add(Op::layer_norm, {q, W("dec_ln_g", dec_ln_g_), W("dec_ln_b", dec_ln_b_)}, ln);
+  const int logits = g.add(Op::linear, {q, W("cls_w", cls_w_), W("cls_b", cls_b_)});
+  int b = q;
+  for (int i = 0; i < 3; ++i) {
+    b = g.add(Op::linear, {b, W("box_w", box_w_[i]), W("box_b", box_b_[i])});
+    Attrs a;
+    a.act = i < 2 ? Activation::relu : Activation::sigmoid;
+    b = g.add(Op::activation, {b}, a);
+  }
+  g.mark_output(logits);
+  g.mark_output(b);
+  graph::fuse_linear_epilogues(g);
+  return g;
+}
+
+}  // namespace visionrt::models

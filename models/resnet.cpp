@@ -1,0 +1,225 @@
+#include "models/resnet.hpp"
+
+#include <cmath>
+
+#include "core/error.hpp"
+#include "io/model_folder.hpp"
+
+namespace visionrt::models {
+namespace {
+
+// BatchNorm eps of DETR's frozen batch norm.
+constexpr double kBnEps = 1e-5;
+
+struct Arch {
+  const char* name;
+  int depths[4];
+  bool bottleneck;
+};
+constexpr Arch kArchs[] = {{"resnet18", {2, 2, 2, 2}, false},
+                           {"resnet34", {3, 4, 6, 3}, false},
+                           {"resnet50", {3, 4, 6, 3}, true},
+                           {"resnet101", {3, 4, 23, 3}, true}};
+
+const Arch& find_arch(const std::string& name) {
+  for (const Arch& a : kArchs)
+    if (name == a.name) return a;
+  fail(StatusCode::unsupported, "backbone '", name,
+       "' is not supported (supported: resnet18, resnet34, resnet50, resnet101)");
+}
+
+// Reads conv `conv_name` [Co,Ci,kh,kw] and BatchNorm `bn_name`, folds the
+// norm in (scale = gamma / sqrt(var + eps), bias = beta - mean * scale) and
+// stores the weight as [Co,kh,kw,Ci] for NHWC.
+class Loader {
+ public:
+  Loader(const io::WeightStore& w, std::string prefix) : w_(w), prefix_(std::move(prefix)) {}
+
+  FoldedConv conv(const std::string& conv_name, const std::string& bn_name, int64_t co, int64_t ci,
+                  int k, int stride, int dilation) {
+    const Tensor cw = get(conv_name + ".weight", {co, ci, k, k});
+    const Tensor g = get(bn_name + ".weight", {co}), b = get(bn_name + ".bias", {co});
+    const Tensor m = get(bn_name + ".running_mean", {co}), v = get(bn_name + ".running_var", {co});
+    FoldedConv f;
+    f.weight = Tensor::empty(DType::f32, {co, k, k, ci});
+    f.bias = Tensor::empty(DType::f32, {co});
+    for (int64_t o = 0; o < co; ++o) {
+      const double scale = g.f32()[o] / std::sqrt(double(v.f32()[o]) + kBnEps);
+      f.bias.f32()[o] = static_cast<float>(b.f32()[o] - m.f32()[o] * scale);
+      for (int64_t i = 0; i < ci; ++i)
+        for (int y = 0; y < k; ++y)
+          for (int x = 0; x < k; ++x)
+            f.weight.f32()[((o * k + y) * k + x) * ci + i] =
+                static_cast<float>(cw.f32()[((o * ci + i) * k + y) * k + x] * scale);
+    }
+    f.stride = stride;
+    f.dilation = dilation;
+    f.pad = dilation * (k / 2);
+    return f;
+  }
+
+  bool has(const std::string& name) const { return w_.contains(prefix_ + name); }
+  // Output channels of a stored conv weight, to follow custom widths.
+  int64_t out_channels(const std::string& conv_name) const {
+    return w_.raw(prefix_ + conv_name + ".weight").dim(0);
+  }
+  int64_t params = 0;
+
+ private:
+  Tensor get(const std::string& name, const Shape& shape) {
+    Tensor t = w_.f32(prefix_ + name, shape);
+    params += t.numel();
+    return t;
+  }
+  const io::WeightStore& w_;
+  std::string prefix_;
+};
+
+const nlohmann::json* backbone_config(const nlohmann::json& c) {
+  const auto it = c.find("backbone_config");
+  return it != c.end() && it->is_object() ? &*it : nullptr;
+}
+
+// Conv + BN pairs named "<p>.convolution" / "<p>.normalization" (transformers).
+FoldedConv hf_conv(Loader& L, const std::string& p, int64_t co, int64_t ci, int k, int stride) {
+  return L.conv(p + ".convolution", p + ".normalization", co, ci, k, stride, 1);
+}
+
+}  // namespace
+
+Resnet Resnet::load(const nlohmann::json& config, const io::WeightStore& weights, const std::string& prefix) {
+  Resnet r;
+  Loader L(weights, prefix);
+  const nlohmann::json* bb = backbone_config(config);
+  const std::string bb_type = bb ? io::config_string(*bb, "model_type", "") : "";
+  const bool timm = io::config_bool(config, "use_timm_backbone", bb_type.empty() || bb_type == "timm_backbone");
+  r.dilated_ = io::config_bool(config, "dilation", false) ||
+               (bb && io::config_int(*bb, "output_stride", 32) == 16);
+  if (timm) {
+    // timm ResNet: the architecture name gives the block type and depths;
+    // channel widths follow the stored weights (timm_model_kwargs may narrow them).
+    std::string name = io::config_string(config, "backbone", "");
+    if (name.empty() && bb) name = io::config_string(*bb, "backbone", "");
+    const Arch& arch = find_arch(name.empty() ? "resnet50" : name);
+    const int64_t stem = L.out_channels("conv1");
+    const int64_t in_ch = io::config_int(config, "num_channels", 3);
+    r.stem_ = L.conv("conv1", "bn1", stem, in_ch, 7, 2, 1);
+    int64_t inplanes = stem;
+    int prev_dilation = 1;
+    for (int s = 0; s < 4; ++s) {
+      const std::string layer = "layer" + std::to_string(s + 1);
+      int stride = s == 0 ? 1 : 2, dilation = 1;
+      if (s == 3 && r.dilated_) {  // DC5: the last stage dilates instead of striding
+        stride = 1;
+        dilation = 2;
+      }
+      std::vector<ResnetBlock> blocks;
+      for (int b = 0; b < arch.depths[s]; ++b) {
+        const std::string p = layer + "." + std::to_string(b) + ".";
+        if (!L.has(p + "conv1.weight"))
+          fail(StatusCode::not_found, "missing tensor '", prefix, p, "conv1.weight' (", arch.name,
+               " has ", arch.depths[s], " blocks in ", layer, ")");
+        const int first_dilation = b == 0 ? prev_dilation : dilation;
+        const int st = b == 0 ? stride : 1;
+        ResnetBlock blk;
+        const int64_t planes = L.out_channels(p + "conv1");
+        if (arch.bottleneck) {
+          const int64_t out = L.out_channels(p + "conv3");
+          blk.convs.push_back(L.conv(p + "conv1", p + "bn1", planes, inplanes, 1, 1, 1));
+          blk.convs.push_back(L.conv(p + "conv2", p + "bn2", planes, planes, 3, st, first_dilation));
+          blk.convs.push_back(L.conv(p + "conv3", p + "bn3", out, planes, 1, 1, 1));
+          blk.has_shortcut = L.has(p + "downsample.0.weight");
+          if (blk.has_shortcut) blk.shortcut = L.conv(p + "downsample.0", p + "downsample.1", out, inplanes, 1, st, 1);
+          inplanes = out;
+        } else {
+          blk.convs.push_back(L.conv(p + "conv1", p + "bn1", planes, inplanes, 3, st, first_dilation));
+          blk.convs.push_back(L.conv(p + "conv2", p + "bn2", planes, planes, 3, 1, dilation));
+          blk.has_shortcut = L.has(p + "downsample.0.weight");
+          if (blk.has_shortcut) blk.shortcut = L.conv(p + "downsample.0", p + "downsample.1", planes, inplanes, 1, st, 1);
+          inplanes = planes;
+        }
+        if (!blk.has_shortcut && (st != 1 || blk.convs.front().weight.dim(3) != blk.convs.back().weight.dim(0)))
+          fail(StatusCode::not_found, "missing tensor '", prefix, p, "downsample.0.weight'");
+        blocks.push_back(std::move(blk));
+        prev_dilation = dilation;
+      }
+      r.stages_.push_back(std::move(blocks));
+    }
+    r.out_channels_ = static_cast<int>(inplanes);
+  } else {
+    if (!bb || bb_type != "resnet")
+      fail(StatusCode::unsupported, "backbone_config.model_type '", bb_type,
+           "' is not supported (supported: resnet, or a timm resnet with use_timm_backbone)");
+    if (r.dilated_)
+      fail(StatusCode::unsupported, "a dilated (DC5) backbone needs the timm ResNet (use_timm_backbone)");
+    const int64_t emb = io::config_int(*bb, "embedding_size", 64);
+    const bool bottleneck = io::config_string(*bb, "layer_type", "bottleneck") == "bottleneck";
+    const bool down_first = io::config_bool(*bb, "downsample_in_first_stage", false);
+    const bool down_in_bottleneck = io::config_bool(*bb, "downsample_in_bottleneck", false);
+    const auto depths = bb->value("depths", std::vector<int>{3, 4, 6, 3});
+    const auto widths = bb->value("hidden_sizes", std::vector<int>{256, 512, 1024, 2048});
+    if (depths.size() != 4 || widths.size() != 4)
+      fail(StatusCode::corrupt_file, "config.json: backbone_config needs 4 depths and 4 hidden_sizes");
+    r.stem_ = hf_conv(L, "embedder.embedder", emb, io::config_int(*bb, "num_channels", 3), 7, 2);
+    int64_t in = emb;
+    for (int s = 0; s < 4; ++s) {
+      const int64_t out = widths[s];
+      std::vector<ResnetBlock> blocks;
+      for (int b = 0; b < depths[s]; ++b) {
+        const std::string p = "encoder.stages." + std::to_string(s) + ".layers." + std::to_string(b) + ".";
+        const int st = b > 0 ? 1 : (s > 0 || down_first ? 2 : 1);
+        ResnetBlock blk;
+        if (bottleneck) {
+          const int64_t red = out / 4;
+          blk.convs.push_back(hf_conv(L, p + "layer.0", red, in, 1, down_in_bottleneck ? st : 1));
+          blk.convs.push_back(hf_conv(L, p + "layer.1", red, red, 3, down_in_bottleneck ? 1 : st));
+          blk.convs.push_back(hf_conv(L, p + "layer.2", out, red, 1, 1));
+        } else {
+          blk.convs.push_back(hf_conv(L, p + "layer.0", out, in, 3, st));
+          blk.convs.push_back(hf_conv(L, p + "layer.1", out, out, 3, 1));
+        }
+        blk.has_shortcut = in != out || st != 1;
+        if (blk.has_shortcut) blk.shortcut = hf_conv(L, p + "shortcut", out, in, 1, st);
+        blocks.push_back(std::move(blk));
+        in = out;
+      }
+      r.stages_.push_back(std::move(blocks));
+    }
+    r.out_channels_ = static_cast<int>(in);
+  }
+  r.num_parameters_ = L.params;
+  return r;
+}
+
+int Resnet::build(graph::Graph& g, int pixels) const {
+  using graph::Activation;
+  using graph::Op;
+  auto conv = [&](int x, const FoldedConv& c, Activation act, int residual) {
+    graph::Attrs a;
+    a.stride = c.stride;
+    a.pad = c.pad;
+    a.dilation = c.dilation;
+    a.act = act;
+    std::vector<int> in = {x, g.add_weight("conv_w", c.weight), g.add_weight("conv_b", c.bias)};
+    if (residual >= 0) in.push_back(residual);
+    return g.add(Op::conv2d, in, a);
+  };
+  int h = g.add(Op::nchw_to_nhwc, {pixels});
+  h = conv(h, stem_, Activation::relu, -1);
+  graph::Attrs pool;
+  pool.kernel = 3;
+  pool.stride = 2;
+  pool.pad = 1;
+  h = g.add(Op::max_pool, {h}, pool);
+  for (const auto& stage : stages_)
+    for (const ResnetBlock& b : stage) {
+      const int identity = b.has_shortcut ? conv(h, b.shortcut, Activation::none, -1) : h;
+      int t = h;
+      for (size_t i = 0; i + 1 < b.convs.size(); ++i) t = conv(t, b.convs[i], Activation::relu, -1);
+      // The last conv adds the shortcut, then applies the block's ReLU.
+      h = conv(t, b.convs.back(), Activation::relu, identity);
+    }
+  return h;
+}
+
+}  // namespace visionrt::models

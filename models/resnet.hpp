@@ -1,0 +1,53 @@
+// ResNet backbones (18/34/50/101) as DETR uses them, with frozen BatchNorm
+// folded into the convolutions at load. Two naming schemes are read: timm's
+// (conv1, layer1.0.conv1, ...: use_timm_backbone) and transformers'
+// ResNetModel (embedder.embedder.convolution, encoder.stages.0.layers.0...).
+#pragma once
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "graph/graph.hpp"
+#include "io/safetensors.hpp"
+
+namespace visionrt::models {
+
+// One convolution with its BatchNorm folded in: weight [Co, kh, kw, Ci]
+// (NHWC order), bias [Co].
+struct FoldedConv {
+  Tensor weight, bias;
+  int stride = 1, pad = 0, dilation = 1;
+};
+
+struct ResnetBlock {
+  std::vector<FoldedConv> convs;  // 2 (basic) or 3 (bottleneck), in order
+  bool has_shortcut = false;
+  FoldedConv shortcut;
+};
+
+class Resnet {
+ public:
+  // `config` is the DETR config.json; `prefix` the backbone's tensor prefix.
+  // Throws unsupported for backbones other than ResNets, and not_found /
+  // shape_mismatch naming the tensor when weights are missing or wrong.
+  static Resnet load(const nlohmann::json& config, const io::WeightStore& weights,
+                     const std::string& prefix);
+
+  // Appends the backbone to `g`: NCHW pixels in, the last stage's NHWC map out.
+  int build(graph::Graph& g, int pixels) const;
+
+  int out_channels() const { return out_channels_; }
+  int64_t num_parameters() const { return num_parameters_; }
+  // The total stride of the output map (32, or 16 with a dilated last stage).
+  int output_stride() const { return dilated_ ? 16 : 32; }
+
+ private:
+  FoldedConv stem_;
+  std::vector<std::vector<ResnetBlock>> stages_;
+  int out_channels_ = 0;
+  bool dilated_ = false;
+  int64_t num_parameters_ = 0;
+};
+
+}  // namespace visionrt::models

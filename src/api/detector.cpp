@@ -1,0 +1,187 @@
+// visionrt::Detector: a DETR checkpoint, DetrImageProcessor's preparation
+// (resize, normalise, pad bottom-right, pixel mask) and its post-processing.
+#include <algorithm>
+#include <cmath>
+
+#include "api/executor_cache.hpp"
+#include "backends/registry.hpp"
+#include "core/error.hpp"
+#include "io/image.hpp"
+#include "io/model_folder.hpp"
+#include "models/detr.hpp"
+#include "visionrt/visionrt.hpp"
+
+namespace visionrt {
+
+struct Detector::Impl {
+  Impl(models::DetrModel m, const Options& o)
+      : model(std::move(m)),
+        executors(make_backend(o.device, o.num_threads),
+                  [this](int n, int h, int w) { return model.build(n, h, w); }) {}
+  ModelInfo info;
+  io::PreprocessConfig preprocess;
+  models::DetrModel model;
+  ExecutorCache executors;
+
+  // Resized, normalised images of a batch, before padding.
+  struct Prepared {
+    int width, height, original_width, original_height;
+    std::vector<float> chw;
+  };
+  Prepared prepare(const io::ImageRGB8& img) const {
+    Prepared p{0, 0, img.width, img.height, {}};
+    io::output_size(preprocess, img.width, img.height, &p.width, &p.height);
+    p.chw.resize(size_t(3) * p.width * p.height);
+    io::preprocess(img, preprocess, p.chw.data());
+    return p;
+  }
+};
+
+Detector::Detector(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Detector Detector::load(const std::string& model_dir, const Options& options) {
+  io::ModelFolder folder = io::ModelFolder::open(model_dir);
+  const std::string arch = io::architecture(folder.config);
+  if (arch != "DetrForObjectDetection")
+    fail(StatusCode::unsupported, model_dir, ": architecture '", arch.empty() ? "(none)" : arch,
+         "' is not supported for detection (supported: DetrForObjectDetection)");
+  if (options.num_threads < 0)
+    fail(StatusCode::invalid_argument, "num_threads must be 0 (all cores) or positive");
+  auto impl = std::make_shared<Impl>(models::DetrModel::load(folder), options);
+  impl->preprocess = folder.preprocess;
+  const models::DetrConfig& c = impl->model.config();
+  impl->info = {arch, 0, 0, 3, static_cast<int>(c.labels.size()), impl->model.num_parameters()};
+  return Detector(std::move(impl));
+}
+
+const ModelInfo& Detector::info() const { return impl_->info; }
+const std::vector<std::string>& Detector::label_names() const { return impl_->model.config().labels; }
+
+DetrOutputs Detector::forward(const float* pixel_values, const float* pixel_mask, int n, int height,
+                              int width) const {
+  if (!pixel_values) fail(StatusCode::invalid_argument, "pixel_values is null");
+  if (n <= 0 || height <= 0 || width <= 0)
+    fail(StatusCode::invalid_argument, "batch ", n, "x", height, "x", width, " must be positive");
+  std::vector<float> ones;
+  if (!pixel_mask) {
+    ones.assign(size_t(n) * height * width, 1.f);
+    pixel_mask = ones.data();
+  }
+  const models::DetrConfig& c = impl_->model.config();
+  DetrOutputs out;
+  out.batch = n;
+  out.queries = c.num_queries;
+  out.classes = static_cast<int>(c.labels.size()) + 1;
+  out.logits.resize(size_t(n) * out.queries * out.classes);
+  out.boxes.resize(size_t(n) * out.queries * 4);
+  impl_->executors.run({n, height, width}, {pixel_values, pixel_mask}, {out.logits.data(), out.boxes.data()});
+  return out;
+}
+
+DetrOutputs Detector::forward(const DetrBatch& b) const {
+  if (b.pixel_values.size() != size_t(b.n) * 3 * b.height * b.width ||
+      b.pixel_mask.size() != size_t(b.n) * b.height * b.width)
+    fail(StatusCode::invalid_argument, "DetrBatch sizes disagree with n x height x width");
+  return forward(b.pixel_values.data(), b.pixel_mask.data(), b.n, b.height, b.width);
+}
+
+std::vector<Detection> Detector::post_process(const DetrOutputs& o, int index, int image_width,
+                                              int image_height, float threshold) const {
+  if (index < 0 || index >= o.batch) fail(StatusCode::invalid_argument, "image index ", index, " outside the batch");
+  std::vector<Detection> dets;
+  const auto& names = label_names();
+  for (int q = 0; q < o.queries; ++q) {
+    const float* l = o.logits.data() + (size_t(index) * o.queries + q) * o.classes;
+    const float mx = *std::max_element(l, l + o.classes);
+    double sum = 0;
+    for (int k = 0; k < o.classes; ++k) sum += std::exp(double(l[k]) - mx);
+    // The best real class; "no object" (the last column) only dilutes it.
+    const int best = static_cast<int>(std::max_element(l, l + o.classes - 1) - l);
+    const float score = static_cast<float>(std::exp(double(l[best]) - mx) / sum);
+    if (!(score > threshold)) continue;
+    const float* b = o.boxes.data() + (size_t(index) * o.queries + q) * 4;
+    Detection d;
+    d.id = best;
+    d.name = names[best];
+    d.score = score;
+    d.box = {(b[0] - 0.5f * b[2]) * image_width, (b[1] - 0.5f * b[3]) * image_height,
+             (b[0] + 0.5f * b[2]) * image_width, (b[1] + 0.5f * b[3]) * image_height};
+    dets.push_back(d);
+  }
+  std::stable_sort(dets.begin(), dets.end(), [](const Detection& a, const Detection& b) { return a.score > b.score; });
+  return dets;
+}
+
+namespace {
+
+DetrBatch pad_batch(std::vector<Detector::Impl::Prepared>& images) {
+  DetrBatch b;
+  b.n = static_cast<int>(images.size());
+  for (const auto& p : images) {
+    b.height = std::max(b.height, p.height);
+    b.width = std::max(b.width, p.width);
+  }
+  const size_t plane = size_t(b.height) * b.width;
+  b.pixel_values.assign(size_t(b.n) * 3 * plane, 0.f);  // padding is zero, as the reference's
+  b.pixel_mask.assign(size_t(b.n) * plane, 0.f);
+  for (int i = 0; i < b.n; ++i) {
+    const auto& p = images[i];
+    for (int c = 0; c < 3; ++c)
+      for (int y = 0; y < p.height; ++y)
+        std::copy_n(p.chw.data() + (size_t(c) * p.height + y) * p.width, p.width,
+                    b.pixel_values.data() + ((size_t(i) * 3 + c) * b.height + y) * b.width);
+    for (int y = 0; y < p.height; ++y)
+      std::fill_n(b.pixel_mask.data() + (size_t(i) * b.height + y) * b.width, p.width, 1.f);
+    b.original_width.push_back(p.original_width);
+    b.original_height.push_back(p.original_height);
+  }
+  return b;
+}
+
+}  // namespace
+
+DetrBatch Detector::prepare_files(const std::vector<std::string>& paths) const {
+  if (paths.empty()) fail(StatusCode::invalid_argument, "no images given");
+  std::vector<Impl::Prepared> images;
+  for (const std::string& path : paths) images.push_back(impl_->prepare(io::load_image(path, kMaxImagePixels)));
+  return pad_batch(images);
+}
+
+std::vector<std::vector<Detection>> Detector::detect_files(const std::vector<std::string>& paths,
+                                                           float threshold) const {
+  // Images run together only with images of the same prepared size. Padding
+  // would change an image's backbone features near its border (convolutions
+  // see the padding), and so its detections; grouping keeps every image's
+  // detections equal to those it gets alone. forward() still takes padded
+  // batches, as DetrImageProcessor makes them.
+  std::vector<Impl::Prepared> images;
+  for (const std::string& path : paths) images.push_back(impl_->prepare(io::load_image(path, kMaxImagePixels)));
+  std::vector<std::vector<Detection>> out(images.size());
+  std::vector<bool> done(images.size(), false);
+  for (size_t i = 0; i < images.size(); ++i) {
+    if (done[i]) continue;
+    std::vector<size_t> group;
+    std::vector<Impl::Prepared> same;
+    for (size_t j = i; j < images.size(); ++j)
+      if (!done[j] && images[j].width == images[i].width && images[j].height == images[i].height) {
+        group.push_back(j);
+        same.push_back(std::move(images[j]));
+        done[j] = true;
+      }
+    const DetrBatch b = pad_batch(same);
+    const DetrOutputs o = forward(b);
+    for (size_t k = 0; k < group.size(); ++k)
+      out[group[k]] = post_process(o, static_cast<int>(k), b.original_width[k], b.original_height[k], threshold);
+  }
+  return out;
+}
+
+std::vector<Detection> Detector::detect_encoded(const uint8_t* data, size_t size, float threshold) const {
+  std::vector<Impl::Prepared> images{impl_->prepare(io::decode_image(data, size, "<memory>", kMaxImagePixels))};
+  const DetrBatch b = pad_batch(images);
+  return post_process(forward(b), 0, b.original_width[0], b.original_height[0], threshold);
+}
+
+size_t Detector::peak_activation_bytes() const { return impl_->executors.peak_bytes(); }
+
+}  // namespace visionrt

@@ -27,7 +27,7 @@ struct PreprocessConfig {
   int shortest_edge = 0, longest_edge = 0;
   Resample resample = Resample::bilinear;
   bool do_rescale = true;
-  float rescale_factor = 1.f / 255.f;
+  double rescale_factor = 1.0 / 255.0;
   bool do_normalize = true;
   float mean[3] = {0.5f, 0.5f, 0.5f};
   float std[3] = {0.5f, 0.5f, 0.5f};

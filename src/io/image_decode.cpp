@@ -1,0 +1,488 @@
+// Image decoding into 8-bit RGB, giving the pixels transformers' load_image
+// gives (PIL.Image.open, ImageOps.exif_transpose, convert("RGB")).
+//
+// The header is checked here before OpenCV sees the data: the format from its
+// magic bytes and the pixel count from the header, so that an image claiming
+// an enormous size is refused without allocating anything. OpenCV then
+// decodes with IMREAD_UNCHANGED, which keeps 16-bit samples and alpha and
+// ignores EXIF orientation; orientation and the conversion to RGB are done
+// here, the way PIL does them:
+//  * EXIF orientation 2..8 is applied as exif_transpose does, from the EXIF
+//    block of JPEG (APP1), PNG (eXIf), WebP (EXIF) or the TIFF's own first IFD.
+//    (PIL also reads XMP orientation and ImageMagick text-chunk EXIF; those
+//    rare sources are not read here.)
+//  * grey is replicated to three channels; alpha is dropped, not blended,
+//    as convert("RGB") does.
+//  * 16-bit grey opens in PIL as mode I;16, whose conversion to RGB clips
+//    values to 0..255 (so most 16-bit grey images come out nearly white);
+//    16-bit colour or grey+alpha images are read by PIL as 8-bit, keeping
+//    the high byte. Both are reproduced so that model inputs match.
+#include "io/image.hpp"
+
+#include "core/error.hpp"
+
+#if VISIONRT_HAVE_OPENCV
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <new>
+#include <utility>
+#include <vector>
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+namespace visionrt::io {
+namespace {
+
+enum class Format { jpeg, png, bmp, webp, tiff };
+
+// Little- or big-endian reads that never go past the end: a read out of
+// range returns 0 and clears ok(), so parsers check once at the end.
+class ByteReader {
+ public:
+  ByteReader(const uint8_t* data, size_t size, bool big_endian = false)
+      : data_(data), size_(size), big_endian_(big_endian) {}
+
+  bool has(size_t pos, size_t len) const { return pos <= size_ && len <= size_ - pos; }
+  bool ok() const { return ok_; }
+  size_t size() const { return size_; }
+  const uint8_t* at(size_t pos) const { return data_ + pos; }
+  void set_big_endian(bool big) { big_endian_ = big; }
+
+  uint64_t uint(size_t pos, int bytes) {
+    if (!has(pos, static_cast<size_t>(bytes))) {
+      ok_ = false;
+      return 0;
+    }
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; ++i) {
+      const uint64_t byte = data_[pos + i];
+      v |= big_endian_ ? byte << (8 * (bytes - 1 - i)) : byte << (8 * i);
+    }
+    return v;
+  }
+  bool matches(size_t pos, const char* text, size_t len) const {
+    return has(pos, len) && std::memcmp(data_ + pos, text, len) == 0;
+  }
+  ByteReader slice(size_t pos, size_t len) const {
+    return has(pos, len) ? ByteReader(data_ + pos, len) : ByteReader(data_, 0);
+  }
+
+ private:
+  const uint8_t* data_;
+  size_t size_;
+  bool big_endian_;
+  bool ok_ = true;
+};
+
+struct HeaderInfo {
+  int64_t width = 0, height = 0;
+  int orientation = 1;  // EXIF orientation, 1 = as stored
+  // TIFF only: header values to overwrite before decoding (see decode_image).
+  std::vector<std::pair<size_t, uint16_t>> tiff_patches;
+  bool tiff_big_endian = false;
+};
+
+bool sniff(const uint8_t* d, size_t n, Format* format) {
+  ByteReader r(d, n);
+  if (r.matches(0, "\xFF\xD8\xFF", 3)) *format = Format::jpeg;
+  else if (r.matches(0, "\x89PNG\r\n\x1A\n", 8)) *format = Format::png;
+  else if (r.matches(0, "BM", 2)) *format = Format::bmp;
+  else if (r.matches(0, "RIFF", 4) && r.matches(8, "WEBP", 4)) *format = Format::webp;
+  else if (r.matches(0, "II*\0", 4) || r.matches(0, "MM\0*", 4) || r.matches(0, "II+\0", 4) ||
+           r.matches(0, "MM\0+", 4))
+    *format = Format::tiff;
+  else return false;
+  return true;
+}
+
+// What the first IFD of a TIFF structure (a TIFF file, or an EXIF block) says.
+struct TiffIfd {
+  int64_t width = 0, height = 0;  // ImageWidth (256), ImageLength (257)
+  int orientation = 1;            // Orientation (274)
+  size_t orientation_at = 0;      // where a SHORT orientation value sits, 0 if none
+  size_t alpha_at = 0;            // where a single ExtraSamples value of 2 sits, 0 if none
+  bool big_endian = false;
+  uint64_t data_end = 0;          // end of the last strip or tile, 0 if not given
+};
+
+// Classic TIFF and BigTIFF. Returns false when the structure is malformed.
+bool read_tiff_ifd0(ByteReader r, TiffIfd* out) {
+  if (r.matches(0, "II", 2)) r.set_big_endian(false);
+  else if (r.matches(0, "MM", 2)) r.set_big_endian(true);
+  else return false;
+  out->big_endian = r.matches(0, "MM", 2);
+  const uint64_t version = r.uint(2, 2);
+  const bool big_tiff = version == 43;
+  if (version != 42 && !(big_tiff && r.uint(4, 2) == 8)) return false;
+  const uint64_t ifd = big_tiff ? r.uint(8, 8) : r.uint(4, 4);
+  const uint64_t count = big_tiff ? r.uint(ifd, 8) : r.uint(ifd, 2);
+  const size_t entry_size = big_tiff ? 20 : 12, inline_size = big_tiff ? 8 : 4;
+  const size_t first_entry = ifd + (big_tiff ? 8 : 2);
+  if (!r.ok() || count > 65535 || !r.has(first_entry, count * entry_size)) return false;
+
+  // Strip or tile offsets and byte counts: element size, count, position.
+  struct Array {
+    int bytes = 0;
+    uint64_t count = 0;
+    size_t at = 0;
+  } offsets, byte_counts;
+  for (uint64_t i = 0; i < count; ++i) {
+    const size_t e = first_entry + i * entry_size;
+    const uint64_t tag = r.uint(e, 2), type = r.uint(e + 2, 2);
+    const uint64_t n = big_tiff ? r.uint(e + 4, 8) : r.uint(e + 4, 4);
+    const size_t value = e + (big_tiff ? 12 : 8);
+    // SHORT, LONG and LONG8 values sit left-justified in the value field.
+    const int bytes = type == 3 ? 2 : type == 4 ? 4 : (type == 16 && big_tiff) ? 8 : 0;
+    if (bytes == 0 || n == 0) continue;
+    if (tag == 273 || tag == 279 || tag == 324 || tag == 325) {
+      if (n > r.size()) return false;  // more entries than bytes: malformed
+      Array& a = (tag == 273 || tag == 324) ? offsets : byte_counts;
+      a.bytes = bytes;
+      a.count = n;
+      // Arrays too long for the value field are stored at the offset it holds.
+      a.at = n * bytes <= inline_size ? value : r.uint(value, static_cast<int>(inline_size));
+      if (!r.has(a.at, n * bytes)) return false;
+      continue;
+    }
+    const uint64_t v = r.uint(value, bytes);
+    if (tag == 256) out->width = static_cast<int64_t>(std::min<uint64_t>(v, INT32_MAX));
+    if (tag == 257) out->height = static_cast<int64_t>(std::min<uint64_t>(v, INT32_MAX));
+    if (tag == 274 && v >= 1 && v <= 8) {
+      out->orientation = static_cast<int>(v);
+      out->orientation_at = bytes == 2 ? value : 0;
+    }
+    if (tag == 338 && bytes == 2 && n == 1 && v == 2) out->alpha_at = value;  // unassociated alpha
+  }
+  if (offsets.count > 0 && offsets.count == byte_counts.count) {
+    for (uint64_t i = 0; i < offsets.count; ++i) {
+      const uint64_t begin = r.uint(offsets.at + i * offsets.bytes, offsets.bytes);
+      const uint64_t length = r.uint(byte_counts.at + i * byte_counts.bytes, byte_counts.bytes);
+      out->data_end = std::max(out->data_end, begin + std::min<uint64_t>(length, UINT32_MAX));
+    }
+  }
+  return r.ok();
+}
+
+// Orientation from an EXIF block; a malformed block counts as none, as the
+// pixel data can still be decoded.
+int exif_orientation(ByteReader exif) {
+  if (exif.matches(0, "Exif\0\0", 6)) exif = exif.slice(6, exif.size() - 6);
+  TiffIfd ifd;
+  if (!read_tiff_ifd0(exif, &ifd)) return 1;
+  return ifd.orientation;
+}
+
+bool parse_png(ByteReader r, HeaderInfo* info) {
+  r.set_big_endian(true);
+  if (!r.matches(12, "IHDR", 4)) return false;
+  info->width = static_cast<int64_t>(r.uint(16, 4));
+  info->height = static_cast<int64_t>(r.uint(20, 4));
+  // Walk every chunk: the eXIf chunk may come before or after the image
+  // data, and a chunk running past the end means the file is truncated
+  // (caught here, before libpng would report it on stderr).
+  size_t pos = 8;
+  while (r.has(pos, 8) && !r.matches(pos + 4, "IEND", 4)) {
+    const uint64_t length = r.uint(pos, 4);
+    if (!r.has(pos + 8, length + 4)) return false;
+    if (r.matches(pos + 4, "eXIf", 4)) info->orientation = exif_orientation(r.slice(pos + 8, length));
+    pos += 12 + length;
+  }
+  return r.ok() && (pos == r.size() || r.has(pos, 12));
+}
+
+// Walks the marker segments up to the first scan; `scan_start` receives the
+// offset of the start-of-scan marker.
+bool parse_jpeg(ByteReader r, HeaderInfo* info, size_t* scan_start) {
+  r.set_big_endian(true);
+  bool have_size = false, have_exif = false;
+  size_t pos = 2;
+  while (r.has(pos, 2)) {
+    if (*r.at(pos) != 0xFF) return false;
+    while (r.has(pos + 1, 1) && *r.at(pos + 1) == 0xFF) ++pos;  // fill bytes
+    if (!r.has(pos + 1, 1)) return false;
+    const uint8_t marker = *r.at(pos + 1);
+    pos += 2;
+    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) continue;  // no payload
+    if (marker == 0xD9) return false;                                     // EOI before any scan
+    if (marker == 0xDA) {
+      *scan_start = pos - 2;
+      return have_size && r.ok();
+    }
+    const uint64_t length = r.uint(pos, 2);
+    if (length < 2 || !r.has(pos, length)) return false;
+    const bool start_of_frame =
+        marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+    if (start_of_frame && !have_size) {
+      info->height = static_cast<int64_t>(r.uint(pos + 3, 2));
+      info->width = static_cast<int64_t>(r.uint(pos + 5, 2));
+      have_size = true;
+    } else if (marker == 0xE1 && !have_exif && r.matches(pos + 2, "Exif\0\0", 6)) {
+      info->orientation = exif_orientation(r.slice(pos + 2, length - 2));
+      have_exif = true;  // PIL reads the first EXIF segment only
+    }
+    pos += length;
+  }
+  return false;
+}
+
+bool parse_bmp(ByteReader r, HeaderInfo* info) {
+  const uint64_t pixels_at = r.uint(10, 4), dib_size = r.uint(14, 4);
+  uint64_t bits_per_pixel = 0, compression = 0;
+  if (dib_size == 12) {  // OS/2 BITMAPCOREHEADER: 16-bit unsigned sizes
+    info->width = static_cast<int64_t>(r.uint(18, 2));
+    info->height = static_cast<int64_t>(r.uint(20, 2));
+    bits_per_pixel = r.uint(24, 2);
+  } else {
+    // Negative height marks a top-down bitmap.
+    info->width = static_cast<int32_t>(r.uint(18, 4));
+    const int64_t height = static_cast<int32_t>(r.uint(22, 4));
+    info->height = height < 0 ? -height : height;
+    bits_per_pixel = r.uint(28, 2);
+    compression = r.uint(30, 4);
+  }
+  if (!r.ok() || dib_size < 12 || info->width < 1) return false;
+  // Uncompressed rows are padded to 4 bytes; they must all be present.
+  const bool uncompressed = compression == 0 || compression == 3 || compression == 6;
+  if (uncompressed && bits_per_pixel > 0 && bits_per_pixel <= 64) {
+    const uint64_t row = (static_cast<uint64_t>(info->width) * bits_per_pixel + 31) / 32 * 4;
+    const uint64_t rows = static_cast<uint64_t>(info->height);
+    if (rows > 0 && (row > r.size() / rows || !r.has(pixels_at, row * rows))) return false;
+  }
+  return true;
+}
+
+bool parse_webp(ByteReader r, HeaderInfo* info) {
+  // The RIFF size covers everything after the first 8 bytes.
+  if (!r.has(8, r.uint(4, 4))) return false;
+  if (r.matches(12, "VP8 ", 4)) {
+    if (!r.matches(23, "\x9D\x01\x2A", 3)) return false;
+    info->width = static_cast<int64_t>(r.uint(26, 2) & 0x3FFF);
+    info->height = static_cast<int64_t>(r.uint(28, 2) & 0x3FFF);
+  } else if (r.matches(12, "VP8L", 4)) {
+    if (r.uint(20, 1) != 0x2F) return false;
+    const uint64_t bits = r.uint(21, 4);
+    info->width = static_cast<int64_t>(bits & 0x3FFF) + 1;
+    info->height = static_cast<int64_t>((bits >> 14) & 0x3FFF) + 1;
+  } else if (r.matches(12, "VP8X", 4)) {
+    info->width = static_cast<int64_t>(r.uint(24, 3)) + 1;
+    info->height = static_cast<int64_t>(r.uint(27, 3)) + 1;
+    // Only the extended format carries metadata chunks.
+    for (size_t pos = 12; r.has(pos, 8);) {
+      const uint64_t length = r.uint(pos + 4, 4);
+      if (r.matches(pos, "EXIF", 4)) {
+        info->orientation = exif_orientation(r.slice(pos + 8, length));
+        break;
+      }
+      pos += 8 + length + (length & 1);
+    }
+  } else {
+    return false;
+  }
+  return r.ok();
+}
+
+const char* format_name(Format f) {
+  switch (f) {
+    case Format::jpeg: return "JPEG";
+    case Format::png: return "PNG";
+    case Format::bmp: return "BMP";
+    case Format::webp: return "WebP";
+    case Format::tiff: return "TIFF";
+  }
+  return "image";
+}
+
+// Reads size and orientation from the header. JPEG data must also reach an
+// end-of-image marker: libjpeg would otherwise pad a truncated file with grey
+// where PIL refuses it.
+HeaderInfo parse_header(const uint8_t* data, size_t size, Format format, const std::string& name) {
+  ByteReader r(data, size);
+  HeaderInfo info;
+  size_t scan_start = 0;
+  bool ok = false;
+  switch (format) {
+    case Format::png: ok = parse_png(r, &info); break;
+    case Format::jpeg: ok = parse_jpeg(r, &info, &scan_start); break;
+    case Format::bmp: ok = parse_bmp(r, &info); break;
+    case Format::webp: ok = parse_webp(r, &info); break;
+    case Format::tiff: {
+      TiffIfd ifd;
+      // Strips or tiles reaching past the end mean a truncated file.
+      ok = read_tiff_ifd0(r, &ifd) && ifd.data_end <= size;
+      info.width = ifd.width;
+      info.height = ifd.height;
+      info.orientation = ifd.orientation;
+      if (ifd.orientation != 1) {
+        if (ifd.orientation_at == 0)
+          fail(StatusCode::unsupported, name, ": TIFF orientation tag of an unexpected type");
+        info.tiff_patches.emplace_back(ifd.orientation_at, 1);  // 1: as stored
+      }
+      if (ifd.alpha_at) info.tiff_patches.emplace_back(ifd.alpha_at, 0);  // 0: unspecified
+      info.tiff_big_endian = ifd.big_endian;
+      break;
+    }
+  }
+  if (!ok || info.width < 1 || info.height < 1)
+    fail(StatusCode::corrupt_file, name, ": malformed or truncated ", format_name(format),
+         " file (cannot read its header, or its data ends early)");
+  if (format == Format::jpeg) {
+    static const uint8_t kEndOfImage[2] = {0xFF, 0xD9};
+    const uint8_t* end = data + size;
+    if (std::search(data + scan_start, end, kEndOfImage, kEndOfImage + 2) == end)
+      fail(StatusCode::corrupt_file, name, ": cannot decode image (truncated JPEG data)");
+  }
+  return info;
+}
+
+// One 8-bit sample the way PIL converts it (see the file comment).
+inline uint8_t sample8(const cv::Mat& m, int y, int x, int c) {
+  const int channels = m.channels();
+  if (m.depth() == CV_8U) return m.ptr<uint8_t>(y)[x * channels + c];
+  const uint16_t v = m.ptr<uint16_t>(y)[x * channels + c];
+  if (channels == 1) return static_cast<uint8_t>(std::min<uint16_t>(v, 255));
+  return static_cast<uint8_t>(v >> 8);
+}
+
+ImageRGB8 to_rgb8(const cv::Mat& m, const std::string& name) {
+  if (m.depth() != CV_8U && m.depth() != CV_16U)
+    fail(StatusCode::unsupported, name, ": only 8- and 16-bit integer images are supported");
+  const int channels = m.channels();
+  if (channels < 1 || channels > 4)
+    fail(StatusCode::unsupported, name, ": images with ", channels, " channels are not supported");
+  ImageRGB8 out;
+  out.width = m.cols;
+  out.height = m.rows;
+  out.pixels.resize(static_cast<size_t>(m.cols) * m.rows * 3);
+  uint8_t* dst = out.pixels.data();
+  for (int y = 0; y < m.rows; ++y) {
+    for (int x = 0; x < m.cols; ++x, dst += 3) {
+      if (channels <= 2) {  // grey, or grey + alpha
+        dst[0] = dst[1] = dst[2] = sample8(m, y, x, 0);
+      } else {  // OpenCV orders colour as BGR(A)
+        dst[0] = sample8(m, y, x, 2);
+        dst[1] = sample8(m, y, x, 1);
+        dst[2] = sample8(m, y, x, 0);
+      }
+    }
+  }
+  return out;
+}
+
+// PIL's exif_transpose: 2 flip left-right, 3 rotate 180, 4 flip top-bottom,
+// 5 transpose, 6 rotate 90 clockwise, 7 transverse, 8 rotate 90 anticlockwise.
+ImageRGB8 apply_orientation(const ImageRGB8& in, int orientation) {
+  if (orientation == 1) return in;
+  const int w = in.width, h = in.height;
+  const bool swap = orientation >= 5;
+  ImageRGB8 out;
+  out.width = swap ? h : w;
+  out.height = swap ? w : h;
+  out.pixels.resize(in.pixels.size());
+  for (int y = 0; y < out.height; ++y) {
+    for (int x = 0; x < out.width; ++x) {
+      int sx = x, sy = y;
+      switch (orientation) {
+        case 2: sx = w - 1 - x; break;
+        case 3: sx = w - 1 - x; sy = h - 1 - y; break;
+        case 4: sy = h - 1 - y; break;
+        case 5: sx = y; sy = x; break;
+        case 6: sx = y; sy = h - 1 - x; break;
+        case 7: sx = w - 1 - y; sy = h - 1 - x; break;
+        case 8: sx = w - 1 - y; sy = x; break;
+        default: break;
+      }
+      std::memcpy(&out.pixels[(static_cast<size_t>(y) * out.width + x) * 3],
+                  &in.pixels[(static_cast<size_t>(sy) * w + sx) * 3], 3);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+ImageRGB8 decode_image(const uint8_t* data, size_t size, const std::string& name,
+                       int64_t max_pixels) {
+  if (max_pixels < 1)
+    fail(StatusCode::invalid_argument, name, ": max_pixels must be positive, is ", max_pixels);
+  if (!data || size == 0) fail(StatusCode::invalid_argument, name, ": empty image data");
+  Format format;
+  if (!sniff(data, size, &format))
+    fail(StatusCode::invalid_argument, name, ": not a supported image (JPEG, PNG, BMP, WebP, TIFF)");
+  const HeaderInfo info = parse_header(data, size, format, name);
+  if (info.width > max_pixels / info.height)
+    fail(StatusCode::invalid_argument, name, ": ", format_name(format), " image of ", info.width,
+         "x", info.height, " pixels is over the limit of ", max_pixels, " pixels");
+  if (size > static_cast<size_t>(INT32_MAX))
+    fail(StatusCode::invalid_argument, name, ": encoded image of ", size, " bytes is too large");
+
+  // libtiff's RGBA reader (which OpenCV uses for 8-bit TIFFs) applies some
+  // orientations itself and premultiplies unassociated alpha into the colour.
+  // PIL does neither, so decode a copy whose tags say "as stored" and
+  // "unspecified extra sample", and orient the pixels below.
+  std::vector<uint8_t> patched;
+  if (!info.tiff_patches.empty()) {
+    patched.assign(data, data + size);
+    for (const auto& [at, value] : info.tiff_patches) {
+      patched[at + (info.tiff_big_endian ? 0 : 1)] = static_cast<uint8_t>(value >> 8);
+      patched[at + (info.tiff_big_endian ? 1 : 0)] = static_cast<uint8_t>(value & 0xFF);
+    }
+    data = patched.data();
+  }
+
+  cv::Mat decoded;
+  try {
+    const cv::Mat encoded(1, static_cast<int>(size), CV_8U, const_cast<uint8_t*>(data));
+    decoded = cv::imdecode(encoded, cv::IMREAD_UNCHANGED);
+  } catch (const cv::Exception& e) {
+    fail(StatusCode::corrupt_file, name, ": cannot decode image (", e.what(), ")");
+  } catch (const std::bad_alloc&) {
+    fail(StatusCode::out_of_memory, name, ": out of memory decoding a ", info.width, "x",
+         info.height, " image");
+  }
+  if (decoded.empty()) fail(StatusCode::corrupt_file, name, ": cannot decode image");
+  if (decoded.cols != info.width || decoded.rows != info.height)
+    fail(StatusCode::corrupt_file, name, ": decoded ", decoded.cols, "x", decoded.rows,
+         " pixels but the header says ", info.width, "x", info.height);
+  return apply_orientation(to_rgb8(decoded, name), info.orientation);
+}
+
+ImageRGB8 load_image(const std::string& path, int64_t max_pixels) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (status.type() == std::filesystem::file_type::not_found)
+    fail(StatusCode::not_found, path, ": no such file");
+  if (ec) fail(StatusCode::io_error, path, ": ", ec.message());
+  if (std::filesystem::is_directory(status))
+    fail(StatusCode::io_error, path, ": is a directory, not an image file");
+  std::ifstream file(path, std::ios::binary | std::ios::ate);
+  if (!file) fail(StatusCode::io_error, path, ": cannot open for reading");
+  const std::streamoff size = file.tellg();
+  if (size < 0) fail(StatusCode::io_error, path, ": cannot determine the file size");
+  std::vector<uint8_t> bytes(static_cast<size_t>(size));
+  file.seekg(0);
+  file.read(reinterpret_cast<char*>(bytes.data()), size);
+  if (!file) fail(StatusCode::io_error, path, ": read error");
+  return decode_image(bytes.data(), bytes.size(), path, max_pixels);
+}
+
+}  // namespace visionrt::io
+
+#else  // !VISIONRT_HAVE_OPENCV
+
+namespace visionrt::io {
+
+ImageRGB8 decode_image(const uint8_t*, size_t, const std::string&, int64_t) {
+  fail(StatusCode::unsupported, "visionrt was built without the OpenCV image front end");
+}
+
+ImageRGB8 load_image(const std::string&, int64_t) {
+  fail(StatusCode::unsupported, "visionrt was built without the OpenCV image front end");
+}
+
+}  // namespace visionrt::io
+
+#endif  // VISIONRT_HAVE_OPENCV

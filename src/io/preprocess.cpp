@@ -1,0 +1,500 @@
+// Hugging Face image preprocessing, reproduced bit for bit.
+//
+// The resampling is a port of Pillow's libImaging/Resample.c (the two-pass
+// separable convolution with fixed-point 8-bit accumulation) and of the
+// nearest-neighbour scale in libImaging/Geometry.c, because Hugging Face's
+// PIL-based processors resize uint8 images through PIL.Image.resize. The
+// arithmetic follows Pillow's operation by operation (double for the filter
+// weights, 32-bit integers for the accumulation) so the results are
+// identical, which needs multiply-adds left unfused as Pillow's x86-64 builds
+// compute them: GCC does not fuse in ISO C++ mode (-std=c++17, as the build
+// uses), and Clang is told not to below.
+#include "io/preprocess.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.hpp"
+
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+namespace visionrt::io {
+namespace {
+
+// ---------------------------------------------------------------------------
+// Filters (Resample.c). Each has a support radius in source pixels at scale 1.
+
+struct Filter {
+  double (*weight)(double x);
+  double support;
+};
+
+double box_weight(double x) { return (x > -0.5 && x <= 0.5) ? 1.0 : 0.0; }
+
+double bilinear_weight(double x) {
+  x = std::fabs(x);
+  return x < 1.0 ? 1.0 - x : 0.0;
+}
+
+double hamming_weight(double x) {
+  x = std::fabs(x);
+  if (x == 0.0) return 1.0;
+  if (x >= 1.0) return 0.0;
+  x = x * M_PI;
+  // Pillow writes these constants as floats (0.54f, 0.46f); keep their
+  // float values so the weights round the same way.
+  return std::sin(x) / x * (static_cast<double>(0.54f) + static_cast<double>(0.46f) * std::cos(x));
+}
+
+double bicubic_weight(double x) {
+  constexpr double a = -0.5;
+  x = std::fabs(x);
+  if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+  if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+  return 0.0;
+}
+
+double sinc(double x) {
+  if (x == 0.0) return 1.0;
+  x = x * M_PI;
+  return std::sin(x) / x;
+}
+
+double lanczos_weight(double x) {
+  if (-3.0 <= x && x < 3.0) return sinc(x) * sinc(x / 3);
+  return 0.0;
+}
+
+Filter filter_for(Resample resample) {
+  switch (resample) {
+    case Resample::box: return {box_weight, 0.5};
+    case Resample::bilinear: return {bilinear_weight, 1.0};
+    case Resample::hamming: return {hamming_weight, 1.0};
+    case Resample::bicubic: return {bicubic_weight, 2.0};
+    case Resample::lanczos: return {lanczos_weight, 3.0};
+    case Resample::nearest: break;
+  }
+  fail(StatusCode::invalid_argument, "resize: no convolution filter for resample code ",
+       static_cast<int>(resample));
+}
+
+// ---------------------------------------------------------------------------
+// Coefficients (precompute_coeffs + normalize_coeffs_8bpc).
+
+// 8 bits of result, 2 bits of headroom for negative lobes and sums above 1.
+constexpr int kPrecisionBits = 32 - 8 - 2;
+
+struct Coefficients {
+  int ksize = 0;                // coefficients per output pixel (padded with zeros)
+  std::vector<int> first;       // first source index per output pixel
+  std::vector<int> count;       // number of source pixels used
+  std::vector<int32_t> fixed;   // out_size x ksize fixed-point weights
+};
+
+Coefficients precompute_coeffs(int in_size, int out_size, const Filter& filter) {
+  // Pillow passes the box as floats; with the full image as the box these
+  // are exact, but keep the same types so the arithmetic matches.
+  const float in0 = 0.f, in1 = static_cast<float>(in_size);
+  const double scale = static_cast<double>(in1 - in0) / out_size;
+  // Shrinking widens the filter by the scale factor: that is PIL's antialiasing.
+  const double filterscale = scale < 1.0 ? 1.0 : scale;
+  const double support = filter.support * filterscale;
+  Coefficients c;
+  c.ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
+  c.first.resize(out_size);
+  c.count.resize(out_size);
+  c.fixed.assign(static_cast<size_t>(out_size) * c.ksize, 0);
+  std::vector<double> k(c.ksize);
+  for (int xx = 0; xx < out_size; ++xx) {
+    const double center = in0 + (xx + 0.5) * scale;
+    const double ss = 1.0 / filterscale;
+    // Pillow rounds with (int)(v + 0.5), which truncates toward zero.
+    int xmin = static_cast<int>(center - support + 0.5);
+    if (xmin < 0) xmin = 0;
+    int xmax = static_cast<int>(center + support + 0.5);
+    if (xmax > in_size) xmax = in_size;
+    xmax -= xmin;
+    double ww = 0.0;
+    for (int x = 0; x < xmax; ++x) {
+      const double w = filter.weight((x + xmin - center + 0.5) * ss);
+      k[x] = w;
+      ww += w;
+    }
+    for (int x = 0; x < xmax; ++x) {
+      if (ww != 0.0) k[x] /= ww;
+    }
+    int32_t* fixed = &c.fixed[static_cast<size_t>(xx) * c.ksize];
+    for (int x = 0; x < xmax; ++x) {
+      // Rounded half away from zero, as normalize_coeffs_8bpc does.
+      fixed[x] = k[x] < 0 ? static_cast<int32_t>(-0.5 + k[x] * (1 << kPrecisionBits))
+                          : static_cast<int32_t>(0.5 + k[x] * (1 << kPrecisionBits));
+    }
+    c.first[xx] = xmin;
+    c.count[xx] = xmax;
+  }
+  return c;
+}
+
+// Pillow's clip8: the accumulator carries kPrecisionBits of fraction.
+inline uint8_t clip8(int32_t acc) {
+  if (acc < 0) return 0;
+  const int32_t v = acc >> kPrecisionBits;
+  return static_cast<uint8_t>(v > 255 ? 255 : v);
+}
+
+constexpr int32_t kHalf = 1 << (kPrecisionBits - 1);
+
+// ImagingResampleHorizontal_8bpc for 3 bands: output rows are source rows
+// [row_offset, row_offset + out.height).
+void resample_horizontal(const ImageRGB8& in, int row_offset, const Coefficients& c,
+                         ImageRGB8& out) {
+  for (int yy = 0; yy < out.height; ++yy) {
+    const uint8_t* src = &in.pixels[static_cast<size_t>(yy + row_offset) * in.width * 3];
+    uint8_t* dst = &out.pixels[static_cast<size_t>(yy) * out.width * 3];
+    for (int xx = 0; xx < out.width; ++xx) {
+      const int32_t* k = &c.fixed[static_cast<size_t>(xx) * c.ksize];
+      const uint8_t* p = src + static_cast<size_t>(c.first[xx]) * 3;
+      int32_t s0 = kHalf, s1 = kHalf, s2 = kHalf;
+      for (int x = 0; x < c.count[xx]; ++x) {
+        s0 += p[x * 3 + 0] * k[x];
+        s1 += p[x * 3 + 1] * k[x];
+        s2 += p[x * 3 + 2] * k[x];
+      }
+      dst[xx * 3 + 0] = clip8(s0);
+      dst[xx * 3 + 1] = clip8(s1);
+      dst[xx * 3 + 2] = clip8(s2);
+    }
+  }
+}
+
+// ImagingResampleVertical_8bpc for 3 bands; `first` indices are rows of `in`.
+void resample_vertical(const ImageRGB8& in, const Coefficients& c, const std::vector<int>& first,
+                       ImageRGB8& out) {
+  const size_t row = static_cast<size_t>(in.width) * 3;
+  for (int yy = 0; yy < out.height; ++yy) {
+    const int32_t* k = &c.fixed[static_cast<size_t>(yy) * c.ksize];
+    const uint8_t* src = &in.pixels[static_cast<size_t>(first[yy]) * row];
+    uint8_t* dst = &out.pixels[static_cast<size_t>(yy) * row];
+    for (size_t i = 0; i < row; ++i) {
+      int32_t s = kHalf;
+      for (int y = 0; y < c.count[yy]; ++y) s += src[y * row + i] * k[y];
+      dst[i] = clip8(s);
+    }
+  }
+}
+
+ImageRGB8 blank(int width, int height) {
+  ImageRGB8 image;
+  image.width = width;
+  image.height = height;
+  image.pixels.assign(static_cast<size_t>(width) * height * 3, 0);
+  return image;
+}
+
+// PIL's NEAREST resize is an affine nearest-neighbour scale
+// (ImagingScaleAffine): the source coordinate of output pixel i is
+// (i + 0.5) * in/out, accumulated by repeated addition as Pillow does.
+ImageRGB8 resize_nearest(const ImageRGB8& src, int out_width, int out_height) {
+  auto source_indices = [](int in_size, int out_size) {
+    const double step = static_cast<double>(static_cast<float>(in_size)) / out_size;
+    std::vector<int> index(out_size);
+    double pos = step * 0.5;
+    for (int i = 0; i < out_size; ++i) {
+      const int v = pos < 0.0 ? -1 : static_cast<int>(pos);
+      index[i] = (v >= 0 && v < in_size) ? v : -1;  // -1: outside, filled with 0
+      pos += step;
+    }
+    return index;
+  };
+  const std::vector<int> xs = source_indices(src.width, out_width);
+  const std::vector<int> ys = source_indices(src.height, out_height);
+  ImageRGB8 out = blank(out_width, out_height);
+  for (int y = 0; y < out_height; ++y) {
+    if (ys[y] < 0) continue;
+    const uint8_t* in_row = &src.pixels[static_cast<size_t>(ys[y]) * src.width * 3];
+    uint8_t* out_row = &out.pixels[static_cast<size_t>(y) * out_width * 3];
+    for (int x = 0; x < out_width; ++x) {
+      if (xs[x] < 0) continue;
+      std::copy_n(in_row + static_cast<size_t>(xs[x]) * 3, 3, out_row + static_cast<size_t>(x) * 3);
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// preprocessor_config.json parsing.
+
+constexpr int kMaxSide = 1 << 15;
+
+[[noreturn]] void bad_config(const std::string& what) {
+  fail(StatusCode::corrupt_file, "preprocessor_config.json: ", what);
+}
+
+// A key that is present and not null (Hugging Face treats null as "use the default").
+const nlohmann::json* field(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+void read_bool(const nlohmann::json& j, const char* key, bool* out) {
+  if (const auto* v = field(j, key)) {
+    if (!v->is_boolean()) bad_config(str_cat("\"", key, "\" must be true or false, found ", v->dump()));
+    *out = v->get<bool>();
+  }
+}
+
+int read_side(const nlohmann::json& v, const std::string& key) {
+  if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > kMaxSide)
+    bad_config(str_cat("\"", key, "\" must be an integer in [1, ", kMaxSide, "], found ", v.dump()));
+  return static_cast<int>(v.get<int64_t>());
+}
+
+double read_finite(const nlohmann::json& v, const std::string& key) {
+  if (!v.is_number() || !std::isfinite(v.get<double>()))
+    bad_config(str_cat("\"", key, "\" must be a finite number, found ", v.dump()));
+  return v.get<double>();
+}
+
+// image_mean / image_std: three numbers, or one number for all channels.
+void read_triple(const nlohmann::json& j, const char* key, float* out) {
+  const auto* v = field(j, key);
+  if (!v) return;
+  if (v->is_number()) {
+    const double x = read_finite(*v, key);
+    out[0] = out[1] = out[2] = static_cast<float>(x);
+    return;
+  }
+  if (!v->is_array() || v->size() != 3)
+    bad_config(str_cat("\"", key, "\" must be 3 numbers (one per RGB channel), found ", v->dump()));
+  for (int c = 0; c < 3; ++c) out[c] = static_cast<float>(read_finite((*v)[c], key));
+}
+
+void read_size(const nlohmann::json& j, PreprocessConfig& cfg) {
+  const auto* size = field(j, "size");
+  if (!size) return;
+  if (size->is_number_integer()) {
+    const int side = read_side(*size, "size");
+    // A bare integer is a square for most processors, but DETR's (and its
+    // legacy "max_size" key) read it as the shortest edge, with the longest
+    // capped at max_size (1333 by default), as transformers does.
+    const auto* max_size = field(j, "max_size");
+    const auto* type = field(j, "image_processor_type");
+    const bool detr = type && type->is_string() && type->get<std::string>().rfind("Detr", 0) == 0;
+    if (max_size || detr) {
+      cfg.shortest_edge = side;
+      cfg.longest_edge = max_size ? read_side(*max_size, "max_size") : 1333;
+    } else {
+      cfg.height = cfg.width = side;
+    }
+    return;
+  }
+  if (size->is_array() && size->size() == 2) {
+    cfg.height = read_side((*size)[0], "size[0]");
+    cfg.width = read_side((*size)[1], "size[1]");
+    return;
+  }
+  if (!size->is_object())
+    bad_config(str_cat("\"size\" must be an integer, [height, width] or an object, found ", size->dump()));
+  if (field(*size, "max_height") || field(*size, "max_width"))
+    fail(StatusCode::unsupported,
+         "preprocessor_config.json: size with max_height/max_width is not supported");
+  const auto* h = field(*size, "height");
+  const auto* w = field(*size, "width");
+  const auto* shortest = field(*size, "shortest_edge");
+  const auto* longest = field(*size, "longest_edge");
+  if (h && w && !shortest && !longest) {
+    cfg.height = read_side(*h, "size.height");
+    cfg.width = read_side(*w, "size.width");
+    cfg.shortest_edge = cfg.longest_edge = 0;
+  } else if (shortest && !h && !w) {
+    cfg.shortest_edge = read_side(*shortest, "size.shortest_edge");
+    cfg.longest_edge = longest ? read_side(*longest, "size.longest_edge") : 0;
+  } else {
+    bad_config(str_cat("\"size\" must hold height and width, or shortest_edge (and longest_edge), found ",
+                       size->dump()));
+  }
+}
+
+// transformers' get_size_with_aspect_ratio (image_transforms.py), in Python's
+// arithmetic: float division, round() half to even, int() truncation.
+void size_with_aspect_ratio(int height, int width, int size, int max_size, int* out_h,
+                            int* out_w) {
+  const double min_original = std::min(height, width);
+  const double max_original = std::max(height, width);
+  double raw_size = 0.0;
+  bool capped = false;
+  if (max_original / min_original * size > max_size) {
+    raw_size = max_size * min_original / max_original;
+    size = static_cast<int>(std::nearbyint(raw_size));
+    capped = true;
+  }
+  if ((height <= width && height == size) || (width <= height && width == size)) {
+    *out_h = height;
+    *out_w = width;
+  } else if (width < height) {
+    *out_w = size;
+    *out_h = capped ? static_cast<int>(raw_size * height / width)
+                    : static_cast<int>(static_cast<double>(int64_t{size} * height) / width);
+  } else {
+    *out_h = size;
+    *out_w = capped ? static_cast<int>(raw_size * width / height)
+                    : static_cast<int>(static_cast<double>(int64_t{size} * width) / height);
+  }
+}
+
+// transformers' get_resize_output_image_size with default_to_square=False
+// and no max_size: the shorter side becomes `size`, the longer one follows
+// the aspect ratio, truncated.
+void size_for_shortest_edge(int height, int width, int size, int* out_h, int* out_w) {
+  const int shorter = std::min(height, width), longer = std::max(height, width);
+  const int new_long = static_cast<int>(static_cast<double>(int64_t{size} * longer) / shorter);
+  if (width <= height) {
+    *out_h = new_long;
+    *out_w = size;
+  } else {
+    *out_h = size;
+    *out_w = new_long;
+  }
+}
+
+void check_image(const ImageRGB8& image, const char* where) {
+  if (image.width < 1 || image.height < 1 ||
+      image.pixels.size() != static_cast<size_t>(image.width) * image.height * 3)
+    fail(StatusCode::invalid_argument, where, ": image of ", image.width, "x", image.height,
+         " must be non-empty with width*height*3 bytes, has ", image.pixels.size());
+}
+
+}  // namespace
+
+PreprocessConfig PreprocessConfig::from_json(const nlohmann::json& j) {
+  if (!j.is_object()) bad_config(str_cat("expected a JSON object, found ", j.type_name()));
+  PreprocessConfig cfg;
+  read_bool(j, "do_resize", &cfg.do_resize);
+  read_size(j, cfg);
+  if (const auto* v = field(j, "resample")) {
+    if (!v->is_number_integer() || v->get<int64_t>() < 0 || v->get<int64_t>() > 5)
+      bad_config(str_cat("\"resample\" must be a PIL filter code 0..5, found ", v->dump()));
+    cfg.resample = static_cast<Resample>(v->get<int>());
+  }
+  read_bool(j, "do_rescale", &cfg.do_rescale);
+  if (const auto* v = field(j, "rescale_factor")) {
+    const double f = read_finite(*v, "rescale_factor");
+    if (f <= 0) bad_config(str_cat("\"rescale_factor\" must be positive, found ", v->dump()));
+    cfg.rescale_factor = f;
+  }
+  read_bool(j, "do_normalize", &cfg.do_normalize);
+  read_triple(j, "image_mean", cfg.mean);
+  read_triple(j, "image_std", cfg.std);
+  for (float s : cfg.std) {
+    if (s == 0.f) bad_config("\"image_std\" must not contain zeros");
+  }
+  read_bool(j, "do_pad", &cfg.do_pad);
+  // A centre crop would change the output silently if ignored.
+  bool do_center_crop = false;
+  read_bool(j, "do_center_crop", &do_center_crop);
+  if (do_center_crop)
+    fail(StatusCode::unsupported, "preprocessor_config.json: do_center_crop is not supported");
+  return cfg;
+}
+
+ImageRGB8 resize_pil(const ImageRGB8& src, int out_width, int out_height, Resample filter) {
+  check_image(src, "resize");
+  if (out_width < 1 || out_height < 1 || out_width > kMaxSide || out_height > kMaxSide)
+    fail(StatusCode::invalid_argument, "resize: output size ", out_width, "x", out_height,
+         " must be within 1..", kMaxSide);
+  if (out_width == src.width && out_height == src.height) return src;
+  if (filter == Resample::nearest) return resize_nearest(src, out_width, out_height);
+
+  // ImagingResampleInner. Pillow (13.0, which the reference data comes from)
+  // runs the vertical pass first when it shrinks the height by more than twice
+  // what the horizontal pass removes from the width, and the horizontal pass
+  // first otherwise; each pass rounds to uint8, so the order changes results.
+  // In horizontal-first order only the source rows the vertical pass reads
+  // are resampled.
+  const Filter f = filter_for(filter);
+  const bool need_horizontal = out_width != src.width;
+  const bool need_vertical = out_height != src.height;
+  const Coefficients vert = precompute_coeffs(src.height, out_height, f);
+  if (!need_horizontal) {
+    ImageRGB8 out = blank(src.width, out_height);
+    resample_vertical(src, vert, vert.first, out);
+    return out;
+  }
+  const Coefficients horiz = precompute_coeffs(src.width, out_width, f);
+  if (!need_vertical) {
+    ImageRGB8 out = blank(out_width, src.height);
+    resample_horizontal(src, 0, horiz, out);
+    return out;
+  }
+  const int height_removed = src.height - out_height, width_removed = src.width - out_width;
+  if (height_removed > 0 && height_removed > 2 * width_removed) {
+    ImageRGB8 rows = blank(src.width, out_height);
+    resample_vertical(src, vert, vert.first, rows);
+    ImageRGB8 out = blank(out_width, out_height);
+    resample_horizontal(rows, 0, horiz, out);
+    return out;
+  }
+  const int ybox_first = vert.first.front();
+  const int ybox_last = vert.first.back() + vert.count.back();
+  std::vector<int> vert_first = vert.first;
+  for (int& first : vert_first) first -= ybox_first;
+  ImageRGB8 columns = blank(out_width, ybox_last - ybox_first);
+  resample_horizontal(src, ybox_first, horiz, columns);
+  ImageRGB8 out = blank(out_width, out_height);
+  resample_vertical(columns, vert, vert_first, out);
+  return out;
+}
+
+void output_size(const PreprocessConfig& cfg, int in_width, int in_height, int* out_width,
+                 int* out_height) {
+  if (in_width < 1 || in_height < 1)
+    fail(StatusCode::invalid_argument, "output_size: input size ", in_width, "x", in_height,
+         " must be positive");
+  int h = in_height, w = in_width;
+  if (!cfg.do_resize) {
+    // Unchanged.
+  } else if (cfg.shortest_edge > 0 && cfg.longest_edge > 0) {
+    size_with_aspect_ratio(in_height, in_width, cfg.shortest_edge, cfg.longest_edge, &h, &w);
+  } else if (cfg.shortest_edge > 0) {
+    size_for_shortest_edge(in_height, in_width, cfg.shortest_edge, &h, &w);
+  } else {
+    h = cfg.height;
+    w = cfg.width;
+  }
+  if (h < 1 || w < 1 || h > kMaxSide || w > kMaxSide)
+    fail(StatusCode::invalid_argument, "output_size: resizing ", in_width, "x", in_height,
+         " gives ", w, "x", h, ", outside 1..", kMaxSide);
+  *out_width = w;
+  *out_height = h;
+}
+
+void preprocess(const ImageRGB8& image, const PreprocessConfig& cfg, float* out) {
+  check_image(image, "preprocess");
+  int width = 0, height = 0;
+  output_size(cfg, image.width, image.height, &width, &height);
+  ImageRGB8 resized;
+  const ImageRGB8* src = &image;
+  if (width != image.width || height != image.height) {
+    resized = resize_pil(image, width, height, cfg.resample);
+    src = &resized;
+  }
+  // transformers rescales in float64 (uint8 * scale) and rounds to float32,
+  // then normalises in float32: (x - mean) / std with float32 mean and std.
+  // do_pad only pads a batch to its largest image, so one image is unchanged.
+  const size_t plane = static_cast<size_t>(width) * height;
+  const double scale = cfg.rescale_factor;
+  for (int c = 0; c < 3; ++c) {
+    float* dst = out + c * plane;
+    const uint8_t* p = src->pixels.data() + c;
+    for (size_t i = 0; i < plane; ++i) {
+      float v = cfg.do_rescale ? static_cast<float>(p[i * 3] * scale) : static_cast<float>(p[i * 3]);
+      if (cfg.do_normalize) v = (v - cfg.mean[c]) / cfg.std[c];
+      dst[i] = v;
+    }
+  }
+}
+
+}  // namespace visionrt::io

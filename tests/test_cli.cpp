@@ -1,0 +1,393 @@
+// The visionrt command-line tool, run as a separate process the way users run
+// it: output formats, per-image error reporting, exit codes, folder expansion.
+// VISIONRT_CLI_PATH is only defined when the tool is built (VISIONRT_BUILD_CLI).
+#ifdef VISIONRT_CLI_PATH
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "visionrt/visionrt.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+const fs::path kSourceDir = VISIONRT_SOURCE_DIR;
+const fs::path kDemoModel = kSourceDir / "models" / "demo" / "vit-digits";
+const fs::path kDemoImages = kSourceDir / "models" / "demo" / "images";
+
+// A fresh folder per test, removed afterwards.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+    path_ = fs::temp_directory_path() /
+            ("visionrt_cli_" + std::string(test->name()) + "_" + std::to_string(::getpid()) + "_" +
+             std::to_string(std::random_device{}()));
+    fs::create_directories(path_);
+  }
+  ~ScratchDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+std::string shell_quote(const std::string& text) {
+  std::string quoted = "'";
+  for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+struct CliRun {
+  int exit_code = -1;  // -1 when the tool died from a signal
+  std::string out, err;
+  std::vector<std::string> out_lines() const { return lines_of(out); }
+  std::vector<std::string> err_lines() const { return lines_of(err); }
+};
+
+// Runs the built tool with stdout and stderr captured in files of `scratch`.
+CliRun run_cli(const std::vector<std::string>& args, const fs::path& scratch) {
+  const fs::path out = scratch / "cli.stdout", err = scratch / "cli.stderr";
+  std::string command = shell_quote(VISIONRT_CLI_PATH);
+  for (const std::string& arg : args) command += " " + shell_quote(arg);
+  command += " </dev/null >" + shell_quote(out.string()) + " 2>" + shell_quote(err.string());
+  const int status = std::system(command.c_str());
+  CliRun run;
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  run.out = read_text(out);
+  run.err = read_text(err);
+  return run;
+}
+
+bool starts_with(const std::string& text, const std::string& prefix) {
+  return text.rfind(prefix, 0) == 0;
+}
+
+TEST(Cli, VersionNamesTheLibraryVersionAndBuiltInParts) {
+  ScratchDir scratch;
+  const CliRun run = run_cli({"--version"}, scratch.path());
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const std::vector<std::string> lines = run.out_lines();
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines[0], std::string("visionrt ") + visionrt::version());
+  EXPECT_NE(run.out.find("CUDA:"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("OpenCV"), std::string::npos) << run.out;
+  EXPECT_EQ(run.err, "");
+}
+
+TEST(Cli, HelpListsCommandsAndOptions) {
+  ScratchDir scratch;
+  const CliRun top = run_cli({"--help"}, scratch.path());
+  EXPECT_EQ(top.exit_code, 0);
+  EXPECT_NE(top.out.find("classify"), std::string::npos) << top.out;
+
+  const CliRun classify = run_cli({"classify", "--help"}, scratch.path());
+  EXPECT_EQ(classify.exit_code, 0);
+  for (const char* option : {"--model", "--topk", "--json", "--batch", "--device", "--threads",
+                             "--interpolate-pos-encoding"})
+    EXPECT_NE(classify.out.find(option), std::string::npos)
+        << option << " not in:\n" << classify.out;
+}
+
+// Usage errors are found before any model is loaded, so they need no model.
+TEST(Cli, UsageErrorsExitWithCode2AndOneLineMessage) {
+  ScratchDir scratch;
+  const std::string model = (scratch.path() / "model").string();
+  const std::vector<std::vector<std::string>> bad_calls = {
+      {},
+      {"--bogus"},
+      {"frobnicate"},
+      {"classify", "x.png"},                                     // no --model
+      {"classify", "--model", model},                            // no images
+      {"classify", "--model", model, "--topk", "0", "x.png"},    // k below 1
+      {"classify", "--model", model, "--batch", "abc", "x.png"}, // not a number
+      {"classify", "--model", model, "--batch", "4x", "x.png"},  // trailing junk
+      {"classify", "--model", model, "--threads", "-1", "x.png"},
+      {"classify", "--model", model, "--device", "gpu", "x.png"},
+      {"classify", "--model", model, "--unknown", "x.png"},
+      {"classify", "--model", model, "x.png", "--topk"},         // value missing
+      {"classify", "--json=yes", "--model", model, "x.png"},     // flag given a value
+  };
+  for (const auto& args : bad_calls) {
+    std::string call;
+    for (const std::string& arg : args) call += " " + arg;
+    SCOPED_TRACE("visionrt" + call);
+    const CliRun run = run_cli(args, scratch.path());
+    EXPECT_EQ(run.exit_code, 2);
+    EXPECT_EQ(run.out, "");
+    const std::vector<std::string> lines = run.err_lines();
+    ASSERT_EQ(lines.size(), 2u) << run.err;
+    EXPECT_TRUE(starts_with(lines[0], "visionrt")) << lines[0];
+    EXPECT_TRUE(starts_with(lines[1], "try 'visionrt")) << lines[1];
+  }
+}
+
+TEST(Cli, ModelThatCannotLoadIsOneLineAndExitCode1) {
+  ScratchDir scratch;
+  const std::string model = (scratch.path() / "no-such-model").string();
+  const CliRun run = run_cli({"classify", "--model", model, "x.png"}, scratch.path());
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_EQ(run.out, "");
+  const std::vector<std::string> lines = run.err_lines();
+  ASSERT_EQ(lines.size(), 1u) << run.err;
+  EXPECT_TRUE(starts_with(lines[0], "visionrt: cannot load model " + model + ": ")) << lines[0];
+}
+
+// Tests on the bundled demo model and its example images.
+class CliDemoModel : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::is_regular_file(kDemoModel / "config.json"))
+      GTEST_SKIP() << "demo model not found at " << kDemoModel;
+    if (!visionrt::has_image_io())
+      GTEST_SKIP() << "visionrt was built without OpenCV, so it cannot decode image files";
+    for (const auto& entry : fs::directory_iterator(kDemoImages))
+      if (entry.path().extension() == ".png") images_.push_back(entry.path().string());
+    std::sort(images_.begin(), images_.end());
+    ASSERT_GE(images_.size(), 3u) << "too few example images in " << kDemoImages;
+    const json config = json::parse(std::ifstream(kDemoModel / "config.json"));
+    num_labels_ = config.contains("id2label") ? config.at("id2label").size()
+                                               : config.at("num_labels").get<size_t>();
+    ASSERT_GE(num_labels_, 3u);
+  }
+
+  std::vector<std::string> classify(std::vector<std::string> args) const {
+    args.insert(args.begin(), {"classify", "--model", kDemoModel.string()});
+    return args;
+  }
+
+  ScratchDir scratch_;
+  std::vector<std::string> images_;  // sorted full paths
+  size_t num_labels_ = 0;
+};
+
+// Checks one --json line and returns it parsed.
+json parse_json_line(const std::string& line, size_t topk, size_t num_labels) {
+  const json object = json::parse(line);  // throws (and fails the test) on invalid JSON
+  EXPECT_TRUE(object.is_object());
+  EXPECT_EQ(object.size(), 2u) << line;
+  EXPECT_TRUE(object.at("image").is_string()) << line;
+  const json& predictions = object.at("predictions");
+  EXPECT_EQ(predictions.size(), topk) << line;
+  double previous = 1.0, total = 0.0;
+  std::set<int> ids;
+  for (const json& p : predictions) {
+    EXPECT_TRUE(p.at("label").is_string()) << line;
+    EXPECT_FALSE(p.at("label").get<std::string>().empty()) << line;
+    const int id = p.at("id").get<int>();
+    EXPECT_GE(id, 0);
+    EXPECT_LT(static_cast<size_t>(id), num_labels);
+    ids.insert(id);
+    const double probability = p.at("probability").get<double>();
+    EXPECT_GE(probability, 0.0);
+    EXPECT_LE(probability, previous) << "predictions not in descending order: " << line;
+    previous = probability;
+    total += probability;
+  }
+  EXPECT_EQ(ids.size(), predictions.size()) << "repeated label id: " << line;
+  // Probabilities are a softmax in float32: the top k sum to at most 1 (+ rounding).
+  EXPECT_LE(total, 1.0 + 1e-5) << line;
+  return object;
+}
+
+TEST_F(CliDemoModel, JsonGivesOneObjectPerImageLine) {
+  const CliRun run =
+      run_cli(classify({"--json", "--topk", "3", kDemoImages.string()}), scratch_.path());
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.err, "");
+  const std::vector<std::string> lines = run.out_lines();
+  ASSERT_EQ(lines.size(), images_.size()) << run.out;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    SCOPED_TRACE(lines[i]);
+    const json object = parse_json_line(lines[i], 3, num_labels_);
+    EXPECT_EQ(object.at("image").get<std::string>(), images_[i]);
+  }
+}
+
+TEST_F(CliDemoModel, TopkLargerThanLabelCountGivesEveryLabel) {
+  const std::string topk = std::to_string(num_labels_ + 5);
+  const CliRun run = run_cli(classify({"--json", "--topk", topk, images_[0]}), scratch_.path());
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const std::vector<std::string> lines = run.out_lines();
+  ASSERT_EQ(lines.size(), 1u);
+  const json object = parse_json_line(lines[0], num_labels_, num_labels_);
+  double total = 0.0;
+  for (const json& p : object.at("predictions")) total += p.at("probability").get<double>();
+  // All the float32 softmax outputs, each rounded to float: sum within 1e-5 of 1.
+  EXPECT_NEAR(total, 1.0, 1e-5);
+}
+
+TEST_F(CliDemoModel, TextOutputShowsPathThenTopkLinesMatchingJson) {
+  const std::vector<std::string> two(images_.begin(), images_.begin() + 2);
+  std::vector<std::string> text_args = {"--topk", "2"}, json_args = {"--topk", "2", "--json"};
+  text_args.insert(text_args.end(), two.begin(), two.end());
+  json_args.insert(json_args.end(), two.begin(), two.end());
+  const CliRun text = run_cli(classify(text_args), scratch_.path());
+  const CliRun as_json = run_cli(classify(json_args), scratch_.path());
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  ASSERT_EQ(as_json.exit_code, 0) << as_json.err;
+
+  const std::vector<std::string> lines = text.out_lines(), json_lines = as_json.out_lines();
+  ASSERT_EQ(lines.size(), 6u) << text.out;
+  ASSERT_EQ(json_lines.size(), 2u) << as_json.out;
+  const std::regex label_line(R"(  (\d\.\d{4})  (.+) \(id (\d+)\))");
+  for (size_t image = 0; image < 2; ++image) {
+    EXPECT_EQ(lines[image * 3], two[image]);
+    const json predictions = json::parse(json_lines[image]).at("predictions");
+    for (size_t k = 0; k < 2; ++k) {
+      const std::string& line = lines[image * 3 + 1 + k];
+      std::smatch match;
+      ASSERT_TRUE(std::regex_match(line, match, label_line)) << line;
+      EXPECT_EQ(match[2].str(), predictions[k].at("label").get<std::string>());
+      EXPECT_EQ(std::stoi(match[3].str()), predictions[k].at("id").get<int>());
+      // Text shows 4 decimals: within half a unit of the last digit (+ float slack).
+      EXPECT_NEAR(std::stod(match[1].str()), predictions[k].at("probability").get<double>(),
+                  0.5e-4 + 1e-7);
+    }
+  }
+}
+
+TEST_F(CliDemoModel, BatchSizeDoesNotChangeResults) {
+  // Batch 3 over the example images leaves a partly filled last batch unless
+  // their count is a multiple of 3; batch 1 is the reference.
+  const CliRun single =
+      run_cli(classify({"--json", "--batch", "1", kDemoImages.string()}), scratch_.path());
+  const CliRun batched =
+      run_cli(classify({"--json", "--batch", "3", kDemoImages.string()}), scratch_.path());
+  ASSERT_EQ(single.exit_code, 0) << single.err;
+  ASSERT_EQ(batched.exit_code, 0) << batched.err;
+  const std::vector<std::string> a = single.out_lines(), b = batched.out_lines();
+  ASSERT_EQ(a.size(), images_.size());
+  ASSERT_EQ(b.size(), images_.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    const json x = json::parse(a[i]), y = json::parse(b[i]);
+    EXPECT_EQ(x.at("image"), y.at("image"));
+    const json &px = x.at("predictions"), &py = y.at("predictions");
+    ASSERT_EQ(px.size(), py.size());
+    // Each image goes through the same float32 computation whatever the batch;
+    // only the summation order inside batched matrix products may change,
+    // which moves probabilities by ~1e-6. 1e-4 keeps margin, while images
+    // swapped within a batch would differ far more (and in their top labels).
+    EXPECT_EQ(px[0].at("id"), py[0].at("id")) << a[i] << "\n" << b[i];
+    for (size_t k = 0; k < px.size(); ++k) {
+      const json* match = nullptr;
+      for (const json& p : py)
+        if (p.at("id") == px[k].at("id")) match = &p;
+      if (match == nullptr) continue;  // near-tied last places may swap in and out
+      EXPECT_NEAR(px[k].at("probability").get<double>(), match->at("probability").get<double>(),
+                  1e-4);
+    }
+  }
+}
+
+TEST_F(CliDemoModel, BadFilesGetOneErrorLineEachAndTheRestAreClassified) {
+  const std::string text_file = (scratch_.path() / "x.png").string();
+  const std::string empty_file = (scratch_.path() / "empty.png").string();
+  const std::string missing = (scratch_.path() / "missing.png").string();
+  write_text(text_file, "this is not an image\n");
+  write_text(empty_file, "");
+  const std::vector<std::string> bad = {text_file, empty_file, missing};
+  const std::vector<std::string> good = {images_[0], images_[1], images_[2]};
+
+  for (const bool as_json : {true, false}) {
+    SCOPED_TRACE(as_json ? "--json" : "text");
+    // Batches of 2 put good and bad images in the same batch.
+    std::vector<std::string> args = {"--batch", "2", "--topk", "1",   good[0], text_file,
+                                     good[1],   empty_file, missing, good[2]};
+    if (as_json) args.insert(args.begin(), "--json");
+    const CliRun run = run_cli(classify(args), scratch_.path());
+    EXPECT_EQ(run.exit_code, 1);
+
+    std::vector<std::string> classified;
+    for (const std::string& line : run.out_lines()) {
+      if (as_json)
+        classified.push_back(parse_json_line(line, 1, num_labels_).at("image").get<std::string>());
+      else if (!starts_with(line, " "))
+        classified.push_back(line);
+    }
+    EXPECT_EQ(classified, good) << run.out;
+
+    const std::vector<std::string> errors = run.err_lines();
+    ASSERT_EQ(errors.size(), bad.size()) << run.err;
+    for (size_t i = 0; i < bad.size(); ++i) {
+      const std::string prefix = "visionrt: " + bad[i] + ": ";
+      EXPECT_TRUE(starts_with(errors[i], prefix)) << errors[i];
+      EXPECT_GT(errors[i].size(), prefix.size()) << "no reason given: " << errors[i];
+    }
+  }
+}
+
+TEST_F(CliDemoModel, FolderExpandsToItsImageFilesSortedByName) {
+  const fs::path folder = scratch_.path() / "images";
+  fs::create_directories(folder / "nested");
+  fs::copy_file(images_[0], folder / "c.png");
+  fs::copy_file(images_[1], folder / "a.PNG");  // extensions match in any letter case
+  fs::copy_file(images_[2], folder / "b.png");
+  fs::copy_file(images_[0], folder / "nested" / "d.png");  // not searched: non-recursive
+  write_text(folder / "notes.txt", "not an image, and not picked up\n");
+
+  const CliRun run = run_cli(classify({"--json", "--topk", "1", folder.string()}), scratch_.path());
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.err, "");
+  std::vector<std::string> classified;
+  for (const std::string& line : run.out_lines())
+    classified.push_back(parse_json_line(line, 1, num_labels_).at("image").get<std::string>());
+  const std::vector<std::string> expected = {(folder / "a.PNG").string(),
+                                             (folder / "b.png").string(),
+                                             (folder / "c.png").string()};
+  EXPECT_EQ(classified, expected);
+}
+
+TEST_F(CliDemoModel, FolderWithoutImagesIsReportedAndExitCode1) {
+  const fs::path folder = scratch_.path() / "no-images";
+  fs::create_directories(folder);
+  write_text(folder / "notes.txt", "text\n");
+  const CliRun run =
+      run_cli(classify({"--json", folder.string(), images_[0]}), scratch_.path());
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_EQ(run.out_lines().size(), 1u) << run.out;
+  const std::vector<std::string> errors = run.err_lines();
+  ASSERT_EQ(errors.size(), 1u) << run.err;
+  EXPECT_TRUE(starts_with(errors[0], "visionrt: " + folder.string() + ": ")) << errors[0];
+}
+
+}  // namespace
+
+#endif  // VISIONRT_CLI_PATH

@@ -1,0 +1,47 @@
+// Command-line argument parsing shared by the visionrt subcommands.
+#pragma once
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "visionrt/visionrt.hpp"
+
+namespace visionrt_cli {
+
+// A mistake in how the tool was called; main turns it into exit code 2.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Parses "--name", "--name VALUE" and "--name=VALUE" options and positional
+// arguments. "-h" means "--help"; "--" ends the options. A repeated option
+// keeps its last value.
+class ArgParser {
+ public:
+  ArgParser(std::vector<std::string> flags, std::vector<std::string> valued_options);
+
+  // Throws UsageError on an unknown option, or a valued option without a value.
+  void parse(const std::vector<std::string>& args);
+
+  // True when the option was given (flags and valued options alike).
+  bool has(const std::string& name) const;
+  std::string value(const std::string& name, const std::string& fallback = "") const;
+  // The option's value as an integer in [min, max], or fallback when absent.
+  int int_value(const std::string& name, int fallback, int min, int max) const;
+  const std::vector<std::string>& positionals() const { return positionals_; }
+
+ private:
+  std::vector<std::string> flag_names_, valued_names_;
+  std::map<std::string, std::string> values_;
+  std::vector<std::string> positionals_;
+};
+
+// A whole decimal number in [min, max]; `what` names it in the error.
+int parse_int(const std::string& text, const std::string& what, int min, int max);
+
+// "cpu", "cuda" or "auto".
+visionrt::Device parse_device(const std::string& text);
+
+}  // namespace visionrt_cli

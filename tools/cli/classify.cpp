@@ -1,0 +1,216 @@
+// visionrt classify: top-k labels for image files, as text or JSON lines.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "args.hpp"
+#include "commands.hpp"
+#include "inputs.hpp"
+#include "progress.hpp"
+#include "visionrt/visionrt.hpp"
+
+namespace visionrt_cli {
+namespace {
+
+constexpr const char* kUsage =
+    R"(usage: visionrt classify --model DIR [OPTIONS] IMAGE_OR_DIR...
+
+Prints the most likely labels of each image. A folder stands for the image
+files directly inside it (jpg, jpeg, png, bmp, webp, tif, tiff), in name order.
+
+options:
+  --model DIR                 Hugging Face model folder (config.json,
+                              preprocessor_config.json, *.safetensors)  [required]
+  --topk K                    labels per image (default 5)
+  --json                      one JSON object per image and line:
+                              {"image": PATH, "predictions":
+                               [{"label": NAME, "id": N, "probability": P}, ...]}
+  --batch N                   images run through the model together (default 8)
+  --device cpu|cuda|auto      where to run (default auto: CUDA when usable)
+  --threads N                 CPU worker threads (default 0: all cores)
+  --interpolate-pos-encoding  accept input sizes other than the model's image size
+  -h, --help                  show this help
+
+Exit status: 0 when every image was classified; 1 when the model could not be
+loaded or some image failed (each such image gets one "visionrt: PATH: reason"
+line on stderr, the others are still classified); 2 for usage errors.
+)";
+
+struct ClassifySettings {
+  std::string model_dir;
+  int topk = 5;
+  int batch = 8;
+  bool json = false;
+  visionrt::Options options;
+  std::vector<std::string> inputs;
+};
+
+// Returns nullopt for --help.
+std::optional<ClassifySettings> parse_settings(const std::vector<std::string>& args) {
+  ArgParser parser({"--help", "--json", "--interpolate-pos-encoding"},
+                   {"--model", "--topk", "--batch", "--device", "--threads"});
+  parser.parse(args);
+  if (parser.has("--help")) return std::nullopt;
+  ClassifySettings s;
+  s.model_dir = parser.value("--model");
+  if (s.model_dir.empty()) throw UsageError("missing --model DIR");
+  s.topk = parser.int_value("--topk", s.topk, 1, 1'000'000);
+  s.batch = parser.int_value("--batch", s.batch, 1, 4096);
+  s.json = parser.has("--json");
+  s.options.device = parse_device(parser.value("--device", "auto"));
+  s.options.num_threads = parser.int_value("--threads", 0, 0, 4096);
+  s.options.interpolate_pos_encoding = parser.has("--interpolate-pos-encoding");
+  s.inputs = parser.positionals();
+  if (s.inputs.empty()) throw UsageError("no images given");
+  return s;
+}
+
+// The shortest decimal that reads back as the same float, so JSON shows
+// 0.9876 rather than the double expansion 0.98760002851486206.
+double json_number(float value) {
+  char text[32];
+  for (int precision = 1; precision <= 9; ++precision) {
+    std::snprintf(text, sizeof text, "%.*g", precision, static_cast<double>(value));
+    if (std::strtof(text, nullptr) == value) break;
+  }
+  return std::strtod(text, nullptr);
+}
+
+void print_labels(const std::string& path, const std::vector<visionrt::Label>& labels,
+                  bool json) {
+  if (json) {
+    nlohmann::ordered_json predictions = nlohmann::ordered_json::array();
+    for (const visionrt::Label& label : labels)
+      predictions.push_back({{"label", label.name},
+                             {"id", label.id},
+                             {"probability", json_number(label.probability)}});
+    nlohmann::ordered_json line = {{"image", path}, {"predictions", predictions}};
+    // Label names and paths come from files; invalid UTF-8 is replaced, not fatal.
+    std::string text = line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    std::printf("%s\n", text.c_str());
+  } else {
+    std::printf("%s\n", path.c_str());
+    for (const visionrt::Label& label : labels)
+      std::printf("  %.4f  %s (id %d)\n", label.probability, label.name.c_str(), label.id);
+  }
+}
+
+// An error message fit for one stderr line after "visionrt: PATH: ". Library
+// messages often start with the file's path already, which is dropped so the
+// line names it once; line breaks (a decoder's multi-line text) become spaces.
+std::string one_line_reason(const std::string& message, const std::string& path) {
+  const std::string prefix = path + ": ";
+  std::string reason = message.rfind(prefix, 0) == 0 ? message.substr(prefix.size()) : message;
+  std::replace(reason.begin(), reason.end(), '\n', ' ');
+  std::replace(reason.begin(), reason.end(), '\r', ' ');
+  return reason;
+}
+
+// What became of one image: its labels, or the reason it has none.
+struct Outcome {
+  std::vector<visionrt::Label> labels;
+  std::string error;
+};
+
+// Preprocesses the images of one batch and runs those of the model's input
+// size through the model together. An image of another size (possible with
+// --interpolate-pos-encoding) runs on its own, as classify_files sizes it.
+std::vector<Outcome> classify_batch(const visionrt::Classifier& classifier,
+                                    const std::vector<std::string>& paths, int topk) {
+  const visionrt::ModelInfo& info = classifier.info();
+  const size_t image_floats =
+      static_cast<size_t>(info.num_channels) * info.image_height * info.image_width;
+  std::vector<Outcome> outcomes(paths.size());
+  std::vector<float> pixels;
+  std::vector<size_t> batched;  // indices into paths, in pixel order
+  for (size_t i = 0; i < paths.size(); ++i) {
+    try {
+      std::vector<float> image = classifier.preprocess_file(paths[i]);
+      if (image.size() == image_floats) {
+        pixels.insert(pixels.end(), image.begin(), image.end());
+        batched.push_back(i);
+      } else {
+        outcomes[i].labels = classifier.classify_files({paths[i]}, topk).at(0);
+      }
+    } catch (const std::exception& e) {
+      outcomes[i].error = e.what();
+    }
+  }
+  if (batched.empty()) return outcomes;
+  try {
+    std::vector<std::vector<visionrt::Label>> results =
+        classifier.classify(pixels.data(), static_cast<int>(batched.size()), info.image_height,
+                            info.image_width, topk);
+    for (size_t b = 0; b < batched.size(); ++b) outcomes[batched[b]].labels = results.at(b);
+  } catch (const std::exception& e) {
+    for (size_t index : batched) outcomes[index].error = e.what();
+  }
+  return outcomes;
+}
+
+int classify_all(const visionrt::Classifier& classifier, const ClassifySettings& settings,
+                 const std::vector<std::string>& paths) {
+  const int num_labels = classifier.info().num_labels;
+  const int topk = num_labels > 0 ? std::min(settings.topk, num_labels) : settings.topk;
+  bool any_failed = false;
+  ProgressBar progress(paths.size());
+  progress.update(0);
+  for (size_t begin = 0; begin < paths.size(); begin += settings.batch) {
+    const size_t end = std::min(paths.size(), begin + settings.batch);
+    const std::vector<std::string> batch(paths.begin() + begin, paths.begin() + end);
+    const std::vector<Outcome> outcomes = classify_batch(classifier, batch, topk);
+    progress.clear();
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (outcomes[i].error.empty()) {
+        print_labels(batch[i], outcomes[i].labels, settings.json);
+      } else {
+        any_failed = true;
+        progress.error_line(batch[i] + ": " + one_line_reason(outcomes[i].error, batch[i]));
+      }
+    }
+    std::fflush(stdout);
+    progress.update(end);
+  }
+  return any_failed ? kExitFailure : kExitOk;
+}
+
+}  // namespace
+
+int run_classify(const std::vector<std::string>& args) {
+  const std::optional<ClassifySettings> settings = parse_settings(args);
+  if (!settings) {
+    std::fputs(kUsage, stdout);
+    return kExitOk;
+  }
+  const ImageInputs inputs = expand_image_inputs(settings->inputs);
+
+  std::optional<visionrt::Classifier> classifier;
+  try {
+    classifier.emplace(visionrt::Classifier::load(settings->model_dir, settings->options));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "visionrt: cannot load model %s: %s\n", settings->model_dir.c_str(),
+                 one_line_reason(e.what(), settings->model_dir).c_str());
+    return kExitFailure;
+  }
+  if (!visionrt::has_image_io()) {
+    std::fprintf(stderr,
+                 "visionrt: this build cannot decode image files (it was built without OpenCV)\n");
+    return kExitFailure;
+  }
+
+  for (const std::string& dir : inputs.empty_dirs)
+    std::fprintf(stderr,
+                 "visionrt: %s: no image files (jpg, jpeg, png, bmp, webp, tif, tiff) in this "
+                 "folder\n",
+                 dir.c_str());
+  const int status = classify_all(*classifier, *settings, inputs.paths);
+  return inputs.empty_dirs.empty() ? status : kExitFailure;
+}
+
+}  // namespace visionrt_cli

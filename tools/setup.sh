@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what visionrt needs to build (Debian 12 packages) and builds it in
+# build/ with Ninja, in Release mode, on all cores.
+#
+#   bash tools/setup.sh [extra cmake options...]
+#   bash tools/setup.sh -DVISIONRT_WITH_CUDA=OFF
+#
+# Run as root, or as a user with sudo. The package step is skipped when every
+# package is already installed, so later runs work offline.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+packages=(build-essential cmake ninja-build pkg-config libopencv-dev nlohmann-json3-dev
+          libgtest-dev libdnnl-dev)
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+if ((${#missing[@]})); then
+  sudo=()
+  if ((EUID != 0)); then sudo=(sudo); fi
+  echo "setup: installing ${missing[*]}"
+  "${sudo[@]}" apt-get update
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+    "${missing[@]}"
+fi
+
+# CMake looks for nvcc on PATH only; pick up the usual CUDA location as well
+# so that VISIONRT_WITH_CUDA=AUTO finds it.
+if ! command -v nvcc >/dev/null && [[ -x /usr/local/cuda/bin/nvcc ]]; then
+  export PATH="/usr/local/cuda/bin:$PATH"
+fi
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release "$@"
+cmake --build build --parallel "$(nproc)"

@@ -149,6 +149,11 @@ class VISIONRT_API Detector {
                                                    float threshold = 0.7f) const;
   std::vector<Detection> detect_encoded(const uint8_t* data, size_t size, float threshold = 0.7f) const;
 
+  // Writes a copy of an image file with the detections drawn on it (boxes,
+  // label names, scores); the format follows out_path's extension.
+  void draw(const std::string& image_path, const std::vector<Detection>& detections,
+            const std::string& out_path) const;
+
   size_t peak_activation_bytes() const;
 
   struct Impl;

@@ -2,6 +2,7 @@
 // (resize, normalise, pad bottom-right, pixel mask) and its post-processing.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "api/executor_cache.hpp"
 #include "backends/registry.hpp"
@@ -180,6 +181,18 @@ std::vector<Detection> Detector::detect_encoded(const uint8_t* data, size_t size
   std::vector<Impl::Prepared> images{impl_->prepare(io::decode_image(data, size, "<memory>", kMaxImagePixels))};
   const DetrBatch b = pad_batch(images);
   return post_process(forward(b), 0, b.original_width[0], b.original_height[0], threshold);
+}
+
+void Detector::draw(const std::string& image_path, const std::vector<Detection>& detections,
+                    const std::string& out_path) const {
+  const io::ImageRGB8 img = io::load_image(image_path, kMaxImagePixels);
+  std::vector<io::DrawBox> boxes;
+  for (const Detection& d : detections) {
+    char score[16];
+    std::snprintf(score, sizeof score, " %.2f", d.score);
+    boxes.push_back({d.box.x0, d.box.y0, d.box.x1, d.box.y1, d.name + score, d.id});
+  }
+  io::write_annotated(img, boxes, out_path);
 }
 
 size_t Detector::peak_activation_bytes() const { return impl_->executors.peak_bytes(); }

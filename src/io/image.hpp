@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "io/preprocess.hpp"
 
@@ -18,5 +19,17 @@ namespace visionrt::io {
 ImageRGB8 decode_image(const uint8_t* data, size_t size, const std::string& name,
                        int64_t max_pixels);
 ImageRGB8 load_image(const std::string& path, int64_t max_pixels);
+
+// A labelled box to draw: corners in pixels, a caption, a colour index.
+struct DrawBox {
+  float x0, y0, x1, y1;
+  std::string caption;
+  int colour;
+};
+
+// Writes `image` with the boxes and captions drawn on it to `path`; the
+// format follows the extension (.png, .jpg, ...). Throws io_error naming the
+// path when it cannot be written, unsupported without OpenCV.
+void write_annotated(const ImageRGB8& image, const std::vector<DrawBox>& boxes, const std::string& path);
 
 }  // namespace visionrt::io

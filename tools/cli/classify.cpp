@@ -12,6 +12,7 @@
 #include "args.hpp"
 #include "commands.hpp"
 #include "inputs.hpp"
+#include "output.hpp"
 #include "progress.hpp"
 #include "visionrt/visionrt.hpp"
 
@@ -71,17 +72,6 @@ std::optional<ClassifySettings> parse_settings(const std::vector<std::string>& a
   return s;
 }
 
-// The shortest decimal that reads back as the same float, so JSON shows
-// 0.9876 rather than the double expansion 0.98760002851486206.
-double json_number(float value) {
-  char text[32];
-  for (int precision = 1; precision <= 9; ++precision) {
-    std::snprintf(text, sizeof text, "%.*g", precision, static_cast<double>(value));
-    if (std::strtof(text, nullptr) == value) break;
-  }
-  return std::strtod(text, nullptr);
-}
-
 void print_labels(const std::string& path, const std::vector<visionrt::Label>& labels,
                   bool json) {
   if (json) {
@@ -99,17 +89,6 @@ void print_labels(const std::string& path, const std::vector<visionrt::Label>& l
     for (const visionrt::Label& label : labels)
       std::printf("  %.4f  %s (id %d)\n", label.probability, label.name.c_str(), label.id);
   }
-}
-
-// An error message fit for one stderr line after "visionrt: PATH: ". Library
-// messages often start with the file's path already, which is dropped so the
-// line names it once; line breaks (a decoder's multi-line text) become spaces.
-std::string one_line_reason(const std::string& message, const std::string& path) {
-  const std::string prefix = path + ": ";
-  std::string reason = message.rfind(prefix, 0) == 0 ? message.substr(prefix.size()) : message;
-  std::replace(reason.begin(), reason.end(), '\n', ' ');
-  std::replace(reason.begin(), reason.end(), '\r', ' ');
-  return reason;
 }
 
 // What became of one image: its labels, or the reason it has none.

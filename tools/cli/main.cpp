@@ -13,6 +13,7 @@ namespace {
 
 const Subcommand kSubcommands[] = {
     {"classify", "label images with an image-classification model (ViT)", run_classify},
+    {"detect", "find objects in images with an object-detection model (DETR)", run_detect},
 };
 
 void print_help() {

@@ -1,0 +1,157 @@
+// visionrt detect: objects in image files (DETR), as text or JSON lines, and
+// optionally annotated copies of the images.
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "args.hpp"
+#include "commands.hpp"
+#include "inputs.hpp"
+#include "output.hpp"
+#include "progress.hpp"
+#include "visionrt/visionrt.hpp"
+
+namespace visionrt_cli {
+namespace {
+
+constexpr const char* kUsage =
+    R"(usage: visionrt detect --model DIR [OPTIONS] IMAGE_OR_DIR...
+
+Prints the objects found in each image: label, score and box corners in the
+image's pixels. A folder stands for the image files directly inside it (jpg,
+jpeg, png, bmp, webp, tif, tiff), in name order.
+
+options:
+  --model DIR             Hugging Face DETR folder (config.json,
+                          preprocessor_config.json, *.safetensors)  [required]
+  --threshold T           keep detections scoring above T (default 0.7)
+  --json                  one JSON object per image and line:
+                          {"image": PATH, "detections": [{"label": NAME, "id": N,
+                           "score": S, "box": [x0, y0, x1, y1]}, ...]}
+  --draw OUT_DIR          write a copy of each image with its detections drawn
+                          to OUT_DIR/<name>.png
+  --device cpu|cuda|auto  where to run (default auto: CUDA when usable)
+  --threads N             CPU worker threads (default 0: all cores)
+  -h, --help              show this help
+
+Exit status: 0 when every image was processed; 1 when the model could not be
+loaded or some image failed (each such image gets one "visionrt: PATH: reason"
+line on stderr, the others are still processed); 2 for usage errors.
+)";
+
+struct DetectSettings {
+  std::string model_dir, draw_dir;
+  float threshold = 0.7f;
+  bool json = false;
+  visionrt::Options options;
+  std::vector<std::string> inputs;
+};
+
+float parse_threshold(const std::string& text) {
+  char* end = nullptr;
+  const float t = std::strtof(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !(t >= 0.f && t < 1.f))
+    throw UsageError("--threshold must be a number in [0, 1), got '" + text + "'");
+  return t;
+}
+
+std::optional<DetectSettings> parse_settings(const std::vector<std::string>& args) {
+  ArgParser parser({"--help", "--json"}, {"--model", "--threshold", "--draw", "--device", "--threads"});
+  parser.parse(args);
+  if (parser.has("--help")) return std::nullopt;
+  DetectSettings s;
+  s.model_dir = parser.value("--model");
+  if (s.model_dir.empty()) throw UsageError("missing --model DIR");
+  if (parser.has("--threshold")) s.threshold = parse_threshold(parser.value("--threshold"));
+  s.json = parser.has("--json");
+  s.draw_dir = parser.value("--draw");
+  if (parser.has("--draw") && s.draw_dir.empty()) throw UsageError("--draw needs a folder");
+  s.options.device = parse_device(parser.value("--device", "auto"));
+  s.options.num_threads = parser.int_value("--threads", 0, 0, 4096);
+  s.inputs = parser.positionals();
+  if (s.inputs.empty()) throw UsageError("no images given");
+  return s;
+}
+
+void print_detections(const std::string& path, const std::vector<visionrt::Detection>& dets, bool json) {
+  if (json) {
+    nlohmann::ordered_json list = nlohmann::ordered_json::array();
+    for (const visionrt::Detection& d : dets)
+      list.push_back({{"label", d.name},
+                      {"id", d.id},
+                      {"score", json_number(d.score)},
+                      {"box", {json_number(d.box.x0), json_number(d.box.y0), json_number(d.box.x1),
+                               json_number(d.box.y1)}}});
+    nlohmann::ordered_json line = {{"image", path}, {"detections", list}};
+    std::printf("%s\n", line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
+  } else {
+    std::printf("%s: %zu detection%s\n", path.c_str(), dets.size(), dets.size() == 1 ? "" : "s");
+    for (const visionrt::Detection& d : dets)
+      std::printf("  %.3f  %-20s [%.1f, %.1f, %.1f, %.1f]\n", d.score, d.name.c_str(), d.box.x0, d.box.y0,
+                  d.box.x1, d.box.y1);
+  }
+}
+
+}  // namespace
+
+int run_detect(const std::vector<std::string>& args) {
+  const std::optional<DetectSettings> settings = parse_settings(args);
+  if (!settings) {
+    std::fputs(kUsage, stdout);
+    return kExitOk;
+  }
+  const ImageInputs inputs = expand_image_inputs(settings->inputs);
+  std::optional<visionrt::Detector> detector;
+  try {
+    detector.emplace(visionrt::Detector::load(settings->model_dir, settings->options));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "visionrt: cannot load model %s: %s\n", settings->model_dir.c_str(),
+                 one_line_reason(e.what(), settings->model_dir).c_str());
+    return kExitFailure;
+  }
+  if (!visionrt::has_image_io()) {
+    std::fprintf(stderr, "visionrt: this build cannot decode image files (it was built without OpenCV)\n");
+    return kExitFailure;
+  }
+  if (!settings->draw_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(settings->draw_dir, ec);
+    if (ec) {
+      std::fprintf(stderr, "visionrt: %s: cannot create folder: %s\n", settings->draw_dir.c_str(),
+                   ec.message().c_str());
+      return kExitFailure;
+    }
+  }
+  bool failed = !inputs.empty_dirs.empty();
+  for (const std::string& dir : inputs.empty_dirs)
+    std::fprintf(stderr, "visionrt: %s: no image files in this folder\n", dir.c_str());
+  ProgressBar progress(inputs.paths.size());
+  progress.update(0);
+  for (size_t i = 0; i < inputs.paths.size(); ++i) {
+    const std::string& path = inputs.paths[i];
+    // One image at a time, so that a bad file costs only itself.
+    try {
+      const std::vector<visionrt::Detection> dets = detector->detect_files({path}, settings->threshold)[0];
+      if (!settings->draw_dir.empty()) {
+        const std::string out = (std::filesystem::path(settings->draw_dir) /
+                                 std::filesystem::path(path).stem()).string() + ".png";
+        detector->draw(path, dets, out);
+      }
+      progress.clear();
+      print_detections(path, dets, settings->json);
+    } catch (const std::exception& e) {
+      failed = true;
+      progress.error_line(path + ": " + one_line_reason(e.what(), path));
+    }
+    std::fflush(stdout);
+    progress.update(i + 1);
+  }
+  return failed ? kExitFailure : kExitOk;
+}
+
+}  // namespace visionrt_cli

@@ -388,6 +388,74 @@ TEST_F(CliDemoModel, FolderWithoutImagesIsReportedAndExitCode1) {
   EXPECT_TRUE(starts_with(errors[0], "visionrt: " + folder.string() + ": ")) << errors[0];
 }
 
+// visionrt detect on a small DETR fixture (random weights, so threshold 0
+// keeps every query) and generated shape images.
+class CliDetect : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!visionrt::has_image_io()) GTEST_SKIP() << "built without the OpenCV image front end";
+    for (int i = 0; i < 3; ++i)
+      images_.push_back((kSourceDir / "tests/fixtures/shapes-eval" / ("shapes_0000" + std::to_string(i) + ".png")).string());
+  }
+  std::vector<std::string> detect(std::vector<std::string> args) const {
+    args.insert(args.begin(), {"detect", "--model", (kSourceDir / "tests/fixtures/detr/r18_timm").string()});
+    return args;
+  }
+  ScratchDir scratch_;
+  std::vector<std::string> images_;
+};
+
+TEST_F(CliDetect, JsonGivesOneObjectPerImageLineWithBoxes) {
+  const CliRun run = run_cli(detect({"--json", "--threshold", "0", images_[0], images_[1], images_[2]}), scratch_.path());
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const std::vector<std::string> lines = run.out_lines();
+  ASSERT_EQ(lines.size(), images_.size()) << run.out;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const json object = json::parse(lines[i]);
+    EXPECT_EQ(object.at("image").get<std::string>(), images_[i]);
+    const json& dets = object.at("detections");
+    EXPECT_EQ(dets.size(), 10u) << "one detection per query at threshold 0";
+    double previous = 1.0;
+    for (const json& d : dets) {
+      EXPECT_TRUE(d.at("label").is_string());
+      const double score = d.at("score").get<double>();
+      EXPECT_LE(score, previous);
+      previous = score;
+      ASSERT_EQ(d.at("box").size(), 4u);
+      EXPECT_LE(d.at("box")[0].get<double>(), d.at("box")[2].get<double>());
+      EXPECT_LE(d.at("box")[1].get<double>(), d.at("box")[3].get<double>());
+    }
+  }
+}
+
+TEST_F(CliDetect, DrawWritesAnAnnotatedCopyPerImage) {
+  const fs::path out = scratch_.path() / "drawn";
+  const CliRun run = run_cli(detect({"--threshold", "0.1", "--draw", out.string(), images_[0], images_[1]}), scratch_.path());
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  for (int i = 0; i < 2; ++i) {
+    const fs::path drawn = out / fs::path(images_[i]).filename();
+    ASSERT_TRUE(fs::exists(drawn)) << drawn;
+    EXPECT_NE(read_text(drawn), read_text(images_[i])) << "the copy should carry the drawn boxes";
+  }
+}
+
+TEST_F(CliDetect, BadFilesGetOneErrorLineEachAndTheRestAreDetected) {
+  const std::string text_file = (scratch_.path() / "x.png").string();
+  write_text(text_file, "not an image");
+  const CliRun run = run_cli(detect({"--json", images_[0], text_file, images_[1]}), scratch_.path());
+  EXPECT_EQ(run.exit_code, 1);
+  ASSERT_EQ(run.out_lines().size(), 2u) << run.out;
+  ASSERT_EQ(run.err_lines().size(), 1u) << run.err;
+  EXPECT_TRUE(starts_with(run.err_lines()[0], "visionrt: " + text_file + ": ")) << run.err;
+}
+
+TEST_F(CliDetect, ClassifierFolderIsRefusedWithOneLine) {
+  const CliRun run = run_cli({"detect", "--model", kDemoModel.string(), images_[0]}, scratch_.path());
+  EXPECT_EQ(run.exit_code, 1);
+  ASSERT_EQ(run.err_lines().size(), 1u) << run.err;
+  EXPECT_NE(run.err.find("DetrForObjectDetection"), std::string::npos) << run.err;
+}
+
 }  // namespace
 
 #endif  // VISIONRT_CLI_PATH

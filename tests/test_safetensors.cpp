@@ -283,7 +283,7 @@ TEST(SafetensorsTest, RefusesDuplicateTensorNames) {
             R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
             R"("w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
             kEightBytes);
-  expect_corrupt(path, "'w' twice");
+  expect_corrupt(path, "the key 'w' appears twice");
 }
 
 TEST(SafetensorsTest, RefusesDuplicateKeysInsideAnEntry) {
@@ -291,7 +291,7 @@ TEST(SafetensorsTest, RefusesDuplicateKeysInsideAnEntry) {
   const std::string path = dir.file("model.safetensors");
   write_raw(path, R"({"w":{"dtype":"F32","shape":[2],"dtype":"F16","data_offsets":[0,8]}})",
             kEightBytes);
-  expect_corrupt(path, "'dtype' twice");
+  expect_corrupt(path, "the key 'dtype' appears twice");
 }
 
 TEST(SafetensorsTest, RefusesUnknownDtype) {

@@ -16,29 +16,6 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-// nlohmann::json silently keeps the last of repeated keys, so a config that
-// sets a key twice would be read differently by different tools; refuse it.
-json parse_refusing_duplicate_keys(const std::string& text, const std::string& path) {
-  std::vector<std::set<std::string>> open_objects;
-  auto refuse_duplicate_keys = [&](int, json::parse_event_t event, json& parsed) {
-    if (event == json::parse_event_t::object_start) {
-      open_objects.emplace_back();
-    } else if (event == json::parse_event_t::object_end) {
-      open_objects.pop_back();
-    } else if (event == json::parse_event_t::key) {
-      const std::string& key = parsed.get_ref<const std::string&>();
-      if (!open_objects.back().insert(key).second)
-        fail(StatusCode::corrupt_file, path, ": the key '", key, "' appears twice in one object");
-    }
-    return true;
-  };
-  try {
-    return json::parse(text, refuse_duplicate_keys);
-  } catch (const json::exception& e) {
-    fail(StatusCode::corrupt_file, path, ": not valid JSON: ", e.what());
-  }
-}
-
 // The value of `key`, or null when the config lacks it or sets it to null
 // (Hugging Face configs write null for "use the default").
 const json* find_key(const json& config, const char* key) {
@@ -61,6 +38,29 @@ int as_int(const json& value, const char* key) {
 
 }  // namespace
 
+// nlohmann::json silently keeps the last of repeated keys, so a file that
+// sets a key twice would be read differently by different tools; refuse it.
+json parse_json_text(const char* begin, const char* end, const std::string& source) {
+  std::vector<std::set<std::string>> open_objects;
+  auto refuse_duplicate_keys = [&](int, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) {
+      open_objects.emplace_back();
+    } else if (event == json::parse_event_t::object_end) {
+      open_objects.pop_back();
+    } else if (event == json::parse_event_t::key) {
+      const std::string& key = parsed.get_ref<const std::string&>();
+      if (!open_objects.back().insert(key).second)
+        fail(StatusCode::corrupt_file, source, ": the key '", key, "' appears twice in one object");
+    }
+    return true;
+  };
+  try {
+    return json::parse(begin, end, refuse_duplicate_keys);
+  } catch (const json::exception& e) {
+    fail(StatusCode::corrupt_file, source, ": not valid JSON: ", e.what());
+  }
+}
+
 json read_json_file(const std::string& path) {
   std::error_code error;
   const fs::file_status status = fs::status(path, error);
@@ -72,7 +72,7 @@ json read_json_file(const std::string& path) {
   if (!in) fail(StatusCode::io_error, path, ": cannot open for reading");
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (in.bad()) fail(StatusCode::io_error, path, ": read failed");
-  return parse_refusing_duplicate_keys(text, path);
+  return parse_json_text(text.data(), text.data() + text.size(), path);
 }
 
 ModelFolder ModelFolder::open(const std::string& dir) {

@@ -9,6 +9,10 @@
 
 namespace visionrt::io {
 
+// Parses JSON text; duplicate keys in an object are refused as corrupt.
+// `source` names the text in errors.
+nlohmann::json parse_json_text(const char* begin, const char* end, const std::string& source);
+
 // Parses a JSON file. Throws not_found / io_error / corrupt_file naming the
 // file; duplicate keys in an object are refused as corrupt.
 nlohmann::json read_json_file(const std::string& path);

@@ -24,29 +24,6 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-// nlohmann::json silently keeps the last of repeated keys; a header that names a
-// tensor twice is ambiguous, so repeated keys are refused at every depth.
-json parse_header_json(const char* begin, const char* end, const std::string& path) {
-  std::vector<std::set<std::string>> open_objects;
-  auto refuse_duplicate_keys = [&](int, json::parse_event_t event, json& parsed) {
-    if (event == json::parse_event_t::object_start) {
-      open_objects.emplace_back();
-    } else if (event == json::parse_event_t::object_end) {
-      open_objects.pop_back();
-    } else if (event == json::parse_event_t::key) {
-      const std::string& key = parsed.get_ref<const std::string&>();
-      if (!open_objects.back().insert(key).second)
-        fail(StatusCode::corrupt_file, path, ": header has the key '", key, "' twice");
-    }
-    return true;
-  };
-  try {
-    return json::parse(begin, end, refuse_duplicate_keys);
-  } catch (const json::exception& e) {
-    fail(StatusCode::corrupt_file, path, ": header is not valid JSON: ", e.what());
-  }
-}
-
 // The dtypes visionrt computes with. Other names the format defines are
 // refused as unsupported; names it does not define mean a corrupt header.
 bool parse_dtype(const std::string& name, DType* out) {
@@ -223,7 +200,7 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
 
   // The header may be padded with trailing spaces, which JSON allows.
   const char* header_text = reinterpret_cast<const char*>(bytes + 8);
-  const json header = parse_header_json(header_text, header_text + header_size, path);
+  const json header = parse_json_text(header_text, header_text + header_size, path + ": header");
   if (!header.is_object()) fail(StatusCode::corrupt_file, path, ": header must be a JSON object");
 
   const size_t data_size = file_size - 8 - static_cast<size_t>(header_size);

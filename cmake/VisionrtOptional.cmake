@@ -1,26 +1,11 @@
-# visionrt_optional(PART RESULT_VAR): finds an optional part named by
+# visionrt_optional(PART RESULT_VAR): finds an optional library named by
 # VISIONRT_WITH_<PART> (AUTO/ON/OFF) and sets RESULT_VAR to TRUE or FALSE.
 # ON and not found is a configure error; AUTO and not found is a notice.
 function(visionrt_optional part result)
   set(mode "${VISIONRT_WITH_${part}}")
   set(found FALSE)
   if(NOT mode STREQUAL "OFF")
-    if(part STREQUAL "CUDA")
-      include(CheckLanguage)
-      check_language(CUDA)
-      if(CMAKE_CUDA_COMPILER)
-        if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
-          # Hopper (the test GPU) plus a portable PTX fallback for newer parts.
-          set(CMAKE_CUDA_ARCHITECTURES "90" CACHE STRING "CUDA architectures")
-        endif()
-        enable_language(CUDA)
-        find_package(CUDAToolkit)
-        if(CUDAToolkit_FOUND)
-          set(found TRUE)
-          set(CMAKE_CUDA_STANDARD 17 PARENT_SCOPE)
-        endif()
-      endif()
-    elseif(part STREQUAL "OPENCV")
+    if(part STREQUAL "OPENCV")
       find_package(OpenCV QUIET COMPONENTS core imgcodecs imgproc)
       if(OpenCV_FOUND)
         set(found TRUE)

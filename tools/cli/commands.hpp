@@ -21,5 +21,6 @@ struct Subcommand {
 
 int run_classify(const std::vector<std::string>& args);
 int run_detect(const std::vector<std::string>& args);
+int run_eval(const std::vector<std::string>& args);
 
 }  // namespace visionrt_cli

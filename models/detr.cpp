@@ -52,22 +52,6 @@ class Names {
   int64_t* params_;
 };
 
-std::vector<std::string> parse_labels(const nlohmann::json& c) {
-  const auto it = c.find("id2label");
-  if (it == c.end() || !it->is_object() || it->empty())
-    fail(StatusCode::corrupt_file, "config.json: id2label is missing or empty");
-  std::vector<std::string> labels(it->size());
-  for (const auto& [key, name] : it->items()) {
-    char* end = nullptr;
-    const long id = std::strtol(key.c_str(), &end, 10);
-    if (key.empty() || *end || id < 0 || id >= long(labels.size()) || !name.is_string())
-      fail(StatusCode::corrupt_file, "config.json: id2label must map the ids 0..", labels.size() - 1,
-           " to names; found '", key, "'");
-    labels[id] = name.get<std::string>();
-  }
-  return labels;
-}
-
 }  // namespace
 
 DetrConfig DetrConfig::from_json(const nlohmann::json& c) {
@@ -85,11 +69,7 @@ DetrConfig DetrConfig::from_json(const nlohmann::json& c) {
   const std::string pos = io::config_string(c, "position_embedding_type", "sine");
   if (pos != "sine")
     fail(StatusCode::unsupported, "config.json: position_embedding_type '", pos, "' is not supported (supported: sine)");
-  cfg.labels = parse_labels(c);
-  const int num_labels = io::config_int(c, "num_labels", static_cast<int>(cfg.labels.size()));
-  if (num_labels != static_cast<int>(cfg.labels.size()))
-    fail(StatusCode::corrupt_file, "config.json: num_labels (", num_labels, ") disagrees with id2label (",
-         cfg.labels.size(), " names)");
+  cfg.labels = io::config_labels(c);
   for (auto [v, key] : {std::pair{cfg.d_model, "d_model"}, {cfg.num_queries, "num_queries"},
                         {cfg.encoder_heads, "encoder_attention_heads"}, {cfg.decoder_heads, "decoder_attention_heads"},
                         {cfg.encoder_ffn, "encoder_ffn_dim"}, {cfg.decoder_ffn, "decoder_ffn_dim"}})

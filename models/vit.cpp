@@ -21,26 +21,6 @@ Activation parse_activation(const std::string& act) {
        "' is not supported (supported: gelu, gelu_new, gelu_pytorch_tanh, relu)");
 }
 
-std::vector<std::string> parse_labels(const nlohmann::json& config) {
-  int n = io::config_int(config, "num_labels", -1);
-  const auto it = config.find("id2label");
-  if (n < 0) n = it != config.end() && it->is_object() ? static_cast<int>(it->size()) : 2;
-  if (n <= 0) fail(StatusCode::corrupt_file, "config.json: num_labels must be positive");
-  std::vector<std::string> labels(n);
-  for (int i = 0; i < n; ++i) labels[i] = "LABEL_" + std::to_string(i);
-  if (it == config.end()) return labels;
-  if (!it->is_object()) fail(StatusCode::corrupt_file, "config.json: id2label must be an object");
-  for (const auto& [key, name] : it->items()) {
-    char* end = nullptr;
-    const long id = std::strtol(key.c_str(), &end, 10);
-    if (key.empty() || *end != '\0' || id < 0 || id >= n || !name.is_string())
-      fail(StatusCode::corrupt_file, "config.json: id2label entry '", key,
-           "' is not an id below num_labels (", n, ") with a string name");
-    labels[id] = name.get<std::string>();
-  }
-  return labels;
-}
-
 // Rows of several [n_i, K] matrices (or [n_i] vectors) stacked into one.
 Tensor concat_rows(const std::vector<Tensor>& parts) {
   Shape shape = parts[0].shape();
@@ -94,7 +74,7 @@ VitConfig VitConfig::from_json(const nlohmann::json& c) {
   } else {
     cfg.image_height = cfg.image_width = io::config_int(c, "image_size", 224);
   }
-  cfg.labels = parse_labels(c);
+  cfg.labels = io::config_labels(c);
   auto positive = [](int v, const char* key) {
     if (v <= 0) fail(StatusCode::corrupt_file, "config.json: ", key, " must be positive, got ", v);
   };

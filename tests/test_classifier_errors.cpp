@@ -72,8 +72,7 @@ TEST_F(ClassifierErrorsTest, ConfigDisagreeingWithWeightsNamesTensorAndShapes) {
 
 TEST_F(ClassifierErrorsTest, LabelCountDisagreeingWithHead) {
   auto j = config();
-  j["id2label"]["99"] = "extra";
-  j["num_labels"] = 100;
+  for (int i = 5; i < 100; ++i) j["id2label"][std::to_string(i)] = "extra " + std::to_string(i);
   write_config(j);
   const Error e = load_error();
   EXPECT_EQ(e.code(), StatusCode::shape_mismatch);
@@ -89,6 +88,15 @@ TEST_F(ClassifierErrorsTest, Id2labelOutsideNumLabels) {
   const Error e = load_error();
   EXPECT_EQ(e.code(), StatusCode::corrupt_file);
   EXPECT_NE(std::string(e.what()).find("id2label"), std::string::npos) << e.what();
+}
+
+TEST_F(ClassifierErrorsTest, NumLabelsDisagreeingWithId2label) {
+  auto j = config();
+  j["num_labels"] = 4;
+  write_config(j);
+  const Error e = load_error();
+  EXPECT_EQ(e.code(), StatusCode::corrupt_file);
+  EXPECT_NE(std::string(e.what()).find("num_labels"), std::string::npos) << e.what();
 }
 
 TEST_F(ClassifierErrorsTest, WrongTypedConfigValue) {

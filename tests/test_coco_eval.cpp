@@ -240,7 +240,7 @@ TEST(CocoAnnotations, MalformedFilesNameTheEntry) {
                  "not valid JSON");
   expect_corrupt("[]", "expected a JSON object");
   expect_corrupt(R"({"images": [{"id": 1, "id": 2}], "annotations": [], "categories": []})",
-                 "the key \"id\" appears twice in one object");
+                 "the key 'id' appears twice in one object");
   expect_corrupt(R"({"images": [], "categories": []})", "missing key \"annotations\"");
   expect_corrupt(R"({"images": {}, "annotations": [], "categories": []})",
                  "images: expected an array");

@@ -5,11 +5,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <set>
 #include <sstream>
 #include <vector>
 
 #include "core/error.hpp"
+#include "io/json_text.hpp"
 
 namespace visionrt::eval {
 
@@ -32,33 +32,7 @@ json JsonReader::parse_file() const {
 }
 
 json JsonReader::parse(const std::string& text) const {
-  // A repeated key would silently keep its last value; refused instead, as
-  // the library's other JSON readers do.
-  std::vector<std::set<std::string>> open_objects;
-  auto refuse_duplicate_keys = [&](int, json::parse_event_t event, json& parsed) {
-    if (event == json::parse_event_t::object_start) {
-      open_objects.emplace_back();
-    } else if (event == json::parse_event_t::object_end) {
-      open_objects.pop_back();
-    } else if (event == json::parse_event_t::key) {
-      const std::string& key = parsed.get_ref<const std::string&>();
-      if (!open_objects.back().insert(key).second)
-        corrupt("", "the key \"" + key + "\" appears twice in one object");
-    }
-    return true;
-  };
-  try {
-    return json::parse(text, refuse_duplicate_keys);
-  } catch (const json::exception& e) {
-    // Syntax errors and numbers out of range ("1e999"). nlohmann's text
-    // starts with "[json.exception.parse_error.101] "; the rest says where
-    // and what.
-    std::string message = e.what();
-    if (size_t end = message.find("] ");
-        message.rfind("[json.", 0) == 0 && end != std::string::npos)
-      message = message.substr(end + 2);
-    corrupt("", "not valid JSON: " + message);
-  }
+  return io::parse_json_text(text.data(), text.data() + text.size(), source_);
 }
 
 void JsonReader::corrupt(const std::string& where, const std::string& what) const {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "io/json_text.hpp"
 
 namespace visionrt::io {
 namespace {
@@ -37,29 +38,6 @@ int as_int(const json& value, const char* key) {
 }
 
 }  // namespace
-
-// nlohmann::json silently keeps the last of repeated keys, so a file that
-// sets a key twice would be read differently by different tools; refuse it.
-json parse_json_text(const char* begin, const char* end, const std::string& source) {
-  std::vector<std::set<std::string>> open_objects;
-  auto refuse_duplicate_keys = [&](int, json::parse_event_t event, json& parsed) {
-    if (event == json::parse_event_t::object_start) {
-      open_objects.emplace_back();
-    } else if (event == json::parse_event_t::object_end) {
-      open_objects.pop_back();
-    } else if (event == json::parse_event_t::key) {
-      const std::string& key = parsed.get_ref<const std::string&>();
-      if (!open_objects.back().insert(key).second)
-        fail(StatusCode::corrupt_file, source, ": the key '", key, "' appears twice in one object");
-    }
-    return true;
-  };
-  try {
-    return json::parse(begin, end, refuse_duplicate_keys);
-  } catch (const json::exception& e) {
-    fail(StatusCode::corrupt_file, source, ": not valid JSON: ", e.what());
-  }
-}
 
 json read_json_file(const std::string& path) {
   std::error_code error;
@@ -148,6 +126,30 @@ std::string architecture(const nlohmann::json& config) {
   if (it != config.end() && it->is_array() && !it->empty() && (*it)[0].is_string())
     return (*it)[0].get<std::string>();
   return config_string(config, "model_type", "");
+}
+
+std::vector<std::string> config_labels(const nlohmann::json& config) {
+  const json* map = find_key(config, "id2label");
+  if (map && !map->is_object()) fail(StatusCode::corrupt_file, "config.json: id2label must be an object");
+  const int given = config_int(config, "num_labels", -1);
+  const int n = map ? static_cast<int>(map->size()) : (given >= 0 ? given : 2);
+  if (map && given >= 0 && given != n)
+    fail(StatusCode::corrupt_file, "config.json: num_labels (", given, ") disagrees with id2label (", n, " names)");
+  if (n <= 0) fail(StatusCode::corrupt_file, "config.json: the model needs at least one label");
+  std::vector<std::string> labels(n);
+  for (int i = 0; i < n; ++i) labels[i] = "LABEL_" + std::to_string(i);
+  if (!map) return labels;
+  std::vector<bool> seen(n, false);
+  for (const auto& [key, name] : map->items()) {
+    char* end = nullptr;
+    const long id = std::strtol(key.c_str(), &end, 10);
+    if (key.empty() || *end != '\0' || id < 0 || id >= n || seen[id] || !name.is_string())
+      fail(StatusCode::corrupt_file, "config.json: id2label must name each id 0..", n - 1,
+           " once with a string; found '", key, "'");
+    seen[id] = true;
+    labels[id] = name.get<std::string>();
+  }
+  return labels;
 }
 
 }  // namespace visionrt::io

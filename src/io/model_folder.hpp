@@ -1,17 +1,15 @@
 // A Hugging Face model folder: config.json, preprocessor_config.json and weights.
 #pragma once
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "io/json_text.hpp"
 #include "io/preprocess.hpp"
 #include "io/safetensors.hpp"
 
 namespace visionrt::io {
-
-// Parses JSON text; duplicate keys in an object are refused as corrupt.
-// `source` names the text in errors.
-nlohmann::json parse_json_text(const char* begin, const char* end, const std::string& source);
 
 // Parses a JSON file. Throws not_found / io_error / corrupt_file naming the
 // file; duplicate keys in an object are refused as corrupt.
@@ -29,6 +27,12 @@ struct ModelFolder {
 
 // The model class a config.json describes: architectures[0], else model_type.
 std::string architecture(const nlohmann::json& config);
+
+// Label names by class id from config.json: id2label (keys "0".."n-1"), its
+// size the label count; without id2label, num_labels (default 2) names
+// "LABEL_<id>", as transformers does. A num_labels that disagrees with
+// id2label, or an id outside 0..n-1, is corrupt_file.
+std::vector<std::string> config_labels(const nlohmann::json& config);
 
 // Typed reads from config.json with errors that name the file and the key.
 int config_int(const nlohmann::json& config, const char* key);

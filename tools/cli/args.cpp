@@ -88,4 +88,12 @@ visionrt::Device parse_device(const std::string& text) {
   throw UsageError("invalid value '" + text + "' for --device (expected cpu, cuda or auto)");
 }
 
+float parse_threshold(const std::string& text) {
+  char* end = nullptr;
+  const float t = std::strtof(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !(t >= 0.f && t < 1.f))
+    throw UsageError("--threshold must be a number in [0, 1), got '" + text + "'");
+  return t;
+}
+
 }  // namespace visionrt_cli

@@ -41,6 +41,9 @@ class ArgParser {
 // A whole decimal number in [min, max]; `what` names it in the error.
 int parse_int(const std::string& text, const std::string& what, int min, int max);
 
+// A detection score threshold in [0, 1).
+float parse_threshold(const std::string& text);
+
 // "cpu", "cuda" or "auto".
 visionrt::Device parse_device(const std::string& text);
 

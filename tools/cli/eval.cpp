@@ -81,14 +81,6 @@ struct EvalSettings {
   visionrt::Options options;
 };
 
-float parse_threshold(const std::string& text) {
-  char* end = nullptr;
-  const float t = std::strtof(text.c_str(), &end);
-  if (text.empty() || *end != '\0' || !(t >= 0.f && t < 1.f))
-    throw UsageError("--threshold must be a number in [0, 1), got '" + text + "'");
-  return t;
-}
-
 std::optional<EvalSettings> parse_settings(const std::vector<std::string>& args) {
   ArgParser parser({"--help", "--json"}, {"--model", "--annotations", "--images", "--threshold",
                                           "--batch", "--device", "--threads"});

@@ -1,0 +1,45 @@
+// Element-wise GPU kernels on row-major [rows, cols] tensors: the epilogue of
+// a linear layer (bias, activation, residual add) and a row softmax.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "kernels/kernel_types.hpp"
+
+namespace visionrt::kernels {
+
+enum class Activation { none, gelu_erf };
+
+// output = activation(input + bias) + residual, computed in fp32 and rounded
+// once. bias [cols] and residual [rows, cols] are optional, so this is
+// bias + GELU (exact erf form), bias + residual, or all three fused.
+// output may alias input or residual.
+struct BiasActivationParams {
+  DataType dtype = DataType::f32;  // of every tensor below
+  int64_t rows = 0, cols = 0;
+  const void* input = nullptr;
+  const void* bias = nullptr;
+  Activation activation = Activation::none;
+  const void* residual = nullptr;
+  void* output = nullptr;
+  void* stream = nullptr;  // cudaStream_t
+};
+
+bool can_implement(const BiasActivationParams& p, std::string* why);
+void bias_activation(const BiasActivationParams& p);
+
+// Softmax of every row, statistics in fp32. -inf entries get probability 0; a
+// row that is -inf throughout comes out as zeros rather than NaN.
+// output may alias input.
+struct SoftmaxParams {
+  DataType dtype = DataType::f32;
+  int64_t rows = 0, cols = 0;
+  const void* input = nullptr;
+  void* output = nullptr;
+  void* stream = nullptr;  // cudaStream_t
+};
+
+bool can_implement(const SoftmaxParams& p, std::string* why);
+void softmax(const SoftmaxParams& p);
+
+}  // namespace visionrt::kernels

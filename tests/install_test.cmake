@@ -13,7 +13,7 @@ foreach(var VISIONRT_SOURCE_DIR VISIONRT_BINARY_DIR WORK_DIR GENERATOR C_COMPILE
 endforeach()
 
 set(model "${VISIONRT_SOURCE_DIR}/models/demo/vit-digits")
-file(GLOB images "${VISIONRT_SOURCE_DIR}/models/demo/images/*.png")
+file(GLOB images "${VISIONRT_SOURCE_DIR}/models/demo/images/digits/*.png")
 if(NOT EXISTS "${model}/config.json" OR NOT images)
   message("visionrt install test skipped: no demo model at ${model} or no images beside it")
   return()

@@ -29,7 +29,7 @@ using json = nlohmann::json;
 
 const fs::path kSourceDir = VISIONRT_SOURCE_DIR;
 const fs::path kDemoModel = kSourceDir / "models" / "demo" / "vit-digits";
-const fs::path kDemoImages = kSourceDir / "models" / "demo" / "images";
+const fs::path kDemoImages = kSourceDir / "models" / "demo" / "images" / "digits";
 
 // A fresh folder per test, removed afterwards.
 class ScratchDir {

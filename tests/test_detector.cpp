@@ -25,7 +25,7 @@ TEST(DetectorTest, DetectionsDoNotDependOnTheOtherImagesInTheCall) {
   // digit and a photo crop of other sizes.
   const std::vector<std::string> images = {
       (kRoot / "tests/fixtures/shapes-eval/shapes_00000.png").string(),
-      (kRoot / "models/demo/images/digit_3.png").string(),
+      (kRoot / "models/demo/images/digits/digit_3.png").string(),
       (kRoot / "tests/fixtures/shapes-eval/shapes_00001.png").string(),
       (kRoot / "tests/fixtures/frontend/flower.jpg").string()};
   const auto together = det.detect_files(images, 0.0f);

@@ -22,6 +22,7 @@ and checks that every tensor comes back bit-identical under the same name.
 import argparse
 import json
 import os
+import pickle
 import re
 import sys
 import tempfile
@@ -208,7 +209,13 @@ def preprocessor_config():
 
 
 def load_original(path):
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        # Training checkpoints of the original code also store the argparse.Namespace of the run: a plain
+        # attribute container, safe to allow.
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
+        raise ConversionError(f"{path}: cannot be read as a weights-only PyTorch checkpoint ({error})") from error
     if isinstance(checkpoint, dict) and "model" in checkpoint and isinstance(checkpoint["model"], dict):
         checkpoint = checkpoint["model"]  # official checkpoints: {"model": state_dict, ...}
     if not isinstance(checkpoint, dict) or not all(isinstance(v, torch.Tensor) for v in checkpoint.values()):

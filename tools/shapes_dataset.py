@@ -13,7 +13,7 @@ Command line: write PNGs plus a COCO annotations file
 
 produces DIR/shapes_00000.png ... and DIR/annotations.json. Seeds in use: 7 for training
 (tools/train_detr_shapes.py), 1000 for the held-out set in tests/fixtures/shapes-eval, 2024 for the example
-images in models/demo/images (written with --no-annotations).
+images in models/demo/images/shapes (written with --no-annotations).
 """
 
 import argparse

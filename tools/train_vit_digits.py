@@ -15,7 +15,7 @@ held-out digits are written as PNG files named <label>_<index>.png, where
 
 Outputs (paths relative to the repository root):
   models/demo/vit-digits/        config.json, model.safetensors, preprocessor_config.json, README.md
-  models/demo/images/            digit_<d>.png examples from the held-out set
+  models/demo/images/digits/     digit_<d>.png examples from the held-out set
   tests/fixtures/digits-heldout/ <label>_<index>.png for every held-out digit
 
 Usage:
@@ -41,7 +41,7 @@ from transformers.image_utils import PILImageResampling
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODEL_DIR = REPO_ROOT / "models" / "demo" / "vit-digits"
-EXAMPLES_DIR = REPO_ROOT / "models" / "demo" / "images"
+EXAMPLES_DIR = REPO_ROOT / "models" / "demo" / "images" / "digits"
 HELDOUT_DIR = REPO_ROOT / "tests" / "fixtures" / "digits-heldout"
 
 SEED = 0

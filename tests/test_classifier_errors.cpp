@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model_folder_fixture.hpp"
 #include "visionrt/visionrt.h"
 #include "visionrt/visionrt.hpp"
 
@@ -17,30 +18,9 @@ namespace {
 
 const fs::path kFixture = fs::path(VISIONRT_SOURCE_DIR) / "tests/fixtures/vit/p16_d64";
 
-class ClassifierErrorsTest : public ::testing::Test {
+class ClassifierErrorsTest : public ModelFolderFixture<Classifier> {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("vrt_cls_" + std::to_string(std::random_device{}()));
-    fs::create_directories(dir_);
-    for (const auto& e : fs::directory_iterator(kFixture)) fs::copy(e.path(), dir_ / e.path().filename());
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  nlohmann::json config() { return nlohmann::json::parse(std::ifstream(dir_ / "config.json")); }
-  void write_config(const nlohmann::json& j) { std::ofstream(dir_ / "config.json") << j.dump(2); }
-
-  // Loads and returns the error; fails the test when loading succeeds.
-  Error load_error() {
-    try {
-      Classifier::load(dir_.string(), {Device::cpu});
-    } catch (const Error& e) {
-      return e;
-    }
-    ADD_FAILURE() << "loading " << dir_ << " succeeded";
-    return Error(StatusCode::ok, "");
-  }
-
-  fs::path dir_;
+  ClassifierErrorsTest() : ModelFolderFixture(kFixture) {}
 };
 
 TEST_F(ClassifierErrorsTest, MissingFolder) {

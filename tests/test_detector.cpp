@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model_folder_fixture.hpp"
 #include "visionrt/visionrt.hpp"
 
 namespace fs = std::filesystem;
@@ -70,26 +71,9 @@ TEST(DetectorTest, PostProcessFollowsTransformers) {
   EXPECT_NEAR(dets[0].score, e5 / (e5 + classes - 1), 1e-6);
 }
 
-class DetectorErrorsTest : public ::testing::Test {
+class DetectorErrorsTest : public ModelFolderFixture<Detector> {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("vrt_det_" + std::to_string(std::random_device{}()));
-    fs::create_directories(dir_);
-    for (const auto& e : fs::directory_iterator(kFixture)) fs::copy(e.path(), dir_ / e.path().filename());
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  nlohmann::json config() { return nlohmann::json::parse(std::ifstream(dir_ / "config.json")); }
-  void write_config(const nlohmann::json& j) { std::ofstream(dir_ / "config.json") << j.dump(2); }
-  Error load_error() {
-    try {
-      Detector::load(dir_.string(), {Device::cpu});
-    } catch (const Error& e) {
-      return e;
-    }
-    ADD_FAILURE() << "loading " << dir_ << " succeeded";
-    return Error(StatusCode::ok, "");
-  }
-  fs::path dir_;
+  DetectorErrorsTest() : ModelFolderFixture(kFixture) {}
 };
 
 TEST_F(DetectorErrorsTest, UnsupportedBackboneListsSupported) {

@@ -49,10 +49,38 @@ std::vector<fs::path> fixture_dirs() {
   std::vector<fs::path> dirs;
   if (fs::is_directory(kFixtures))
     for (const auto& e : fs::directory_iterator(kFixtures))
-      if (fs::exists(e.path() / "reference.safetensors") && e.path().filename() != "detr-resnet-50")
-        dirs.push_back(e.path());
+      if (fs::exists(e.path() / "reference.safetensors")) dirs.push_back(e.path());
   std::sort(dirs.begin(), dirs.end());
   return dirs;
+}
+
+// Our outputs against the reference's. Where the fixture also holds the
+// float64 result (the full-size models), ours are measured against that truth
+// instead: 50 layers of float32 rounding put PyTorch's own float32 logits
+// 1.2e-4..2.0e-4 from it (measured), so no float32 engine meets 1e-4 there.
+// Two float32 computations err by the same order but not the same amount
+// (ours measured 1.3e-4..2.5e-4); the bound is 1e-4, or twice PyTorch's
+// float32 error where that is larger. A wrong op (padding, stride, a missed
+// norm) errs by 1e-1 or more.
+void compare(const io::SafetensorsFile& ref, const std::string& prefix, const DetrOutputs& got,
+             const std::string& what) {
+  for (const auto& [name, values] : {std::pair{std::string("logits"), &got.logits},
+                                     std::pair{std::string("pred_boxes"), &got.boxes}}) {
+    const std::string key = prefix + name;
+    double bound = kMaxError, err = 0;
+    if (ref.find(key + "_f64")) {
+      const Tensor truth = f32_of(ref, key + "_f64"), theirs = f32_of(ref, key);
+      const double theirs_err = max_diff(std::vector<float>(theirs.f32(), theirs.f32() + theirs.numel()), truth);
+      bound = std::max(kMaxError, 2 * theirs_err);
+      err = max_diff(*values, truth);
+      std::cout << "    " << what << " " << name << ": " << err << " from float64 (PyTorch float32: "
+                << theirs_err << ")\n";
+    } else {
+      err = max_diff(*values, f32_of(ref, key));
+      std::cout << "    " << what << " " << name << ": " << err << "\n";
+    }
+    EXPECT_LE(err, bound) << what << " " << name;
+  }
 }
 
 void check_fixture(const fs::path& dir) {
@@ -60,23 +88,15 @@ void check_fixture(const fs::path& dir) {
   const Detector det = Detector::load(dir.string(), {Device::cpu});
   const Tensor px = f32_of(*ref, "pixel_values"), mask = f32_of(*ref, "pixel_mask");
   const int n = static_cast<int>(px.dim(0)), h = static_cast<int>(px.dim(2)), w = static_cast<int>(px.dim(3));
-  const DetrOutputs batch = det.forward(px.f32(), mask.f32(), n, h, w);
-  const double le = max_diff(batch.logits, f32_of(*ref, "logits"));
-  const double be = max_diff(batch.boxes, f32_of(*ref, "pred_boxes"));
-  std::cout << "  " << dir.filename().string() << " padded batch of " << n << ": logits " << le
-            << ", boxes " << be << "\n";
-  EXPECT_LE(le, kMaxError);
-  EXPECT_LE(be, kMaxError);
+  std::cout << "  " << dir.filename().string() << "\n";
+  compare(*ref, "", det.forward(px.f32(), mask.f32(), n, h, w), "padded batch of " + std::to_string(n));
   for (int i = 0; i < n; ++i) {
     const std::string p = "single_" + std::to_string(i) + "_";
     if (!ref->find(p + "pixel_values")) continue;
     const Tensor spx = f32_of(*ref, p + "pixel_values");
-    const DetrOutputs one = det.forward(spx.f32(), nullptr, 1, static_cast<int>(spx.dim(2)), static_cast<int>(spx.dim(3)));
-    const double sl = max_diff(one.logits, f32_of(*ref, p + "logits"));
-    const double sb = max_diff(one.boxes, f32_of(*ref, p + "pred_boxes"));
-    std::cout << "    image " << i << " alone: logits " << sl << ", boxes " << sb << "\n";
-    EXPECT_LE(sl, kMaxError);
-    EXPECT_LE(sb, kMaxError);
+    compare(*ref, p,
+            det.forward(spx.f32(), nullptr, 1, static_cast<int>(spx.dim(2)), static_cast<int>(spx.dim(3))),
+            "image " + std::to_string(i) + " alone");
   }
 }
 
@@ -89,13 +109,18 @@ TEST(DetrReferenceTest, CommittedConfigurationsMatchTransformers) {
   }
 }
 
+// Full-size backbones (timm ResNet-50, full-width ResNet-18s) and
 // facebook/detr-resnet-50's exact names and shapes, made on demand by
-// `python tools/make_detr_fixtures.py --large` (160 MB, so not committed).
-TEST(DetrReferenceTest, DetrResnet50WhenPresent) {
-  const fs::path dir = kFixtures / "detr-resnet-50";
-  if (!fs::exists(dir / "reference.safetensors"))
-    GTEST_SKIP() << "not generated: run tools/make_detr_fixtures.py --large to make " << dir;
-  check_fixture(dir);
+// `python tools/make_detr_fixtures.py --large` (400 MB, so not committed).
+TEST(DetrReferenceTest, FullSizeModelsWhenPresent) {
+  const fs::path large = kFixtures / "large";
+  if (!fs::exists(large / "detr-resnet-50" / "reference.safetensors"))
+    GTEST_SKIP() << "not generated: run tools/make_detr_fixtures.py --large to make " << large;
+  for (const auto& e : fs::directory_iterator(large))
+    if (fs::exists(e.path() / "reference.safetensors")) {
+      SCOPED_TRACE(e.path().filename().string());
+      check_fixture(e.path());
+    }
 }
 
 TEST(DetrReferenceTest, PreparationMatchesDetrImageProcessor) {

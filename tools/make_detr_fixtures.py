@@ -28,6 +28,7 @@ ordinary, reloadable configurations.
 """
 
 import argparse
+import copy
 import contextlib
 import json
 import os
@@ -268,7 +269,21 @@ def v4_config_dict(config, timm_name, dilation):
 
 
 @torch.no_grad()
-def write_fixture(name, spec, out_root, list_names):
+def f64_outputs(model, inputs, prefix):
+    """The same model and inputs in float64, as `<prefix>logits_f64` / `<prefix>pred_boxes_f64`.
+
+    Deep models (ResNet-50) accumulate float32 rounding of ~2e-4 in the logits, so a float32 reference
+    cannot check another float32 engine to 1e-4; the float64 result is the truth both are measured against.
+    """
+    model64 = copy.deepcopy(model).double()
+    out = model64(pixel_values=inputs["pixel_values"].double(), pixel_mask=inputs["pixel_mask"])
+    # Stored as float32 (rounding the truth by 6e-8 relative): the engine reads F32, F16 and BF16.
+    return {f"{prefix}logits_f64": out.logits.float().contiguous(),
+            f"{prefix}pred_boxes_f64": out.pred_boxes.float().contiguous()}
+
+
+@torch.no_grad()
+def write_fixture(name, spec, out_root, list_names, with_f64=False):
     out_dir = os.path.join(out_root, name)
     os.makedirs(out_dir, exist_ok=True)
     model = build_model(spec)
@@ -291,6 +306,8 @@ def write_fixture(name, spec, out_root, list_names):
         tensors[f"single_{i}_pixel_values"] = single["pixel_values"].contiguous()
         tensors[f"single_{i}_logits"] = single_out.logits.contiguous()
         tensors[f"single_{i}_pred_boxes"] = single_out.pred_boxes.contiguous()
+        if with_f64:
+            tensors.update(f64_outputs(model, single, f"single_{i}_"))
         resized = list(single["pixel_values"].shape[-2:])
         valid = batch["pixel_mask"][i]
         info["images"].append({"original_hw": list(sizes[i]), "resized_hw": resized,
@@ -303,6 +320,8 @@ def write_fixture(name, spec, out_root, list_names):
             "max_abs_diff_vs_batch_boxes": float((single_out.pred_boxes[0] - outputs.pred_boxes[i]).abs().max()),
         })
     info["batch"]["padded_hw"] = list(batch["pixel_values"].shape[-2:])
+    if with_f64:
+        tensors.update(f64_outputs(model, batch, ""))
     save_file(tensors, os.path.join(out_dir, "reference.safetensors"))
 
     model.save_pretrained(out_dir)
@@ -567,7 +586,7 @@ def main():
     parser = argparse.ArgumentParser(description="Write DETR reference fixtures.")
     parser.add_argument("--out", default=FIXTURE_DIR)
     parser.add_argument("--large", action="store_true", help="also write the full-size (uncommitted) fixtures")
-    parser.add_argument("--large-out", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "visionrt-detr-large"))
+    parser.add_argument("--large-out", default=os.path.join(REPO_ROOT, "tests", "fixtures", "detr", "large"))
     parser.add_argument("--only", nargs="*", help="fixture names to write (default: all)")
     parser.add_argument("--list-names", action="store_true")
     parser.add_argument("--threads", type=int, default=1)
@@ -581,7 +600,8 @@ def main():
     for name, spec, root in todo:
         if args.only and name not in args.only:
             continue
-        names_by_fixture[name] = write_fixture(name, spec, root, args.list_names)
+        names_by_fixture[name] = write_fixture(name, spec, root, args.list_names,
+                                               with_f64=name in LARGE_FIXTURES)
     if not args.only:
         write_hungarian_cases(args.out)
         write_coco_eval_case(os.path.join(args.out, "coco_eval"))

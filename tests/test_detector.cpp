@@ -3,11 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <fstream>
 #include <random>
 
 #include <nlohmann/json.hpp>
 
+#include "io/safetensors.hpp"
 #include "model_folder_fixture.hpp"
 #include "visionrt/visionrt.hpp"
 
@@ -69,6 +72,61 @@ TEST(DetectorTest, PostProcessFollowsTransformers) {
   EXPECT_NEAR(dets[1].box.y1, 100.f, 1e-4);
   const double e5 = std::exp(5.0), classes = o.classes;
   EXPECT_NEAR(dets[0].score, e5 / (e5 + classes - 1), 1e-6);
+}
+
+// Rewrites `src` to `dst` with every tensor name passed through `rename`.
+void write_renamed_safetensors(const std::string& src, const std::string& dst,
+                               const std::function<std::string(std::string)>& rename) {
+  const auto in = io::SafetensorsFile::open(src);
+  std::map<std::string, const io::TensorEntry*> by_name;  // the data goes out in this order
+  for (const io::TensorEntry& e : in->entries()) by_name[rename(e.name)] = &e;
+  nlohmann::json header = nlohmann::json::object();
+  size_t offset = 0;
+  for (const auto& [name, e] : by_name) {
+    const size_t bytes = e->end - e->begin;
+    header[name] = {{"dtype", dtype_name(e->dtype)}, {"shape", e->shape}, {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
+  }
+  std::string text = header.dump();
+  text.resize((text.size() + 7) / 8 * 8, ' ');
+  std::ofstream out(dst, std::ios::binary);
+  const uint64_t len = text.size();
+  out.write(reinterpret_cast<const char*>(&len), 8);
+  out << text;
+  for (const auto& [name, e] : by_name) {
+    const Tensor t = in->view(*e);
+    out.write(static_cast<const char*>(t.data()), static_cast<std::streamsize>(t.nbytes()));
+  }
+}
+
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+  return s;
+}
+
+class DetectorNamesTest : public ModelFolderFixture<Detector> {
+ protected:
+  DetectorNamesTest() : ModelFolderFixture(kFixture) {}
+};
+
+TEST_F(DetectorNamesTest, LoadsTheModuleNamesOfTransformers5StateDicts) {
+  // transformers 5 calls these modules o_proj, mlp.fc1/fc2 and backbone.model
+  // in memory; save_pretrained maps them back, but a state dict saved by hand
+  // keeps them.
+  write_renamed_safetensors((kFixture / "model.safetensors").string(), (dir_ / "model.safetensors").string(),
+                            [](std::string n) {
+                              n = replace_all(n, "out_proj", "o_proj");
+                              n = replace_all(n, ".fc1.", ".mlp.fc1.");
+                              n = replace_all(n, ".fc2.", ".mlp.fc2.");
+                              return replace_all(n, "model.backbone.conv_encoder.model.", "model.backbone.model.");
+                            });
+  const Detector published = Detector::load(kFixture.string(), {Device::cpu});
+  const Detector renamed = Detector::load(dir_.string(), {Device::cpu});
+  std::mt19937 rng(3);
+  std::normal_distribution<float> dist;
+  std::vector<float> px(3 * 64 * 96);
+  for (float& v : px) v = dist(rng);
+  EXPECT_EQ(published.forward(px.data(), nullptr, 1, 64, 96).logits, renamed.forward(px.data(), nullptr, 1, 64, 96).logits);
 }
 
 class DetectorErrorsTest : public ModelFolderFixture<Detector> {

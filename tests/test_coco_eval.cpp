@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "eval/coco.hpp"
+#include "visionrt/visionrt.hpp"
 #include "visionrt/status.hpp"
 
 namespace {
@@ -354,7 +355,15 @@ CliRun run_eval_cli(const std::vector<std::string>& args, const fs::path& scratc
 const fs::path kCliCase = kDetrFixtures / "eval_cli";
 const fs::path kCliModel = kDetrFixtures / "r18_hf";
 
-TEST(EvalCli, MatchesTransformersAndPycocotools) {
+// The tool decodes the annotated images, which needs the OpenCV front end.
+class EvalCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!visionrt::has_image_io()) GTEST_SKIP() << "built without the OpenCV image front end";
+  }
+};
+
+TEST_F(EvalCli, MatchesTransformersAndPycocotools) {
   ScratchDir scratch;
   const CliRun run = run_eval_cli(
       {"--model", kCliModel.string(), "--annotations", (kCliCase / "annotations.json").string(),
@@ -389,7 +398,7 @@ TEST(EvalCli, MatchesTransformersAndPycocotools) {
               worst_metric, worst_loss);
 }
 
-TEST(EvalCli, PrintsATable) {
+TEST_F(EvalCli, PrintsATable) {
   ScratchDir scratch;
   const CliRun run = run_eval_cli(
       {"--model", kCliModel.string(), "--annotations", (kCliCase / "annotations.json").string(),
@@ -406,7 +415,7 @@ TEST(EvalCli, PrintsATable) {
   EXPECT_NE(run.out.find("loss_giou"), std::string::npos) << run.out;
 }
 
-TEST(EvalCli, BadInputsEndWithOneLineAndExitCode1) {
+TEST_F(EvalCli, BadInputsEndWithOneLineAndExitCode1) {
   ScratchDir scratch;
   const json annotations = read_json(kCliCase / "annotations.json");
   auto expect_failure = [&](const json& file, const fs::path& images, const std::string& fragment) {

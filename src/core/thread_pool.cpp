@@ -33,7 +33,7 @@ void ThreadPool::run_chunks() {
       c = next_chunk_++;
     }
     const int64_t b = c * job_chunk_;
-    (*job_)(b, std::min(job_n_, b + job_chunk_));
+    job_(b, std::min(job_n_, b + job_chunk_));
   }
 }
 
@@ -57,8 +57,7 @@ void ThreadPool::worker_loop(int index) {
   }
 }
 
-void ThreadPool::parallel_for(int64_t n, int64_t grain,
-                              const std::function<void(int64_t, int64_t)>& fn) {
+void ThreadPool::run(int64_t n, int64_t grain, ChunkFn fn) {
   if (n <= 0) return;
   grain = std::max<int64_t>(1, grain);
   const int64_t max_chunks = std::max<int64_t>(1, n / grain);
@@ -70,7 +69,7 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    job_ = &fn;
+    job_ = fn;
     job_n_ = n;
     job_chunk_ = (n + chunks - 1) / chunks;
     chunks_ = (n + job_chunk_ - 1) / job_chunk_;
@@ -81,7 +80,7 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
   run_chunks();
   std::unique_lock<std::mutex> lock(mu_);
   done_cv_.wait(lock, [&] { return next_chunk_ >= chunks_ && busy_ == 0; });
-  job_ = nullptr;
+  job_ = {nullptr, nullptr};
 }
 
 }  // namespace visionrt

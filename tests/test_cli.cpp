@@ -20,9 +20,12 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "scratch_dir.hpp"
 #include "visionrt/visionrt.hpp"
 
 namespace {
+
+using visionrt::ScratchDir;
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -30,26 +33,6 @@ using json = nlohmann::json;
 const fs::path kSourceDir = VISIONRT_SOURCE_DIR;
 const fs::path kDemoModel = kSourceDir / "models" / "demo" / "vit-digits";
 const fs::path kDemoImages = kSourceDir / "models" / "demo" / "images" / "digits";
-
-// A fresh folder per test, removed afterwards.
-class ScratchDir {
- public:
-  ScratchDir() {
-    const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            ("visionrt_cli_" + std::string(test->name()) + "_" + std::to_string(::getpid()) + "_" +
-             std::to_string(std::random_device{}()));
-    fs::create_directories(path_);
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 std::string read_text(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);

@@ -18,11 +18,14 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "scratch_dir.hpp"
 #include "eval/coco.hpp"
 #include "visionrt/visionrt.hpp"
 #include "visionrt/status.hpp"
 
 namespace {
+
+using visionrt::ScratchDir;
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -37,48 +40,13 @@ json read_json(const fs::path& path) {
   return json::parse(in);
 }
 
-// A fresh folder per test, removed afterwards.
-class ScratchDir {
- public:
-  ScratchDir() {
-    const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            ("visionrt_coco_" + std::string(test->name()) + "_" + std::to_string(::getpid()) + "_" +
-             std::to_string(std::random_device{}()));
-    fs::create_directories(path_);
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-std::vector<std::pair<const char*, double>> named(const CocoMetrics& m) {
-  return {{"AP", m.ap},
-          {"AP50", m.ap50},
-          {"AP75", m.ap75},
-          {"AP_small", m.ap_small},
-          {"AP_medium", m.ap_medium},
-          {"AP_large", m.ap_large},
-          {"AR1", m.ar1},
-          {"AR10", m.ar10},
-          {"AR100", m.ar100},
-          {"AR_small", m.ar_small},
-          {"AR_medium", m.ar_medium},
-          {"AR_large", m.ar_large}};
-}
-
 // All twelve numbers agree with pycocotools. The computation is the same
 // sequence of double operations except numpy's pairwise summation in the
 // final means, so differences stay at rounding level; 1e-12 leaves room
 // for that and nothing else.
 double expect_metrics(const CocoMetrics& metrics, const json& expected, const std::string& name) {
   double worst = 0;
-  for (const auto& [key, value] : named(metrics)) {
+  for (const auto& [key, value] : named_metrics(metrics)) {
     const double reference = expected.at(key);
     EXPECT_NEAR(value, reference, 1e-12) << name << " " << key;
     worst = std::max(worst, std::abs(value - reference));

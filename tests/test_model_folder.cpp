@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "scratch_dir.hpp"
 #include "io/model_folder.hpp"
 #include "visionrt/status.hpp"
 
@@ -20,27 +21,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-
-// A fresh folder per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            ("visionrt_" + std::string(test->name()) + "_" + std::to_string(::getpid()) + "_" +
-             std::to_string(std::random_device{}()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
 
 template <typename Body>
 void expect_error(Body&& body, StatusCode code, const std::string& fragment) {
@@ -78,7 +58,7 @@ const char* const kConfig = R"({
 })";
 
 TEST(ModelFolderTest, OpensAFolder) {
-  TempDir dir;
+  ScratchDir dir;
   write_text(dir.file("config.json"), kConfig);
   write_text(dir.file("preprocessor_config.json"),
              R"({"do_resize": true, "size": {"height": 384, "width": 384},
@@ -94,7 +74,7 @@ TEST(ModelFolderTest, OpensAFolder) {
 }
 
 TEST(ModelFolderTest, PreprocessingDefaultsWithoutItsConfig) {
-  TempDir dir;
+  ScratchDir dir;
   write_text(dir.file("config.json"), kConfig);
   write_weights(dir.file("model.safetensors"));
   const ModelFolder folder = ModelFolder::open(dir.str());
@@ -103,27 +83,27 @@ TEST(ModelFolderTest, PreprocessingDefaultsWithoutItsConfig) {
 }
 
 TEST(ModelFolderTest, MissingFolder) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string absent = dir.file("absent");
   expect_error([&] { ModelFolder::open(absent); }, StatusCode::not_found,
                "model folder '" + absent + "' does not exist");
 }
 
 TEST(ModelFolderTest, FileInsteadOfFolder) {
-  TempDir dir;
+  ScratchDir dir;
   write_text(dir.file("config.json"), kConfig);
   expect_error([&] { ModelFolder::open(dir.file("config.json")); }, StatusCode::not_found,
                "is not a folder");
 }
 
 TEST(ModelFolderTest, FolderWithoutConfig) {
-  TempDir dir;
+  ScratchDir dir;
   write_weights(dir.file("model.safetensors"));
   expect_error([&] { ModelFolder::open(dir.str()); }, StatusCode::not_found, "has no config.json");
 }
 
 TEST(ModelFolderTest, MalformedConfig) {
-  TempDir dir;
+  ScratchDir dir;
   write_weights(dir.file("model.safetensors"));
   write_text(dir.file("config.json"), R"({"hidden_size": 768,})");
   expect_error([&] { ModelFolder::open(dir.str()); }, StatusCode::corrupt_file,
@@ -131,7 +111,7 @@ TEST(ModelFolderTest, MalformedConfig) {
 }
 
 TEST(ModelFolderTest, ConfigWithDuplicateKey) {
-  TempDir dir;
+  ScratchDir dir;
   write_weights(dir.file("model.safetensors"));
   write_text(dir.file("config.json"), R"({"vision": {"hidden_size": 768, "hidden_size": 384}})");
   expect_error([&] { ModelFolder::open(dir.str()); }, StatusCode::corrupt_file,
@@ -139,7 +119,7 @@ TEST(ModelFolderTest, ConfigWithDuplicateKey) {
 }
 
 TEST(ModelFolderTest, ConfigThatIsNotAnObject) {
-  TempDir dir;
+  ScratchDir dir;
   write_weights(dir.file("model.safetensors"));
   write_text(dir.file("config.json"), "[768]");
   expect_error([&] { ModelFolder::open(dir.str()); }, StatusCode::corrupt_file,
@@ -147,7 +127,7 @@ TEST(ModelFolderTest, ConfigThatIsNotAnObject) {
 }
 
 TEST(ModelFolderTest, MalformedPreprocessorConfig) {
-  TempDir dir;
+  ScratchDir dir;
   write_weights(dir.file("model.safetensors"));
   write_text(dir.file("config.json"), kConfig);
   write_text(dir.file("preprocessor_config.json"), "{\"size\": ");
@@ -156,13 +136,13 @@ TEST(ModelFolderTest, MalformedPreprocessorConfig) {
 }
 
 TEST(ModelFolderTest, FolderWithoutWeights) {
-  TempDir dir;
+  ScratchDir dir;
   write_text(dir.file("config.json"), kConfig);
   expect_error([&] { ModelFolder::open(dir.str()); }, StatusCode::not_found, "model.safetensors");
 }
 
 TEST(ModelFolderTest, ReadJsonFileReportsMissingFile) {
-  TempDir dir;
+  ScratchDir dir;
   expect_error([&] { read_json_file(dir.file("nothing.json")); }, StatusCode::not_found,
                "nothing.json: file does not exist");
   expect_error([&] { read_json_file(dir.str()); }, StatusCode::io_error, "is a folder");

@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "scratch_dir.hpp"
 #include "core/half.hpp"
 #include "io/safetensors.hpp"
 #include "visionrt/status.hpp"
@@ -24,27 +25,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-
-// A fresh folder per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            ("visionrt_" + std::string(test->name()) + "_" + std::to_string(::getpid()) + "_" +
-             std::to_string(std::random_device{}()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
 
 struct StoredTensor {
   std::string name;
@@ -125,7 +105,7 @@ void expect_corrupt(const std::string& path, const std::string& fragment) {
 const std::vector<uint8_t> kEightBytes = to_bytes(std::vector<float>{1.5f, -0.25f});
 
 TEST(SafetensorsTest, ReadsF32F16BF16Values) {
-  TempDir dir;
+  ScratchDir dir;
   const std::vector<float> values = random_floats(24, 7);
   std::vector<uint16_t> halves, bfloats;
   for (float v : values) {
@@ -166,7 +146,7 @@ TEST(SafetensorsTest, ReadsF32F16BF16Values) {
 }
 
 TEST(SafetensorsTest, ConvertsKnownHalfAndBfloat16Patterns) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("model.safetensors");
   // 1, -2, 1/3 rounded to F16, the smallest subnormal; 1, pi rounded to BF16, -0.5.
   write_safetensors(path, {{"h", "F16", {4}, to_bytes(std::vector<uint16_t>{0x3C00, 0xC000, 0x3555, 0x0001})},
@@ -184,7 +164,7 @@ TEST(SafetensorsTest, ConvertsKnownHalfAndBfloat16Patterns) {
 }
 
 TEST(SafetensorsTest, ViewKeepsTheFileMapped) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("model.safetensors");
   const StoredTensor w = f32_tensor("w", {3, 5}, 11);
   write_safetensors(path, {w});
@@ -195,7 +175,7 @@ TEST(SafetensorsTest, ViewKeepsTheFileMapped) {
 }
 
 TEST(SafetensorsTest, CopiesTensorsMisalignedForTheirType) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("model.safetensors");
   // An unpadded 49-byte header puts the data at file offset 57, misaligned for F32.
   const std::string header = R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
@@ -209,32 +189,32 @@ TEST(SafetensorsTest, CopiesTensorsMisalignedForTheirType) {
 }
 
 TEST(SafetensorsTest, AcceptsAFileWithoutTensors) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("model.safetensors");
   write_raw(path, "{}      ", {});
   EXPECT_TRUE(SafetensorsFile::open(path)->entries().empty());
 }
 
 TEST(SafetensorsTest, MissingFileIsNotFound) {
-  TempDir dir;
+  ScratchDir dir;
   expect_error([&] { SafetensorsFile::open(dir.file("absent.safetensors")); }, StatusCode::not_found,
                "absent.safetensors");
 }
 
 TEST(SafetensorsTest, FolderIsAnIoError) {
-  TempDir dir;
+  ScratchDir dir;
   expect_error([&] { SafetensorsFile::open(dir.str()); }, StatusCode::io_error, "not a regular file");
 }
 
 TEST(SafetensorsTest, RefusesFileShorterThanTheLengthPrefix) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("short.safetensors");
   std::ofstream(path, std::ios::binary) << "\x10\0\0\0";
   expect_corrupt(path, "too short");
 }
 
 TEST(SafetensorsTest, RefusesFileCutInTheDataSection) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("model.safetensors");
   write_safetensors(path, {f32_tensor("w", {4, 4}, 3)});
   fs::resize_file(path, fs::file_size(path) - 6);
@@ -242,42 +222,42 @@ TEST(SafetensorsTest, RefusesFileCutInTheDataSection) {
 }
 
 TEST(SafetensorsTest, RefusesHeaderLongerThanTheFile) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("model.safetensors");
   write_raw(path, 1000, "{}", {});
   expect_corrupt(path, "runs past the end");
 }
 
 TEST(SafetensorsTest, RefusesHeaderOverTheSizeLimit) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("model.safetensors");
   write_raw(path, 200'000'000, "{}", {});
   expect_corrupt(path, "exceeds the limit");
 }
 
 TEST(SafetensorsTest, RefusesEmptyHeader) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("model.safetensors");
   write_raw(path, "", kEightBytes);
   expect_corrupt(path, "header length is 0");
 }
 
 TEST(SafetensorsTest, RefusesMalformedJson) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("model.safetensors");
   write_raw(path, R"({"w":{"dtype":"F32","shape":[2],)", {});
   expect_corrupt(path, "not valid JSON");
 }
 
 TEST(SafetensorsTest, RefusesHeaderThatIsNotAnObject) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("model.safetensors");
   write_raw(path, "[1, 2]  ", {});
   expect_corrupt(path, "must be a JSON object");
 }
 
 TEST(SafetensorsTest, RefusesDuplicateTensorNames) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("model.safetensors");
   write_raw(path,
             R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
@@ -287,7 +267,7 @@ TEST(SafetensorsTest, RefusesDuplicateTensorNames) {
 }
 
 TEST(SafetensorsTest, RefusesDuplicateKeysInsideAnEntry) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("model.safetensors");
   write_raw(path, R"({"w":{"dtype":"F32","shape":[2],"dtype":"F16","data_offsets":[0,8]}})",
             kEightBytes);
@@ -295,14 +275,14 @@ TEST(SafetensorsTest, RefusesDuplicateKeysInsideAnEntry) {
 }
 
 TEST(SafetensorsTest, RefusesUnknownDtype) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("model.safetensors");
   write_raw(path, R"({"w":{"dtype":"XYZ","shape":[2],"data_offsets":[0,8]}})", kEightBytes);
   expect_corrupt(path, "tensor 'w': unknown dtype \"XYZ\"");
 }
 
 TEST(SafetensorsTest, RefusesFormatDtypeVisionrtDoesNotHandleAsUnsupported) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("model.safetensors");
   write_raw(path, R"({"w":{"dtype":"F8_E4M3","shape":[8],"data_offsets":[0,8]}})", kEightBytes);
   expect_error([&] { SafetensorsFile::open(path); }, StatusCode::unsupported,
@@ -310,14 +290,14 @@ TEST(SafetensorsTest, RefusesFormatDtypeVisionrtDoesNotHandleAsUnsupported) {
 }
 
 TEST(SafetensorsTest, RefusesShapeThatDoesNotMatchTheByteRange) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("model.safetensors");
   write_raw(path, R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", kEightBytes);
   expect_corrupt(path, "shape [3] of F32 needs 12 bytes, but data_offsets [0,8] hold 8");
 }
 
 TEST(SafetensorsTest, RefusesShapeWhoseSizeOverflows) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("model.safetensors");
   write_raw(path,
             R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}})",
@@ -326,21 +306,21 @@ TEST(SafetensorsTest, RefusesShapeWhoseSizeOverflows) {
 }
 
 TEST(SafetensorsTest, RefusesOffsetsPastTheEnd) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("model.safetensors");
   write_raw(path, R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", kEightBytes);
   expect_corrupt(path, "data_offsets [0,16] run past the end of the 8-byte data section");
 }
 
 TEST(SafetensorsTest, RefusesOffsetsThatEndBeforeTheyBegin) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("model.safetensors");
   write_raw(path, R"({"w":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}})", kEightBytes);
   expect_corrupt(path, "end before they begin");
 }
 
 TEST(SafetensorsTest, RefusesOverlappingTensors) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("model.safetensors");
   write_raw(path,
             R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
@@ -350,7 +330,7 @@ TEST(SafetensorsTest, RefusesOverlappingTensors) {
 }
 
 TEST(SafetensorsTest, RefusesGapBetweenTensors) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("model.safetensors");
   write_raw(path,
             R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
@@ -360,14 +340,14 @@ TEST(SafetensorsTest, RefusesGapBetweenTensors) {
 }
 
 TEST(SafetensorsTest, RefusesTrailingBytesAfterTheLastTensor) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("model.safetensors");
   write_raw(path, R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", kEightBytes);
   expect_corrupt(path, "the last 4 bytes of the 8-byte data section belong to no tensor");
 }
 
 TEST(SafetensorsTest, RefusesNegativeOrNonIntegerShapes) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("model.safetensors");
   write_raw(path, R"({"w":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", kEightBytes);
   expect_corrupt(path, "tensor 'w': shape [-2] must hold non-negative integers");
@@ -378,7 +358,7 @@ TEST(SafetensorsTest, RefusesNegativeOrNonIntegerShapes) {
 }
 
 TEST(SafetensorsTest, RefusesMalformedEntriesAndMetadata) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("model.safetensors");
   write_raw(path, R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", kEightBytes);
   expect_corrupt(path, "\"data_offsets\" must be two non-negative integers");
@@ -394,7 +374,7 @@ TEST(SafetensorsTest, RefusesMalformedEntriesAndMetadata) {
 // Random damage (changed bytes, cut files) must end in a valid file or one
 // visionrt::Error, never in a crash or a read outside the mapping.
 TEST(SafetensorsTest, SurvivesRandomDamage) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string good = dir.file("good.safetensors"), bad = dir.file("bad.safetensors");
   write_safetensors(good, {f32_tensor("a", {3, 4}, 1), f32_tensor("b", {5}, 2)}, json{{"k", "v"}});
   std::vector<char> original(fs::file_size(good));
@@ -421,7 +401,7 @@ TEST(SafetensorsTest, SurvivesRandomDamage) {
 }
 
 TEST(SafetensorsTest, WeightStoreReadsASingleFile) {
-  TempDir dir;
+  ScratchDir dir;
   const std::vector<float> values = random_floats(6, 5);
   std::vector<uint16_t> halves;
   for (float v : values) halves.push_back(float_to_half(v));
@@ -438,7 +418,7 @@ TEST(SafetensorsTest, WeightStoreReadsASingleFile) {
 }
 
 TEST(SafetensorsTest, WeightStoreNamesAMissingTensor) {
-  TempDir dir;
+  ScratchDir dir;
   write_safetensors(dir.file("model.safetensors"), {f32_tensor("w", {2}, 1)});
   const WeightStore store = WeightStore::open_folder(dir.str());
   expect_error([&] { store.f32("encoder.layer.0.weight", {2}); }, StatusCode::not_found,
@@ -447,7 +427,7 @@ TEST(SafetensorsTest, WeightStoreNamesAMissingTensor) {
 }
 
 TEST(SafetensorsTest, WeightStoreNamesBothShapesOnAMismatch) {
-  TempDir dir;
+  ScratchDir dir;
   write_safetensors(dir.file("model.safetensors"), {f32_tensor("proj.weight", {2, 3}, 1)});
   const WeightStore store = WeightStore::open_folder(dir.str());
   expect_error([&] { store.f32("proj.weight", {3, 2}); }, StatusCode::shape_mismatch,
@@ -455,7 +435,7 @@ TEST(SafetensorsTest, WeightStoreNamesBothShapesOnAMismatch) {
 }
 
 TEST(SafetensorsTest, WeightStoreRefusesToConvertIntegerTensors) {
-  TempDir dir;
+  ScratchDir dir;
   write_safetensors(dir.file("model.safetensors"),
                     {{"ids", "I32", {2}, to_bytes(std::vector<int32_t>{4, -9})}});
   const WeightStore store = WeightStore::open_folder(dir.str());
@@ -463,13 +443,13 @@ TEST(SafetensorsTest, WeightStoreRefusesToConvertIntegerTensors) {
   expect_error([&] { store.f32("ids", {2}); }, StatusCode::unsupported, "tensor 'ids' is I32");
 }
 
-void write_index(const TempDir& dir, const json& weight_map) {
+void write_index(const ScratchDir& dir, const json& weight_map) {
   std::ofstream(dir.file("model.safetensors.index.json"))
       << json{{"metadata", {{"total_size", 0}}}, {"weight_map", weight_map}}.dump(2);
 }
 
 TEST(SafetensorsTest, WeightStoreReadsShardsListedInTheIndex) {
-  TempDir dir;
+  ScratchDir dir;
   const StoredTensor a = f32_tensor("a", {4}, 21), b = f32_tensor("b", {2, 2}, 22),
                      c = f32_tensor("c", {3}, 23);
   write_safetensors(dir.file("model-00001-of-00002.safetensors"), {a, b});
@@ -486,7 +466,7 @@ TEST(SafetensorsTest, WeightStoreReadsShardsListedInTheIndex) {
 }
 
 TEST(SafetensorsTest, WeightStoreRefusesShardNamesOutsideTheFolder) {
-  TempDir dir;
+  ScratchDir dir;
   fs::create_directories(dir.file("inner"));
   // A real file behind the escaping name, so only the name check can refuse it.
   write_safetensors(dir.file("outside.safetensors"), {f32_tensor("w", {2}, 1)});
@@ -501,7 +481,7 @@ TEST(SafetensorsTest, WeightStoreRefusesShardNamesOutsideTheFolder) {
 }
 
 TEST(SafetensorsTest, WeightStoreRefusesTensorStoredInTwoShards) {
-  TempDir dir;
+  ScratchDir dir;
   write_safetensors(dir.file("s1.safetensors"), {f32_tensor("w", {2}, 1)});
   write_safetensors(dir.file("s2.safetensors"), {f32_tensor("w", {2}, 2), f32_tensor("v", {2}, 3)});
   write_index(dir, {{"w", "s1.safetensors"}, {"v", "s2.safetensors"}});
@@ -510,7 +490,7 @@ TEST(SafetensorsTest, WeightStoreRefusesTensorStoredInTwoShards) {
 }
 
 TEST(SafetensorsTest, WeightStoreRefusesIndexEntryItsShardLacks) {
-  TempDir dir;
+  ScratchDir dir;
   write_safetensors(dir.file("s1.safetensors"), {f32_tensor("w", {2}, 1)});
   write_index(dir, {{"w", "s1.safetensors"}, {"v", "s1.safetensors"}});
   expect_error([&] { WeightStore::open_folder(dir.str()); }, StatusCode::corrupt_file,
@@ -518,14 +498,14 @@ TEST(SafetensorsTest, WeightStoreRefusesIndexEntryItsShardLacks) {
 }
 
 TEST(SafetensorsTest, WeightStoreReportsAMissingShard) {
-  TempDir dir;
+  ScratchDir dir;
   write_index(dir, {{"w", "gone.safetensors"}});
   expect_error([&] { WeightStore::open_folder(dir.str()); }, StatusCode::not_found,
                "gone.safetensors");
 }
 
 TEST(SafetensorsTest, WeightStoreRefusesMalformedIndex) {
-  TempDir dir;
+  ScratchDir dir;
   std::ofstream(dir.file("model.safetensors.index.json"))
       << R"({"weight_map": {"w": "a.safetensors", "w": "b.safetensors"}})";
   expect_error([&] { WeightStore::open_folder(dir.str()); }, StatusCode::corrupt_file,
@@ -536,7 +516,7 @@ TEST(SafetensorsTest, WeightStoreRefusesMalformedIndex) {
 }
 
 TEST(SafetensorsTest, WeightStoreNeedsWeights) {
-  TempDir dir;
+  ScratchDir dir;
   expect_error([&] { WeightStore::open_folder(dir.str()); }, StatusCode::not_found,
                "neither model.safetensors.index.json nor model.safetensors exists");
 }

@@ -480,4 +480,11 @@ CocoMetrics evaluate_bbox(const CocoDataset& ground_truth,
   return metrics;
 }
 
+std::vector<std::pair<const char*, double>> named_metrics(const CocoMetrics& m) {
+  return {{"AP", m.ap},           {"AP50", m.ap50},           {"AP75", m.ap75},
+          {"AP_small", m.ap_small}, {"AP_medium", m.ap_medium}, {"AP_large", m.ap_large},
+          {"AR1", m.ar1},           {"AR10", m.ar10},           {"AR100", m.ar100},
+          {"AR_small", m.ar_small}, {"AR_medium", m.ar_medium}, {"AR_large", m.ar_large}};
+}
+
 }  // namespace visionrt::eval

@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace visionrt::eval {
@@ -69,6 +70,10 @@ struct CocoMetrics {
   double ar1 = -1, ar10 = -1, ar100 = -1;  // recall with at most 1 / 10 / 100 detections
   double ar_small = -1, ar_medium = -1, ar_large = -1;
 };
+
+// The twelve numbers with their pycocotools names ("AP", "AP50", ...,
+// "AR_large"), in summarize()'s order.
+std::vector<std::pair<const char*, double>> named_metrics(const CocoMetrics& m);
 
 // COCOeval bbox evaluation of `detections` against the data set's ground
 // truth, with pycocotools' default parameters: per image and category the

@@ -258,18 +258,7 @@ Totals evaluate_all(const visionrt::Detector& detector, const CocoDataset& datas
 void print_results(const visionrt::eval::CocoMetrics& m, const Totals& totals, size_t objects,
                    bool json) {
   const double n = static_cast<double>(std::max<size_t>(1, totals.images));
-  const std::pair<const char*, double> metrics[] = {{"AP", m.ap},
-                                                    {"AP50", m.ap50},
-                                                    {"AP75", m.ap75},
-                                                    {"AP_small", m.ap_small},
-                                                    {"AP_medium", m.ap_medium},
-                                                    {"AP_large", m.ap_large},
-                                                    {"AR1", m.ar1},
-                                                    {"AR10", m.ar10},
-                                                    {"AR100", m.ar100},
-                                                    {"AR_small", m.ar_small},
-                                                    {"AR_medium", m.ar_medium},
-                                                    {"AR_large", m.ar_large}};
+  const auto metrics = visionrt::eval::named_metrics(m);
   const std::pair<const char*, double> losses[] = {{"loss", totals.loss / n},
                                                    {"loss_ce", totals.loss_ce / n},
                                                    {"loss_bbox", totals.loss_bbox / n},
@@ -289,7 +278,7 @@ void print_results(const visionrt::eval::CocoMetrics& m, const Totals& totals, s
   std::printf("%zu images, %zu objects, %zu detections\n\n", totals.images, objects,
               totals.detections.size());
   std::printf("COCO box metrics\n");
-  for (size_t k = 0; k < std::size(metrics); ++k) {
+  for (size_t k = 0; k < metrics.size(); ++k) {
     if (metrics[k].second < 0)
       std::printf("  %-20s %8s   (no objects of this size)\n", labels[k], "n/a");
     else

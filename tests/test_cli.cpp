@@ -157,10 +157,8 @@ TEST(Cli, ModelThatCannotLoadIsOneLineAndExitCode1) {
 class CliDemoModel : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!fs::is_regular_file(kDemoModel / "config.json"))
-      GTEST_SKIP() << "demo model not found at " << kDemoModel;
-    if (!visionrt::has_image_io())
-      GTEST_SKIP() << "visionrt was built without OpenCV, so it cannot decode image files";
+    ASSERT_TRUE(fs::is_regular_file(kDemoModel / "config.json")) << "no demo model at " << kDemoModel;
+    if (!visionrt::has_image_io()) GTEST_SKIP() << "built without the OpenCV image front end";
     for (const auto& entry : fs::directory_iterator(kDemoImages))
       if (entry.path().extension() == ".png") images_.push_back(entry.path().string());
     std::sort(images_.begin(), images_.end());

@@ -196,16 +196,15 @@ TEST(ImageDecodeTest, ReportsMissingFilesAndDirectories) {
   EXPECT_EQ(outcome([&] { load_image(kFixtures + "decode", kMaxPixels); }).first, StatusCode::io_error);
 }
 
+// Only a build without the front end has this behaviour to test.
+#if !VISIONRT_HAVE_OPENCV
 TEST(ImageDecodeTest, WithoutOpenCvReportsUnsupported) {
-#if VISIONRT_HAVE_OPENCV
-  GTEST_SKIP() << "built with the OpenCV image front end";
-#else
   const uint8_t bytes[] = {0x89, 'P', 'N', 'G'};
   EXPECT_EQ(outcome([&] { decode_image(bytes, sizeof bytes, "<memory>", kMaxPixels); }).first,
             StatusCode::unsupported);
   EXPECT_EQ(outcome([] { load_image("any.png", kMaxPixels); }).first, StatusCode::unsupported);
-#endif
 }
+#endif
 
 }  // namespace
 }  // namespace visionrt::io

@@ -11,8 +11,10 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-packages=(build-essential cmake ninja-build pkg-config libopencv-dev nlohmann-json3-dev
-          libgtest-dev libdnnl-dev)
+# OpenCV: only the modules the image front end uses (core, imgproc, imgcodecs);
+# libopencv-dev would bring every module (cmake/VisionrtOptional.cmake).
+packages=(build-essential cmake ninja-build pkg-config nlohmann-json3-dev libgtest-dev libdnnl-dev
+          libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev)
 
 missing=()
 for package in "${packages[@]}"; do

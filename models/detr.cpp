@@ -18,37 +18,40 @@ Activation parse_activation(const std::string& act) {
        "' is not supported (supported: relu, gelu)");
 }
 
+// Rows of two [n, K] matrices (or [n] vectors) stacked, in their stored
+// dtype when they share it, else in F32.
 Tensor concat_rows(const Tensor& a, const Tensor& b) {
-  Shape shape = a.shape();
-  shape[0] += b.dim(0);
-  Tensor out = Tensor::empty(DType::f32, shape);
-  std::memcpy(out.data(), a.data(), a.nbytes());
-  std::memcpy(static_cast<char*>(out.data()) + a.nbytes(), b.data(), b.nbytes());
-  return out;
-}
-
-// A [Q,D] table repeated for each image of a batch: [N,Q,D].
-Tensor tile(const Tensor& t, int n) {
-  Tensor out = Tensor::empty(DType::f32, {n, t.dim(0), t.dim(1)});
-  for (int i = 0; i < n; ++i) std::memcpy(out.f32() + i * t.numel(), t.data(), t.nbytes());
+  const bool same = a.dtype() == b.dtype();
+  const Tensor x = same ? a : to_f32(a), y = same ? b : to_f32(b);
+  Shape shape = x.shape();
+  shape[0] += y.dim(0);
+  Tensor out = Tensor::empty(x.dtype(), shape);
+  std::memcpy(out.data(), x.data(), x.nbytes());
+  std::memcpy(static_cast<char*>(out.data()) + x.nbytes(), y.data(), y.nbytes());
   return out;
 }
 
 // Reads weights by their published (transformers 4.x) names, falling back
 // to the module names transformers 5 uses in memory (o_proj, mlp.fc1), so
-// state dicts saved either way load.
+// state dicts saved either way load. They stay as stored.
 class Names {
  public:
-  Names(const io::WeightStore& w, int64_t* params) : w_(w), params_(params) {}
-  Tensor get(const std::string& name, const Shape& shape, const std::string& alt = "") {
+  Names(const io::WeightStore& w, graph::WeightTable& table, int64_t* params)
+      : w_(w), table_(table), params_(params) {}
+  Tensor tensor(const std::string& name, const Shape& shape, const std::string& alt = "") {
     const std::string& use = !alt.empty() && !w_.contains(name) && w_.contains(alt) ? alt : name;
-    Tensor t = w_.f32(use, shape);
+    Tensor t = w_.checked(use, shape);
     *params_ += t.numel();
     return t;
   }
+  int get(const std::string& name, const Shape& shape, const std::string& alt = "") {
+    return table_.add(name, tensor(name, shape, alt));
+  }
+  int add(const std::string& name, Tensor t) { return table_.add(name, std::move(t)); }
 
  private:
   const io::WeightStore& w_;
+  graph::WeightTable& table_;
   int64_t* params_;
 };
 
@@ -91,26 +94,35 @@ DetrModel DetrModel::load(const io::ModelFolder& folder) {
                                         w.contains("model.backbone.model.embedder.embedder.convolution.weight")
                                     ? "model.backbone.model."
                                     : "model.backbone.conv_encoder.model.";
-  m.backbone_ = Resnet::load(folder.config, w, bb_prefix);
-  Names n(w, &m.num_parameters_);
+  auto table = std::make_shared<graph::WeightTable>();
+  m.backbone_ = Resnet::load(folder.config, w, bb_prefix, *table);
+  Names n(w, *table, &m.num_parameters_);
   const int64_t D = c.d_model;
-  m.proj_w_ = n.get("model.input_projection.weight", {D, m.backbone_.out_channels(), 1, 1}).reshaped({D, m.backbone_.out_channels()});
+  // The input projection is a 1x1 convolution: on NHWC rows, a linear layer.
+  m.proj_w_ = n.add("model.input_projection.weight",
+                    n.tensor("model.input_projection.weight", {D, m.backbone_.out_channels(), 1, 1})
+                        .reshaped({D, m.backbone_.out_channels()}));
   m.proj_b_ = n.get("model.input_projection.bias", {D});
   m.query_pos_ = n.get("model.query_position_embeddings.weight", {c.num_queries, D});
 
   auto attention = [&](const std::string& p, bool joined_qk) {
     Attention a;
-    auto proj = [&](const char* name, const char* alt, Tensor& wt, Tensor& bs) {
+    auto proj = [&](const char* name, const char* alt, int& wt, int& bs) {
       wt = n.get(p + name + ".weight", {D, D}, alt ? p + alt + ".weight" : "");
       bs = n.get(p + name + ".bias", {D}, alt ? p + alt + ".bias" : "");
     };
-    proj("q_proj", nullptr, a.q_w, a.q_b);
-    proj("k_proj", nullptr, a.k_w, a.k_b);
     proj("v_proj", nullptr, a.v_w, a.v_b);
     proj("out_proj", "o_proj", a.o_w, a.o_b);
     if (joined_qk) {
-      a.qk_w = concat_rows(a.q_w, a.k_w);
-      a.qk_b = concat_rows(a.q_b, a.k_b);
+      auto joined = [&](const char* part) {
+        return concat_rows(n.tensor(p + "q_proj." + part, part[0] == 'w' ? Shape{D, D} : Shape{D}),
+                           n.tensor(p + "k_proj." + part, part[0] == 'w' ? Shape{D, D} : Shape{D}));
+      };
+      a.qk_w = n.add(p + "qk_proj.weight", joined("weight"));
+      a.qk_b = n.add(p + "qk_proj.bias", joined("bias"));
+    } else {
+      proj("q_proj", nullptr, a.q_w, a.q_b);
+      proj("k_proj", nullptr, a.k_w, a.k_b);
     }
     return a;
   };
@@ -120,7 +132,7 @@ DetrModel DetrModel::load(const io::ModelFolder& folder) {
     L.fc2_w = n.get(p + "fc2.weight", {D, F}, p + "mlp.fc2.weight");
     L.fc2_b = n.get(p + "fc2.bias", {D}, p + "mlp.fc2.bias");
   };
-  auto norm = [&](const std::string& name, Tensor& g, Tensor& b) {
+  auto norm = [&](const std::string& name, int& g, int& b) {
     g = n.get(name + ".weight", {D});
     b = n.get(name + ".bias", {D});
   };
@@ -154,6 +166,7 @@ DetrModel DetrModel::load(const io::ModelFolder& folder) {
     m.box_b_[i] = n.get(p + "bias", {i == 2 ? 4 : D});
   }
   m.num_parameters_ += m.backbone_.num_parameters();
+  m.table_ = std::move(table);
   return m;
 }
 
@@ -163,8 +176,8 @@ graph::Graph DetrModel::build(int batch, int height, int width) const {
     fail(StatusCode::invalid_argument, "batch ", batch, "x", height, "x", width, " must be positive");
   if (height < 32 || width < 32)
     fail(StatusCode::shape_mismatch, "input ", height, "x", width, " is smaller than the backbone's 32x32 minimum");
-  graph::Graph g;
-  auto W = [&](const char* name, const Tensor& t) { return g.add_weight(name, t); };
+  graph::Graph g(table_);
+  auto W = [&](int id) { return g.add_weight(id); };
   const int pixels = g.add_input("pixel_values", {batch, 3, height, width});
   const int pixel_mask = g.add_input("pixel_mask", {batch, height, width});
 
@@ -176,8 +189,7 @@ graph::Graph DetrModel::build(int batch, int height, int width) const {
   grid.dim = c.d_model;
   const int mask = g.add(Op::mask_resize, {pixel_mask}, grid);
   const int pos = g.add(Op::sine_position, {mask}, grid);
-  // The input projection is a 1x1 convolution: on NHWC rows, a linear layer.
-  int h = g.add(Op::linear, {feat, W("proj_w", proj_w_), W("proj_b", proj_b_)});
+  int h = g.add(Op::linear, {feat, W(proj_w_), W(proj_b_)});
   h = g.add(Op::flatten_spatial, {h});
 
   Attrs ln;
@@ -185,17 +197,17 @@ graph::Graph DetrModel::build(int batch, int height, int width) const {
   Attrs act;
   act.act = c.activation;
   auto ffn_block = [&](int x, const Layer& L) {
-    int t = g.add(Op::linear, {x, W("fc1_w", L.fc1_w), W("fc1_b", L.fc1_b)});
+    int t = g.add(Op::linear, {x, W(L.fc1_w), W(L.fc1_b)});
     t = g.add(Op::activation, {t}, act);
-    t = g.add(Op::linear, {t, W("fc2_w", L.fc2_w), W("fc2_b", L.fc2_b)});
+    t = g.add(Op::linear, {t, W(L.fc2_w), W(L.fc2_b)});
     t = g.add(Op::add, {t, x});
-    return g.add(Op::layer_norm, {t, W("ln3_g", L.ln3_g), W("ln3_b", L.ln3_b)}, ln);
+    return g.add(Op::layer_norm, {t, W(L.ln3_g), W(L.ln3_b)}, ln);
   };
   // Self-attention with the position added to queries and keys, never values.
   auto self_attention = [&](int x, int x_pos, const Attention& A, int heads, int key_mask) {
     const int qk_in = g.add(Op::add, {x, x_pos});
-    const int qk = g.add(Op::linear, {qk_in, W("qk_w", A.qk_w), W("qk_b", A.qk_b)});
-    const int v = g.add(Op::linear, {x, W("v_w", A.v_w), W("v_b", A.v_b)});
+    const int qk = g.add(Op::linear, {qk_in, W(A.qk_w), W(A.qk_b)});
+    const int v = g.add(Op::linear, {x, W(A.v_w), W(A.v_b)});
     Attrs at;
     at.heads = heads;
     at.dim = c.d_model;
@@ -203,52 +215,51 @@ graph::Graph DetrModel::build(int batch, int height, int width) const {
     std::vector<int> in = {qk, qk, v};
     if (key_mask >= 0) in.push_back(key_mask);
     const int o = g.add(Op::attention, in, at);
-    const int t = g.add(Op::linear, {o, W("o_w", A.o_w), W("o_b", A.o_b)});
+    const int t = g.add(Op::linear, {o, W(A.o_w), W(A.o_b)});
     return g.add(Op::add, {t, x});
   };
 
   for (const Layer& L : encoder_) {
     const int t = self_attention(h, pos, L.self_attn, c.encoder_heads, mask);
-    h = g.add(Op::layer_norm, {t, W("ln1_g", L.ln1_g), W("ln1_b", L.ln1_b)}, ln);
+    h = g.add(Op::layer_norm, {t, W(L.ln1_g), W(L.ln1_b)}, ln);
     h = ffn_block(h, L);
   }
   const int memory = h;
   const int memory_pos = g.add(Op::add, {memory, pos});  // the same keys' input for every layer
 
-  const int query_pos = W("query_pos", tile(query_pos_, batch));
-  Tensor zeros = Tensor::empty(DType::f32, {batch, c.num_queries, c.d_model});
-  std::memset(zeros.data(), 0, zeros.nbytes());
-  int q = W("queries", zeros);  // the decoder starts from zeros
+  Attrs per_image;
+  per_image.count = batch;
+  const int query_pos = g.add(Op::expand, {W(query_pos_)}, per_image);
+  int q = g.add(Op::zeros_like, {query_pos});  // the decoder starts from zeros
   for (const Layer& L : decoder_) {
     int t = self_attention(q, query_pos, L.self_attn, c.decoder_heads, -1);
-    q = g.add(Op::layer_norm, {t, W("ln1_g", L.ln1_g), W("ln1_b", L.ln1_b)}, ln);
+    q = g.add(Op::layer_norm, {t, W(L.ln1_g), W(L.ln1_b)}, ln);
     const Attention& A = L.cross_attn;
     const int q_in = g.add(Op::add, {q, query_pos});
-    const int qq = g.add(Op::linear, {q_in, W("q_w", A.q_w), W("q_b", A.q_b)});
-    const int kk = g.add(Op::linear, {memory_pos, W("k_w", A.k_w), W("k_b", A.k_b)});
-    const int vv = g.add(Op::linear, {memory, W("v_w", A.v_w), W("v_b", A.v_b)});
+    const int qq = g.add(Op::linear, {q_in, W(A.q_w), W(A.q_b)});
+    const int kk = g.add(Op::linear, {memory_pos, W(A.k_w), W(A.k_b)});
+    const int vv = g.add(Op::linear, {memory, W(A.v_w), W(A.v_b)});
     Attrs at;
     at.heads = c.decoder_heads;
     at.dim = c.d_model;
     const int o = g.add(Op::attention, {qq, kk, vv, mask}, at);
-    t = g.add(Op::linear, {o, W("o_w", A.o_w), W("o_b", A.o_b)});
+    t = g.add(Op::linear, {o, W(A.o_w), W(A.o_b)});
     t = g.add(Op::add, {t, q});
-    q = g.add(Op::layer_norm, {t, W("ln2_g", L.ln2_g), W("ln2_b", L.ln2_b)}, ln);
+    q = g.add(Op::layer_norm, {t, W(L.ln2_g), W(L.ln2_b)}, ln);
     q = ffn_block(q, L);
-    if (c.auxiliary_loss) q = g.add(Op::layer_norm, {q, W("dec_ln_g", dec_ln_g_), W("dec_ln_b", dec_ln_b_)}, ln);
+    if (c.auxiliary_loss) q = g.add(Op::layer_norm, {q, W(dec_ln_g_), W(dec_ln_b_)}, ln);
   }
-  q = g.add(Op::layer_norm, {q, W("dec_ln_g", dec_ln_g_), W("dec_ln_b", dec_ln_b_)}, ln);
-  const int logits = g.add(Op::linear, {q, W("cls_w", cls_w_), W("cls_b", cls_b_)});
+  q = g.add(Op::layer_norm, {q, W(dec_ln_g_), W(dec_ln_b_)}, ln);
+  const int logits = g.add(Op::linear, {q, W(cls_w_), W(cls_b_)});
   int b = q;
   for (int i = 0; i < 3; ++i) {
-    b = g.add(Op::linear, {b, W("box_w", box_w_[i]), W("box_b", box_b_[i])});
+    b = g.add(Op::linear, {b, W(box_w_[i]), W(box_b_[i])});
     Attrs a;
     a.act = i < 2 ? Activation::relu : Activation::sigmoid;
     b = g.add(Op::activation, {b}, a);
   }
   g.mark_output(logits);
   g.mark_output(b);
-  graph::fuse_linear_epilogues(g);
   return g;
 }
 

@@ -31,6 +31,8 @@ class DetrModel {
 
   const DetrConfig& config() const { return cfg_; }
   int64_t num_parameters() const { return num_parameters_; }
+  // The model's weights, shared by every graph it builds.
+  const std::shared_ptr<const graph::WeightTable>& weights() const { return table_; }
 
   // Inputs "pixel_values" [N,3,H,W] and "pixel_mask" [N,H,W] (1 valid,
   // 0 padding); outputs "logits" [N,Q,labels+1] and "pred_boxes" [N,Q,4]
@@ -38,23 +40,25 @@ class DetrModel {
   graph::Graph build(int batch, int height, int width) const;
 
  private:
+  // Ids in the weight table.
   struct Attention {
-    Tensor qk_w, qk_b;  // encoder / decoder self-attention: Q and K joined
-    Tensor q_w, q_b, k_w, k_b;  // cross-attention: separate inputs
-    Tensor v_w, v_b, o_w, o_b;
+    int qk_w = -1, qk_b = -1;  // encoder / decoder self-attention: Q and K joined
+    int q_w = -1, q_b = -1, k_w = -1, k_b = -1;  // cross-attention: separate inputs
+    int v_w = -1, v_b = -1, o_w = -1, o_b = -1;
   };
   struct Layer {
     Attention self_attn, cross_attn;
-    Tensor ln1_g, ln1_b, ln2_g, ln2_b, ln3_g, ln3_b;
-    Tensor fc1_w, fc1_b, fc2_w, fc2_b;
+    int ln1_g = -1, ln1_b = -1, ln2_g = -1, ln2_b = -1, ln3_g = -1, ln3_b = -1;
+    int fc1_w = -1, fc1_b = -1, fc2_w = -1, fc2_b = -1;
   };
 
   DetrConfig cfg_;
+  std::shared_ptr<const graph::WeightTable> table_;
   Resnet backbone_;
-  Tensor proj_w_, proj_b_, query_pos_;
+  int proj_w_ = -1, proj_b_ = -1, query_pos_ = -1;
   std::vector<Layer> encoder_, decoder_;
-  Tensor dec_ln_g_, dec_ln_b_, cls_w_, cls_b_;
-  Tensor box_w_[3], box_b_[3];
+  int dec_ln_g_ = -1, dec_ln_b_ = -1, cls_w_ = -1, cls_b_ = -1;
+  int box_w_[3] = {-1, -1, -1}, box_b_[3] = {-1, -1, -1};
   int64_t num_parameters_ = 0;
 };
 

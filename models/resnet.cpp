@@ -33,25 +33,30 @@ const Arch& find_arch(const std::string& name) {
 // stores the weight as [Co,kh,kw,Ci] for NHWC.
 class Loader {
  public:
-  Loader(const io::WeightStore& w, std::string prefix) : w_(w), prefix_(std::move(prefix)) {}
+  Loader(const io::WeightStore& w, std::string prefix, graph::WeightTable& table)
+      : w_(w), prefix_(std::move(prefix)), table_(table) {}
 
   FoldedConv conv(const std::string& conv_name, const std::string& bn_name, int64_t co, int64_t ci,
                   int k, int stride, int dilation) {
     const Tensor cw = get(conv_name + ".weight", {co, ci, k, k});
     const Tensor g = get(bn_name + ".weight", {co}), b = get(bn_name + ".bias", {co});
     const Tensor m = get(bn_name + ".running_mean", {co}), v = get(bn_name + ".running_var", {co});
-    FoldedConv f;
-    f.weight = Tensor::empty(DType::f32, {co, k, k, ci});
-    f.bias = Tensor::empty(DType::f32, {co});
+    Tensor weight = Tensor::empty(DType::f32, {co, k, k, ci});
+    Tensor bias = Tensor::empty(DType::f32, {co});
     for (int64_t o = 0; o < co; ++o) {
       const double scale = g.f32()[o] / std::sqrt(double(v.f32()[o]) + kBnEps);
-      f.bias.f32()[o] = static_cast<float>(b.f32()[o] - m.f32()[o] * scale);
+      bias.f32()[o] = static_cast<float>(b.f32()[o] - m.f32()[o] * scale);
       for (int64_t i = 0; i < ci; ++i)
         for (int y = 0; y < k; ++y)
           for (int x = 0; x < k; ++x)
-            f.weight.f32()[((o * k + y) * k + x) * ci + i] =
+            weight.f32()[((o * k + y) * k + x) * ci + i] =
                 static_cast<float>(cw.f32()[((o * ci + i) * k + y) * k + x] * scale);
     }
+    FoldedConv f;
+    f.weight = table_.add(prefix_ + conv_name + ".weight (BatchNorm folded, NHWC)", std::move(weight));
+    f.bias = table_.add(prefix_ + conv_name + ".bias (BatchNorm folded)", std::move(bias));
+    f.out_channels = co;
+    f.in_channels = ci;
     f.stride = stride;
     f.dilation = dilation;
     f.pad = dilation * (k / 2);
@@ -73,6 +78,7 @@ class Loader {
   }
   const io::WeightStore& w_;
   std::string prefix_;
+  graph::WeightTable& table_;
 };
 
 const nlohmann::json* backbone_config(const nlohmann::json& c) {
@@ -87,9 +93,10 @@ FoldedConv hf_conv(Loader& L, const std::string& p, int64_t co, int64_t ci, int 
 
 }  // namespace
 
-Resnet Resnet::load(const nlohmann::json& config, const io::WeightStore& weights, const std::string& prefix) {
+Resnet Resnet::load(const nlohmann::json& config, const io::WeightStore& weights, const std::string& prefix,
+                    graph::WeightTable& table) {
   Resnet r;
-  Loader L(weights, prefix);
+  Loader L(weights, prefix, table);
   const nlohmann::json* bb = backbone_config(config);
   const std::string bb_type = bb ? io::config_string(*bb, "model_type", "") : "";
   const bool timm = io::config_bool(config, "use_timm_backbone", bb_type.empty() || bb_type == "timm_backbone");
@@ -138,7 +145,7 @@ Resnet Resnet::load(const nlohmann::json& config, const io::WeightStore& weights
           if (blk.has_shortcut) blk.shortcut = L.conv(p + "downsample.0", p + "downsample.1", planes, inplanes, 1, st, 1);
           inplanes = planes;
         }
-        if (!blk.has_shortcut && (st != 1 || blk.convs.front().weight.dim(3) != blk.convs.back().weight.dim(0)))
+        if (!blk.has_shortcut && (st != 1 || blk.convs.front().in_channels != blk.convs.back().out_channels))
           fail(StatusCode::not_found, "missing tensor '", prefix, p, "downsample.0.weight'");
         blocks.push_back(std::move(blk));
         prev_dilation = dilation;
@@ -194,18 +201,19 @@ Resnet Resnet::load(const nlohmann::json& config, const io::WeightStore& weights
 int Resnet::build(graph::Graph& g, int pixels) const {
   using graph::Activation;
   using graph::Op;
-  auto conv = [&](int x, const FoldedConv& c, Activation act, int residual) {
+  graph::Attrs relu;
+  relu.act = Activation::relu;
+  // Plain ops: the fusion pass folds the ReLUs and shortcut adds in.
+  auto conv = [&](int x, const FoldedConv& c, bool then_relu) {
     graph::Attrs a;
     a.stride = c.stride;
     a.pad = c.pad;
     a.dilation = c.dilation;
-    a.act = act;
-    std::vector<int> in = {x, g.add_weight("conv_w", c.weight), g.add_weight("conv_b", c.bias)};
-    if (residual >= 0) in.push_back(residual);
-    return g.add(Op::conv2d, in, a);
+    const int y = g.add(Op::conv2d, {x, g.add_weight(c.weight), g.add_weight(c.bias)}, a);
+    return then_relu ? g.add(Op::activation, {y}, relu) : y;
   };
   int h = g.add(Op::nchw_to_nhwc, {pixels});
-  h = conv(h, stem_, Activation::relu, -1);
+  h = conv(h, stem_, true);
   graph::Attrs pool;
   pool.kernel = 3;
   pool.stride = 2;
@@ -213,11 +221,12 @@ int Resnet::build(graph::Graph& g, int pixels) const {
   h = g.add(Op::max_pool, {h}, pool);
   for (const auto& stage : stages_)
     for (const ResnetBlock& b : stage) {
-      const int identity = b.has_shortcut ? conv(h, b.shortcut, Activation::none, -1) : h;
+      const int identity = b.has_shortcut ? conv(h, b.shortcut, false) : h;
       int t = h;
-      for (size_t i = 0; i + 1 < b.convs.size(); ++i) t = conv(t, b.convs[i], Activation::relu, -1);
-      // The last conv adds the shortcut, then applies the block's ReLU.
-      h = conv(t, b.convs.back(), Activation::relu, identity);
+      for (size_t i = 0; i + 1 < b.convs.size(); ++i) t = conv(t, b.convs[i], true);
+      // The last conv adds the shortcut, then the block's ReLU follows.
+      t = g.add(Op::add, {conv(t, b.convs.back(), false), identity});
+      h = g.add(Op::activation, {t}, relu);
     }
   return h;
 }

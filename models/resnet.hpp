@@ -14,9 +14,10 @@
 namespace visionrt::models {
 
 // One convolution with its BatchNorm folded in: weight [Co, kh, kw, Ci]
-// (NHWC order), bias [Co].
+// (NHWC order) and bias [Co], ids in the model's weight table.
 struct FoldedConv {
-  Tensor weight, bias;
+  int weight = -1, bias = -1;
+  int64_t out_channels = 0, in_channels = 0;
   int stride = 1, pad = 0, dilation = 1;
 };
 
@@ -31,8 +32,9 @@ class Resnet {
   // `config` is the DETR config.json; `prefix` the backbone's tensor prefix.
   // Throws unsupported for backbones other than ResNets, and not_found /
   // shape_mismatch naming the tensor when weights are missing or wrong.
+  // The folded weights (computed once, in F32) go into `table`.
   static Resnet load(const nlohmann::json& config, const io::WeightStore& weights,
-                     const std::string& prefix);
+                     const std::string& prefix, graph::WeightTable& table);
 
   // Appends the backbone to `g`: NCHW pixels in, the last stage's NHWC map out.
   int build(graph::Graph& g, int pixels) const;

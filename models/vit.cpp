@@ -1,6 +1,5 @@
 #include "models/vit.hpp"
 
-#include <cmath>
 #include <cstring>
 
 #include "core/error.hpp"
@@ -21,16 +20,21 @@ Activation parse_activation(const std::string& act) {
        "' is not supported (supported: gelu, gelu_new, gelu_pytorch_tanh, relu)");
 }
 
-// Rows of several [n_i, K] matrices (or [n_i] vectors) stacked into one.
+// Rows of several [n_i, K] matrices (or [n_i] vectors) stacked into one, in
+// their stored dtype when they share it, else in F32.
 Tensor concat_rows(const std::vector<Tensor>& parts) {
+  DType dtype = parts[0].dtype();
+  for (const Tensor& p : parts)
+    if (p.dtype() != dtype) dtype = DType::f32;
   Shape shape = parts[0].shape();
   shape[0] = 0;
   for (const Tensor& p : parts) shape[0] += p.dim(0);
-  Tensor out = Tensor::empty(DType::f32, shape);
+  Tensor out = Tensor::empty(dtype, shape);
   char* dst = static_cast<char*>(out.data());
   for (const Tensor& p : parts) {
-    std::memcpy(dst, p.data(), p.nbytes());
-    dst += p.nbytes();
+    const Tensor same = p.dtype() == dtype ? p : to_f32(p);
+    std::memcpy(dst, same.data(), same.nbytes());
+    dst += same.nbytes();
   }
   return out;
 }
@@ -39,17 +43,6 @@ Tensor zeros(int64_t n) {
   Tensor t = Tensor::empty(DType::f32, {n});
   std::memset(t.data(), 0, t.nbytes());
   return t;
-}
-
-// Cubic convolution weights (A = -0.75), as PyTorch's upsample_bicubic2d.
-void cubic_weights(float t, float w[4]) {
-  constexpr float A = -0.75f;
-  auto near = [](float x) { return ((A + 2) * x - (A + 3)) * x * x + 1; };
-  auto far = [](float x) { return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A; };
-  w[0] = far(t + 1);
-  w[1] = near(t);
-  w[2] = near(1 - t);
-  w[3] = far(2 - t);
 }
 
 }  // namespace
@@ -100,11 +93,13 @@ VitModel VitModel::load(const io::ModelFolder& folder) {
   const int64_t D = c.hidden_size, I = c.intermediate_size, P = c.patch_size;
   const int64_t grid = (c.image_height / P) * (c.image_width / P);
   const io::WeightStore& w = folder.weights;
-  auto get = [&](const std::string& name, const Shape& shape) {
-    Tensor t = w.f32(name, shape);
+  auto table = std::make_shared<graph::WeightTable>();
+  auto tensor = [&](const std::string& name, const Shape& shape) {
+    Tensor t = w.checked(name, shape);
     m.num_parameters_ += t.numel();
     return t;
   };
+  auto get = [&](const std::string& name, const Shape& shape) { return table->add(name, tensor(name, shape)); };
   const std::string e = "vit.embeddings.";
   m.patch_w_ = get(e + "patch_embeddings.projection.weight", {D, c.num_channels, P, P});
   m.patch_b_ = get(e + "patch_embeddings.projection.bias", {D});
@@ -118,11 +113,11 @@ VitModel VitModel::load(const io::ModelFolder& folder) {
     std::vector<Tensor> qkv_w, qkv_b;
     for (const char* name : {"query", "key", "value"}) {
       const std::string base = p + "attention.attention." + name;
-      qkv_w.push_back(get(base + ".weight", {D, D}));
-      qkv_b.push_back(c.qkv_bias ? get(base + ".bias", {D}) : zeros(D));
+      qkv_w.push_back(tensor(base + ".weight", {D, D}));
+      qkv_b.push_back(c.qkv_bias ? tensor(base + ".bias", {D}) : zeros(D));
     }
-    L.qkv_w = concat_rows(qkv_w);
-    L.qkv_b = concat_rows(qkv_b);
+    L.qkv_w = table->add(p + "attention.attention.qkv.weight", concat_rows(qkv_w));
+    L.qkv_b = table->add(p + "attention.attention.qkv.bias", concat_rows(qkv_b));
     L.out_w = get(p + "attention.output.dense.weight", {D, D});
     L.out_b = get(p + "attention.output.dense.bias", {D});
     L.ln2_g = get(p + "layernorm_after.weight", {D});
@@ -138,13 +133,8 @@ VitModel VitModel::load(const io::ModelFolder& folder) {
   const int64_t labels = static_cast<int64_t>(c.labels.size());
   m.head_w_ = get("classifier.weight", {labels, D});
   m.head_b_ = get("classifier.bias", {labels});
+  m.table_ = std::move(table);
   return m;
-}
-
-Tensor VitModel::position_embeddings(int grid_h, int grid_w) const {
-  const int gh = cfg_.image_height / cfg_.patch_size, gw = cfg_.image_width / cfg_.patch_size;
-  if (grid_h == gh && grid_w == gw) return pos_;
-  return interpolate_pos_embedding(pos_, gh, gw, grid_h, grid_w);
 }
 
 graph::Graph VitModel::build(int batch, int height, int width, bool interpolate) const {
@@ -156,15 +146,21 @@ graph::Graph VitModel::build(int batch, int height, int width, bool interpolate)
   if (height < c.patch_size || width < c.patch_size)
     fail(StatusCode::shape_mismatch, "input size ", height, "x", width, " is smaller than one ",
          c.patch_size, "x", c.patch_size, " patch");
-  graph::Graph g;
-  auto W = [&](const char* name, const Tensor& t) { return g.add_weight(name, t); };
+  graph::Graph g(table_);
+  auto W = [&](int id) { return g.add_weight(id); };
   const int x = g.add_input("pixel_values", {batch, c.num_channels, height, width});
 
   Attrs pa;
   pa.patch = c.patch_size;
-  int h = g.add(Op::patch_embed, {x, W("patch_w", patch_w_), W("patch_b", patch_b_)}, pa);
-  const Tensor pos = position_embeddings(height / c.patch_size, width / c.patch_size);
-  h = g.add(Op::embed_tokens, {h, W("cls", cls_), W("pos", pos)});
+  int h = g.add(Op::patch_embed, {x, W(patch_w_), W(patch_b_)}, pa);
+  Attrs grid;
+  grid.in_h = c.image_height / c.patch_size;
+  grid.in_w = c.image_width / c.patch_size;
+  grid.out_h = height / c.patch_size;
+  grid.out_w = width / c.patch_size;
+  int pos = W(pos_);
+  if (grid.in_h != grid.out_h || grid.in_w != grid.out_w) pos = g.add(Op::resample_position, {pos}, grid);
+  h = g.add(Op::embed_tokens, {h, W(cls_), pos});
 
   Attrs ln;
   ln.eps = c.layer_norm_eps;
@@ -178,15 +174,15 @@ graph::Graph VitModel::build(int batch, int height, int width, bool interpolate)
   act.act = c.hidden_act;
   for (const Layer& L : layers_) {
     // Pre-norm block: h + attn(LN(h)), then h + mlp(LN(h)).
-    int t = g.add(Op::layer_norm, {h, W("ln1_g", L.ln1_g), W("ln1_b", L.ln1_b)}, ln);
-    const int qkv = g.add(Op::linear, {t, W("qkv_w", L.qkv_w), W("qkv_b", L.qkv_b)});
+    int t = g.add(Op::layer_norm, {h, W(L.ln1_g), W(L.ln1_b)}, ln);
+    const int qkv = g.add(Op::linear, {t, W(L.qkv_w), W(L.qkv_b)});
     t = g.add(Op::attention, {qkv, qkv, qkv}, attn);
-    t = g.add(Op::linear, {t, W("out_w", L.out_w), W("out_b", L.out_b)});
+    t = g.add(Op::linear, {t, W(L.out_w), W(L.out_b)});
     h = g.add(Op::add, {t, h});
-    t = g.add(Op::layer_norm, {h, W("ln2_g", L.ln2_g), W("ln2_b", L.ln2_b)}, ln);
-    t = g.add(Op::linear, {t, W("fc1_w", L.fc1_w), W("fc1_b", L.fc1_b)});
+    t = g.add(Op::layer_norm, {h, W(L.ln2_g), W(L.ln2_b)}, ln);
+    t = g.add(Op::linear, {t, W(L.fc1_w), W(L.fc1_b)});
     t = g.add(Op::activation, {t}, act);
-    t = g.add(Op::linear, {t, W("fc2_w", L.fc2_w), W("fc2_b", L.fc2_b)});
+    t = g.add(Op::linear, {t, W(L.fc2_w), W(L.fc2_b)});
     h = g.add(Op::add, {t, h});
   }
   // The classifier reads only the class token: normalising just that row
@@ -194,53 +190,10 @@ graph::Graph VitModel::build(int batch, int height, int width, bool interpolate)
   Attrs sel;
   sel.index = 0;
   h = g.add(Op::select_token, {h}, sel);
-  h = g.add(Op::layer_norm, {h, W("ln_g", ln_g_), W("ln_b", ln_b_)}, ln);
-  h = g.add(Op::linear, {h, W("head_w", head_w_), W("head_b", head_b_)});
+  h = g.add(Op::layer_norm, {h, W(ln_g_), W(ln_b_)}, ln);
+  h = g.add(Op::linear, {h, W(head_w_), W(head_b_)});
   g.mark_output(h);
-  graph::fuse_linear_epilogues(g);
   return g;
-}
-
-Tensor interpolate_pos_embedding(const Tensor& pos, int gh, int gw, int new_h, int new_w) {
-  const int64_t D = pos.dim(2);
-  if (pos.dim(1) != 1 + int64_t(gh) * gw)
-    fail(StatusCode::shape_mismatch, "position embeddings ", shape_str(pos.shape()),
-         " do not hold a ", gh, "x", gw, " grid");
-  Tensor out = Tensor::empty(DType::f32, {1, 1 + int64_t(new_h) * new_w, D});
-  const float* src = pos.f32() + D;  // skip the class position
-  float* dst = out.f32();
-  std::memcpy(dst, pos.f32(), D * sizeof(float));
-  dst += D;
-  // Source coordinate of an output index, as PyTorch computes it for cubic
-  // modes with align_corners=False: no clamping to zero before flooring.
-  const float sy = static_cast<float>(gh) / new_h, sx = static_cast<float>(gw) / new_w;
-  for (int oy = 0; oy < new_h; ++oy) {
-    const float fy = sy * (oy + 0.5f) - 0.5f;
-    const int iy = static_cast<int>(std::floor(fy));
-    float wy[4];
-    cubic_weights(fy - iy, wy);
-    for (int ox = 0; ox < new_w; ++ox) {
-      const float fx = sx * (ox + 0.5f) - 0.5f;
-      const int ix = static_cast<int>(std::floor(fx));
-      float wx[4];
-      cubic_weights(fx - ix, wx);
-      float* o = dst + (int64_t(oy) * new_w + ox) * D;
-      for (int64_t d = 0; d < D; ++d) {
-        float acc = 0.f;
-        for (int a = 0; a < 4; ++a) {
-          const int y = std::min(std::max(iy - 1 + a, 0), gh - 1);
-          float row = 0.f;
-          for (int b = 0; b < 4; ++b) {
-            const int xx = std::min(std::max(ix - 1 + b, 0), gw - 1);
-            row += wx[b] * src[(int64_t(y) * gw + xx) * D + d];
-          }
-          acc += wy[a] * row;
-        }
-        o[d] = acc;
-      }
-    }
-  }
-  return out;
 }
 
 }  // namespace visionrt::models

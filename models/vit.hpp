@@ -27,37 +27,34 @@ struct VitConfig {
 
 class VitModel {
  public:
-  // Checks every tensor the config implies, by name and shape, and converts
-  // them to F32 once. Q, K and V projections are joined into one matrix so
-  // attention reads them from a single product.
+  // Checks every tensor the config implies, by name, shape and dtype, and
+  // keeps them as stored (memory-mapped). Q, K and V projections are joined
+  // once into one matrix so attention reads them from a single product.
   static VitModel load(const io::ModelFolder& folder);
 
   const VitConfig& config() const { return cfg_; }
   int64_t num_parameters() const { return num_parameters_; }
 
+  // The model's weights, shared by every graph it builds.
+  const std::shared_ptr<const graph::WeightTable>& weights() const { return table_; }
+
   // The graph for a batch of `batch` images of height x width: input
   // "pixel_values" [batch, C, height, width], output "logits" [batch, labels].
-  // Sizes other than the checkpoint's need interpolate_pos_encoding.
+  // Sizes other than the checkpoint's need interpolate_pos_encoding: the
+  // position table is then resampled by a node of the graph.
   graph::Graph build(int batch, int height, int width, bool interpolate_pos_encoding) const;
 
  private:
-  struct Layer {
-    Tensor ln1_g, ln1_b, qkv_w, qkv_b, out_w, out_b, ln2_g, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b;
+  struct Layer {  // ids in the weight table
+    int ln1_g, ln1_b, qkv_w, qkv_b, out_w, out_b, ln2_g, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b;
   };
-  // Position embeddings for a patch grid: the stored ones for the
-  // checkpoint's grid, else resampled (once per built graph).
-  Tensor position_embeddings(int grid_h, int grid_w) const;
 
   VitConfig cfg_;
-  Tensor patch_w_, patch_b_, cls_, pos_;
+  std::shared_ptr<const graph::WeightTable> table_;
+  int patch_w_, patch_b_, cls_, pos_;
   std::vector<Layer> layers_;
-  Tensor ln_g_, ln_b_, head_w_, head_b_;
+  int ln_g_, ln_b_, head_w_, head_b_;
   int64_t num_parameters_ = 0;
 };
-
-// torch.nn.functional.interpolate(mode="bicubic", align_corners=False) of
-// a [1, 1 + gh*gw, D] position table's patch part to a new_h x new_w grid,
-// the class position kept first, as transformers' interpolate_pos_encoding.
-Tensor interpolate_pos_embedding(const Tensor& pos, int gh, int gw, int new_h, int new_w);
 
 }  // namespace visionrt::models

@@ -4,6 +4,7 @@
 // backend binding are exercised too.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <random>
@@ -262,6 +263,8 @@ std::vector<Case> all_cases() {
         {1, 8, 9, 5, 7, 3, 1, 2, 2, Activation::relu, true},
         {1, 10, 6, 3, 4, 3, 2, 1, 1, Activation::none, false}}) {
     Attrs a;
+    // ResNet's order; linear cases check the other.
+    a.order = graph::EpilogueOrder::residual_then_act;
     a.stride = stride;
     a.pad = pad;
     a.dilation = dil;
@@ -291,8 +294,9 @@ std::vector<Case> all_cases() {
                   for (int64_t ci = 0; ci < Ci; ++ci)
                     s += double(x.f32()[((n * H + iy) * W + ix) * Ci + ci]) * w.f32()[((co * k + ky) * k + kx) * Ci + ci];
                 }
-              if (in.size() > 3) s += in[3].f32()[((n * Ho + oy) * Wo + ox) * Co + co];
-              out.push_back(act_ref(a.act, s));
+              const double r = in.size() > 3 ? in[3].f32()[((n * Ho + oy) * Wo + ox) * Co + co] : 0.0;
+              out.push_back(a.order == graph::EpilogueOrder::residual_then_act ? act_ref(a.act, s + r)
+                                                                             : act_ref(a.act, s) + r);
             }
       return out;
     };
@@ -399,6 +403,62 @@ std::vector<Case> all_cases() {
     };
     cases.push_back(c);
   }
+  {
+    Attrs a;
+    a.count = 3;
+    Case c{"expand", Op::expand, a, {random_tensor({5, 7})}, {true}, nullptr};
+    c.reference = [](const std::vector<Tensor>& in) {
+      std::vector<double> out;
+      for (int n = 0; n < 3; ++n)
+        for (int64_t i = 0; i < in[0].numel(); ++i) out.push_back(in[0].f32()[i]);
+      return out;
+    };
+    cases.push_back(c);
+  }
+  {
+    Case c{"zeros_like", Op::zeros_like, {}, {random_tensor({3, 9})}, {false}, nullptr};
+    c.reference = [](const std::vector<Tensor>& in) { return std::vector<double>(in[0].numel(), 0.0); };
+    cases.push_back(c);
+  }
+  for (auto [in_h, in_w, out_h, out_w] : {std::tuple{3, 4, 5, 2}, {4, 4, 4, 7}, {2, 3, 1, 1}}) {
+    Attrs a;
+    a.in_h = in_h;
+    a.in_w = in_w;
+    a.out_h = out_h;
+    a.out_w = out_w;
+    const int64_t D = 6;
+    Case c{"resample_position_" + std::to_string(out_h) + "x" + std::to_string(out_w), Op::resample_position, a,
+           {random_tensor({1, 1 + int64_t(in_h) * in_w, D})}, {true}, nullptr};
+    // PyTorch's bicubic (A = -0.75, align_corners=False, borders clamped).
+    c.reference = [a, D](const std::vector<Tensor>& in) {
+      auto cubic = [](double t, double w[4]) {
+        const double A = -0.75;
+        auto near = [A](double x) { return ((A + 2) * x - (A + 3)) * x * x + 1; };
+        auto far = [A](double x) { return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A; };
+        w[0] = far(t + 1), w[1] = near(t), w[2] = near(1 - t), w[3] = far(2 - t);
+      };
+      const float* p = in[0].f32();
+      std::vector<double> out(p, p + D);
+      for (int oy = 0; oy < a.out_h; ++oy)
+        for (int ox = 0; ox < a.out_w; ++ox)
+          for (int64_t d = 0; d < D; ++d) {
+            const double fy = double(a.in_h) / a.out_h * (oy + 0.5) - 0.5, fx = double(a.in_w) / a.out_w * (ox + 0.5) - 0.5;
+            const int iy = int(std::floor(fy)), ix = int(std::floor(fx));
+            double wy[4], wx[4];
+            cubic(fy - iy, wy);
+            cubic(fx - ix, wx);
+            double acc = 0;
+            for (int i = 0; i < 4; ++i)
+              for (int j = 0; j < 4; ++j) {
+                const int y = std::clamp(iy - 1 + i, 0, a.in_h - 1), x = std::clamp(ix - 1 + j, 0, a.in_w - 1);
+                acc += wy[i] * wx[j] * p[(1 + y * a.in_w + x) * D + d];
+              }
+            out.push_back(acc);
+          }
+      return out;
+    };
+    cases.push_back(c);
+  }
   return cases;
 }
 
@@ -428,7 +488,7 @@ TEST(BackendOpsTest, EveryOpOnEveryBackendMatchesReference) {
       SCOPED_TRACE(bc.name + " / " + c.name);
       graph::Graph g;
       std::vector<int> ids;
-      std::vector<const float*> feeds;
+      std::vector<Tensor> feeds;
       for (size_t i = 0; i < c.inputs.size(); ++i) {
         // An input fed twice (fused QKV) is one graph value.
         int id = -1;
@@ -437,7 +497,7 @@ TEST(BackendOpsTest, EveryOpOnEveryBackendMatchesReference) {
         if (id < 0) {
           id = c.is_weight[i] ? g.add_weight("w" + std::to_string(i), c.inputs[i])
                               : g.add_input("x" + std::to_string(i), c.inputs[i].shape());
-          if (!c.is_weight[i]) feeds.push_back(c.inputs[i].f32());
+          if (!c.is_weight[i]) feeds.push_back(c.inputs[i]);
         }
         ids.push_back(id);
       }
@@ -446,7 +506,7 @@ TEST(BackendOpsTest, EveryOpOnEveryBackendMatchesReference) {
       graph::Executor ex(std::move(g), backend);
       const Shape out_shape = ex.graph().value(out).shape;
       std::vector<float> got(shape_numel(out_shape), NAN);  // poisoned: unwritten shows
-      ex.run(feeds, {got.data()});
+      ex.run(feeds, {Tensor::view(DType::f32, out_shape, got.data())});
       const std::vector<double> want = c.reference(c.inputs);
       ASSERT_EQ(want.size(), got.size());
       double scale = 1.0, err = 0.0;
@@ -499,8 +559,7 @@ TEST(BackendOpsTest, PlannerReusesMemory) {
   const int y = g.add_input("y", {256, 256});
   for (int i = 0; i < 20; ++i) h = g.add(Op::add, {h, y});
   g.mark_output(h);
-  const auto backend = make_cpu_backend(1);
-  const graph::MemoryPlan plan = graph::plan_memory(g, *backend);
+  const graph::MemoryPlan plan = graph::plan_memory(g, std::vector<size_t>(g.nodes().size(), 0));
   EXPECT_LE(plan.arena_bytes, 4u * 256 * 256 * sizeof(float));
 }
 

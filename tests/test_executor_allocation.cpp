@@ -49,14 +49,18 @@ const fs::path kRoot(VISIONRT_SOURCE_DIR);
 
 // Runs `ex` once to warm up, then again, and returns the allocations the
 // second run made.
-long allocations_of_second_run(graph::Executor& ex, const std::vector<const float*>& in,
-                               const std::vector<float*>& out) {
+long allocations_of_second_run(graph::Executor& ex, const std::vector<Tensor>& in,
+                               const std::vector<Tensor>& out) {
   ex.run(in, out);
   const long before = g_allocations.load(), onednn_before = g_onednn_allocations.load();
   ex.run(in, out);
   const long onednn = g_onednn_allocations.load() - onednn_before;
   if (onednn) std::printf("allocations inside oneDNN's sgemm (not counted): %ld\n", onednn);
   return g_allocations.load() - before;
+}
+
+Tensor view(const std::vector<float>& v, Shape shape) {
+  return Tensor::view(DType::f32, std::move(shape), const_cast<float*>(v.data()));
 }
 
 std::vector<float> random_values(size_t n) {
@@ -73,7 +77,9 @@ TEST(ExecutorAllocationTest, VitRunAllocatesNothing) {
   graph::Executor ex(model.build(2, 64, 64, false), make_cpu_backend(2));
   const std::vector<float> px = random_values(2 * 3 * 64 * 64);
   std::vector<float> logits(2 * model.config().labels.size());
-  EXPECT_EQ(allocations_of_second_run(ex, {px.data()}, {logits.data()}), 0);
+  EXPECT_EQ(allocations_of_second_run(ex, {view(px, {2, 3, 64, 64})},
+                                      {view(logits, {2, int64_t(model.config().labels.size())})}),
+            0);
 }
 
 TEST(ExecutorAllocationTest, DetrRunAllocatesNothing) {
@@ -83,7 +89,11 @@ TEST(ExecutorAllocationTest, DetrRunAllocatesNothing) {
   const std::vector<float> px = random_values(3 * 64 * 96), mask(64 * 96, 1.f);
   const auto& c = model.config();
   std::vector<float> logits(c.num_queries * (c.labels.size() + 1)), boxes(c.num_queries * 4);
-  EXPECT_EQ(allocations_of_second_run(ex, {px.data(), mask.data()}, {logits.data(), boxes.data()}), 0);
+  const int64_t Q = c.num_queries;
+  EXPECT_EQ(allocations_of_second_run(
+                ex, {view(px, {1, 3, 64, 96}), view(mask, {1, 64, 96})},
+                {view(logits, {1, Q, int64_t(c.labels.size()) + 1}), view(boxes, {1, Q, 4})}),
+            0);
 }
 
 }  // namespace

@@ -18,7 +18,7 @@ struct Classifier::Impl {
   Impl(models::VitModel m, const Options& o)
       : model(std::move(m)),
         options(o),
-        executors(make_backend(o.device, o.num_threads), [this](int n, int h, int w) {
+        executors(make_backend(o.device, o.num_threads), model.weights(), [this](int n, int h, int w) {
           return model.build(n, h, w, options.interpolate_pos_encoding);
         }) {}
   ModelInfo info;
@@ -82,8 +82,11 @@ std::vector<float> Classifier::logits(const float* pixel_values, int n, int heig
   if (!pixel_values) fail(StatusCode::invalid_argument, "pixel_values is null");
   if (n <= 0 || height <= 0 || width <= 0)
     fail(StatusCode::invalid_argument, "batch ", n, "x", height, "x", width, " must be positive");
-  std::vector<float> out(static_cast<size_t>(n) * impl_->info.num_labels);
-  impl_->executors.run({n, height, width}, {pixel_values}, {out.data()});
+  const ModelInfo& info = impl_->info;
+  std::vector<float> out(static_cast<size_t>(n) * info.num_labels);
+  const Tensor in = Tensor::view(DType::f32, {n, info.num_channels, height, width},
+                                 const_cast<float*>(pixel_values));
+  impl_->executors.run({n, height, width}, {in}, {Tensor::view(DType::f32, {n, info.num_labels}, out.data())});
   return out;
 }
 
@@ -125,6 +128,6 @@ std::vector<Label> Classifier::classify_encoded(const uint8_t* data, size_t size
   return classify(px.data(), 1, p.height, p.width, topk)[0];
 }
 
-size_t Classifier::peak_activation_bytes() const { return impl_->executors.peak_bytes(); }
+size_t Classifier::peak_activation_bytes() const { return impl_->executors.held_bytes(); }
 
 }  // namespace visionrt

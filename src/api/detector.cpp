@@ -17,7 +17,7 @@ namespace visionrt {
 struct Detector::Impl {
   Impl(models::DetrModel m, const Options& o)
       : model(std::move(m)),
-        executors(make_backend(o.device, o.num_threads),
+        executors(make_backend(o.device, o.num_threads), model.weights(),
                   [this](int n, int h, int w) { return model.build(n, h, w); }) {}
   ModelInfo info;
   io::PreprocessConfig preprocess;
@@ -75,7 +75,11 @@ DetrOutputs Detector::forward(const float* pixel_values, const float* pixel_mask
   out.classes = static_cast<int>(c.labels.size()) + 1;
   out.logits.resize(size_t(n) * out.queries * out.classes);
   out.boxes.resize(size_t(n) * out.queries * 4);
-  impl_->executors.run({n, height, width}, {pixel_values, pixel_mask}, {out.logits.data(), out.boxes.data()});
+  const Tensor px = Tensor::view(DType::f32, {n, 3, height, width}, const_cast<float*>(pixel_values));
+  const Tensor mask = Tensor::view(DType::f32, {n, height, width}, const_cast<float*>(pixel_mask));
+  impl_->executors.run({n, height, width}, {px, mask},
+                       {Tensor::view(DType::f32, {n, out.queries, out.classes}, out.logits.data()),
+                        Tensor::view(DType::f32, {n, out.queries, 4}, out.boxes.data())});
   return out;
 }
 
@@ -195,6 +199,6 @@ void Detector::draw(const std::string& image_path, const std::vector<Detection>&
   io::write_annotated(img, boxes, out_path);
 }
 
-size_t Detector::peak_activation_bytes() const { return impl_->executors.peak_bytes(); }
+size_t Detector::peak_activation_bytes() const { return impl_->executors.held_bytes(); }
 
 }  // namespace visionrt

@@ -1,9 +1,12 @@
 // Planned executors of one model, one per input shape, built on first use.
-// Runs are serialised: an executor owns its activation memory.
+// They share the model's prepared weights (each weight prepared once for the
+// backend) and one memory block sized to the largest planned shape: runs are
+// serialised, so no two executors use it at once. When more than
+// `max_shapes` shapes are planned, the least recently used one is dropped
+// and the block shrinks to what the others need.
 #pragma once
-#include <algorithm>
 #include <functional>
-#include <map>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <tuple>
@@ -17,36 +20,35 @@ class ExecutorCache {
   using Key = std::tuple<int, int, int>;  // batch, height, width
   using Builder = std::function<graph::Graph(int, int, int)>;
 
-  ExecutorCache(std::shared_ptr<Backend> backend, Builder build)
-      : backend_(std::move(backend)), build_(std::move(build)) {}
+  ExecutorCache(std::shared_ptr<Backend> backend, std::shared_ptr<const graph::WeightTable> weights,
+                Builder build, size_t max_shapes = 8);
+  ~ExecutorCache();
 
-  // Runs the graph for this shape with the mutex held.
-  void run(const Key& key, const std::vector<const float*>& in, const std::vector<float*>& out) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = executors_.find(key);
-    if (it == executors_.end()) {
-      // A caller cycling through many shapes must not grow memory without bound.
-      if (executors_.size() >= kMaxShapes) executors_.clear();
-      auto ex = std::make_unique<graph::Executor>(
-          build_(std::get<0>(key), std::get<1>(key), std::get<2>(key)), backend_);
-      peak_bytes_ = std::max(peak_bytes_, ex->plan().arena_bytes + ex->plan().workspace_bytes);
-      it = executors_.emplace(key, std::move(ex)).first;
-    }
-    it->second->run(in, out);
-  }
+  // Runs the graph for this shape with the lock held.
+  void run(const Key& key, const std::vector<Tensor>& in, const std::vector<Tensor>& out);
 
-  size_t peak_bytes() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return peak_bytes_;
-  }
+  // Bytes of activation and scratch memory held now.
+  size_t held_bytes();
+  size_t shapes();
+  const Backend& backend() const { return *backend_; }
 
  private:
-  static constexpr size_t kMaxShapes = 8;
+  struct Entry {
+    Key key;
+    std::unique_ptr<graph::Executor> executor;
+  };
+  // Makes the block at least `bytes` (or exactly the largest need when
+  // shrinking) and rebinds every executor to it.
+  void resize_block(size_t bytes);
+
   std::shared_ptr<Backend> backend_;
+  std::shared_ptr<PreparedWeights> weights_;
   Builder build_;
+  size_t max_shapes_;
   std::mutex mu_;
-  std::map<Key, std::unique_ptr<graph::Executor>> executors_;
-  size_t peak_bytes_ = 0;
+  std::list<Entry> entries_;  // most recently used first
+  void* block_ = nullptr;
+  size_t block_bytes_ = 0;
 };
 
 }  // namespace visionrt

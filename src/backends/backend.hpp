@@ -1,38 +1,109 @@
 // The interface the executor runs a graph through. One implementation per
-// device; ops reach a backend only through the op table's function columns.
+// device, each owning its kernel table: for every op it can run, the
+// function, its scratch needs and per-node state prepared once at plan time
+// (oneDNN primitives, cuBLASLt algorithm choices, cuDNN plans).
 #pragma once
 #include <cstddef>
+#include <map>
 #include <memory>
+#include <vector>
 
-#include "graph/ops.hpp"
+#include "core/tensor.hpp"
+#include "graph/fuse.hpp"
+#include "graph/graph.hpp"
 
 namespace visionrt {
+class ThreadPool;
+
+// What a kernel receives: its node, input and output tensors (on the
+// backend's device), scratch memory planned ahead, its prepared state and
+// the backend's context.
+struct KernelArgs {
+  const graph::Node* node = nullptr;
+  const Tensor* in[4] = {nullptr, nullptr, nullptr, nullptr};  // null: optional input absent
+  int num_inputs = 0;
+  Tensor out;
+  void* workspace = nullptr;
+  size_t workspace_bytes = 0;
+  void* state = nullptr;       // from the kernel's prepare, or null
+  ThreadPool* pool = nullptr;  // CPU
+  void* stream = nullptr;      // CUDA: cudaStream_t
+};
+
+// What a kernel's workspace rule and prepare see of a node before any
+// memory exists: shapes and dtypes of its inputs and output.
+struct NodeSignature {
+  const graph::Node* node = nullptr;
+  std::vector<const Shape*> in_shapes;
+  std::vector<DType> in_dtypes;
+  Shape out_shape;
+  DType out_dtype = DType::f32;
+};
+
+struct Kernel {
+  void (*run)(const KernelArgs& args) = nullptr;
+  // Scratch bytes for this node; null = none. `threads`: the CPU's workers.
+  size_t (*workspace)(const NodeSignature& sig, int threads) = nullptr;
+  // Per-node state built once when an executor is planned, freed by
+  // release; null = the kernel keeps none.
+  void* (*prepare)(const NodeSignature& sig) = nullptr;
+  void (*release)(void* state) noexcept = nullptr;
+};
 
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
 
-  // Device memory for activations and scratch, planned once per input shape.
+  // Device memory for activations and scratch.
   virtual void* allocate(size_t bytes) = 0;
   virtual void release(void* p) noexcept = 0;
+  // Copies between host and device memory; on a device with streams they
+  // are ordered with the kernels and complete by synchronize().
   virtual void copy_to_device(void* dst, const void* src, size_t bytes) = 0;
   virtual void copy_to_host(void* dst, const void* src, size_t bytes) = 0;
-
-  // A weight as the device's ops read it (the CPU reads host memory as is).
-  virtual Tensor adopt_weight(const Tensor& host) = 0;
-
-  // This backend's function for an op, or null when it lacks one.
-  virtual graph::OpFn function(const graph::OpDef& def) const = 0;
-  // Scratch bytes an op needs here for these shapes.
-  virtual size_t workspace_bytes(const graph::OpDef& def, const std::vector<const Shape*>& in,
-                                 const graph::Attrs& attrs) const = 0;
-  // Fills the per-device context of an op's arguments (thread pool, stream).
-  virtual void bind_context(graph::OpArgs& args) = 0;
   virtual void synchronize() {}
+
+  // A model's weight as this backend's kernels read it, made once per
+  // weight and dtype (PreparedWeights): converted to `dtype`, moved to the
+  // device. The CPU reads an F32 weight in place, memory-mapped.
+  virtual Tensor prepare_weight(const Tensor& stored, DType dtype) = 0;
+
+  // The activation dtype this backend computes in by default.
+  virtual DType compute_dtype() const { return DType::f32; }
+  // This backend's kernel for a node, or null when it has none for the
+  // node's op and dtypes.
+  virtual const Kernel* kernel(const NodeSignature& sig) const = 0;
+  // Whether this backend's kernels run a fused epilogue; the fusion pass
+  // asks before fusing.
+  virtual graph::EpilogueFilter epilogue_filter() const { return nullptr; }
+  // Fills the per-device context of a kernel's arguments (thread pool, stream).
+  virtual void bind_context(KernelArgs& args) = 0;
+  // Worker threads the CPU kernels split work over (workspace rules).
+  virtual int threads() const { return 1; }
 };
 
 // threads <= 0: one per hardware thread.
 std::shared_ptr<Backend> make_cpu_backend(int threads);
+
+// A model's weights as one backend reads them: each prepared once, on first
+// use, and shared by every executor of the model, whatever its input shape.
+class PreparedWeights {
+ public:
+  PreparedWeights(std::shared_ptr<Backend> backend, std::shared_ptr<const graph::WeightTable> table);
+  // The weight `id` of the table in `dtype`. Callers serialise (the
+  // executor cache holds its lock while planning).
+  const Tensor& get(int id, DType dtype);
+  const graph::WeightTable& table() const { return *table_; }
+  int prepared_count() const { return static_cast<int>(prepared_.size()); }
+  // Bytes this backend holds for them beyond the table (conversions, copies).
+  size_t added_bytes() const { return added_bytes_; }
+
+ private:
+  std::shared_ptr<Backend> backend_;
+  std::shared_ptr<const graph::WeightTable> table_;
+  std::map<std::pair<int, DType>, Tensor> prepared_;
+  size_t added_bytes_ = 0;
+};
 
 }  // namespace visionrt

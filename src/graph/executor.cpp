@@ -5,33 +5,56 @@
 #include <map>
 
 #include "core/error.hpp"
+#include "graph/fuse.hpp"
+#include "graph/ops.hpp"
+#include "graph/precision.hpp"
 
 namespace visionrt::graph {
 namespace {
 
 constexpr size_t kAlign = 256;  // keeps every buffer aligned for vector and GPU loads
+constexpr size_t kUnplanned = std::numeric_limits<size_t>::max();
 
 size_t aligned(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
-size_t value_bytes(const Value& v) { return aligned(static_cast<size_t>(shape_numel(v.shape)) * sizeof(float)); }
+size_t value_bytes(const Value& v) {
+  return aligned(static_cast<size_t>(shape_numel(v.shape)) * dtype_size(v.dtype));
+}
+
+NodeSignature signature(const Graph& g, const Node& n) {
+  NodeSignature sig;
+  sig.node = &n;
+  for (int v : n.inputs) {
+    sig.in_shapes.push_back(&g.value(v).shape);
+    sig.in_dtypes.push_back(g.value(v).dtype);
+  }
+  sig.out_shape = g.value(n.output).shape;
+  sig.out_dtype = g.value(n.output).dtype;
+  return sig;
+}
+
+std::string dtypes_str(const NodeSignature& sig) {
+  std::string s;
+  for (DType t : sig.in_dtypes) s += std::string(s.empty() ? "" : ", ") + dtype_name(t);
+  return s + " -> " + dtype_name(sig.out_dtype);
+}
 
 }  // namespace
 
-MemoryPlan plan_memory(const Graph& g, const Backend& backend) {
+size_t MemoryPlan::total_bytes() const { return aligned(arena_bytes) + workspace_bytes; }
+
+MemoryPlan plan_memory(const Graph& g, const std::vector<size_t>& workspace) {
   const auto& nodes = g.nodes();
   const int steps = static_cast<int>(nodes.size());
   const size_t nv = g.values().size();
-  std::vector<int> born(nv, -1), dies(nv, -1);
-  for (int v : g.inputs()) born[v] = 0;
-  for (int s = 0; s < steps; ++s) {
-    born[nodes[s].output] = s;
+  std::vector<int> dies(nv, -1);
+  for (int s = 0; s < steps; ++s)
     for (int v : nodes[s].inputs) dies[v] = std::max(dies[v], s);
-  }
   for (int v : g.outputs()) dies[v] = steps;
   for (int v : g.inputs()) dies[v] = std::max(dies[v], 0);
 
   MemoryPlan plan;
-  plan.offset.assign(nv, std::numeric_limits<size_t>::max());
+  plan.offset.assign(nv, kUnplanned);
   std::multimap<size_t, std::pair<size_t, int>> live;  // offset -> (bytes, dies)
   auto place = [&](int v, int step) {
     for (auto it = live.begin(); it != live.end();)  // free what died before this step
@@ -49,67 +72,109 @@ MemoryPlan plan_memory(const Graph& g, const Backend& backend) {
   for (int v : g.inputs()) place(v, 0);
   for (int s = 0; s < steps; ++s) {
     place(nodes[s].output, s);
-    std::vector<const Shape*> shapes;
-    for (int v : nodes[s].inputs) shapes.push_back(&g.value(v).shape);
-    plan.workspace_bytes = std::max(
-        plan.workspace_bytes, backend.workspace_bytes(op_def(nodes[s].op), shapes, nodes[s].attrs));
+    plan.workspace_bytes = std::max(plan.workspace_bytes, workspace.at(s));
   }
   return plan;
 }
 
-Executor::Executor(Graph graph, std::shared_ptr<Backend> backend)
-    : graph_(std::move(graph)), backend_(std::move(backend)) {
-  for (const Node& n : graph_.nodes())
-    if (!backend_->function(op_def(n.op)))
-      fail(StatusCode::unsupported, "the ", backend_->name(), " backend has no '", op_def(n.op).name, "' op");
-  plan_ = plan_memory(graph_, *backend_);
-  arena_ = backend_->allocate(std::max<size_t>(plan_.arena_bytes, 1));
-  try {
-    workspace_ = plan_.workspace_bytes ? backend_->allocate(plan_.workspace_bytes) : nullptr;
-  } catch (...) {
-    backend_->release(arena_);
-    throw;
+Executor::MemoryBlock::~MemoryBlock() {
+  if (ptr) backend->release(ptr);
+}
+
+Executor::NodeStates::~NodeStates() {
+  for (auto it = states.rbegin(); it != states.rend(); ++it) it->first(it->second);
+}
+
+Executor::Executor(Graph graph, std::shared_ptr<Backend> backend, std::shared_ptr<PreparedWeights> weights,
+                   const ExecutorOptions& options)
+    : graph_(std::move(graph)), backend_(std::move(backend)), weights_(std::move(weights)) {
+  if (options.fuse) fuse_epilogues(graph_, backend_->epilogue_filter());
+  graph_ = apply_precision(graph_, options.compute.value_or(backend_->compute_dtype()));
+  if (!weights_) weights_ = std::make_shared<PreparedWeights>(backend_, graph_.weights());
+  states_.states.reserve(graph_.nodes().size());  // recording a state never throws
+  VRT_CHECK(&weights_->table() == graph_.weights().get(), "prepared weights of another model");
+
+  const auto& nodes = graph_.nodes();
+  std::vector<NodeSignature> sigs;
+  std::vector<const Kernel*> kernels;
+  std::vector<size_t> workspace;
+  for (const Node& n : nodes) {
+    sigs.push_back(signature(graph_, n));
+    const Kernel* k = backend_->kernel(sigs.back());
+    if (!k || !k->run)
+      fail(StatusCode::unsupported, "the ", backend_->name(), " backend has no '", op_def(n.op).name,
+           "' kernel for ", dtypes_str(sigs.back()));
+    kernels.push_back(k);
+    workspace.push_back(k->workspace ? k->workspace(sigs.back(), backend_->threads()) : 0);
   }
+  plan_ = plan_memory(graph_, workspace);
+
+  memory_.backend = backend_.get();
+  if (options.own_memory) memory_.ptr = backend_->allocate(std::max<size_t>(plan_.total_bytes(), 1));
+
   bound_.resize(graph_.values().size());
   for (size_t v = 0; v < graph_.values().size(); ++v) {
     const Value& val = graph_.value(static_cast<int>(v));
-    if (val.kind == ValueKind::weight) {
-      bound_[v] = backend_->adopt_weight(val.weight);
-    } else if (plan_.offset[v] != std::numeric_limits<size_t>::max()) {
-      bound_[v] = Tensor::view(DType::f32, val.shape, static_cast<char*>(arena_) + plan_.offset[v]);
-    }
+    if (val.kind == ValueKind::weight) bound_[v] = weights_->get(val.weight, val.dtype);
   }
-  for (const Node& n : graph_.nodes()) {
-    Step st{backend_->function(op_def(n.op)), {}};
-    st.args.node = &n;
-    st.args.num_inputs = static_cast<int>(n.inputs.size());
-    for (size_t i = 0; i < n.inputs.size(); ++i) st.args.in[i] = &bound_[n.inputs[i]];
-    st.args.out = bound_[n.output];
-    st.args.workspace = workspace_;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    void* state = nullptr;
+    if (kernels[i]->prepare) {
+      state = kernels[i]->prepare(sigs[i]);
+      if (state) states_.states.emplace_back(kernels[i]->release, state);
+    }
+    Step st{kernels[i]->run, {}};
+    st.args.node = &nodes[i];
+    st.args.num_inputs = static_cast<int>(nodes[i].inputs.size());
+    for (size_t k = 0; k < nodes[i].inputs.size(); ++k) st.args.in[k] = &bound_[nodes[i].inputs[k]];
+    st.args.state = state;
     st.args.workspace_bytes = plan_.workspace_bytes;
     backend_->bind_context(st.args);
     steps_.push_back(st);
   }
+  if (memory_.ptr) bind_memory(memory_.ptr);
 }
 
-Executor::~Executor() {
-  backend_->release(workspace_);
-  backend_->release(arena_);
+Executor::~Executor() = default;
+
+void Executor::bind_memory(void* memory) {
+  char* base = static_cast<char*>(memory);
+  for (size_t v = 0; v < graph_.values().size(); ++v) {
+    const Value& val = graph_.value(static_cast<int>(v));
+    if (val.kind != ValueKind::weight && plan_.offset[v] != kUnplanned)
+      bound_[v] = Tensor::view(val.dtype, val.shape, base + plan_.offset[v]);
+  }
+  void* workspace = plan_.workspace_bytes ? base + aligned(plan_.arena_bytes) : nullptr;
+  for (Step& s : steps_) {
+    s.args.out = bound_[s.args.node->output];
+    s.args.workspace = workspace;
+  }
+  bound_memory_ = true;
 }
 
-void Executor::run(const std::vector<const float*>& inputs, const std::vector<float*>& outputs) {
+void Executor::enqueue(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs) {
+  VRT_CHECK(bound_memory_, "executor run before its memory was bound");
   VRT_CHECK(inputs.size() == graph_.inputs().size() && outputs.size() == graph_.outputs().size(),
             "executor given the wrong number of inputs or outputs");
+  auto check = [&](const Tensor& host, int v) {
+    const Value& val = graph_.value(v);
+    if (host.dtype() != val.dtype || host.shape() != val.shape || (!host.data() && host.numel()))
+      fail(StatusCode::shape_mismatch, "'", val.name, "' is ", dtype_name(val.dtype), " ",
+           shape_str(val.shape), ", given ", dtype_name(host.dtype()), " ", shape_str(host.shape()));
+  };
+  for (size_t i = 0; i < inputs.size(); ++i) check(inputs[i], graph_.inputs()[i]);
+  for (size_t i = 0; i < outputs.size(); ++i) check(outputs[i], graph_.outputs()[i]);
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Tensor& t = bound_[graph_.inputs()[i]];
-    backend_->copy_to_device(t.data(), inputs[i], t.nbytes());
+    backend_->copy_to_device(t.data(), inputs[i].data(), t.nbytes());
   }
   for (const Step& s : steps_) s.fn(s.args);
-  backend_->synchronize();
   for (size_t i = 0; i < outputs.size(); ++i) {
     const Tensor& t = bound_[graph_.outputs()[i]];
-    backend_->copy_to_host(outputs[i], t.data(), t.nbytes());
+    backend_->copy_to_host(outputs[i].data(), t.data(), t.nbytes());
   }
 }
+
+void Executor::wait() { backend_->synchronize(); }
 
 }  // namespace visionrt::graph

@@ -1,9 +1,12 @@
-// Runs a graph on a backend. Construction plans memory once (liveness of
-// every activation -> offsets in one arena) and binds every op's arguments;
-// run() then only copies inputs in, calls the op functions and copies
-// outputs out: it allocates nothing.
+// Runs a graph on a backend. Construction runs the graph passes (fusion,
+// then precision), picks each node's kernel from the backend's table,
+// prepares per-node kernel state, plans memory once (liveness of every
+// activation -> offsets in one block) and binds every kernel's arguments;
+// enqueue() then only copies inputs in, calls the kernels and copies outputs
+// out: it allocates nothing.
 #pragma once
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "backends/backend.hpp"
@@ -14,40 +17,81 @@ namespace visionrt::graph {
 struct MemoryPlan {
   std::vector<size_t> offset;  // per value; meaningful for inputs and activations
   size_t arena_bytes = 0;      // peak bytes of inputs and activations together
-  size_t workspace_bytes = 0;  // the largest scratch any op needs
+  size_t workspace_bytes = 0;  // the largest scratch any kernel needs
+  // One block holds both: the activations, then the scratch.
+  size_t total_bytes() const;
 };
 
 // Greedy first-fit over value lifetimes: a buffer is reused once the last
-// node reading it has run. Outputs stay live to the end.
-MemoryPlan plan_memory(const Graph& g, const Backend& backend);
+// node reading it has run. Outputs stay live to the end. workspace[i] is
+// node i's scratch.
+MemoryPlan plan_memory(const Graph& g, const std::vector<size_t>& workspace);
+
+struct ExecutorOptions {
+  bool fuse = true;               // run the fusion pass (fuse.hpp)
+  std::optional<DType> compute;   // activation dtype; unset: the backend's
+  // False: the caller provides the memory block with bind_memory() before
+  // running, and may share it between executors that never run at once.
+  bool own_memory = true;
+};
 
 class Executor {
  public:
-  // Throws unsupported when the backend lacks an op the graph uses.
-  Executor(Graph graph, std::shared_ptr<Backend> backend);
+  // `weights` holds the model's weights as this backend reads them, shared
+  // by the model's executors; null makes one for this executor alone.
+  // Throws unsupported when the backend has no kernel for a node; releases
+  // everything it took when anything fails.
+  Executor(Graph graph, std::shared_ptr<Backend> backend,
+           std::shared_ptr<PreparedWeights> weights = nullptr, const ExecutorOptions& options = {});
   ~Executor();
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
-  // One host pointer per graph input and output, in the graph's order,
-  // each holding that value's shape in F32.
-  void run(const std::vector<const float*>& inputs, const std::vector<float*>& outputs);
+  // Points the activations and scratch at `memory` (plan().total_bytes()
+  // bytes on the backend's device).
+  void bind_memory(void* memory);
+
+  // One host tensor per graph input and output, in the graph's order, each
+  // of that value's shape and dtype. enqueue starts the work (on a device
+  // with streams it returns before the work is done); wait() completes it,
+  // outputs written. run() is both.
+  void enqueue(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs);
+  void wait();
+  void run(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs) {
+    enqueue(inputs, outputs);
+    wait();
+  }
 
   const Graph& graph() const { return graph_; }
   const MemoryPlan& plan() const { return plan_; }
+  const PreparedWeights& weights() const { return *weights_; }
+  // The tensor a value is bound to (weights: the prepared weight).
+  const Tensor& bound(int value) const { return bound_.at(value); }
 
  private:
+  struct MemoryBlock {
+    Backend* backend = nullptr;
+    void* ptr = nullptr;
+    ~MemoryBlock();
+  };
+  struct NodeStates {
+    std::vector<std::pair<void (*)(void*) noexcept, void*>> states;
+    ~NodeStates();
+  };
+  struct Step {
+    void (*fn)(const KernelArgs&);
+    KernelArgs args;
+  };
+
   Graph graph_;
   std::shared_ptr<Backend> backend_;
+  std::shared_ptr<PreparedWeights> weights_;
   MemoryPlan plan_;
-  void* arena_ = nullptr;
-  void* workspace_ = nullptr;
+  MemoryBlock memory_;
+  NodeStates states_;
   std::vector<Tensor> bound_;  // per value: its tensor on the device
-  struct Step {
-    OpFn fn;
-    OpArgs args;
-  };
   std::vector<Step> steps_;
+  bool bound_memory_ = false;
 };
 
 }  // namespace visionrt::graph

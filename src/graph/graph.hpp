@@ -1,7 +1,10 @@
-// A model as data: values (graph inputs, weights, activations) and the nodes
-// that compute activations from them, in execution order. Builders under
-// models/ make graphs; the planner and executor run them on a backend.
+// A model as data: values (graph inputs, weights, activations), each with a
+// shape and a dtype, and the nodes that compute activations from them, in
+// execution order. Builders under models/ make graphs; passes (fuse.hpp,
+// precision.hpp) rewrite them; the executor plans and runs them on a backend.
+// Weights are ids into the model's WeightTable: a graph never holds a copy.
 #pragma once
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -13,8 +16,8 @@ enum class Op : uint8_t {
   patch_embed,    // [N,C,H,W] (x) weight [D,C,P,P], bias [D] -> [N, H/P * W/P, D]
   embed_tokens,   // tokens [N,T,D], cls [1,1,D], pos [1,T+1,D] -> [N,T+1,D]: cls first, + pos
   layer_norm,     // x [...,D], gamma [D], beta [D] -> [...,D]
-  linear,         // x [...,K], weight [N,K], bias [N], (residual [...,N]) -> [...,N], + activation
-  attention,      // q_src [B,Sq,*], k_src [B,Sk,*], v_src [B,Sk,*], (key mask [B,Sk]) -> [B,Sq,D]
+  linear,         // x [...,K], weight [N,K], bias [N], (residual [...,N]) -> [...,N], + epilogue
+  attention,      // q_src [B,Sq,*], k_src [B,Sk,*], v_src [B,Sk,*], (key mask [B,Sk] f32) -> [B,Sq,D]
   activation,     // x -> act(x), elementwise
   add,            // a + b, same shapes
   select_token,   // x [N,S,D] -> x[:, index, :] as [N,D]
@@ -22,12 +25,21 @@ enum class Op : uint8_t {
   flatten_spatial,  // [N,H,W,C] -> [N,H*W,C]: a feature map as a token sequence
   conv2d,         // x [N,H,W,Ci], weight [Co,kh,kw,Ci], bias [Co], (residual [N,Ho,Wo,Co]) -> [N,Ho,Wo,Co]
   max_pool,       // x [N,H,W,C] -> [N,Ho,Wo,C], window `kernel`, `stride`, `pad`
-  mask_resize,    // mask [N,H,W] -> [N, out_h*out_w], nearest as torch's interpolate
-  sine_position,  // mask [N, out_h*out_w] -> [N, out_h*out_w, dim], DETR's 2-D sine encoding
+  mask_resize,    // mask [N,H,W] f32 -> [N, out_h*out_w] f32, nearest as torch's interpolate
+  sine_position,  // mask [N, out_h*out_w] f32 -> [N, out_h*out_w, dim] of `dtype`, DETR's 2-D sine encoding
+  cast,           // x -> x as `dtype`
+  expand,         // x [...] -> [count, ...]: the same tensor for each image of a batch
+  zeros_like,     // x -> zeros of x's shape and dtype
+  resample_position,  // pos [1, 1 + in_h*in_w, D] -> [1, 1 + out_h*out_w, D], bicubic, class row kept
   count_,
 };
 
 enum class Activation : uint8_t { none, gelu_erf, gelu_tanh, relu, sigmoid };
+
+// Where a fused residual joins a linear's or conv2d's epilogue. The bias is
+// always added first: act(xW+b)+r (a transformer block's residual after its
+// feed-forward) or act(xW+b+r) (a ResNet block's ReLU after its shortcut).
+enum class EpilogueOrder : uint8_t { act_then_residual, residual_then_act };
 
 // Per-node parameters. Plain fields, so nodes copy without allocating.
 struct Attrs {
@@ -37,9 +49,13 @@ struct Attrs {
   int q_offset = 0, k_offset = 0, v_offset = 0;  // attention: column of Q/K/V inside its source row
   int index = 0;                            // select_token
   int kernel = 0, stride = 1, pad = 0, dilation = 1;  // conv2d (kernel from weight), max_pool
-  int out_h = 0, out_w = 0;                 // mask_resize, sine_position: the feature grid
+  int out_h = 0, out_w = 0;                 // mask_resize, sine_position, resample_position: the grid
+  int in_h = 0, in_w = 0;                   // resample_position: the stored grid
+  int count = 0;                            // expand
   float temperature = 10000.f;              // sine_position
-  Activation act = Activation::none;        // linear, conv2d (fused) and activation
+  DType dtype = DType::f32;                 // cast, sine_position: the output's dtype
+  Activation act = Activation::none;        // activation; linear and conv2d epilogue
+  EpilogueOrder order = EpilogueOrder::act_then_residual;  // linear and conv2d with a residual
 };
 
 enum class ValueKind : uint8_t { input, weight, activation };
@@ -47,8 +63,9 @@ enum class ValueKind : uint8_t { input, weight, activation };
 struct Value {
   std::string name;
   Shape shape;
+  DType dtype = DType::f32;  // weights: the dtype the consumers read, whatever is stored
   ValueKind kind = ValueKind::activation;
-  Tensor weight;  // the data of a weight value (F32, host)
+  int weight = -1;  // weights: the id in the graph's WeightTable
 };
 
 struct Node {
@@ -58,30 +75,60 @@ struct Node {
   Attrs attrs;
 };
 
+// The weights of a loaded model, as stored (memory-mapped from the file, in
+// the checkpoint's dtype) or derived once at load (fused QKV, folded
+// BatchNorm). Read-only once the model is loaded; every graph built from the
+// model, for any input shape, refers to these.
+class WeightTable {
+ public:
+  int add(std::string name, Tensor stored);
+  const Tensor& tensor(int id) const { return entries_.at(id).tensor; }
+  const std::string& name(int id) const { return entries_.at(id).name; }
+  int size() const { return static_cast<int>(entries_.size()); }
+  size_t bytes() const;  // as stored
+
+ private:
+  struct Entry {
+    std::string name;
+    Tensor tensor;
+  };
+  std::vector<Entry> entries_;
+};
+
 class Graph {
  public:
-  int add_input(std::string name, Shape shape);
+  // A graph with a table of its own, for graphs made by hand (tests).
+  Graph();
+  // A graph over a loaded model's weights.
+  explicit Graph(std::shared_ptr<const WeightTable> weights);
+
+  int add_input(std::string name, Shape shape, DType dtype = DType::f32);
+  // A weight of the table, read by its consumers as F32 until the precision
+  // pass says otherwise.
+  int add_weight(int table_id);
+  // Adds `data` to the graph's own table; only for graphs made with Graph().
   int add_weight(std::string name, Tensor data);
-  // Appends a node; its output shape comes from the op's shape rule, which
-  // throws shape_mismatch naming the op and the shapes when they disagree.
+  // Appends a node; its output shape and dtype come from the op's rules,
+  // which throw shape_mismatch naming the op and the inputs when they disagree.
   int add(Op op, std::vector<int> inputs, const Attrs& attrs = {});
   void mark_output(int value) { outputs_.push_back(value); }
 
   const Value& value(int id) const { return values_.at(id); }
+  Value& mutable_value(int id) { return values_.at(id); }
   const std::vector<Value>& values() const { return values_; }
   const std::vector<Node>& nodes() const { return nodes_; }
   std::vector<Node>& mutable_nodes() { return nodes_; }
   const std::vector<int>& inputs() const { return inputs_; }
   const std::vector<int>& outputs() const { return outputs_; }
+  std::vector<int>& mutable_outputs() { return outputs_; }
+  const std::shared_ptr<const WeightTable>& weights() const { return weights_; }
 
  private:
+  std::shared_ptr<WeightTable> own_weights_;
+  std::shared_ptr<const WeightTable> weights_;
   std::vector<Value> values_;
   std::vector<Node> nodes_;
   std::vector<int> inputs_, outputs_;
 };
-
-// Folds an activation, or a residual add, into the linear node that feeds it
-// when that linear's output has no other use. Runs before planning.
-void fuse_linear_epilogues(Graph& g);
 
 }  // namespace visionrt::graph

@@ -1,8 +1,6 @@
-// The op table and each op's shape rule. Backends supply the functions; the
-// CUDA column stays empty until the CUDA backend registers its functions here.
+// The op table: each op's shape and dtype rules.
 #include "graph/ops.hpp"
 
-#include "backends/cpu/cpu_ops.hpp"
 #include "core/error.hpp"
 
 namespace visionrt::graph {
@@ -115,26 +113,74 @@ Shape infer_sine_position(const std::vector<const Shape*>& in, const Attrs& a) {
   return {m[0], m[1], a.dim};
 }
 
+Shape infer_expand(const std::vector<const Shape*>& in, const Attrs& a) {
+  if (a.count <= 0) bad_shapes("expand", in, "count must be positive");
+  Shape out{a.count};
+  out.insert(out.end(), in[0]->begin(), in[0]->end());
+  return out;
+}
+
+Shape infer_resample_position(const std::vector<const Shape*>& in, const Attrs& a) {
+  const Shape& p = *in[0];
+  if (p.size() != 3 || p[0] != 1 || a.in_h <= 0 || a.in_w <= 0 || a.out_h <= 0 || a.out_w <= 0 ||
+      p[1] != 1 + int64_t(a.in_h) * a.in_w)
+    bad_shapes("resample_position", in, "expected [1, 1 + in_h*in_w, D] and positive grids");
+  return {1, 1 + int64_t(a.out_h) * a.out_w, p[2]};
+}
+
+Shape infer_one(const std::vector<const Shape*>& in, const Attrs&) { return *in[0]; }
+
+constexpr unsigned kMask0 = 1u, kMask3 = 1u << 3;
+using OD = OutDType;
+
 const OpDef kOps[] = {
-    {"patch_embed", 3, 3, infer_patch_embed, cpu::patch_embed_workspace, cpu::patch_embed, nullptr},
-    {"embed_tokens", 3, 3, infer_embed_tokens, nullptr, cpu::embed_tokens, nullptr},
-    {"layer_norm", 3, 3, infer_layer_norm, nullptr, cpu::layer_norm, nullptr},
-    {"linear", 3, 4, infer_linear, nullptr, cpu::linear, nullptr},
-    {"attention", 3, 4, infer_attention, cpu::attention_workspace, cpu::attention, nullptr},
-    {"activation", 1, 1, infer_same, nullptr, cpu::activation, nullptr},
-    {"add", 2, 2, infer_same, nullptr, cpu::add, nullptr},
-    {"select_token", 1, 1, infer_select_token, nullptr, cpu::select_token, nullptr},
-    {"nchw_to_nhwc", 1, 1, infer_nchw_to_nhwc, nullptr, cpu::nchw_to_nhwc, nullptr},
-    {"flatten_spatial", 1, 1, infer_flatten_spatial, nullptr, cpu::copy, nullptr},
-    {"conv2d", 3, 4, infer_conv2d, cpu::conv2d_workspace, cpu::conv2d, nullptr},
-    {"max_pool", 1, 1, infer_max_pool, nullptr, cpu::max_pool, nullptr},
-    {"mask_resize", 1, 1, infer_mask_resize, nullptr, cpu::mask_resize, nullptr},
-    {"sine_position", 1, 1, infer_sine_position, cpu::sine_position_workspace, cpu::sine_position, nullptr},
+    {"patch_embed", 3, 3, infer_patch_embed, 0, OD::like_input, true},
+    {"embed_tokens", 3, 3, infer_embed_tokens, 0, OD::like_input, true},
+    {"layer_norm", 3, 3, infer_layer_norm, 0, OD::like_input, true},
+    {"linear", 3, 4, infer_linear, 0, OD::like_input, true},
+    {"attention", 3, 4, infer_attention, kMask3, OD::like_input, true},
+    {"activation", 1, 1, infer_same, 0, OD::like_input, true},
+    {"add", 2, 2, infer_same, 0, OD::like_input, true},
+    {"select_token", 1, 1, infer_select_token, 0, OD::like_input, true},
+    {"nchw_to_nhwc", 1, 1, infer_nchw_to_nhwc, 0, OD::like_input, true},
+    {"flatten_spatial", 1, 1, infer_flatten_spatial, 0, OD::like_input, true},
+    {"conv2d", 3, 4, infer_conv2d, 0, OD::like_input, true},
+    {"max_pool", 1, 1, infer_max_pool, 0, OD::like_input, true},
+    {"mask_resize", 1, 1, infer_mask_resize, kMask0, OD::f32, true},
+    {"sine_position", 1, 1, infer_sine_position, kMask0, OD::from_attrs, true},
+    {"cast", 1, 1, infer_one, 0, OD::from_attrs, false},
+    {"expand", 1, 1, infer_expand, 0, OD::like_input, true},
+    {"zeros_like", 1, 1, infer_one, 0, OD::like_input, true},
+    {"resample_position", 1, 1, infer_resample_position, 0, OD::like_input, true},
 };
 static_assert(sizeof(kOps) / sizeof(kOps[0]) == static_cast<size_t>(Op::count_), "one entry per op");
 
 }  // namespace
 
 const OpDef& op_def(Op op) { return kOps[static_cast<int>(op)]; }
+
+DType infer_dtype(Op op, const std::vector<DType>& in, const Attrs& attrs) {
+  const OpDef& def = op_def(op);
+  // The compute dtype is that of the first input not held to F32.
+  DType compute = DType::f32;
+  for (size_t i = 0; i < in.size(); ++i)
+    if (!((def.f32_inputs >> i) & 1u)) {
+      compute = in[i];
+      break;
+    }
+  if (def.same_dtype_inputs)
+    for (size_t i = 0; i < in.size(); ++i) {
+      const DType want = input_dtype(def, static_cast<int>(i), compute);
+      if (in[i] != want)
+        fail(StatusCode::shape_mismatch, def.name, ": input ", i, " is ", dtype_name(in[i]),
+             ", expected ", dtype_name(want));
+    }
+  switch (def.out_dtype) {
+    case OutDType::like_input: return compute;
+    case OutDType::from_attrs: return attrs.dtype;
+    case OutDType::f32: return DType::f32;
+  }
+  return compute;
+}
 
 }  // namespace visionrt::graph

@@ -1,5 +1,6 @@
-// The op table: every op registered once with its name, shape rule, scratch
-// needs and one function per backend (null where a backend lacks it).
+// The op table: every op registered once with its name, input count, shape
+// rule and dtype rule. Backends own the functions that run ops (their kernel
+// tables, backends/*); the graph knows only what an op computes.
 #pragma once
 #include <cstddef>
 #include <vector>
@@ -7,38 +8,33 @@
 #include "core/tensor.hpp"
 #include "graph/graph.hpp"
 
-namespace visionrt {
-class ThreadPool;
-}
-
 namespace visionrt::graph {
 
-// What an op function receives: its node, input and output tensors (on the
-// backend's device), scratch memory planned ahead, and the backend's context.
-struct OpArgs {
-  const Node* node = nullptr;
-  const Tensor* in[4] = {nullptr, nullptr, nullptr, nullptr};  // null: optional input absent
-  int num_inputs = 0;
-  Tensor out;
-  void* workspace = nullptr;
-  size_t workspace_bytes = 0;
-  ThreadPool* pool = nullptr;  // CPU
-  void* stream = nullptr;      // CUDA: cudaStream_t
-};
-
-using OpFn = void (*)(const OpArgs&);
+// Where an op's output dtype comes from.
+enum class OutDType : uint8_t { like_input, from_attrs, f32 };
 
 struct OpDef {
   const char* name;
   int min_inputs, max_inputs;
   Shape (*infer)(const std::vector<const Shape*>& in, const Attrs& attrs);
-  // Scratch bytes the op needs for these shapes on the CPU; null = none.
-  size_t (*cpu_workspace)(const std::vector<const Shape*>& in, const Attrs& attrs, int threads);
-  OpFn cpu;
-  OpFn cuda;
+  // The dtype rule: inputs whose bit is set here are F32 whatever the
+  // compute dtype (masks); every other input has the dtype of input 0.
+  unsigned f32_inputs;
+  OutDType out_dtype;
+  // False for ops that only convert (cast): their input is any dtype.
+  bool same_dtype_inputs;
 };
 
 const OpDef& op_def(Op op);
+
+// The dtype the rule gives the output; throws shape_mismatch naming the op
+// when an input breaks it.
+DType infer_dtype(Op op, const std::vector<DType>& in, const Attrs& attrs);
+
+// The dtype input `slot` of an op must have when the graph computes in `compute`.
+inline DType input_dtype(const OpDef& def, int slot, DType compute) {
+  return (def.f32_inputs >> slot) & 1u ? DType::f32 : compute;
+}
 
 // Output length of a convolution or pooling window along one axis.
 inline int64_t conv_out_size(int64_t in, int64_t kernel, const Attrs& a) {

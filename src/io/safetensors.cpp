@@ -314,7 +314,11 @@ Tensor WeightStore::raw(const std::string& name) const {
 }
 
 Tensor WeightStore::f32(const std::string& name, const Shape& expected) const {
-  const Tensor stored = raw(name);
+  return to_f32(checked(name, expected));
+}
+
+Tensor WeightStore::checked(const std::string& name, const Shape& expected) const {
+  Tensor stored = raw(name);
   if (stored.shape() != expected)
     fail(StatusCode::shape_mismatch, "tensor '", name, "' has shape ", shape_str(stored.shape()),
          ", expected ", shape_str(expected));
@@ -322,7 +326,7 @@ Tensor WeightStore::f32(const std::string& name, const Shape& expected) const {
   if (dtype != DType::f32 && dtype != DType::f16 && dtype != DType::bf16)
     fail(StatusCode::unsupported, "tensor '", name, "' is ", dtype_name(dtype),
          "; weights must be F32, F16 or BF16");
-  return to_f32(stored);
+  return stored;
 }
 
 std::vector<std::string> WeightStore::names() const {

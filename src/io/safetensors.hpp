@@ -63,8 +63,11 @@ class WeightStore {
   // The tensor as stored (F32, F16 or BF16), zero-copy. Throws not_found
   // naming the tensor when absent.
   Tensor raw(const std::string& name) const;
-  // The tensor converted to F32, after checking its shape: a mismatch throws
-  // shape_mismatch naming the tensor and the expected and found shapes.
+  // The tensor as stored, zero-copy, after checking its shape and dtype: a
+  // shape other than `expected` throws shape_mismatch naming the tensor and
+  // both shapes; a dtype other than F32, F16 or BF16 throws unsupported.
+  Tensor checked(const std::string& name, const Shape& expected) const;
+  // The same, converted to a new F32 tensor.
   Tensor f32(const std::string& name, const Shape& expected) const;
   std::vector<std::string> names() const;
 

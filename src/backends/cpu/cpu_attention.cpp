@@ -15,12 +15,13 @@ namespace {
 constexpr int64_t kQueryBlock = 8;
 }  // namespace
 
-size_t attention_workspace(const std::vector<const Shape*>& in, const graph::Attrs&, int threads) {
+size_t attention_workspace(const NodeSignature& sig, int threads) {
+  const auto& in = sig.in_shapes;
   const int64_t sk = (*in[1])[1];
   return static_cast<size_t>(threads) * kQueryBlock * sk * sizeof(float);
 }
 
-void attention(const graph::OpArgs& a) {
+void attention(const KernelArgs& a) {
   const Tensor &q = *a.in[0], &k = *a.in[1], &v = *a.in[2];
   const Tensor* mask = a.num_inputs > 3 ? a.in[3] : nullptr;
   const graph::Attrs& at = a.node->attrs;

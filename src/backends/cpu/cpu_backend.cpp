@@ -1,12 +1,44 @@
+// The CPU backend and its kernel table: fp32 kernels for every op, and
+// conversions between F32, F16 and BF16. Weights stored in F32 are read in
+// place from the memory-mapped checkpoint.
 #include <cstdlib>
 #include <cstring>
 
 #include "backends/backend.hpp"
+#include "backends/cpu/cpu_ops.hpp"
 #include "core/error.hpp"
 #include "core/thread_pool.hpp"
 
 namespace visionrt {
 namespace {
+
+using graph::Op;
+
+// One entry per op, in Op's order.
+const Kernel kCpuKernels[] = {
+    {cpu::patch_embed, cpu::patch_embed_workspace},
+    {cpu::embed_tokens},
+    {cpu::layer_norm},
+    {cpu::linear},
+    {cpu::attention, cpu::attention_workspace},
+    {cpu::activation},
+    {cpu::add},
+    {cpu::select_token},
+    {cpu::nchw_to_nhwc},
+    {cpu::copy},  // flatten_spatial: the same elements
+    {cpu::conv2d, cpu::conv2d_workspace},
+    {cpu::max_pool},
+    {cpu::mask_resize},
+    {cpu::sine_position, cpu::sine_position_workspace},
+    {cpu::cast},
+    {cpu::expand},
+    {cpu::zeros_like},
+    {cpu::resample_position},
+};
+static_assert(sizeof(kCpuKernels) / sizeof(kCpuKernels[0]) == static_cast<size_t>(Op::count_),
+              "one CPU kernel per op");
+
+bool is_float(DType t) { return t == DType::f32 || t == DType::f16 || t == DType::bf16; }
 
 class CpuBackend final : public Backend {
  public:
@@ -21,14 +53,27 @@ class CpuBackend final : public Backend {
   void release(void* p) noexcept override { std::free(p); }
   void copy_to_device(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
   void copy_to_host(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
-  Tensor adopt_weight(const Tensor& host) override { return host; }
 
-  graph::OpFn function(const graph::OpDef& def) const override { return def.cpu; }
-  size_t workspace_bytes(const graph::OpDef& def, const std::vector<const Shape*>& in,
-                         const graph::Attrs& attrs) const override {
-    return def.cpu_workspace ? def.cpu_workspace(in, attrs, pool_.size()) : 0;
+  Tensor prepare_weight(const Tensor& stored, DType dtype) override {
+    if (stored.dtype() == dtype) return stored;
+    if (!is_float(stored.dtype()) || !is_float(dtype))
+      fail(StatusCode::unsupported, "cannot convert a ", dtype_name(stored.dtype()), " weight to ",
+           dtype_name(dtype));
+    Tensor out = Tensor::empty(dtype, stored.shape());
+    cpu::convert(stored.data(), stored.dtype(), out.data(), dtype, stored.numel());
+    return out;
   }
-  void bind_context(graph::OpArgs& args) override { args.pool = &pool_; }
+
+  const Kernel* kernel(const NodeSignature& sig) const override {
+    const Op op = sig.node->op;
+    // Every kernel computes in F32; cast converts between the float types.
+    if (op == Op::cast) return is_float(sig.in_dtypes[0]) && is_float(sig.out_dtype) ? &kCpuKernels[int(op)] : nullptr;
+    for (DType t : sig.in_dtypes)
+      if (t != DType::f32) return nullptr;
+    return sig.out_dtype == DType::f32 ? &kCpuKernels[int(op)] : nullptr;
+  }
+  void bind_context(KernelArgs& args) override { args.pool = &pool_; }
+  int threads() const override { return pool_.size(); }
 
  private:
   mutable ThreadPool pool_;

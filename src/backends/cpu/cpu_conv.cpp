@@ -8,6 +8,7 @@
 
 #include "backends/cpu/cpu_ops.hpp"
 #include "backends/cpu/gemm.hpp"
+#include "graph/ops.hpp"
 #include "core/thread_pool.hpp"
 
 namespace visionrt::cpu {
@@ -23,7 +24,9 @@ bool is_pointwise(const Tensor& w, const graph::Attrs& a) {
 
 }  // namespace
 
-size_t conv2d_workspace(const std::vector<const Shape*>& in, const graph::Attrs& a, int) {
+size_t conv2d_workspace(const NodeSignature& sig, int) {
+  const auto& in = sig.in_shapes;
+  const graph::Attrs& a = sig.node->attrs;
   const Shape &x = *in[0], &w = *in[1];
   if (w[1] == 1 && w[2] == 1 && a.stride == 1 && a.pad == 0) return 0;
   const int64_t K = w[1] * w[2] * w[3];
@@ -31,7 +34,7 @@ size_t conv2d_workspace(const std::vector<const Shape*>& in, const graph::Attrs&
   return static_cast<size_t>(std::min(rows, rows_per_chunk(K)) * K) * sizeof(float);
 }
 
-void nchw_to_nhwc(const graph::OpArgs& a) {
+void nchw_to_nhwc(const KernelArgs& a) {
   const Tensor& x = *a.in[0];
   const int64_t N = x.dim(0), C = x.dim(1), HW = x.dim(2) * x.dim(3);
   const float* src = x.f32();
@@ -44,7 +47,7 @@ void nchw_to_nhwc(const graph::OpArgs& a) {
   });
 }
 
-void conv2d(const graph::OpArgs& a) {
+void conv2d(const KernelArgs& a) {
   const Tensor &x = *a.in[0], &w = *a.in[1];
   const graph::Attrs& at = a.node->attrs;
   const int64_t N = x.dim(0), H = x.dim(1), W = x.dim(2), Ci = x.dim(3);
@@ -81,21 +84,12 @@ void conv2d(const graph::OpArgs& a) {
   }
   const float* bias = a.in[2]->f32();
   const float* res = a.num_inputs > 3 ? a.in[3]->f32() : nullptr;
-  // Epilogue in the order of the unfused graph: bias (folded BatchNorm),
-  // then the residual, then the activation, as ResNet blocks apply them.
   a.pool->parallel_for(rows, 64, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      float* o = out + r * Co;
-      for (int64_t c = 0; c < Co; ++c) {
-        float v = o[c] + bias[c];
-        if (res) v += res[r * Co + c];
-        o[c] = apply_activation(at.act, v);
-      }
-    }
+    for (int64_t r = r0; r < r1; ++r) apply_epilogue(at, out + r * Co, bias, res ? res + r * Co : nullptr, Co);
   });
 }
 
-void max_pool(const graph::OpArgs& a) {
+void max_pool(const KernelArgs& a) {
   const Tensor& x = *a.in[0];
   const graph::Attrs& at = a.node->attrs;
   const int64_t N = x.dim(0), H = x.dim(1), W = x.dim(2), C = x.dim(3);

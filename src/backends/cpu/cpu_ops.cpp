@@ -5,17 +5,17 @@
 
 #include "backends/cpu/cpu_ops.hpp"
 #include "backends/cpu/gemm.hpp"
+#include "core/half.hpp"
 #include "core/thread_pool.hpp"
 
 namespace visionrt::cpu {
 namespace {
 
 using graph::Activation;
-using graph::OpArgs;
 
 // Runs fn(begin, end) over [0, n) on the pool, in chunks of at least `grain`.
 template <typename Fn>
-void parallel(const OpArgs& a, int64_t n, int64_t grain, Fn&& fn) {
+void parallel(const KernelArgs& a, int64_t n, int64_t grain, Fn&& fn) {
   a.pool->parallel_for(n, grain, fn);
 }
 
@@ -35,13 +35,15 @@ float apply_activation(Activation act, float x) {
   return x;
 }
 
-size_t patch_embed_workspace(const std::vector<const Shape*>& in, const graph::Attrs& attrs, int) {
+size_t patch_embed_workspace(const NodeSignature& sig, int) {
+  const auto& in = sig.in_shapes;
+  const graph::Attrs& attrs = sig.node->attrs;
   const Shape& x = *in[0];
   const int64_t p = attrs.patch;
   return static_cast<size_t>(x[0] * (x[2] / p) * (x[3] / p) * x[1] * p * p) * sizeof(float);
 }
 
-void patch_embed(const OpArgs& a) {
+void patch_embed(const KernelArgs& a) {
   // im2col: each patch becomes one row of C*P*P values ordered as the
   // convolution weight [D, C, P, P], then one GEMM with the weight.
   const Tensor &x = *a.in[0], &w = *a.in[1], &b = *a.in[2];
@@ -68,7 +70,7 @@ void patch_embed(const OpArgs& a) {
   });
 }
 
-void embed_tokens(const OpArgs& a) {
+void embed_tokens(const KernelArgs& a) {
   const Tensor &tok = *a.in[0], &cls = *a.in[1], &pos = *a.in[2];
   const int64_t N = tok.dim(0), T = tok.dim(1), D = tok.dim(2);
   const float *t = tok.f32(), *c = cls.f32(), *p = pos.f32();
@@ -82,7 +84,7 @@ void embed_tokens(const OpArgs& a) {
   });
 }
 
-void layer_norm(const OpArgs& a) {
+void layer_norm(const KernelArgs& a) {
   const Tensor& x = *a.in[0];
   const int64_t D = x.dim(-1), rows = x.numel() / D;
   const float *src = x.f32(), *gamma = a.in[1]->f32(), *beta = a.in[2]->f32();
@@ -105,27 +107,30 @@ void layer_norm(const OpArgs& a) {
   });
 }
 
-void linear(const OpArgs& a) {
+void apply_epilogue(const graph::Attrs& at, float* row, const float* bias, const float* res, int64_t n) {
+  if (res && at.order == graph::EpilogueOrder::residual_then_act) {
+    for (int64_t i = 0; i < n; ++i) row[i] = apply_activation(at.act, row[i] + bias[i] + res[i]);
+  } else {
+    for (int64_t i = 0; i < n; ++i) row[i] = apply_activation(at.act, row[i] + bias[i]);
+    if (res)
+      for (int64_t i = 0; i < n; ++i) row[i] += res[i];
+  }
+}
+
+void linear(const KernelArgs& a) {
   const Tensor &x = *a.in[0], &w = *a.in[1];
   const int64_t K = x.dim(-1), M = x.numel() / K, N = w.dim(0);
   float* out = a.out.f32();
   gemm_nt(M, N, K, x.f32(), K, w.f32(), K, out, N, a.pool);
   const float* bias = a.in[2]->f32();
   const float* res = a.num_inputs > 3 ? a.in[3]->f32() : nullptr;
-  const Activation act = a.node->attrs.act;
-  // The epilogue: bias, then activation, then the residual, as the
-  // unfused graph would compute them.
   parallel(a, M, 16, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      float* row = out + r * N;
-      for (int64_t n = 0; n < N; ++n) row[n] = apply_activation(act, row[n] + bias[n]);
-      if (res)
-        for (int64_t n = 0; n < N; ++n) row[n] += res[r * N + n];
-    }
+    for (int64_t r = r0; r < r1; ++r)
+      apply_epilogue(a.node->attrs, out + r * N, bias, res ? res + r * N : nullptr, N);
   });
 }
 
-void activation(const OpArgs& a) {
+void activation(const KernelArgs& a) {
   const float* x = a.in[0]->f32();
   float* out = a.out.f32();
   const Activation act = a.node->attrs.act;
@@ -134,7 +139,7 @@ void activation(const OpArgs& a) {
   });
 }
 
-void add(const OpArgs& a) {
+void add(const KernelArgs& a) {
   const float *x = a.in[0]->f32(), *y = a.in[1]->f32();
   float* out = a.out.f32();
   parallel(a, a.out.numel(), 4096, [&](int64_t i0, int64_t i1) {
@@ -142,9 +147,44 @@ void add(const OpArgs& a) {
   });
 }
 
-void copy(const OpArgs& a) { std::memcpy(a.out.data(), a.in[0]->data(), a.out.nbytes()); }
+void copy(const KernelArgs& a) { std::memcpy(a.out.data(), a.in[0]->data(), a.out.nbytes()); }
 
-void select_token(const OpArgs& a) {
+void expand(const KernelArgs& a) {
+  const size_t bytes = a.in[0]->nbytes();
+  for (int64_t i = 0; i < a.out.dim(0); ++i)
+    std::memcpy(static_cast<char*>(a.out.data()) + i * bytes, a.in[0]->data(), bytes);
+}
+
+void zeros_like(const KernelArgs& a) { std::memset(a.out.data(), 0, a.out.nbytes()); }
+
+void convert(const void* src, DType from, void* dst, DType to, int64_t n) {
+  auto load = [&](int64_t i) {
+    switch (from) {
+      case DType::f16: return half_to_float(static_cast<const uint16_t*>(src)[i]);
+      case DType::bf16: return bf16_to_float(static_cast<const uint16_t*>(src)[i]);
+      default: return static_cast<const float*>(src)[i];
+    }
+  };
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = load(i);
+    switch (to) {
+      case DType::f16: static_cast<uint16_t*>(dst)[i] = float_to_half(v); break;
+      case DType::bf16: static_cast<uint16_t*>(dst)[i] = float_to_bf16(v); break;
+      default: static_cast<float*>(dst)[i] = v; break;
+    }
+  }
+}
+
+void cast(const KernelArgs& a) {
+  const DType from = a.in[0]->dtype(), to = a.out.dtype();
+  const size_t in_size = dtype_size(from), out_size = dtype_size(to);
+  parallel(a, a.out.numel(), 4096, [&](int64_t i0, int64_t i1) {
+    convert(static_cast<const char*>(a.in[0]->data()) + i0 * in_size, from,
+            static_cast<char*>(a.out.data()) + i0 * out_size, to, i1 - i0);
+  });
+}
+
+void select_token(const KernelArgs& a) {
   const Tensor& x = *a.in[0];
   const int64_t N = x.dim(0), S = x.dim(1), D = x.dim(2), idx = a.node->attrs.index;
   for (int64_t n = 0; n < N; ++n)

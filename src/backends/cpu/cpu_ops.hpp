@@ -1,33 +1,45 @@
-// CPU implementations of the ops in graph/ops.hpp (fp32, multi-threaded).
+// CPU kernels for the ops in graph/ops.hpp (fp32, multi-threaded; cast
+// converts between F32, F16 and BF16). cpu_backend.cpp holds their table.
 #pragma once
 #include <cstddef>
-#include <vector>
 
-#include "graph/ops.hpp"
+#include "backends/backend.hpp"
 
 namespace visionrt::cpu {
 
 // The activations every op with a fused epilogue shares.
 float apply_activation(graph::Activation act, float x);
 
-void patch_embed(const graph::OpArgs& a);
-void embed_tokens(const graph::OpArgs& a);
-void layer_norm(const graph::OpArgs& a);
-void linear(const graph::OpArgs& a);
-void attention(const graph::OpArgs& a);
-void activation(const graph::OpArgs& a);
-void add(const graph::OpArgs& a);
-void select_token(const graph::OpArgs& a);
-void nchw_to_nhwc(const graph::OpArgs& a);
-void copy(const graph::OpArgs& a);  // same elements, another shape
-void conv2d(const graph::OpArgs& a);
-void max_pool(const graph::OpArgs& a);
-void mask_resize(const graph::OpArgs& a);
-void sine_position(const graph::OpArgs& a);
+// A linear's or conv2d's epilogue on one output row already holding xW:
+// bias, then activation and residual in the node's order. res may be null.
+void apply_epilogue(const graph::Attrs& attrs, float* row, const float* bias, const float* res,
+                    int64_t n);
 
-size_t patch_embed_workspace(const std::vector<const Shape*>& in, const graph::Attrs& attrs, int threads);
-size_t conv2d_workspace(const std::vector<const Shape*>& in, const graph::Attrs& attrs, int threads);
-size_t sine_position_workspace(const std::vector<const Shape*>& in, const graph::Attrs& attrs, int threads);
-size_t attention_workspace(const std::vector<const Shape*>& in, const graph::Attrs& attrs, int threads);
+void patch_embed(const KernelArgs& a);
+void embed_tokens(const KernelArgs& a);
+void layer_norm(const KernelArgs& a);
+void linear(const KernelArgs& a);
+void attention(const KernelArgs& a);
+void activation(const KernelArgs& a);
+void add(const KernelArgs& a);
+void select_token(const KernelArgs& a);
+void nchw_to_nhwc(const KernelArgs& a);
+void copy(const KernelArgs& a);  // same elements, another shape
+void conv2d(const KernelArgs& a);
+void max_pool(const KernelArgs& a);
+void mask_resize(const KernelArgs& a);
+void sine_position(const KernelArgs& a);
+void cast(const KernelArgs& a);
+void expand(const KernelArgs& a);
+void zeros_like(const KernelArgs& a);
+void resample_position(const KernelArgs& a);
+
+size_t patch_embed_workspace(const NodeSignature& sig, int threads);
+size_t conv2d_workspace(const NodeSignature& sig, int threads);
+size_t sine_position_workspace(const NodeSignature& sig, int threads);
+size_t attention_workspace(const NodeSignature& sig, int threads);
+
+// Converts n values between F32, F16 and BF16.
+void convert(const void* src, DType from, void* dst, DType to, int64_t n);
 
 }  // namespace visionrt::cpu

@@ -1,17 +1,21 @@
 // DETR's padding mask at feature resolution and its 2-D sine position
 // encoding, computed from the mask so padded pixels shift no position.
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "backends/cpu/cpu_ops.hpp"
+#include "core/thread_pool.hpp"
 
 namespace visionrt::cpu {
 
-size_t sine_position_workspace(const std::vector<const Shape*>&, const graph::Attrs& a, int) {
+size_t sine_position_workspace(const NodeSignature& sig, int) {
+  const graph::Attrs& a = sig.node->attrs;
   // The per-channel divisors, then the two cumulative sums of one image.
   return static_cast<size_t>(a.dim / 2 + 2 * a.out_h * a.out_w) * sizeof(float);
 }
 
-void mask_resize(const graph::OpArgs& a) {
+void mask_resize(const KernelArgs& a) {
   // torch.nn.functional.interpolate(mode="nearest") with an output size:
   // source index floor(dst * (in / out)) in float, clamped to the input.
   const Tensor& m = *a.in[0];
@@ -30,7 +34,7 @@ void mask_resize(const graph::OpArgs& a) {
     }
 }
 
-void sine_position(const graph::OpArgs& a) {
+void sine_position(const KernelArgs& a) {
   // As DetrSinePositionEmbedding(normalize=True): cumulative sums of the
   // valid mask down and across, normalised by the last sum, scaled by 2*pi;
   // channel i of each half divides by T^(2*floor(i/2)/F), even i -> sin,
@@ -66,6 +70,64 @@ void sine_position(const graph::OpArgs& a) {
         }
       }
   }
+}
+
+}  // namespace visionrt::cpu
+
+namespace visionrt::cpu {
+namespace {
+
+// Cubic convolution weights (A = -0.75), as PyTorch's upsample_bicubic2d.
+void cubic_weights(float t, float w[4]) {
+  constexpr float A = -0.75f;
+  auto near = [](float x) { return ((A + 2) * x - (A + 3)) * x * x + 1; };
+  auto far = [](float x) { return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A; };
+  w[0] = far(t + 1);
+  w[1] = near(t);
+  w[2] = near(1 - t);
+  w[3] = far(2 - t);
+}
+
+}  // namespace
+
+// torch.nn.functional.interpolate(mode="bicubic", align_corners=False) of
+// the patch part of a [1, 1 + gh*gw, D] position table to the output grid,
+// the class position kept first, as transformers' interpolate_pos_encoding.
+void resample_position(const KernelArgs& a) {
+  const graph::Attrs& at = a.node->attrs;
+  const int gh = at.in_h, gw = at.in_w, new_h = at.out_h, new_w = at.out_w;
+  const int64_t D = a.in[0]->dim(2);
+  const float* src = a.in[0]->f32() + D;  // skip the class position
+  float* dst = a.out.f32();
+  std::memcpy(dst, a.in[0]->f32(), D * sizeof(float));
+  dst += D;
+  // Source coordinate of an output index, as PyTorch computes it for cubic
+  // modes with align_corners=False: no clamping to zero before flooring.
+  const float sy = static_cast<float>(gh) / new_h, sx = static_cast<float>(gw) / new_w;
+  a.pool->parallel_for(int64_t(new_h) * new_w, 16, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int oy = static_cast<int>(p / new_w), ox = static_cast<int>(p % new_w);
+      const float fy = sy * (oy + 0.5f) - 0.5f, fx = sx * (ox + 0.5f) - 0.5f;
+      const int iy = static_cast<int>(std::floor(fy)), ix = static_cast<int>(std::floor(fx));
+      float wy[4], wx[4];
+      cubic_weights(fy - iy, wy);
+      cubic_weights(fx - ix, wx);
+      float* o = dst + p * D;
+      for (int64_t d = 0; d < D; ++d) {
+        float acc = 0.f;
+        for (int i = 0; i < 4; ++i) {
+          const int y = std::min(std::max(iy - 1 + i, 0), gh - 1);
+          float row = 0.f;
+          for (int j = 0; j < 4; ++j) {
+            const int xx = std::min(std::max(ix - 1 + j, 0), gw - 1);
+            row += wx[j] * src[(int64_t(y) * gw + xx) * D + d];
+          }
+          acc += wy[i] * row;
+        }
+        o[d] = acc;
+      }
+    }
+  });
 }
 
 }  // namespace visionrt::cpu

@@ -37,8 +37,10 @@ inline uint16_t float_to_half(float f) {
   if (absx >= 0x7f800000u) return static_cast<uint16_t>(sign | 0x7c00u | (absx > 0x7f800000u ? 0x200u : 0));
   if (absx >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow to inf
   if (absx < 0x38800000u) {  // subnormal half or zero
+    // Below 2^-25, half the smallest subnormal, everything rounds to zero;
+    // this also keeps the shifts below 32 bits.
     const uint32_t shift = 113 - (absx >> 23);
-    if (shift > 24) return static_cast<uint16_t>(sign);
+    if (shift > 11) return static_cast<uint16_t>(sign);
     const uint32_t man = (absx & 0x7fffffu) | 0x800000u;
     uint32_t h = man >> (shift + 13);
     const uint32_t rem = man & ((1u << (shift + 13)) - 1);

@@ -386,6 +386,67 @@ class CliDetect : public ::testing::Test {
   std::vector<std::string> images_;
 };
 
+// With --interpolate-pos-encoding every image is prepared to the
+// preprocessor's size (48x64 here, the model's is 32x32), whatever its own
+// size, so images of mixed sizes share batches; batching changes nothing.
+TEST(Cli, InterpolatedClassifyBatchesMixedSizesAlike) {
+  if (!visionrt::has_image_io()) GTEST_SKIP() << "built without the OpenCV image front end";
+  ScratchDir scratch;
+  const std::vector<std::string> images = {
+      (kSourceDir / "models/demo/images/digits/digit_0.png").string(),              // 8x8
+      (kSourceDir / "tests/fixtures/frontend/flower.jpg").string(),                 // a photo
+      (kSourceDir / "tests/fixtures/shapes-eval/shapes_00000.png").string(),        // 128x128
+      (kSourceDir / "tests/fixtures/frontend/decode/orientation_5.jpg").string()};  // EXIF-rotated
+  auto classify = [&](const char* batch) {
+    std::vector<std::string> args = {"classify", "--json", "--interpolate-pos-encoding", "--batch", batch,
+                                     "--model", (kSourceDir / "tests/fixtures/vit/p16_interp").string()};
+    args.insert(args.end(), images.begin(), images.end());
+    return run_cli(args, scratch.path());
+  };
+  const CliRun single = classify("1"), batched = classify("4");
+  ASSERT_EQ(single.exit_code, 0) << single.err;
+  ASSERT_EQ(batched.exit_code, 0) << batched.err;
+  const std::vector<std::string> a = single.out_lines(), b = batched.out_lines();
+  ASSERT_EQ(a.size(), images.size());
+  ASSERT_EQ(b.size(), images.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    const json x = json::parse(a[i]), y = json::parse(b[i]);
+    EXPECT_EQ(x.at("image"), images[i]);
+    EXPECT_EQ(y.at("image"), images[i]);
+    // As in BatchSizeDoesNotChangeResults: only summation order may differ.
+    for (size_t k = 0; k < x.at("predictions").size(); ++k) {
+      EXPECT_EQ(x["predictions"][k].at("id"), y["predictions"][k].at("id")) << a[i] << "\n" << b[i];
+      EXPECT_NEAR(x["predictions"][k].at("probability").get<double>(),
+                  y["predictions"][k].at("probability").get<double>(), 1e-4);
+    }
+  }
+}
+
+TEST_F(CliDetect, BatchSizeDoesNotChangeDetections) {
+  auto run = [&](const char* batch) {
+    return run_cli(detect({"--json", "--threshold", "0.2", "--batch", batch, images_[0], images_[1], images_[2]}),
+                   scratch_.path());
+  };
+  const CliRun single = run("1"), batched = run("3");
+  ASSERT_EQ(single.exit_code, 0) << single.err;
+  ASSERT_EQ(batched.exit_code, 0) << batched.err;
+  const std::vector<std::string> a = single.out_lines(), b = batched.out_lines();
+  ASSERT_EQ(a.size(), 3u);
+  ASSERT_EQ(b.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    const json x = json::parse(a[i]).at("detections"), y = json::parse(b[i]).at("detections");
+    ASSERT_EQ(x.size(), y.size()) << a[i] << "\n" << b[i];
+    // Scores within 1e-5 and boxes within 1e-3 px, as DetectorTest bounds
+    // an image alone against the same image in a batch.
+    for (size_t k = 0; k < x.size(); ++k) {
+      EXPECT_EQ(x[k].at("id"), y[k].at("id"));
+      EXPECT_NEAR(x[k].at("score").get<double>(), y[k].at("score").get<double>(), 1e-5);
+      for (int c = 0; c < 4; ++c)
+        EXPECT_NEAR(x[k]["box"][c].get<double>(), y[k]["box"][c].get<double>(), 1e-3);
+    }
+  }
+}
+
 TEST_F(CliDetect, JsonGivesOneObjectPerImageLineWithBoxes) {
   const CliRun run = run_cli(detect({"--json", "--threshold", "0", images_[0], images_[1], images_[2]}), scratch_.path());
   ASSERT_EQ(run.exit_code, 0) << run.err;

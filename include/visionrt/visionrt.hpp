@@ -37,6 +37,17 @@ struct Options {
 // Images larger than this are refused before any pixel is decoded.
 constexpr int64_t kMaxImagePixels = 100'000'000;
 
+// A decoded image: 8-bit RGB, rows of width * 3 bytes, EXIF orientation applied.
+struct Image {
+  int width = 0, height = 0;
+  std::vector<uint8_t> rgb;
+};
+
+// Decodes an image file (JPEG, PNG, BMP, WebP, TIFF) or encoded bytes.
+// Needs has_image_io().
+VISIONRT_API Image load_image(const std::string& path);
+VISIONRT_API Image decode_image(const uint8_t* data, size_t size);
+
 struct Label {
   int id = 0;
   std::string name;  // from config.json's id2label; "LABEL_<id>" when absent
@@ -45,7 +56,11 @@ struct Label {
 
 struct ModelInfo {
   std::string architecture;  // e.g. "ViTForImageClassification"
-  int image_height = 0, image_width = 0, num_channels = 3;
+  int image_height = 0, image_width = 0, num_channels = 3;  // the checkpoint's image_size
+  // The size classify_files and preprocess_file prepare images to: the
+  // checkpoint's, or with interpolate_pos_encoding the preprocessor's own
+  // fixed size. 0 for the detector, whose inputs vary.
+  int input_height = 0, input_width = 0;
   int num_labels = 0;
   int64_t num_parameters = 0;
 };
@@ -57,6 +72,7 @@ class VISIONRT_API Classifier {
   static Classifier load(const std::string& model_dir, const Options& options = {});
 
   const ModelInfo& info() const;
+  // Where the model runs: cpu or cuda (automatic resolved at load).
   Device device() const;
   // Label names by class id, from config.json's id2label.
   const std::vector<std::string>& label_names() const;
@@ -77,15 +93,16 @@ class VISIONRT_API Classifier {
   std::vector<Label> classify_encoded(const uint8_t* data, size_t size, int topk = 5) const;
 
   // Decodes and preprocesses one image file into pixel_values (channels x
-  // height x width floats), exactly as classify_files does.
+  // input_height x input_width floats), exactly as classify_files does.
   std::vector<float> preprocess_file(const std::string& path) const;
 
-  // Peak bytes of intermediate activations planned for the largest batch run so far.
+  // Bytes of activation and scratch memory held now: one block, sized for
+  // the largest batch and image size planned among those kept (the eight
+  // most recently used).
   size_t peak_activation_bytes() const;
 
-  struct Impl;
-
  private:
+  struct Impl;
   explicit Classifier(std::shared_ptr<Impl> impl);
   std::shared_ptr<Impl> impl_;
 };
@@ -127,6 +144,8 @@ class VISIONRT_API Detector {
   static Detector load(const std::string& model_dir, const Options& options = {});
 
   const ModelInfo& info() const;
+  // Where the model runs: cpu or cuda (automatic resolved at load).
+  Device device() const;
   const std::vector<std::string>& label_names() const;
 
   // Raw outputs for a prepared batch. pixel_mask may be null (no padding).
@@ -148,17 +167,20 @@ class VISIONRT_API Detector {
   std::vector<std::vector<Detection>> detect_files(const std::vector<std::string>& paths,
                                                    float threshold = 0.7f) const;
   std::vector<Detection> detect_encoded(const uint8_t* data, size_t size, float threshold = 0.7f) const;
+  // The same on decoded images; images of the same prepared size run as one batch.
+  std::vector<std::vector<Detection>> detect(const std::vector<Image>& images,
+                                             float threshold = 0.7f) const;
 
-  // Writes a copy of an image file with the detections drawn on it (boxes,
-  // label names, scores); the format follows out_path's extension.
-  void draw(const std::string& image_path, const std::vector<Detection>& detections,
+  // Writes a copy of an image with the detections drawn on it (boxes, label
+  // names, scores); the format follows out_path's extension.
+  void draw(const Image& image, const std::vector<Detection>& detections,
             const std::string& out_path) const;
 
+  // As Classifier::peak_activation_bytes.
   size_t peak_activation_bytes() const;
 
-  struct Impl;
-
  private:
+  struct Impl;
   explicit Detector(std::shared_ptr<Impl> impl);
   std::shared_ptr<Impl> impl_;
 };

@@ -20,13 +20,14 @@ struct Classifier::Impl {
         options(o),
         executors(make_backend(o.device, o.num_threads), model.weights(), [this](int n, int h, int w) {
           return model.build(n, h, w, options.interpolate_pos_encoding);
-        }) {}
+        }),
+        device(device_of(executors.backend())) {}
   ModelInfo info;
   io::PreprocessConfig preprocess;
   models::VitModel model;
   Options options;
-  Device device = Device::cpu;
   ExecutorCache executors;
+  Device device;  // where the backend runs: automatic resolved
 
   std::vector<Label> top_labels(const float* logits, int topk) const {
     const int L = info.num_labels;
@@ -59,8 +60,13 @@ Classifier Classifier::load(const std::string& model_dir, const Options& options
     fail(StatusCode::invalid_argument, "num_threads must be 0 (all cores) or positive");
   auto impl = std::make_shared<Impl>(models::VitModel::load(folder), options);
   const models::VitConfig& c = impl->model.config();
-  impl->info = {arch, c.image_height, c.image_width, c.num_channels,
-                static_cast<int>(c.labels.size()), impl->model.num_parameters()};
+  ModelInfo& info = impl->info;
+  info.architecture = arch;
+  info.image_height = c.image_height;
+  info.image_width = c.image_width;
+  info.num_channels = c.num_channels;
+  info.num_labels = static_cast<int>(c.labels.size());
+  info.num_parameters = impl->model.num_parameters();
   // Batches need one input size. It is the processor's fixed size when the
   // position table may be resampled for it, else the model's own.
   io::PreprocessConfig& pp = impl->preprocess;
@@ -71,6 +77,8 @@ Classifier Classifier::load(const std::string& model_dir, const Options& options
     pp.height = c.image_height;
     pp.width = c.image_width;
   }
+  impl->info.input_height = pp.height;
+  impl->info.input_width = pp.width;
   return Classifier(std::move(impl));
 }
 

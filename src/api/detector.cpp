@@ -14,21 +14,35 @@
 
 namespace visionrt {
 
+namespace {
+
+// A resized, normalised image of a batch, before padding.
+struct Prepared {
+  int width, height, original_width, original_height;
+  std::vector<float> chw;
+};
+
+io::ImageRGB8 to_io(const Image& img) {
+  if (img.width <= 0 || img.height <= 0 || img.rgb.size() != size_t(img.width) * img.height * 3)
+    fail(StatusCode::invalid_argument, "image of ", img.width, "x", img.height, " holds ", img.rgb.size(),
+         " bytes, not width x height x 3");
+  return {img.width, img.height, img.rgb};
+}
+
+}  // namespace
+
 struct Detector::Impl {
   Impl(models::DetrModel m, const Options& o)
       : model(std::move(m)),
         executors(make_backend(o.device, o.num_threads), model.weights(),
-                  [this](int n, int h, int w) { return model.build(n, h, w); }) {}
+                  [this](int n, int h, int w) { return model.build(n, h, w); }),
+        device(device_of(executors.backend())) {}
   ModelInfo info;
   io::PreprocessConfig preprocess;
   models::DetrModel model;
   ExecutorCache executors;
+  Device device;
 
-  // Resized, normalised images of a batch, before padding.
-  struct Prepared {
-    int width, height, original_width, original_height;
-    std::vector<float> chw;
-  };
   Prepared prepare(const io::ImageRGB8& img) const {
     Prepared p{0, 0, img.width, img.height, {}};
     io::output_size(preprocess, img.width, img.height, &p.width, &p.height);
@@ -36,6 +50,9 @@ struct Detector::Impl {
     io::preprocess(img, preprocess, p.chw.data());
     return p;
   }
+  // Detections of prepared images, as Detector::detect describes.
+  std::vector<std::vector<Detection>> detect(std::vector<Prepared> images, float threshold,
+                                             const Detector& self) const;
 };
 
 Detector::Detector(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -51,11 +68,14 @@ Detector Detector::load(const std::string& model_dir, const Options& options) {
   auto impl = std::make_shared<Impl>(models::DetrModel::load(folder), options);
   impl->preprocess = folder.preprocess;
   const models::DetrConfig& c = impl->model.config();
-  impl->info = {arch, 0, 0, 3, static_cast<int>(c.labels.size()), impl->model.num_parameters()};
+  impl->info.architecture = arch;
+  impl->info.num_labels = static_cast<int>(c.labels.size());
+  impl->info.num_parameters = impl->model.num_parameters();
   return Detector(std::move(impl));
 }
 
 const ModelInfo& Detector::info() const { return impl_->info; }
+Device Detector::device() const { return impl_->device; }
 const std::vector<std::string>& Detector::label_names() const { return impl_->model.config().labels; }
 
 DetrOutputs Detector::forward(const float* pixel_values, const float* pixel_mask, int n, int height,
@@ -119,7 +139,7 @@ std::vector<Detection> Detector::post_process(const DetrOutputs& o, int index, i
 
 namespace {
 
-DetrBatch pad_batch(std::vector<Detector::Impl::Prepared>& images) {
+DetrBatch pad_batch(std::vector<Prepared>& images) {
   DetrBatch b;
   b.n = static_cast<int>(images.size());
   for (const auto& p : images) {
@@ -147,26 +167,24 @@ DetrBatch pad_batch(std::vector<Detector::Impl::Prepared>& images) {
 
 DetrBatch Detector::prepare_files(const std::vector<std::string>& paths) const {
   if (paths.empty()) fail(StatusCode::invalid_argument, "no images given");
-  std::vector<Impl::Prepared> images;
+  std::vector<Prepared> images;
   for (const std::string& path : paths) images.push_back(impl_->prepare(io::load_image(path, kMaxImagePixels)));
   return pad_batch(images);
 }
 
-std::vector<std::vector<Detection>> Detector::detect_files(const std::vector<std::string>& paths,
-                                                           float threshold) const {
+std::vector<std::vector<Detection>> Detector::Impl::detect(std::vector<Prepared> images, float threshold,
+                                                           const Detector& self) const {
   // Images run together only with images of the same prepared size. Padding
   // would change an image's backbone features near its border (convolutions
   // see the padding), and so its detections; grouping keeps every image's
   // detections equal to those it gets alone. forward() still takes padded
   // batches, as DetrImageProcessor makes them.
-  std::vector<Impl::Prepared> images;
-  for (const std::string& path : paths) images.push_back(impl_->prepare(io::load_image(path, kMaxImagePixels)));
   std::vector<std::vector<Detection>> out(images.size());
   std::vector<bool> done(images.size(), false);
   for (size_t i = 0; i < images.size(); ++i) {
     if (done[i]) continue;
     std::vector<size_t> group;
-    std::vector<Impl::Prepared> same;
+    std::vector<Prepared> same;
     for (size_t j = i; j < images.size(); ++j)
       if (!done[j] && images[j].width == images[i].width && images[j].height == images[i].height) {
         group.push_back(j);
@@ -174,29 +192,40 @@ std::vector<std::vector<Detection>> Detector::detect_files(const std::vector<std
         done[j] = true;
       }
     const DetrBatch b = pad_batch(same);
-    const DetrOutputs o = forward(b);
+    const DetrOutputs o = self.forward(b);
     for (size_t k = 0; k < group.size(); ++k)
-      out[group[k]] = post_process(o, static_cast<int>(k), b.original_width[k], b.original_height[k], threshold);
+      out[group[k]] = self.post_process(o, static_cast<int>(k), b.original_width[k], b.original_height[k], threshold);
   }
   return out;
 }
 
-std::vector<Detection> Detector::detect_encoded(const uint8_t* data, size_t size, float threshold) const {
-  std::vector<Impl::Prepared> images{impl_->prepare(io::decode_image(data, size, "<memory>", kMaxImagePixels))};
-  const DetrBatch b = pad_batch(images);
-  return post_process(forward(b), 0, b.original_width[0], b.original_height[0], threshold);
+std::vector<std::vector<Detection>> Detector::detect_files(const std::vector<std::string>& paths,
+                                                           float threshold) const {
+  std::vector<Prepared> images;
+  for (const std::string& path : paths) images.push_back(impl_->prepare(io::load_image(path, kMaxImagePixels)));
+  return impl_->detect(std::move(images), threshold, *this);
 }
 
-void Detector::draw(const std::string& image_path, const std::vector<Detection>& detections,
+std::vector<std::vector<Detection>> Detector::detect(const std::vector<Image>& images, float threshold) const {
+  std::vector<Prepared> prepared;
+  for (const Image& img : images) prepared.push_back(impl_->prepare(to_io(img)));
+  return impl_->detect(std::move(prepared), threshold, *this);
+}
+
+std::vector<Detection> Detector::detect_encoded(const uint8_t* data, size_t size, float threshold) const {
+  std::vector<Prepared> images{impl_->prepare(io::decode_image(data, size, "<memory>", kMaxImagePixels))};
+  return impl_->detect(std::move(images), threshold, *this)[0];
+}
+
+void Detector::draw(const Image& image, const std::vector<Detection>& detections,
                     const std::string& out_path) const {
-  const io::ImageRGB8 img = io::load_image(image_path, kMaxImagePixels);
   std::vector<io::DrawBox> boxes;
   for (const Detection& d : detections) {
     char score[16];
     std::snprintf(score, sizeof score, " %.2f", d.score);
     boxes.push_back({d.box.x0, d.box.y0, d.box.x1, d.box.y1, d.name + score, d.id});
   }
-  io::write_annotated(img, boxes, out_path);
+  io::write_annotated(to_io(image), boxes, out_path);
 }
 
 size_t Detector::peak_activation_bytes() const { return impl_->executors.held_bytes(); }

@@ -1,5 +1,6 @@
 // Library-wide queries of the public API.
 #include "backends/registry.hpp"
+#include "io/image.hpp"
 #include "visionrt/visionrt.hpp"
 
 namespace visionrt {
@@ -15,5 +16,15 @@ bool has_image_io() noexcept {
 }
 
 bool cuda_available() noexcept { return cuda_backend_usable(); }
+
+namespace {
+Image from_io(io::ImageRGB8 img) { return {img.width, img.height, std::move(img.pixels)}; }
+}  // namespace
+
+Image load_image(const std::string& path) { return from_io(io::load_image(path, kMaxImagePixels)); }
+
+Image decode_image(const uint8_t* data, size_t size) {
+  return from_io(io::decode_image(data, size, "<memory>", kMaxImagePixels));
+}
 
 }  // namespace visionrt

@@ -1,6 +1,8 @@
 // Picks a backend for a device. The one place that asks whether CUDA was built in.
 #include "backends/registry.hpp"
 
+#include <string>
+
 #include "core/error.hpp"
 
 namespace visionrt {
@@ -9,6 +11,10 @@ bool cuda_backend_usable() noexcept {
   // The CUDA backend joins the executor in its own step; until then every
   // graph runs on the CPU.
   return false;
+}
+
+Device device_of(const Backend& backend) {
+  return std::string(backend.name()) == "cuda" ? Device::cuda : Device::cpu;
 }
 
 std::shared_ptr<Backend> make_backend(Device device, int threads) {

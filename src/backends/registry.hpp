@@ -13,4 +13,7 @@ bool cuda_backend_usable() noexcept;
 // Throws device_error when the device asked for cannot be used.
 std::shared_ptr<Backend> make_backend(Device device, int threads);
 
+// The device a backend runs on (cpu or cuda, never automatic).
+Device device_of(const Backend& backend);
+
 }  // namespace visionrt

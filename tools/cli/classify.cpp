@@ -97,26 +97,19 @@ struct Outcome {
   std::string error;
 };
 
-// Preprocesses the images of one batch and runs those of the model's input
-// size through the model together. An image of another size (possible with
-// --interpolate-pos-encoding) runs on its own, as classify_files sizes it.
+// Decodes and preprocesses each image of one batch once, to the size the
+// classifier prepares every image to, and runs them through the model together.
 std::vector<Outcome> classify_batch(const visionrt::Classifier& classifier,
                                     const std::vector<std::string>& paths, int topk) {
   const visionrt::ModelInfo& info = classifier.info();
-  const size_t image_floats =
-      static_cast<size_t>(info.num_channels) * info.image_height * info.image_width;
   std::vector<Outcome> outcomes(paths.size());
   std::vector<float> pixels;
   std::vector<size_t> batched;  // indices into paths, in pixel order
   for (size_t i = 0; i < paths.size(); ++i) {
     try {
-      std::vector<float> image = classifier.preprocess_file(paths[i]);
-      if (image.size() == image_floats) {
-        pixels.insert(pixels.end(), image.begin(), image.end());
-        batched.push_back(i);
-      } else {
-        outcomes[i].labels = classifier.classify_files({paths[i]}, topk).at(0);
-      }
+      const std::vector<float> image = classifier.preprocess_file(paths[i]);
+      pixels.insert(pixels.end(), image.begin(), image.end());
+      batched.push_back(i);
     } catch (const std::exception& e) {
       outcomes[i].error = e.what();
     }
@@ -124,8 +117,8 @@ std::vector<Outcome> classify_batch(const visionrt::Classifier& classifier,
   if (batched.empty()) return outcomes;
   try {
     std::vector<std::vector<visionrt::Label>> results =
-        classifier.classify(pixels.data(), static_cast<int>(batched.size()), info.image_height,
-                            info.image_width, topk);
+        classifier.classify(pixels.data(), static_cast<int>(batched.size()), info.input_height,
+                            info.input_width, topk);
     for (size_t b = 0; b < batched.size(); ++b) outcomes[batched[b]].labels = results.at(b);
   } catch (const std::exception& e) {
     for (size_t index : batched) outcomes[index].error = e.what();

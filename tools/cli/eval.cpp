@@ -14,8 +14,8 @@
 
 #include "args.hpp"
 #include "commands.hpp"
-#include "eval/coco.hpp"
-#include "eval/detr_loss.hpp"
+#include "coco.hpp"
+#include "detr_loss.hpp"
 #include "output.hpp"
 #include "progress.hpp"
 #include "visionrt/visionrt.hpp"

@@ -12,7 +12,7 @@
 #include "backends/cpu/gemm.hpp"
 #include "backends/registry.hpp"
 #include "core/thread_pool.hpp"
-#include "graph/executor.hpp"
+#include "runtime/executor.hpp"
 
 namespace visionrt {
 namespace {

@@ -13,7 +13,7 @@
 #include <random>
 
 #include "backends/backend.hpp"
-#include "graph/executor.hpp"
+#include "runtime/executor.hpp"
 #include "io/model_folder.hpp"
 #include "models/detr.hpp"
 #include "models/vit.hpp"

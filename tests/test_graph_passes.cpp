@@ -12,7 +12,7 @@
 
 #include "api/executor_cache.hpp"
 #include "core/error.hpp"
-#include "graph/executor.hpp"
+#include "runtime/executor.hpp"
 #include "graph/fuse.hpp"
 #include "graph/ops.hpp"
 #include "graph/precision.hpp"

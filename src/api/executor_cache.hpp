@@ -11,7 +11,7 @@
 #include <mutex>
 #include <tuple>
 
-#include "graph/executor.hpp"
+#include "runtime/executor.hpp"
 
 namespace visionrt {
 

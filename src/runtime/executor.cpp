@@ -1,4 +1,4 @@
-#include "graph/executor.hpp"
+#include "runtime/executor.hpp"
 
 #include <algorithm>
 #include <limits>

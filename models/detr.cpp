@@ -28,6 +28,8 @@ Tensor concat_rows(const Tensor& a, const Tensor& b) {
   Tensor out = Tensor::empty(x.dtype(), shape);
   std::memcpy(out.data(), x.data(), x.nbytes());
   std::memcpy(static_cast<char*>(out.data()) + x.nbytes(), y.data(), y.nbytes());
+  a.release_pages();  // only the joined copy is read from now on
+  b.release_pages();
   return out;
 }
 

@@ -35,6 +35,7 @@ Tensor concat_rows(const std::vector<Tensor>& parts) {
     const Tensor same = p.dtype() == dtype ? p : to_f32(p);
     std::memcpy(dst, same.data(), same.nbytes());
     dst += same.nbytes();
+    p.release_pages();  // only the joined copy is read from now on
   }
   return out;
 }

@@ -21,7 +21,8 @@
 namespace {
 std::atomic<long> g_allocations{0};
 // Allocations made by code inside the oneDNN library, counted apart: its
-// sgemm allocates inside every call, which no caller can prevent.
+// primitives allocate inside every execution (their argument maps), which
+// no caller can prevent.
 std::atomic<long> g_onednn_allocations{0};
 
 bool called_from_onednn(const void* caller) {
@@ -55,7 +56,7 @@ long allocations_of_second_run(graph::Executor& ex, const std::vector<Tensor>& i
   const long before = g_allocations.load(), onednn_before = g_onednn_allocations.load();
   ex.run(in, out);
   const long onednn = g_onednn_allocations.load() - onednn_before;
-  if (onednn) std::printf("allocations inside oneDNN's sgemm (not counted): %ld\n", onednn);
+  if (onednn) std::printf("allocations inside oneDNN (not counted): %ld\n", onednn);
   return g_allocations.load() - before;
 }
 

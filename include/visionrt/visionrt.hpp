@@ -96,6 +96,10 @@ class VISIONRT_API Classifier {
   // input_height x input_width floats), exactly as classify_files does.
   std::vector<float> preprocess_file(const std::string& path) const;
 
+  // Floating-point operations of one forward pass over n images of
+  // height x width (two per multiply-add of the matrix products).
+  double forward_flops(int n, int height, int width) const;
+
   // Bytes of activation and scratch memory held now: one block, sized for
   // the largest batch and image size planned among those kept (the eight
   // most recently used).
@@ -175,6 +179,9 @@ class VISIONRT_API Detector {
   // names, scores); the format follows out_path's extension.
   void draw(const Image& image, const std::vector<Detection>& detections,
             const std::string& out_path) const;
+
+  // As Classifier::forward_flops.
+  double forward_flops(int n, int height, int width) const;
 
   // As Classifier::peak_activation_bytes.
   size_t peak_activation_bytes() const;

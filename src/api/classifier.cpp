@@ -7,6 +7,7 @@
 #include "api/executor_cache.hpp"
 #include "backends/registry.hpp"
 #include "core/error.hpp"
+#include "graph/flops.hpp"
 #include "io/image.hpp"
 #include "io/model_folder.hpp"
 #include "models/vit.hpp"
@@ -134,6 +135,10 @@ std::vector<Label> Classifier::classify_encoded(const uint8_t* data, size_t size
   std::vector<float> px(size_t(3) * p.height * p.width);
   io::preprocess(img, p, px.data());
   return classify(px.data(), 1, p.height, p.width, topk)[0];
+}
+
+double Classifier::forward_flops(int n, int height, int width) const {
+  return graph::count_flops(impl_->model.build(n, height, width, impl_->options.interpolate_pos_encoding));
 }
 
 size_t Classifier::peak_activation_bytes() const { return impl_->executors.held_bytes(); }

@@ -7,6 +7,7 @@
 #include "api/executor_cache.hpp"
 #include "backends/registry.hpp"
 #include "core/error.hpp"
+#include "graph/flops.hpp"
 #include "io/image.hpp"
 #include "io/model_folder.hpp"
 #include "models/detr.hpp"
@@ -226,6 +227,10 @@ void Detector::draw(const Image& image, const std::vector<Detection>& detections
     boxes.push_back({d.box.x0, d.box.y0, d.box.x1, d.box.y1, d.name + score, d.id});
   }
   io::write_annotated(to_io(image), boxes, out_path);
+}
+
+double Detector::forward_flops(int n, int height, int width) const {
+  return graph::count_flops(impl_->model.build(n, height, width));
 }
 
 size_t Detector::peak_activation_bytes() const { return impl_->executors.held_bytes(); }

@@ -4,6 +4,9 @@
 // (oneDNN primitives, cuBLASLt algorithm choices, cuDNN plans).
 #pragma once
 #include <cstddef>
+#include <functional>
+#include <string>
+#include <tuple>
 #include <map>
 #include <memory>
 #include <vector>
@@ -30,14 +33,20 @@ struct KernelArgs {
   void* stream = nullptr;      // CUDA: cudaStream_t
 };
 
+class PreparedWeights;
+
 // What a kernel's workspace rule and prepare see of a node before any
-// memory exists: shapes and dtypes of its inputs and output.
+// memory exists: shapes and dtypes of its inputs and output, and for inputs
+// that are weights their ids in the model's table (else -1), through which
+// prepare may ask for a weight in a layout of its own (PreparedWeights::derived).
 struct NodeSignature {
   const graph::Node* node = nullptr;
   std::vector<const Shape*> in_shapes;
   std::vector<DType> in_dtypes;
+  std::vector<int> weight_ids;
   Shape out_shape;
   DType out_dtype = DType::f32;
+  PreparedWeights* weights = nullptr;
 };
 
 struct Kernel {
@@ -94,6 +103,11 @@ class PreparedWeights {
   // The weight `id` of the table in `dtype`. Callers serialise (the
   // executor cache holds its lock while planning).
   const Tensor& get(int id, DType dtype);
+  // A form of the weight a kernel lays out itself (a oneDNN blocked
+  // layout), made once by `make` from get(id, dtype) and shared by every
+  // node and shape that asks with the same `layout` key.
+  const Tensor& derived(int id, DType dtype, const std::string& layout,
+                        const std::function<Tensor(const Tensor&)>& make);
   const graph::WeightTable& table() const { return *table_; }
   int prepared_count() const { return static_cast<int>(prepared_.size()); }
   // Bytes this backend holds for them beyond the table (conversions, copies).
@@ -103,6 +117,7 @@ class PreparedWeights {
   std::shared_ptr<Backend> backend_;
   std::shared_ptr<const graph::WeightTable> table_;
   std::map<std::pair<int, DType>, Tensor> prepared_;
+  std::map<std::tuple<int, DType, std::string>, Tensor> derived_;
   size_t added_bytes_ = 0;
 };
 

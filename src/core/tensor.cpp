@@ -1,5 +1,9 @@
 #include "core/tensor.hpp"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
 #include <cstdlib>
 #include <new>
 
@@ -69,6 +73,22 @@ Tensor Tensor::view(DType dtype, Shape shape, void* data, std::shared_ptr<void> 
   t.data_ = data;
   t.keeper_ = std::move(keeper);
   return t;
+}
+
+Tensor Tensor::mapped(DType dtype, Shape shape, void* data, std::shared_ptr<void> keeper) {
+  Tensor t = view(dtype, std::move(shape), data, std::move(keeper));
+  t.mapped_ = true;
+  return t;
+}
+
+void Tensor::release_pages() const {
+  if (!mapped_ || !data_) return;
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data_) + page - 1) / page * page;
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(data_) + nbytes()) / page * page;
+  // Only whole pages inside the tensor: neighbours keep theirs. Unmodified
+  // pages of a private file mapping are reread from the file when touched.
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
 float* Tensor::f32() const {

@@ -27,6 +27,15 @@ class Tensor {
   // A view of memory owned elsewhere; `keeper` (may be null) keeps it alive.
   static Tensor view(DType dtype, Shape shape, void* data,
                      std::shared_ptr<void> keeper = nullptr);
+  // A view of a read-only file mapping (a checkpoint's weights): its pages
+  // can be dropped from memory and are read back from the file on use.
+  static Tensor mapped(DType dtype, Shape shape, void* data, std::shared_ptr<void> keeper);
+
+  // For a mapped tensor, hands its whole pages back to the system (they
+  // stay readable, faulted in again from the file); for any other, nothing.
+  // Called once a weight has been converted or laid out anew, so that
+  // loading holds about one copy of the model.
+  void release_pages() const;
 
   DType dtype() const { return dtype_; }
   const Shape& shape() const { return shape_; }
@@ -49,6 +58,7 @@ class Tensor {
   Shape shape_;
   void* data_ = nullptr;
   std::shared_ptr<void> keeper_;
+  bool mapped_ = false;
 };
 
 // Converts F32/F16/BF16 data to a new f32 tensor of the same shape.

@@ -1,28 +1,23 @@
-// A fixed set of worker threads that split index ranges between them.
-// Threads are started once; parallel_for allocates nothing.
+// The CPU's one threading runtime: parallel loops run on OpenMP's threads,
+// the same threads oneDNN's primitives use, so that no two pools spin
+// against each other on the same cores. A ThreadPool is a thread count and
+// the loops that use it; parallel_for allocates nothing.
 #pragma once
-#include <condition_variable>
 #include <cstdint>
 #include <type_traits>
-#include <mutex>
-#include <thread>
-#include <vector>
 
 namespace visionrt {
 
 class ThreadPool {
  public:
-  // threads <= 0 picks the number of hardware threads.
+  // threads <= 0 picks the number of processors.
   explicit ThreadPool(int threads = 0);
-  ~ThreadPool();
-  ThreadPool(const ThreadPool&) = delete;
-  ThreadPool& operator=(const ThreadPool&) = delete;
 
-  int size() const { return static_cast<int>(workers_.size()) + 1; }
+  int size() const { return threads_; }
 
-  // Calls fn(begin, end) on disjoint chunks covering [0, n), on the calling
-  // thread and the workers, and returns when all are done. Chunks hold at
-  // least `grain` indices. `fn` is referred to, never copied: no allocation.
+  // Calls fn(begin, end) on disjoint chunks covering [0, n) on up to size()
+  // threads, the calling thread among them, and returns when all are done.
+  // Chunks hold at least `grain` indices. `fn` is referred to, never copied.
   template <typename Fn>
   void parallel_for(int64_t n, int64_t grain, Fn&& fn) {
     run(n, grain, {&fn, [](const void* f, int64_t b, int64_t e) { (*static_cast<const std::remove_reference_t<Fn>*>(f))(b, e); }});
@@ -32,6 +27,10 @@ class ThreadPool {
   // Lets ops give each thread its own slice of planned scratch memory.
   static int worker_index();
 
+  // Makes the OpenMP calls of the calling thread (oneDNN's primitives) use
+  // size() threads. Cheap: call it before each such call.
+  void bind_calling_thread() const;
+
  private:
   // A non-owning reference to a chunk function.
   struct ChunkFn {
@@ -40,17 +39,8 @@ class ThreadPool {
     void operator()(int64_t b, int64_t e) const { call(object, b, e); }
   };
   void run(int64_t n, int64_t grain, ChunkFn fn);
-  void worker_loop(int index);
-  void run_chunks();
 
-  std::vector<std::thread> workers_;
-  std::mutex mu_;
-  std::condition_variable start_cv_, done_cv_;
-  ChunkFn job_{nullptr, nullptr};
-  int64_t job_n_ = 0, job_chunk_ = 0, next_chunk_ = 0, chunks_ = 0;
-  int busy_ = 0;
-  uint64_t generation_ = 0;
-  bool stop_ = false;
+  int threads_ = 1;
 };
 
 }  // namespace visionrt

@@ -239,7 +239,7 @@ Tensor SafetensorsFile::view(const TensorEntry& entry) const {
   // The mapping is read-only: views share it, and writing through one faults.
   void* bytes = const_cast<unsigned char*>(data_ + entry.begin);
   if (entry.begin == entry.end || reinterpret_cast<uintptr_t>(bytes) % dtype_size(entry.dtype) == 0)
-    return Tensor::view(entry.dtype, entry.shape, bytes, self_.lock());
+    return Tensor::mapped(entry.dtype, entry.shape, bytes, self_.lock());
   // Writers that predate header padding can leave tensors misaligned for their
   // element type; those are copied so that typed access stays well-defined.
   Tensor copy = Tensor::empty(entry.dtype, entry.shape);
@@ -314,7 +314,10 @@ Tensor WeightStore::raw(const std::string& name) const {
 }
 
 Tensor WeightStore::f32(const std::string& name, const Shape& expected) const {
-  return to_f32(checked(name, expected));
+  const Tensor stored = checked(name, expected);
+  Tensor converted = to_f32(stored);
+  stored.release_pages();  // the caller keeps the copy only
+  return converted;
 }
 
 Tensor WeightStore::checked(const std::string& name, const Shape& expected) const {

@@ -21,12 +21,14 @@ size_t value_bytes(const Value& v) {
   return aligned(static_cast<size_t>(shape_numel(v.shape)) * dtype_size(v.dtype));
 }
 
-NodeSignature signature(const Graph& g, const Node& n) {
+NodeSignature signature(const Graph& g, const Node& n, PreparedWeights* weights) {
   NodeSignature sig;
   sig.node = &n;
+  sig.weights = weights;
   for (int v : n.inputs) {
     sig.in_shapes.push_back(&g.value(v).shape);
     sig.in_dtypes.push_back(g.value(v).dtype);
+    sig.weight_ids.push_back(g.value(v).kind == ValueKind::weight ? g.value(v).weight : -1);
   }
   sig.out_shape = g.value(n.output).shape;
   sig.out_dtype = g.value(n.output).dtype;
@@ -99,7 +101,7 @@ Executor::Executor(Graph graph, std::shared_ptr<Backend> backend, std::shared_pt
   std::vector<const Kernel*> kernels;
   std::vector<size_t> workspace;
   for (const Node& n : nodes) {
-    sigs.push_back(signature(graph_, n));
+    sigs.push_back(signature(graph_, n, weights_.get()));
     const Kernel* k = backend_->kernel(sigs.back());
     if (!k || !k->run)
       fail(StatusCode::unsupported, "the ", backend_->name(), " backend has no '", op_def(n.op).name,

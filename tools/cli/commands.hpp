@@ -22,5 +22,6 @@ struct Subcommand {
 int run_classify(const std::vector<std::string>& args);
 int run_detect(const std::vector<std::string>& args);
 int run_eval(const std::vector<std::string>& args);
+int run_bench(const std::vector<std::string>& args);
 
 }  // namespace visionrt_cli

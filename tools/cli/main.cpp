@@ -15,6 +15,7 @@ const Subcommand kSubcommands[] = {
     {"classify", "label images with an image-classification model (ViT)", run_classify},
     {"detect", "find objects in images with an object-detection model (DETR)", run_detect},
     {"eval", "COCO box AP and set-prediction loss of a DETR model on annotated images", run_eval},
+    {"bench", "latency, throughput and GFLOP/s of a model's forward pass", run_bench},
 };
 
 void print_help() {

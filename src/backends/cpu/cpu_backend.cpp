@@ -6,6 +6,9 @@
 
 #include "backends/backend.hpp"
 #include "backends/cpu/cpu_ops.hpp"
+#if VISIONRT_HAVE_ONEDNN
+#include "backends/cpu/cpu_onednn.hpp"
+#endif
 #include "core/error.hpp"
 #include "core/thread_pool.hpp"
 
@@ -14,19 +17,29 @@ namespace {
 
 using graph::Op;
 
+// linear and conv2d: oneDNN primitives prepared per node where oneDNN is
+// built in, else the built-in GEMM. The one place that asks.
+#if VISIONRT_HAVE_ONEDNN
+constexpr Kernel kLinear{cpu::onednn_run, cpu::onednn_workspace, cpu::onednn_prepare, cpu::onednn_release};
+constexpr Kernel kConv2d = kLinear;
+#else
+constexpr Kernel kLinear{cpu::linear};
+constexpr Kernel kConv2d{cpu::conv2d, cpu::conv2d_workspace};
+#endif
+
 // One entry per op, in Op's order.
 const Kernel kCpuKernels[] = {
     {cpu::patch_embed, cpu::patch_embed_workspace},
     {cpu::embed_tokens},
     {cpu::layer_norm},
-    {cpu::linear},
+    kLinear,
     {cpu::attention, cpu::attention_workspace},
     {cpu::activation},
     {cpu::add},
     {cpu::select_token},
     {cpu::nchw_to_nhwc},
     {cpu::copy},  // flatten_spatial: the same elements
-    {cpu::conv2d, cpu::conv2d_workspace},
+    kConv2d,
     {cpu::max_pool},
     {cpu::mask_resize},
     {cpu::sine_position, cpu::sine_position_workspace},

@@ -1,0 +1,221 @@
+// linear and conv2d as oneDNN primitives (matmul, convolution), built once
+// per node when an executor is planned: weights reordered once into the
+// layout the primitive picks (shared by every node and shape that picks the
+// same), bias in the primitive, activation and residual as post-ops in the
+// node's epilogue order, scratch from the planned workspace. Running one is
+// a handle update and one dnnl_primitive_execute.
+#include "backends/cpu/cpu_onednn.hpp"
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "core/error.hpp"
+#include "core/thread_pool.hpp"
+#include "graph/ops.hpp"
+
+namespace visionrt::cpu {
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+using graph::Activation;
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+memory::desc f32_desc(const memory::dims& dims, Tag tag) { return memory::desc(dims, memory::data_type::f32, tag); }
+
+// Bias, then the node's activation and residual in its order.
+dnnl::primitive_attr epilogue_attr(const graph::Attrs& at, bool residual, const memory::desc& dst) {
+  dnnl::post_ops ops;
+  auto eltwise = [&] {
+    dnnl::algorithm alg;
+    switch (at.act) {
+      case Activation::none: return;
+      case Activation::relu: alg = dnnl::algorithm::eltwise_relu; break;
+      case Activation::gelu_erf: alg = dnnl::algorithm::eltwise_gelu_erf; break;
+      case Activation::gelu_tanh: alg = dnnl::algorithm::eltwise_gelu_tanh; break;
+      case Activation::sigmoid: alg = dnnl::algorithm::eltwise_logistic; break;
+    }
+#if DNNL_VERSION_MAJOR >= 3
+    ops.append_eltwise(alg, 0.f, 0.f);
+#else
+    ops.append_eltwise(1.f, alg, 0.f, 0.f);
+#endif
+  };
+  const bool residual_first = residual && at.order == graph::EpilogueOrder::residual_then_act;
+  if (residual_first) ops.append_binary(dnnl::algorithm::binary_add, dst);
+  eltwise();
+  if (residual && !residual_first) ops.append_binary(dnnl::algorithm::binary_add, dst);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(ops);
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
+// The primitive descriptor of a node: its shapes, with weights in whatever
+// layout the implementation prefers.
+struct Descs {
+  memory::desc src, wei, plain_wei, bias, dst;
+  dnnl::primitive_desc_base pd;
+  dnnl::primitive prim;
+};
+
+Descs matmul_descs(const NodeSignature& sig) {
+  const Shape &x = *sig.in_shapes[0], &w = *sig.in_shapes[1];
+  const int64_t K = x.back(), M = shape_numel(x) / K, N = w[0];
+  Descs d;
+  d.src = f32_desc({M, K}, Tag::ab);
+  d.plain_wei = f32_desc({K, N}, Tag::ba);  // stored [N, K], as PyTorch's Linear
+  d.bias = f32_desc({1, N}, Tag::ab);
+  d.dst = f32_desc({M, N}, Tag::ab);
+  const dnnl::primitive_attr attr = epilogue_attr(sig.node->attrs, sig.in_shapes.size() > 3, d.dst);
+  const memory::desc any_wei({K, N}, memory::data_type::f32, Tag::any);
+#if DNNL_VERSION_MAJOR >= 3
+  dnnl::matmul::primitive_desc pd(cpu_engine(), d.src, any_wei, d.bias, d.dst, attr);
+#else
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(d.src, any_wei, d.bias, d.dst), attr, cpu_engine());
+#endif
+  d.wei = pd.weights_desc();
+  d.pd = pd;
+  d.prim = dnnl::matmul(pd);
+  return d;
+}
+
+Descs conv_descs(const NodeSignature& sig) {
+  const Shape &x = *sig.in_shapes[0], &w = *sig.in_shapes[1];
+  const graph::Attrs& a = sig.node->attrs;
+  const Shape& y = sig.out_shape;
+  Descs d;
+  d.src = f32_desc({x[0], x[3], x[1], x[2]}, Tag::nhwc);
+  d.plain_wei = f32_desc({w[0], w[3], w[1], w[2]}, Tag::ohwi);  // stored [Co, kh, kw, Ci]
+  d.bias = f32_desc({w[0]}, Tag::a);
+  d.dst = f32_desc({y[0], y[3], y[1], y[2]}, Tag::nhwc);
+  const dnnl::primitive_attr attr = epilogue_attr(a, sig.in_shapes.size() > 3, d.dst);
+  const memory::desc any_wei({w[0], w[3], w[1], w[2]}, memory::data_type::f32, Tag::any);
+  const memory::dims strides = {a.stride, a.stride}, dilates = {a.dilation - 1, a.dilation - 1},
+                     pad = {a.pad, a.pad};
+#if DNNL_VERSION_MAJOR >= 3
+  dnnl::convolution_forward::primitive_desc pd(cpu_engine(), dnnl::prop_kind::forward_inference,
+                                               dnnl::algorithm::convolution_direct, d.src, any_wei, d.bias,
+                                               d.dst, strides, dilates, pad, pad, attr);
+#else
+  dnnl::convolution_forward::primitive_desc pd(
+      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                      d.src, any_wei, d.bias, d.dst, strides, dilates, pad, pad),
+      attr, cpu_engine());
+#endif
+  d.wei = pd.weights_desc();
+  d.pd = pd;
+  d.prim = dnnl::convolution_forward(pd);
+  return d;
+}
+
+// A node's primitive, its memory objects (handles set at each run) and the
+// argument list handed to dnnl_primitive_execute.
+struct PrimitiveState {
+  dnnl::primitive prim;
+  dnnl::stream stream;
+  memory src, wei, bias, dst, residual, scratch;
+  Tensor weights;  // in the primitive's layout
+  dnnl_exec_arg_t args[6];
+  int nargs = 0;
+};
+
+Descs descs_of(const NodeSignature& sig) {
+  return sig.node->op == graph::Op::linear ? matmul_descs(sig) : conv_descs(sig);
+}
+
+// The weight reordered from its stored layout into the one the primitive picked.
+Tensor reorder_weights(const Tensor& plain, const memory::desc& from, const memory::desc& to) {
+  Tensor out = Tensor::empty(DType::f32, {static_cast<int64_t>(to.get_size() / sizeof(float))});
+  memory src(from, cpu_engine(), plain.data()), dst(to, cpu_engine(), out.data());
+  dnnl::stream stream(cpu_engine());
+  dnnl::reorder(src, dst).execute(stream, src, dst);
+  stream.wait();
+  return out;
+}
+
+// Two descriptors with the same serialised form describe the same layout.
+std::string layout_key(const memory::desc& d) {
+#if DNNL_VERSION_MAJOR >= 3
+  const std::vector<uint8_t> blob = d.get_blob();
+  return std::string(blob.begin(), blob.end());
+#else
+  return std::string(reinterpret_cast<const char*>(&d.data), sizeof d.data);
+#endif
+}
+
+void* prepare(const NodeSignature& sig) {
+  try {
+    Descs d = descs_of(sig);
+    auto* st = new PrimitiveState;
+    try {
+      st->prim = d.prim;
+      st->stream = dnnl::stream(cpu_engine());
+      const memory::desc from = d.plain_wei, to = d.wei;
+      st->weights = from == to ? sig.weights->get(sig.weight_ids[1], DType::f32)
+                               : sig.weights->derived(sig.weight_ids[1], DType::f32, layout_key(to),
+                                                      [&](const Tensor& plain) { return reorder_weights(plain, from, to); });
+      // Handles are set at each run; DNNL_MEMORY_NONE allocates nothing here.
+      st->src = memory(d.src, cpu_engine(), DNNL_MEMORY_NONE);
+      st->wei = memory(d.wei, cpu_engine(), st->weights.data());
+      st->bias = memory(d.bias, cpu_engine(), DNNL_MEMORY_NONE);
+      st->dst = memory(d.dst, cpu_engine(), DNNL_MEMORY_NONE);
+      st->scratch = memory(d.pd.scratchpad_desc(), cpu_engine(), DNNL_MEMORY_NONE);
+      st->args[st->nargs++] = {DNNL_ARG_SRC, st->src.get()};
+      st->args[st->nargs++] = {DNNL_ARG_WEIGHTS, st->wei.get()};
+      st->args[st->nargs++] = {DNNL_ARG_BIAS, st->bias.get()};
+      st->args[st->nargs++] = {DNNL_ARG_DST, st->dst.get()};
+      st->args[st->nargs++] = {DNNL_ARG_SCRATCHPAD, st->scratch.get()};
+      if (sig.in_shapes.size() > 3) {
+        st->residual = memory(d.dst, cpu_engine(), DNNL_MEMORY_NONE);
+        const int index = sig.node->attrs.order == graph::EpilogueOrder::residual_then_act ||
+                                  sig.node->attrs.act == Activation::none
+                              ? 0
+                              : 1;
+        st->args[st->nargs++] = {DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1, st->residual.get()};
+      }
+    } catch (...) {
+      delete st;
+      throw;
+    }
+    return st;
+  } catch (const dnnl::error& e) {
+    fail(StatusCode::internal, "oneDNN cannot build ", graph::op_def(sig.node->op).name, ": ", e.what());
+  }
+}
+
+void set_handle(const memory& m, const void* p) {
+  dnnl_memory_set_data_handle(m.get(), const_cast<void*>(p));
+}
+
+}  // namespace
+
+size_t onednn_workspace(const NodeSignature& sig, int) {
+  try {
+    return descs_of(sig).pd.scratchpad_desc().get_size();
+  } catch (const dnnl::error& e) {
+    fail(StatusCode::internal, "oneDNN cannot build ", graph::op_def(sig.node->op).name, ": ", e.what());
+  }
+}
+
+void* onednn_prepare(const NodeSignature& sig) { return prepare(sig); }
+
+void onednn_release(void* state) noexcept { delete static_cast<PrimitiveState*>(state); }
+
+void onednn_run(const KernelArgs& a) {
+  auto* st = static_cast<PrimitiveState*>(a.state);
+  set_handle(st->src, a.in[0]->data());
+  set_handle(st->bias, a.in[2]->data());
+  set_handle(st->dst, a.out.data());
+  set_handle(st->scratch, a.workspace);
+  if (a.num_inputs > 3) set_handle(st->residual, a.in[3]->data());
+  a.pool->bind_calling_thread();
+  const dnnl_status_t status = dnnl_primitive_execute(st->prim.get(), st->stream.get(), st->nargs, st->args);
+  if (status != dnnl_success)
+    fail(StatusCode::internal, "oneDNN ", graph::op_def(a.node->op).name, " failed with status ", int(status));
+}
+
+}  // namespace visionrt::cpu

@@ -1,0 +1,13 @@
+// linear and conv2d on oneDNN primitives (cpu_onednn.cpp); present in
+// builds with oneDNN, where the CPU kernel table uses them.
+#pragma once
+#include "backends/backend.hpp"
+
+namespace visionrt::cpu {
+
+size_t onednn_workspace(const NodeSignature& sig, int threads);
+void* onednn_prepare(const NodeSignature& sig);
+void onednn_release(void* state) noexcept;
+void onednn_run(const KernelArgs& a);
+
+}  // namespace visionrt::cpu

@@ -1,0 +1,176 @@
+// visionrt bench: throughput and latency of a model's forward pass on random
+// inputs (never zeros), with the work done per pass and peak memory.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <exception>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "args.hpp"
+#include "commands.hpp"
+#include "output.hpp"
+#include "visionrt/visionrt.hpp"
+
+namespace visionrt_cli {
+namespace {
+
+constexpr const char* kUsage =
+    R"(usage: visionrt bench --model DIR [OPTIONS]
+
+Times the model's forward pass (preprocessed inputs in, raw outputs out) on
+random pixels: latency percentiles, images per second, achieved GFLOP/s
+(two per multiply-add of the matrix products) and peak resident memory.
+
+options:
+  --model DIR             a ViTForImageClassification or DetrForObjectDetection folder  [required]
+  --batch N               images per forward pass (default 1)
+  --size HxW              input size (default: the ViT's image_size; 800x1066 for DETR)
+  --iterations N          timed passes (default 20)
+  --warmup N              untimed passes first (default 3)
+  --device cpu|cuda|auto  where to run (default auto: CUDA when usable)
+  --threads N             CPU worker threads (default 0: all cores)
+  --json                  one JSON object instead of text
+  -h, --help              show this help
+)";
+
+struct BenchSettings {
+  std::string model_dir;
+  int batch = 1, iterations = 20, warmup = 3, height = 0, width = 0;
+  bool json = false;
+  visionrt::Options options;
+};
+
+std::optional<BenchSettings> parse_settings(const std::vector<std::string>& args) {
+  ArgParser parser({"--help", "--json"},
+                   {"--model", "--batch", "--size", "--iterations", "--warmup", "--device", "--threads"});
+  parser.parse(args);
+  if (parser.has("--help")) return std::nullopt;
+  BenchSettings s;
+  s.model_dir = parser.value("--model");
+  if (s.model_dir.empty()) throw UsageError("missing --model DIR");
+  s.batch = parser.int_value("--batch", 1, 1, 4096);
+  s.iterations = parser.int_value("--iterations", 20, 1, 1'000'000);
+  s.warmup = parser.int_value("--warmup", 3, 0, 1'000'000);
+  s.json = parser.has("--json");
+  s.options.device = parse_device(parser.value("--device", "auto"));
+  s.options.num_threads = parser.int_value("--threads", 0, 0, 4096);
+  if (parser.has("--size")) {
+    const std::string size = parser.value("--size");
+    const size_t x = size.find('x');
+    if (x == std::string::npos) throw UsageError("--size must be HEIGHTxWIDTH, got '" + size + "'");
+    s.height = parse_int(size.substr(0, x), "--size height", 1, 65536);
+    s.width = parse_int(size.substr(x + 1), "--size width", 1, 65536);
+  }
+  if (!parser.positionals().empty()) throw UsageError("unexpected argument '" + parser.positionals()[0] + "'");
+  return s;
+}
+
+// One forward pass of whichever model the folder holds.
+struct Model {
+  std::optional<visionrt::Classifier> classifier;
+  std::optional<visionrt::Detector> detector;
+  std::string architecture, device;
+  int64_t parameters = 0;
+};
+
+Model load(const BenchSettings& s) {
+  Model m;
+  try {
+    m.classifier.emplace(visionrt::Classifier::load(s.model_dir, s.options));
+  } catch (const visionrt::Error& e) {
+    if (e.code() != visionrt::StatusCode::unsupported) throw;
+    m.detector.emplace(visionrt::Detector::load(s.model_dir, s.options));
+  }
+  const visionrt::ModelInfo& info = m.classifier ? m.classifier->info() : m.detector->info();
+  const visionrt::Device device = m.classifier ? m.classifier->device() : m.detector->device();
+  m.architecture = info.architecture;
+  m.parameters = info.num_parameters;
+  m.device = device == visionrt::Device::cuda ? "cuda" : "cpu";
+  return m;
+}
+
+double percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  const size_t i = std::min(v.size() - 1, static_cast<size_t>(p / 100.0 * (v.size() - 1) + 0.5));
+  return v[i];
+}
+
+}  // namespace
+
+int run_bench(const std::vector<std::string>& args) {
+  std::optional<BenchSettings> settings = parse_settings(args);
+  if (!settings) {
+    std::fputs(kUsage, stdout);
+    return kExitOk;
+  }
+  BenchSettings& s = *settings;
+  try {
+    const Model m = load(s);
+    if (s.height == 0) {
+      s.height = m.classifier ? m.classifier->info().image_height : 800;
+      s.width = m.classifier ? m.classifier->info().image_width : 1066;
+    }
+    const int n = s.batch;
+    std::mt19937 rng(2024);
+    std::normal_distribution<float> normal;
+    std::vector<float> pixels(size_t(n) * 3 * s.height * s.width);
+    for (float& p : pixels) p = normal(rng);
+    std::vector<float> mask(size_t(n) * s.height * s.width, 1.f);
+    auto forward = [&] {
+      if (m.classifier)
+        m.classifier->logits(pixels.data(), n, s.height, s.width);
+      else
+        m.detector->forward(pixels.data(), mask.data(), n, s.height, s.width);
+    };
+    for (int i = 0; i < s.warmup; ++i) forward();
+    std::vector<double> ms;
+    for (int i = 0; i < s.iterations; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      forward();
+      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    const double flops = m.classifier ? m.classifier->forward_flops(n, s.height, s.width)
+                                      : m.detector->forward_flops(n, s.height, s.width);
+    const double p50 = percentile(ms, 50), mean_ms = [&] {
+      double sum = 0;
+      for (double t : ms) sum += t;
+      return sum / ms.size();
+    }();
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    const double peak_mb = usage.ru_maxrss / 1024.0;
+    if (s.json) {
+      nlohmann::ordered_json j = {
+          {"model", s.model_dir}, {"architecture", m.architecture}, {"device", m.device},
+          {"threads", s.options.num_threads}, {"batch", n}, {"height", s.height}, {"width", s.width},
+          {"iterations", s.iterations}, {"latency_ms", {{"p50", p50}, {"p90", percentile(ms, 90)},
+                                                        {"p99", percentile(ms, 99)}, {"min", percentile(ms, 0)},
+                                                        {"mean", mean_ms}}},
+          {"images_per_s", n * 1000.0 / mean_ms}, {"gflop_per_pass", flops / 1e9},
+          {"gflop_per_s", flops / 1e9 / (p50 / 1000.0)}, {"peak_resident_mb", peak_mb}};
+      std::printf("%s\n", j.dump().c_str());
+    } else {
+      std::printf("%s (%s), %.1f M parameters, device %s, threads %d, batch %d, %dx%d\n",
+                  s.model_dir.c_str(), m.architecture.c_str(), m.parameters / 1e6, m.device.c_str(),
+                  s.options.num_threads, n, s.height, s.width);
+      std::printf("latency ms: p50 %.2f  p90 %.2f  p99 %.2f  min %.2f  (%d passes after %d warm-up)\n", p50,
+                  percentile(ms, 90), percentile(ms, 99), percentile(ms, 0), s.iterations, s.warmup);
+      std::printf("throughput: %.2f images/s\n", n * 1000.0 / mean_ms);
+      std::printf("compute: %.2f GFLOP per pass, %.1f GFLOP/s at p50\n", flops / 1e9, flops / 1e9 / (p50 / 1000.0));
+      std::printf("peak resident memory: %.0f MB\n", peak_mb);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "visionrt: %s: %s\n", s.model_dir.c_str(), one_line_reason(e.what(), s.model_dir).c_str());
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+}  // namespace visionrt_cli

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""visionrt next to its peers on the same model, input, batch and threads.
+
+Makes a randomly initialised model with a published checkpoint's exact
+shapes (ViT-B/16 224 as google/vit-base-patch16-224, DETR-R50 as
+facebook/detr-resnet-50), saves it with save_pretrained, and times in one
+run: `visionrt bench`, PyTorch eager (torch.inference_mode) and ONNX Runtime
+(the model exported with torch.onnx, full graph optimisation), each with the
+same thread count, on the same random pixels. Prints one row per engine with
+its median latency, images/s and ratio to visionrt, and the fp32 matrix
+product rate PyTorch reaches on this machine (the floor to compare with).
+
+    python3 tools/peers.py --model vit-b16 [--batch 1] [--threads 2] [--iterations 10]
+    python3 tools/peers.py --model detr-r50 --size 800x1066
+    python3 tools/peers.py --model DIR      # an existing Hugging Face folder
+
+Needs torch, transformers, onnx, onnxscript, onnxruntime (and timm for
+DETR); not needed to build, run or test visionrt.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+
+
+def make_model(name, out_dir):
+    import transformers as tf
+    torch.manual_seed(0)
+    if name == "vit-b16":
+        model = tf.ViTForImageClassification(tf.ViTConfig(num_labels=1000))
+        processor = tf.ViTImageProcessor()
+    elif name == "detr-r50":
+        model = tf.DetrForObjectDetection(tf.DetrConfig(num_labels=91, use_pretrained_backbone=False))
+        processor = tf.DetrImageProcessor()
+    else:
+        raise SystemExit(f"unknown model {name}: vit-b16, detr-r50 or a folder")
+    model.eval()
+    model.save_pretrained(out_dir)
+    processor.save_pretrained(out_dir)
+    return out_dir
+
+
+def load_model(folder):
+    import transformers as tf
+    config = tf.AutoConfig.from_pretrained(folder)
+    cls = tf.DetrForObjectDetection if config.model_type == "detr" else tf.ViTForImageClassification
+    return cls.from_pretrained(folder).eval(), config.model_type == "detr"
+
+
+def median_ms(fn, warmup, iterations):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(iterations):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def matmul_gflops(threads):
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    ms = median_ms(lambda: a @ b, 2, 5)
+    return 2 * 2048**3 / ms / 1e6
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="vit-b16, detr-r50 or a model folder")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--size", default=None, help="HxW (default: ViT's image size, 800x1066 for DETR)")
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--iterations", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--device", default="cpu", choices=["cpu"])
+    p.add_argument("--visionrt", default="build/visionrt", help="the visionrt tool")
+    p.add_argument("--json", action="store_true", help="one JSON object instead of the table")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+
+    work = tempfile.mkdtemp(prefix="visionrt-peers-")
+    folder = args.model if os.path.isdir(args.model) else make_model(args.model, os.path.join(work, "model"))
+    model, is_detr = load_model(folder)
+    if args.size:
+        h, w = (int(v) for v in args.size.split("x"))
+    elif is_detr:
+        h, w = 800, 1066
+    else:
+        h = w = model.config.image_size
+    g = torch.Generator().manual_seed(2024)
+    pixels = torch.randn(args.batch, 3, h, w, generator=g)
+    mask = torch.ones(args.batch, h, w, dtype=torch.long)
+    inputs = (pixels, mask) if is_detr else (pixels,)
+
+    rows = []
+    bench = subprocess.run(
+        [args.visionrt, "bench", "--model", folder, "--batch", str(args.batch), "--size", f"{h}x{w}",
+         "--threads", str(args.threads), "--iterations", str(args.iterations), "--warmup", str(args.warmup),
+         "--device", "cpu", "--json"], capture_output=True, text=True, check=True)
+    v = json.loads(bench.stdout)
+    rows.append(("visionrt", v["latency_ms"]["p50"]))
+
+    with torch.inference_mode():
+        rows.append(("PyTorch eager", median_ms(lambda: model(*inputs), args.warmup, args.iterations)))
+
+    import onnxruntime as ort
+    onnx_path = os.path.join(work, "model.onnx")
+    names = ["pixel_values", "pixel_mask"] if is_detr else ["pixel_values"]
+    torch.onnx.export(model, inputs, onnx_path, input_names=names, opset_version=18)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = args.threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+    feeds = {n: t.numpy() for n, t in zip(names, inputs)}
+    rows.append(("ONNX Runtime", median_ms(lambda: session.run(None, feeds), args.warmup, args.iterations)))
+
+    floor = matmul_gflops(args.threads)
+    gflop = v["gflop_per_pass"]
+    result = {"model": args.model, "batch": args.batch, "size": [h, w], "threads": args.threads,
+              "gflop_per_pass": gflop, "torch_matmul_gflops_2048": floor,
+              "peak_resident_mb_visionrt": v["peak_resident_mb"],
+              "engines": [{"name": n, "median_ms": ms, "images_per_s": args.batch * 1000 / ms,
+                           "gflops": gflop / (ms / 1000), "ratio_to_visionrt": ms / rows[0][1]}
+                          for n, ms in rows]}
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f"{args.model}: batch {args.batch}, {h}x{w}, {args.threads} threads, fp32, "
+          f"{gflop:.1f} GFLOP per pass; PyTorch fp32 matmul 2048^3 here: {floor:.0f} GFLOP/s")
+    print(f"{'engine':<16}{'median ms':>11}{'images/s':>10}{'GFLOP/s':>9}{'vs visionrt':>13}")
+    for e in result["engines"]:
+        print(f"{e['name']:<16}{e['median_ms']:>11.1f}{e['images_per_s']:>10.2f}{e['gflops']:>9.0f}"
+              f"{e['ratio_to_visionrt']:>12.2f}x")
+    print(f"visionrt peak resident memory: {v['peak_resident_mb']:.0f} MB")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

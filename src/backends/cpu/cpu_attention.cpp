@@ -1,6 +1,10 @@
 // Multi-head attention on the CPU: softmax(Q K^T * scale + mask) V per
 // (batch, head), reading Q, K and V in place from their source rows (a fused
 // QKV projection, or separate ones), so no head split or transpose is copied.
+// The tiled kernel (isa/attention_tiled.inc) runs whenever a vector width
+// divides the head width; the scalar one here otherwise, and in tests.
+#include "backends/cpu/cpu_attention.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -11,17 +15,51 @@
 namespace visionrt::cpu {
 
 namespace {
-// Queries handled together: their scores fit in cache with the K rows.
+// Queries the scalar kernel scores together.
 constexpr int64_t kQueryBlock = 8;
+
+size_t tiled_scratch_floats(Isa isa, int64_t head_dim) {
+  switch (isa) {
+    case Isa::avx512: return avx512::attention_tiled_scratch_floats(head_dim);
+    case Isa::avx2: return avx2::attention_tiled_scratch_floats(head_dim);
+    case Isa::portable: return portable::attention_tiled_scratch_floats(head_dim);
+  }
+  return 0;
+}
+
 }  // namespace
 
+AttentionPath attention_path(int64_t head_dim, Isa widest) {
+  for (Isa isa : {Isa::avx512, Isa::avx2, Isa::portable})
+    if (static_cast<int>(isa) <= static_cast<int>(widest) && isa_supported(isa) && head_dim % isa_width(isa) == 0)
+      return {isa, false};
+  return {Isa::portable, true};
+}
+
 size_t attention_workspace(const NodeSignature& sig, int threads) {
-  const auto& in = sig.in_shapes;
-  const int64_t sk = (*in[1])[1];
-  return static_cast<size_t>(threads) * kQueryBlock * sk * sizeof(float);
+  const graph::Attrs& at = sig.node->attrs;
+  const int64_t sk = (*sig.in_shapes[1])[1], head_dim = at.dim / at.heads;
+  // Room for whichever path a test may force.
+  size_t floats = kQueryBlock * sk;
+  for (Isa isa : {Isa::avx512, Isa::avx2, Isa::portable}) floats = std::max(floats, tiled_scratch_floats(isa, head_dim));
+  return static_cast<size_t>(threads) * floats * sizeof(float);
+}
+
+void attention_on(const AttentionPath& path, const KernelArgs& a) {
+  if (path.scalar) return attention_scalar(a);
+  switch (path.isa) {
+    case Isa::avx512: return avx512::attention_tiled(a);
+    case Isa::avx2: return avx2::attention_tiled(a);
+    case Isa::portable: return portable::attention_tiled(a);
+  }
 }
 
 void attention(const KernelArgs& a) {
+  const graph::Attrs& at = a.node->attrs;
+  attention_on(attention_path(at.dim / at.heads, best_isa()), a);
+}
+
+void attention_scalar(const KernelArgs& a) {
   const Tensor &q = *a.in[0], &k = *a.in[1], &v = *a.in[2];
   const Tensor* mask = a.num_inputs > 3 ? a.in[3] : nullptr;
   const graph::Attrs& at = a.node->attrs;

@@ -1,6 +1,7 @@
 // A planned executor runs without allocating: every buffer is planned and
 // allocated when the executor is built. Counted through the global
-// operator new, which every C++ allocation goes through.
+// operator new, which every C++ allocation goes through, and aligned_alloc,
+// which tensors and the CPU backend's memory use.
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 
@@ -31,11 +32,30 @@ bool called_from_onednn(const void* caller) {
 }
 }  // namespace
 
-void* operator new(std::size_t size) {
-  if (called_from_onednn(__builtin_return_address(0)))
+void count_allocation(const void* caller) {
+  if (called_from_onednn(caller))
     ++g_onednn_allocations;
   else
     ++g_allocations;
+}
+
+extern "C" void* __libc_memalign(std::size_t alignment, std::size_t size);
+
+// Replaces the C library's for the whole process (the library's calls
+// resolve to the executable's definition first); glibc's own memalign
+// does the work.
+namespace {
+std::atomic<long> g_aligned_allocs{0};  // every aligned_alloc, wherever from
+}  // namespace
+
+extern "C" void* aligned_alloc(std::size_t alignment, std::size_t size) {
+  ++g_aligned_allocs;
+  count_allocation(__builtin_return_address(0));
+  return __libc_memalign(alignment, size);
+}
+
+void* operator new(std::size_t size) {
+  count_allocation(__builtin_return_address(0));
   if (void* p = std::malloc(size ? size : 1)) return p;
   throw std::bad_alloc();
 }
@@ -70,6 +90,19 @@ std::vector<float> random_values(size_t n) {
   std::vector<float> v(n);
   for (float& x : v) x = d(rng);
   return v;
+}
+
+// The counters see what they are meant to: a tensor's aligned_alloc, made
+// inside the library, and a plain new.
+TEST(ExecutorAllocationTest, CountersSeeAlignedAllocAndNew) {
+  const long aligned = g_aligned_allocs.load(), before = g_allocations.load();
+  const Tensor t = Tensor::empty(DType::f32, {1000});
+  EXPECT_EQ(g_aligned_allocs.load() - aligned, 1);
+  EXPECT_GE(g_allocations.load() - before, 2);  // the aligned data, and the shape's vector
+  const long news = g_allocations.load();
+  int* volatile p = new int(1);
+  delete p;
+  EXPECT_EQ(g_allocations.load() - news, 1);
 }
 
 TEST(ExecutorAllocationTest, VitRunAllocatesNothing) {

@@ -1,7 +1,5 @@
 // visionrt bench: throughput and latency of a model's forward pass on random
 // inputs (never zeros), with the work done per pass and peak memory.
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -96,6 +94,20 @@ Model load(const BenchSettings& s) {
   return m;
 }
 
+// The process's peak resident memory (VmHWM). Unlike getrusage's maxrss it
+// starts anew at exec, so a large parent (a Python peers script) does not
+// show through.
+double peak_resident_kb() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return 0;
+  char line[256];
+  double kb = 0;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "VmHWM: %lf kB", &kb) == 1) break;
+  std::fclose(f);
+  return kb;
+}
+
 double percentile(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
   const size_t i = std::min(v.size() - 1, static_cast<size_t>(p / 100.0 * (v.size() - 1) + 0.5));
@@ -143,9 +155,7 @@ int run_bench(const std::vector<std::string>& args) {
       for (double t : ms) sum += t;
       return sum / ms.size();
     }();
-    rusage usage{};
-    getrusage(RUSAGE_SELF, &usage);
-    const double peak_mb = usage.ru_maxrss / 1024.0;
+    const double peak_mb = peak_resident_kb() / 1024.0;
     if (s.json) {
       nlohmann::ordered_json j = {
           {"model", s.model_dir}, {"architecture", m.architecture}, {"device", m.device},

@@ -13,15 +13,15 @@ namespace visionrt::cpu {
 
 namespace avx512 {
 void attention_tiled(const KernelArgs& a);
-size_t attention_tiled_scratch_floats(int64_t head_dim);
+size_t attention_tiled_scratch_floats(int64_t head_dim, int64_t keys);
 }  // namespace avx512
 namespace avx2 {
 void attention_tiled(const KernelArgs& a);
-size_t attention_tiled_scratch_floats(int64_t head_dim);
+size_t attention_tiled_scratch_floats(int64_t head_dim, int64_t keys);
 }  // namespace avx2
 namespace portable {
 void attention_tiled(const KernelArgs& a);
-size_t attention_tiled_scratch_floats(int64_t head_dim);
+size_t attention_tiled_scratch_floats(int64_t head_dim, int64_t keys);
 }  // namespace portable
 
 // The ISA attention runs on for this head width: the widest supported one

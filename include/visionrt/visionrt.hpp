@@ -26,9 +26,15 @@ VISIONRT_API bool cuda_available() noexcept;
 
 enum class Device { cpu, cuda, automatic };
 
+// The arithmetic of matrix products and convolutions. fp32 throughout; or
+// bf16 operands with fp32 accumulation, on CPUs with AVX-512 BF16 or AMX
+// (activations, LayerNorm and softmax stay fp32). fp16 is for GPUs.
+enum class Precision { fp32, bf16, fp16 };
+
 struct Options {
   Device device = Device::automatic;  // automatic: CUDA when usable, else CPU
   int num_threads = 0;                // CPU worker threads; 0 = all cores
+  Precision precision = Precision::fp32;
   // Accept input sizes other than the checkpoint's image_size by resampling
   // the position embeddings (bicubic, as transformers' interpolate_pos_encoding).
   bool interpolate_pos_encoding = false;

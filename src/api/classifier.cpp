@@ -19,7 +19,7 @@ struct Classifier::Impl {
   Impl(models::VitModel m, const Options& o)
       : model(std::move(m)),
         options(o),
-        executors(make_backend(o.device, o.num_threads), model.weights(), [this](int n, int h, int w) {
+        executors(make_backend(o.device, o.num_threads, o.precision), model.weights(), [this](int n, int h, int w) {
           return model.build(n, h, w, options.interpolate_pos_encoding);
         }),
         device(device_of(executors.backend())) {}

@@ -35,7 +35,7 @@ io::ImageRGB8 to_io(const Image& img) {
 struct Detector::Impl {
   Impl(models::DetrModel m, const Options& o)
       : model(std::move(m)),
-        executors(make_backend(o.device, o.num_threads), model.weights(),
+        executors(make_backend(o.device, o.num_threads, o.precision), model.weights(),
                   [this](int n, int h, int w) { return model.build(n, h, w); }),
         device(device_of(executors.backend())) {}
   ModelInfo info;

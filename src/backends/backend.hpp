@@ -92,8 +92,10 @@ class Backend {
   virtual int threads() const { return 1; }
 };
 
-// threads <= 0: one per hardware thread.
-std::shared_ptr<Backend> make_cpu_backend(int threads);
+// threads <= 0: one per hardware thread. products: the operand dtype of
+// matrix products and convolutions, F32 or BF16 (fp32 accumulation; BF16
+// needs AVX-512 BF16 or AMX, else unsupported naming what the CPU lacks).
+std::shared_ptr<Backend> make_cpu_backend(int threads, DType products = DType::f32);
 
 // A model's weights as one backend reads them: each prepared once, on first
 // use, and shared by every executor of the model, whatever its input shape.

@@ -17,11 +17,13 @@ Device device_of(const Backend& backend) {
   return std::string(backend.name()) == "cuda" ? Device::cuda : Device::cpu;
 }
 
-std::shared_ptr<Backend> make_backend(Device device, int threads) {
+std::shared_ptr<Backend> make_backend(Device device, int threads, Precision precision) {
   switch (device) {
     case Device::cpu:
     case Device::automatic:
-      return make_cpu_backend(threads);
+      if (precision == Precision::fp16)
+        fail(StatusCode::unsupported, "fp16 runs on GPUs only; the CPU computes in fp32 or bf16");
+      return make_cpu_backend(threads, precision == Precision::bf16 ? DType::bf16 : DType::f32);
     case Device::cuda:
 #if VISIONRT_HAVE_CUDA
       fail(StatusCode::device_error, "the CUDA backend cannot run models yet; use the cpu device");

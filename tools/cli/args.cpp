@@ -96,4 +96,11 @@ float parse_threshold(const std::string& text) {
   return t;
 }
 
+visionrt::Precision parse_precision(const std::string& text) {
+  if (text == "fp32") return visionrt::Precision::fp32;
+  if (text == "bf16") return visionrt::Precision::bf16;
+  if (text == "fp16") return visionrt::Precision::fp16;
+  throw UsageError("--precision must be fp32, bf16 or fp16, got '" + text + "'");
+}
+
 }  // namespace visionrt_cli

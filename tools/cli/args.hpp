@@ -47,4 +47,7 @@ float parse_threshold(const std::string& text);
 // "cpu", "cuda" or "auto".
 visionrt::Device parse_device(const std::string& text);
 
+// "fp32", "bf16" or "fp16".
+visionrt::Precision parse_precision(const std::string& text);
+
 }  // namespace visionrt_cli

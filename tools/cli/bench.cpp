@@ -33,6 +33,8 @@ options:
   --iterations N          timed passes (default 20)
   --warmup N              untimed passes first (default 3)
   --device cpu|cuda|auto  where to run (default auto: CUDA when usable)
+  --precision fp32|bf16|fp16matrix-product arithmetic (default fp32; bf16 needs a
+                          CPU with AVX-512 BF16 or AMX, or a GPU; fp16 a GPU)
   --threads N             CPU worker threads (default 0: all cores)
   --json                  one JSON object instead of text
   -h, --help              show this help
@@ -47,7 +49,7 @@ struct BenchSettings {
 
 std::optional<BenchSettings> parse_settings(const std::vector<std::string>& args) {
   ArgParser parser({"--help", "--json"},
-                   {"--model", "--batch", "--size", "--iterations", "--warmup", "--device", "--threads"});
+                   {"--model", "--batch", "--size", "--iterations", "--warmup", "--device", "--precision", "--threads"});
   parser.parse(args);
   if (parser.has("--help")) return std::nullopt;
   BenchSettings s;
@@ -58,6 +60,7 @@ std::optional<BenchSettings> parse_settings(const std::vector<std::string>& args
   s.warmup = parser.int_value("--warmup", 3, 0, 1'000'000);
   s.json = parser.has("--json");
   s.options.device = parse_device(parser.value("--device", "auto"));
+  s.options.precision = parse_precision(parser.value("--precision", "fp32"));
   s.options.num_threads = parser.int_value("--threads", 0, 0, 4096);
   if (parser.has("--size")) {
     const std::string size = parser.value("--size");

@@ -34,6 +34,8 @@ options:
                                [{"label": NAME, "id": N, "probability": P}, ...]}
   --batch N                   images run through the model together (default 8)
   --device cpu|cuda|auto      where to run (default auto: CUDA when usable)
+  --precision fp32|bf16|fp16  matrix-product arithmetic (default fp32; bf16 needs a
+                              CPU with AVX-512 BF16 or AMX, or a GPU; fp16 a GPU)
   --threads N                 CPU worker threads (default 0: all cores)
   --interpolate-pos-encoding  accept input sizes other than the model's image size
   -h, --help                  show this help
@@ -55,7 +57,7 @@ struct ClassifySettings {
 // Returns nullopt for --help.
 std::optional<ClassifySettings> parse_settings(const std::vector<std::string>& args) {
   ArgParser parser({"--help", "--json", "--interpolate-pos-encoding"},
-                   {"--model", "--topk", "--batch", "--device", "--threads"});
+                   {"--model", "--topk", "--batch", "--device", "--precision", "--threads"});
   parser.parse(args);
   if (parser.has("--help")) return std::nullopt;
   ClassifySettings s;
@@ -65,6 +67,7 @@ std::optional<ClassifySettings> parse_settings(const std::vector<std::string>& a
   s.batch = parser.int_value("--batch", s.batch, 1, 4096);
   s.json = parser.has("--json");
   s.options.device = parse_device(parser.value("--device", "auto"));
+  s.options.precision = parse_precision(parser.value("--precision", "fp32"));
   s.options.num_threads = parser.int_value("--threads", 0, 0, 4096);
   s.options.interpolate_pos_encoding = parser.has("--interpolate-pos-encoding");
   s.inputs = parser.positionals();

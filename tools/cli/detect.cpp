@@ -39,6 +39,8 @@ options:
   --batch N               images decoded and run together; those of the same
                           prepared size share one forward pass (default 8)
   --device cpu|cuda|auto  where to run (default auto: CUDA when usable)
+  --precision fp32|bf16|fp16matrix-product arithmetic (default fp32; bf16 needs a
+                          CPU with AVX-512 BF16 or AMX, or a GPU; fp16 a GPU)
   --threads N             CPU worker threads (default 0: all cores)
   -h, --help              show this help
 
@@ -57,7 +59,7 @@ struct DetectSettings {
 };
 
 std::optional<DetectSettings> parse_settings(const std::vector<std::string>& args) {
-  ArgParser parser({"--help", "--json"}, {"--model", "--threshold", "--draw", "--batch", "--device", "--threads"});
+  ArgParser parser({"--help", "--json"}, {"--model", "--threshold", "--draw", "--batch", "--device", "--precision", "--threads"});
   parser.parse(args);
   if (parser.has("--help")) return std::nullopt;
   DetectSettings s;
@@ -69,6 +71,7 @@ std::optional<DetectSettings> parse_settings(const std::vector<std::string>& arg
   s.draw_dir = parser.value("--draw");
   if (parser.has("--draw") && s.draw_dir.empty()) throw UsageError("--draw needs a folder");
   s.options.device = parse_device(parser.value("--device", "auto"));
+  s.options.precision = parse_precision(parser.value("--precision", "fp32"));
   s.options.num_threads = parser.int_value("--threads", 0, 0, 4096);
   s.inputs = parser.positionals();
   if (s.inputs.empty()) throw UsageError("no images given");

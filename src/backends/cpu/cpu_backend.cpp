@@ -19,12 +19,18 @@ using graph::Op;
 
 // linear and conv2d: oneDNN primitives prepared per node where oneDNN is
 // built in, else the built-in GEMM. The one place that asks.
+// With BF16 operands they are oneDNN's too, or not available.
 #if VISIONRT_HAVE_ONEDNN
 constexpr Kernel kLinear{cpu::onednn_run, cpu::onednn_workspace, cpu::onednn_prepare, cpu::onednn_release};
 constexpr Kernel kConv2d = kLinear;
+constexpr Kernel kProductBf16{cpu::onednn_run, cpu::onednn_workspace_bf16, cpu::onednn_prepare_bf16,
+                              cpu::onednn_release};
+constexpr bool kHaveBf16Products = true;
 #else
 constexpr Kernel kLinear{cpu::linear};
 constexpr Kernel kConv2d{cpu::conv2d, cpu::conv2d_workspace};
+constexpr Kernel kProductBf16{};
+constexpr bool kHaveBf16Products = false;
 #endif
 
 // One entry per op, in Op's order.
@@ -53,9 +59,25 @@ static_assert(sizeof(kCpuKernels) / sizeof(kCpuKernels[0]) == static_cast<size_t
 
 bool is_float(DType t) { return t == DType::f32 || t == DType::f16 || t == DType::bf16; }
 
+// What this CPU lacks for BF16 products, or null when it has it.
+const char* bf16_missing() {
+  if (!kHaveBf16Products) return "visionrt was built without oneDNN, which runs them";
+  if (!__builtin_cpu_supports("avx512bf16") && !__builtin_cpu_supports("amx-bf16"))
+    return "this CPU has neither AVX-512 BF16 nor AMX";
+  return nullptr;
+}
+
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int threads) : pool_(threads) {}
+  CpuBackend(int threads, DType products) : pool_(threads), products_(products) {
+    if (products_ == DType::bf16) {
+      if (const char* why = bf16_missing())
+        fail(StatusCode::unsupported, "bf16 on the CPU needs AVX-512 BF16 or AMX: ", why, "; use fp32");
+    } else if (products_ != DType::f32) {
+      fail(StatusCode::unsupported, "the CPU computes matrix products in fp32 or bf16, not ",
+           dtype_name(products_));
+    }
+  }
   const char* name() const override { return "cpu"; }
 
   void* allocate(size_t bytes) override {
@@ -83,17 +105,22 @@ class CpuBackend final : public Backend {
     if (op == Op::cast) return is_float(sig.in_dtypes[0]) && is_float(sig.out_dtype) ? &kCpuKernels[int(op)] : nullptr;
     for (DType t : sig.in_dtypes)
       if (t != DType::f32) return nullptr;
-    return sig.out_dtype == DType::f32 ? &kCpuKernels[int(op)] : nullptr;
+    if (sig.out_dtype != DType::f32) return nullptr;
+    if (products_ == DType::bf16 && (op == Op::linear || op == Op::conv2d)) return &kProductBf16;
+    return &kCpuKernels[int(op)];
   }
   void bind_context(KernelArgs& args) override { args.pool = &pool_; }
   int threads() const override { return pool_.size(); }
 
  private:
   mutable ThreadPool pool_;
+  DType products_;
 };
 
 }  // namespace
 
-std::shared_ptr<Backend> make_cpu_backend(int threads) { return std::make_shared<CpuBackend>(threads); }
+std::shared_ptr<Backend> make_cpu_backend(int threads, DType products) {
+  return std::make_shared<CpuBackend>(threads, products);
+}
 
 }  // namespace visionrt

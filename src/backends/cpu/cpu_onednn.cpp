@@ -3,7 +3,9 @@
 // layout the primitive picks (shared by every node and shape that picks the
 // same), bias in the primitive, activation and residual as post-ops in the
 // node's epilogue order, scratch from the planned workspace. Running one is
-// a handle update and one dnnl_primitive_execute.
+// a handle update and one dnnl_primitive_execute. With BF16 operands the
+// weights are reordered into BF16 once, the input is converted by a reorder
+// into the workspace first, and the output, bias and epilogue stay F32.
 #include "backends/cpu/cpu_onednn.hpp"
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -25,6 +27,8 @@ dnnl::engine& cpu_engine() {
 }
 
 memory::desc f32_desc(const memory::dims& dims, Tag tag) { return memory::desc(dims, memory::data_type::f32, tag); }
+
+memory::data_type data_type(DType t) { return t == DType::bf16 ? memory::data_type::bf16 : memory::data_type::f32; }
 
 // Bias, then the node's activation and residual in its order.
 dnnl::primitive_attr epilogue_attr(const graph::Attrs& at, bool residual, const memory::desc& dst) {
@@ -56,22 +60,25 @@ dnnl::primitive_attr epilogue_attr(const graph::Attrs& at, bool residual, const 
 
 // The primitive descriptor of a node: its shapes, with weights in whatever
 // layout the implementation prefers.
+// src_f32 is the input as the graph holds it; src what the primitive reads
+// (the same, or its BF16 copy).
 struct Descs {
-  memory::desc src, wei, plain_wei, bias, dst;
+  memory::desc src_f32, src, wei, plain_wei, bias, dst;
   dnnl::primitive_desc_base pd;
   dnnl::primitive prim;
 };
 
-Descs matmul_descs(const NodeSignature& sig) {
+Descs matmul_descs(const NodeSignature& sig, DType operands) {
   const Shape &x = *sig.in_shapes[0], &w = *sig.in_shapes[1];
   const int64_t K = x.back(), M = shape_numel(x) / K, N = w[0];
   Descs d;
-  d.src = f32_desc({M, K}, Tag::ab);
+  d.src_f32 = f32_desc({M, K}, Tag::ab);
+  d.src = memory::desc({M, K}, data_type(operands), Tag::ab);
   d.plain_wei = f32_desc({K, N}, Tag::ba);  // stored [N, K], as PyTorch's Linear
   d.bias = f32_desc({1, N}, Tag::ab);
   d.dst = f32_desc({M, N}, Tag::ab);
   const dnnl::primitive_attr attr = epilogue_attr(sig.node->attrs, sig.in_shapes.size() > 3, d.dst);
-  const memory::desc any_wei({K, N}, memory::data_type::f32, Tag::any);
+  const memory::desc any_wei({K, N}, data_type(operands), Tag::any);
 #if DNNL_VERSION_MAJOR >= 3
   dnnl::matmul::primitive_desc pd(cpu_engine(), d.src, any_wei, d.bias, d.dst, attr);
 #else
@@ -83,17 +90,18 @@ Descs matmul_descs(const NodeSignature& sig) {
   return d;
 }
 
-Descs conv_descs(const NodeSignature& sig) {
+Descs conv_descs(const NodeSignature& sig, DType operands) {
   const Shape &x = *sig.in_shapes[0], &w = *sig.in_shapes[1];
   const graph::Attrs& a = sig.node->attrs;
   const Shape& y = sig.out_shape;
   Descs d;
-  d.src = f32_desc({x[0], x[3], x[1], x[2]}, Tag::nhwc);
+  d.src_f32 = f32_desc({x[0], x[3], x[1], x[2]}, Tag::nhwc);
+  d.src = memory::desc({x[0], x[3], x[1], x[2]}, data_type(operands), Tag::nhwc);
   d.plain_wei = f32_desc({w[0], w[3], w[1], w[2]}, Tag::ohwi);  // stored [Co, kh, kw, Ci]
   d.bias = f32_desc({w[0]}, Tag::a);
   d.dst = f32_desc({y[0], y[3], y[1], y[2]}, Tag::nhwc);
   const dnnl::primitive_attr attr = epilogue_attr(a, sig.in_shapes.size() > 3, d.dst);
-  const memory::desc any_wei({w[0], w[3], w[1], w[2]}, memory::data_type::f32, Tag::any);
+  const memory::desc any_wei({w[0], w[3], w[1], w[2]}, data_type(operands), Tag::any);
   const memory::dims strides = {a.stride, a.stride}, dilates = {a.dilation - 1, a.dilation - 1},
                      pad = {a.pad, a.pad};
 #if DNNL_VERSION_MAJOR >= 3
@@ -121,15 +129,24 @@ struct PrimitiveState {
   Tensor weights;  // in the primitive's layout
   dnnl_exec_arg_t args[6];
   int nargs = 0;
+  // BF16 operands: the reorder that converts the input into `src`, whose
+  // memory sits in the workspace after the scratchpad.
+  dnnl::primitive convert;
+  memory src_f32;
+  dnnl_exec_arg_t convert_args[2];
+  size_t src_offset = 0;
 };
 
-Descs descs_of(const NodeSignature& sig) {
-  return sig.node->op == graph::Op::linear ? matmul_descs(sig) : conv_descs(sig);
+Descs descs_of(const NodeSignature& sig, DType operands) {
+  return sig.node->op == graph::Op::linear ? matmul_descs(sig, operands) : conv_descs(sig, operands);
 }
+
+size_t aligned(size_t n) { return (n + 63) / 64 * 64; }
 
 // The weight reordered from its stored layout into the one the primitive picked.
 Tensor reorder_weights(const Tensor& plain, const memory::desc& from, const memory::desc& to) {
-  Tensor out = Tensor::empty(DType::f32, {static_cast<int64_t>(to.get_size() / sizeof(float))});
+  // Opaque bytes: a blocked layout, F32 or BF16.
+  Tensor out = Tensor::empty(DType::u8, {static_cast<int64_t>(to.get_size())});
   memory src(from, cpu_engine(), plain.data()), dst(to, cpu_engine(), out.data());
   dnnl::stream stream(cpu_engine());
   dnnl::reorder(src, dst).execute(stream, src, dst);
@@ -147,9 +164,9 @@ std::string layout_key(const memory::desc& d) {
 #endif
 }
 
-void* prepare(const NodeSignature& sig) {
+void* prepare(const NodeSignature& sig, DType operands) {
   try {
-    Descs d = descs_of(sig);
+    Descs d = descs_of(sig, operands);
     auto* st = new PrimitiveState;
     try {
       st->prim = d.prim;
@@ -169,6 +186,13 @@ void* prepare(const NodeSignature& sig) {
       st->args[st->nargs++] = {DNNL_ARG_BIAS, st->bias.get()};
       st->args[st->nargs++] = {DNNL_ARG_DST, st->dst.get()};
       st->args[st->nargs++] = {DNNL_ARG_SCRATCHPAD, st->scratch.get()};
+      if (operands != DType::f32) {
+        st->src_f32 = memory(d.src_f32, cpu_engine(), DNNL_MEMORY_NONE);
+        st->convert = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), d.src_f32, cpu_engine(), d.src));
+        st->convert_args[0] = {DNNL_ARG_FROM, st->src_f32.get()};
+        st->convert_args[1] = {DNNL_ARG_TO, st->src.get()};
+        st->src_offset = aligned(d.pd.scratchpad_desc().get_size());
+      }
       if (sig.in_shapes.size() > 3) {
         st->residual = memory(d.dst, cpu_engine(), DNNL_MEMORY_NONE);
         const int index = sig.node->attrs.order == graph::EpilogueOrder::residual_then_act ||
@@ -191,29 +215,42 @@ void set_handle(const memory& m, const void* p) {
   dnnl_memory_set_data_handle(m.get(), const_cast<void*>(p));
 }
 
-}  // namespace
-
-size_t onednn_workspace(const NodeSignature& sig, int) {
+size_t workspace(const NodeSignature& sig, DType operands) {
   try {
-    return descs_of(sig).pd.scratchpad_desc().get_size();
+    const Descs d = descs_of(sig, operands);
+    const size_t scratch = d.pd.scratchpad_desc().get_size();
+    return operands == DType::f32 ? scratch : aligned(scratch) + d.src.get_size();
   } catch (const dnnl::error& e) {
     fail(StatusCode::internal, "oneDNN cannot build ", graph::op_def(sig.node->op).name, ": ", e.what());
   }
 }
 
-void* onednn_prepare(const NodeSignature& sig) { return prepare(sig); }
+}  // namespace
+
+size_t onednn_workspace(const NodeSignature& sig, int) { return workspace(sig, DType::f32); }
+size_t onednn_workspace_bf16(const NodeSignature& sig, int) { return workspace(sig, DType::bf16); }
+void* onednn_prepare(const NodeSignature& sig) { return prepare(sig, DType::f32); }
+void* onednn_prepare_bf16(const NodeSignature& sig) { return prepare(sig, DType::bf16); }
 
 void onednn_release(void* state) noexcept { delete static_cast<PrimitiveState*>(state); }
 
 void onednn_run(const KernelArgs& a) {
   auto* st = static_cast<PrimitiveState*>(a.state);
-  set_handle(st->src, a.in[0]->data());
+  a.pool->bind_calling_thread();
+  dnnl_status_t status = dnnl_success;
+  if (st->convert) {
+    set_handle(st->src_f32, a.in[0]->data());
+    set_handle(st->src, static_cast<char*>(a.workspace) + st->src_offset);
+    status = dnnl_primitive_execute(st->convert.get(), st->stream.get(), 2, st->convert_args);
+  } else {
+    set_handle(st->src, a.in[0]->data());
+  }
   set_handle(st->bias, a.in[2]->data());
   set_handle(st->dst, a.out.data());
   set_handle(st->scratch, a.workspace);
   if (a.num_inputs > 3) set_handle(st->residual, a.in[3]->data());
-  a.pool->bind_calling_thread();
-  const dnnl_status_t status = dnnl_primitive_execute(st->prim.get(), st->stream.get(), st->nargs, st->args);
+  if (status == dnnl_success)
+    status = dnnl_primitive_execute(st->prim.get(), st->stream.get(), st->nargs, st->args);
   if (status != dnnl_success)
     fail(StatusCode::internal, "oneDNN ", graph::op_def(a.node->op).name, " failed with status ", int(status));
 }

@@ -11,6 +11,7 @@
 
 #include "backends/cpu/cpu_attention.hpp"
 #include "backends/cpu/cpu_ops.hpp"
+#include "graph/graph.hpp"
 #include "core/thread_pool.hpp"
 
 namespace visionrt::cpu {
@@ -142,6 +143,57 @@ TEST(CpuIsaTest, EveryAttentionPathMatchesTheScalarKernel) {
   }
   std::printf("best ISA on this CPU: %s; %d comparisons\n", isa_name(best_isa()), compared);
   EXPECT_GE(compared, static_cast<int>(cases.size()));
+}
+
+TEST(CpuIsaTest, EveryLayerNormPathMatchesFloat64) {
+  // Rows offset by 100 with unit spread, as residual streams drift: the
+  // float mean of such a row errs by about D * 2^-24 * 100 / (partial sums),
+  // ~1e-5 of the unit-scale outputs at D = 4104; 1e-4 leaves margin and
+  // catches a lost column or a wrong tail (errors of O(1)).
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal;
+  ThreadPool pool(2);
+  int compared = 0;
+  for (int64_t D : {768, 770, 33, 4104, 8}) {
+    const int64_t rows = 37;
+    std::vector<float> x(rows * D), g(D), b(D), out(rows * D);
+    for (float& v : x) v = 100.f + normal(rng);
+    for (float& v : g) v = 1.f + 0.1f * normal(rng);
+    for (float& v : b) v = normal(rng);
+    const Tensor tx = Tensor::view(DType::f32, {rows, D}, x.data()), tg = Tensor::view(DType::f32, {D}, g.data()),
+                 tb = Tensor::view(DType::f32, {D}, b.data());
+    graph::Node node{graph::Op::layer_norm, {}, 0, {}};
+    node.attrs.eps = 1e-6f;
+    KernelArgs a;
+    a.node = &node;
+    a.in[0] = &tx;
+    a.in[1] = &tg;
+    a.in[2] = &tb;
+    a.num_inputs = 3;
+    a.out = Tensor::view(DType::f32, {rows, D}, out.data());
+    a.pool = &pool;
+    for (Isa isa : {Isa::portable, Isa::avx2, Isa::avx512}) {
+      if (!isa_supported(isa)) continue;
+      std::fill(out.begin(), out.end(), NAN);
+      layer_norm_on(isa, a);
+      double err = 0;
+      for (int64_t r = 0; r < rows; ++r) {
+        double mean = 0, var = 0;
+        for (int64_t d = 0; d < D; ++d) mean += x[r * D + d];
+        mean /= D;
+        for (int64_t d = 0; d < D; ++d) var += (x[r * D + d] - mean) * (x[r * D + d] - mean);
+        const double inv = 1 / std::sqrt(var / D + 1e-6);
+        for (int64_t d = 0; d < D; ++d) {
+          const double want = (x[r * D + d] - mean) * inv * g[d] + b[d];
+          err = std::max(err, std::isfinite(out[r * D + d]) ? std::abs(out[r * D + d] - want) : HUGE_VAL);
+        }
+      }
+      EXPECT_LE(err, 1e-4) << isa_name(isa) << " D=" << D;
+      std::printf("layer_norm %s D=%ld: max abs error %.3g\n", isa_name(isa), long(D), err);
+      ++compared;
+    }
+  }
+  EXPECT_GE(compared, 5);
 }
 
 }  // namespace

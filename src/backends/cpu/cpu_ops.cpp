@@ -84,27 +84,14 @@ void embed_tokens(const KernelArgs& a) {
   });
 }
 
-void layer_norm(const KernelArgs& a) {
-  const Tensor& x = *a.in[0];
-  const int64_t D = x.dim(-1), rows = x.numel() / D;
-  const float *src = x.f32(), *gamma = a.in[1]->f32(), *beta = a.in[2]->f32();
-  const float eps = a.node->attrs.eps;
-  float* out = a.out.f32();
-  parallel(a, rows, 16, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const float* v = src + r * D;
-      // Two passes in double: exact mean, then the variance around it, so
-      // large offsets (common in ViT residual streams) lose no precision.
-      double sum = 0.0;
-      for (int64_t d = 0; d < D; ++d) sum += v[d];
-      const double mean = sum / D;
-      double sq = 0.0;
-      for (int64_t d = 0; d < D; ++d) sq += (v[d] - mean) * (v[d] - mean);
-      const float inv = static_cast<float>(1.0 / std::sqrt(sq / D + eps));
-      const float m = static_cast<float>(mean);
-      for (int64_t d = 0; d < D; ++d) out[r * D + d] = (v[d] - m) * inv * gamma[d] + beta[d];
-    }
-  });
+void layer_norm(const KernelArgs& a) { layer_norm_on(best_isa(), a); }
+
+void layer_norm_on(Isa isa, const KernelArgs& a) {
+  switch (isa) {
+    case Isa::avx512: return avx512::layer_norm(a);
+    case Isa::avx2: return avx2::layer_norm(a);
+    case Isa::portable: return portable::layer_norm(a);
+  }
 }
 
 void apply_epilogue(const graph::Attrs& at, float* row, const float* bias, const float* res, int64_t n) {

@@ -4,6 +4,7 @@
 #include <cstddef>
 
 #include "backends/backend.hpp"
+#include "backends/cpu/isa/cpu_isa.hpp"
 
 namespace visionrt::cpu {
 
@@ -17,7 +18,11 @@ void apply_epilogue(const graph::Attrs& attrs, float* row, const float* bias, co
 
 void patch_embed(const KernelArgs& a);
 void embed_tokens(const KernelArgs& a);
-void layer_norm(const KernelArgs& a);
+void layer_norm(const KernelArgs& a);  // on best_isa()
+void layer_norm_on(Isa isa, const KernelArgs& a);
+namespace avx512 { void layer_norm(const KernelArgs& a); }
+namespace avx2 { void layer_norm(const KernelArgs& a); }
+namespace portable { void layer_norm(const KernelArgs& a); }
 void linear(const KernelArgs& a);
 void attention(const KernelArgs& a);
 void activation(const KernelArgs& a);

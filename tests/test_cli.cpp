@@ -66,9 +66,10 @@ struct CliRun {
 };
 
 // Runs the built tool with stdout and stderr captured in files of `scratch`.
-CliRun run_cli(const std::vector<std::string>& args, const fs::path& scratch) {
+// `env`: NAME=VALUE settings for the tool's environment.
+CliRun run_cli(const std::vector<std::string>& args, const fs::path& scratch, const std::string& env = "") {
   const fs::path out = scratch / "cli.stdout", err = scratch / "cli.stderr";
-  std::string command = shell_quote(VISIONRT_CLI_PATH);
+  std::string command = (env.empty() ? "" : "env " + env + " ") + shell_quote(VISIONRT_CLI_PATH);
   for (const std::string& arg : args) command += " " + shell_quote(arg);
   command += " </dev/null >" + shell_quote(out.string()) + " 2>" + shell_quote(err.string());
   const int status = std::system(command.c_str());
@@ -93,6 +94,24 @@ TEST(Cli, VersionNamesTheLibraryVersionAndBuiltInParts) {
   EXPECT_NE(run.out.find("CUDA:"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("OpenCV"), std::string::npos) << run.out;
   EXPECT_EQ(run.err, "");
+}
+
+// The CUDA kernels live in a library of their own: a run without a GPU
+// loads no CUDA library at all (the dynamic loader lists every object it
+// opens, dlopen included, under LD_DEBUG=files).
+TEST(Cli, CpuRunsLoadNoCudaLibrary) {
+  ScratchDir scratch;
+  std::vector<std::vector<std::string>> calls = {{"--version"}};
+  if (visionrt::has_image_io())
+    calls.push_back({"classify", "--device", "cpu", "--model", (kSourceDir / "models/demo/vit-digits").string(),
+                     (kSourceDir / "models/demo/images/digits/digit_0.png").string()});
+  for (const auto& args : calls) {
+    const CliRun run = run_cli(args, scratch.path(), "LD_DEBUG=files");
+    EXPECT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_NE(run.err.find("file=libvisionrt.so"), std::string::npos) << "LD_DEBUG listed nothing";
+    for (const char* lib : {"libcudart", "libcublas", "libcudnn", "libcuda.so", "libvisionrt_cuda"})
+      EXPECT_EQ(run.err.find(lib), std::string::npos) << args[0] << " loaded " << lib;
+  }
 }
 
 TEST(Cli, HelpListsCommandsAndOptions) {

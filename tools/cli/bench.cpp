@@ -159,10 +159,13 @@ int run_bench(const std::vector<std::string>& args) {
       return sum / ms.size();
     }();
     const double peak_mb = peak_resident_kb() / 1024.0;
+    const char* precision = s.options.precision == visionrt::Precision::bf16   ? "bf16"
+                            : s.options.precision == visionrt::Precision::fp16 ? "fp16"
+                                                                               : "fp32";
     if (s.json) {
       nlohmann::ordered_json j = {
           {"model", s.model_dir}, {"architecture", m.architecture}, {"device", m.device},
-          {"threads", s.options.num_threads}, {"batch", n}, {"height", s.height}, {"width", s.width},
+          {"threads", s.options.num_threads}, {"precision", precision}, {"batch", n}, {"height", s.height}, {"width", s.width},
           {"iterations", s.iterations}, {"latency_ms", {{"p50", p50}, {"p90", percentile(ms, 90)},
                                                         {"p99", percentile(ms, 99)}, {"min", percentile(ms, 0)},
                                                         {"mean", mean_ms}}},
@@ -170,8 +173,8 @@ int run_bench(const std::vector<std::string>& args) {
           {"gflop_per_s", flops / 1e9 / (p50 / 1000.0)}, {"peak_resident_mb", peak_mb}};
       std::printf("%s\n", j.dump().c_str());
     } else {
-      std::printf("%s (%s), %.1f M parameters, device %s, threads %d, batch %d, %dx%d\n",
-                  s.model_dir.c_str(), m.architecture.c_str(), m.parameters / 1e6, m.device.c_str(),
+      std::printf("%s (%s), %.1f M parameters, device %s, %s, threads %d, batch %d, %dx%d\n",
+                  s.model_dir.c_str(), m.architecture.c_str(), m.parameters / 1e6, m.device.c_str(), precision,
                   s.options.num_threads, n, s.height, s.width);
       std::printf("latency ms: p50 %.2f  p90 %.2f  p99 %.2f  min %.2f  (%d passes after %d warm-up)\n", p50,
                   percentile(ms, 90), percentile(ms, 99), percentile(ms, 0), s.iterations, s.warmup);

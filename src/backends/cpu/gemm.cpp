@@ -61,6 +61,7 @@ void gemm_nt(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const
              int64_t ldb, float* C, int64_t ldc, ThreadPool* pool) {
   if (M == 0 || N == 0) return;
 #if VISIONRT_HAVE_ONEDNN
+  if (pool) pool->bind_calling_thread();  // oneDNN's OpenMP threads: as many as the pool
   const dnnl_status_t st = dnnl_sgemm('N', 'T', M, N, K, 1.f, A, lda, B, ldb, 0.f, C, ldc);
   if (st != dnnl_success) fail(StatusCode::internal, "oneDNN sgemm failed with status ", int(st));
 #else

@@ -50,6 +50,9 @@ class Names {
     return table_.add(name, tensor(name, shape, alt));
   }
   int add(const std::string& name, Tensor t) { return table_.add(name, std::move(t)); }
+  int add_derived(const std::string& name, Shape shape, DType dtype, graph::WeightTable::Recipe make) {
+    return table_.add_derived(name, std::move(shape), dtype, std::move(make));
+  }
 
  private:
   const io::WeightStore& w_;
@@ -116,12 +119,17 @@ DetrModel DetrModel::load(const io::ModelFolder& folder) {
     proj("v_proj", nullptr, a.v_w, a.v_b);
     proj("out_proj", "o_proj", a.o_w, a.o_b);
     if (joined_qk) {
+      // Joined when a backend prepares them: only its own form is kept.
       auto joined = [&](const char* part) {
-        return concat_rows(n.tensor(p + "q_proj." + part, part[0] == 'w' ? Shape{D, D} : Shape{D}),
-                           n.tensor(p + "k_proj." + part, part[0] == 'w' ? Shape{D, D} : Shape{D}));
+        const Shape shape = part[0] == 'w' ? Shape{D, D} : Shape{D};
+        const Tensor q = n.tensor(p + "q_proj." + part, shape), k = n.tensor(p + "k_proj." + part, shape);
+        Shape both = shape;
+        both[0] *= 2;
+        return n.add_derived(p + "qk_proj." + part, both, q.dtype() == k.dtype() ? q.dtype() : DType::f32,
+                             [q, k] { return concat_rows(q, k); });
       };
-      a.qk_w = n.add(p + "qk_proj.weight", joined("weight"));
-      a.qk_b = n.add(p + "qk_proj.bias", joined("bias"));
+      a.qk_w = joined("weight");
+      a.qk_b = joined("bias");
     } else {
       proj("q_proj", nullptr, a.q_w, a.q_b);
       proj("k_proj", nullptr, a.k_w, a.k_b);

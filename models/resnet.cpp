@@ -41,20 +41,31 @@ class Loader {
     const Tensor cw = get(conv_name + ".weight", {co, ci, k, k});
     const Tensor g = get(bn_name + ".weight", {co}), b = get(bn_name + ".bias", {co});
     const Tensor m = get(bn_name + ".running_mean", {co}), v = get(bn_name + ".running_var", {co});
-    Tensor weight = Tensor::empty(DType::f32, {co, k, k, ci});
-    Tensor bias = Tensor::empty(DType::f32, {co});
-    for (int64_t o = 0; o < co; ++o) {
-      const double scale = g.f32()[o] / std::sqrt(double(v.f32()[o]) + kBnEps);
-      bias.f32()[o] = static_cast<float>(b.f32()[o] - m.f32()[o] * scale);
-      for (int64_t i = 0; i < ci; ++i)
-        for (int y = 0; y < k; ++y)
-          for (int x = 0; x < k; ++x)
-            weight.f32()[((o * k + y) * k + x) * ci + i] =
-                static_cast<float>(cw.f32()[((o * ci + i) * k + y) * k + x] * scale);
-    }
+    // Folded when a backend prepares them, so that only its form is kept.
+    auto fold = [cw, g, b, m, v, co, ci, k](bool weight) {
+      const Tensor w32 = weight ? to_f32(cw) : Tensor(), g32 = to_f32(g), b32 = to_f32(b), m32 = to_f32(m),
+                   v32 = to_f32(v);
+      Tensor out = Tensor::empty(DType::f32, weight ? Shape{co, k, k, ci} : Shape{co});
+      for (int64_t o = 0; o < co; ++o) {
+        const double scale = g32.f32()[o] / std::sqrt(double(v32.f32()[o]) + kBnEps);
+        if (!weight) {
+          out.f32()[o] = static_cast<float>(b32.f32()[o] - m32.f32()[o] * scale);
+          continue;
+        }
+        for (int64_t i = 0; i < ci; ++i)
+          for (int y = 0; y < k; ++y)
+            for (int x = 0; x < k; ++x)
+              out.f32()[((o * k + y) * k + x) * ci + i] =
+                  static_cast<float>(w32.f32()[((o * ci + i) * k + y) * k + x] * scale);
+      }
+      if (weight) cw.release_pages();
+      return out;
+    };
     FoldedConv f;
-    f.weight = table_.add(prefix_ + conv_name + ".weight (BatchNorm folded, NHWC)", std::move(weight));
-    f.bias = table_.add(prefix_ + conv_name + ".bias (BatchNorm folded)", std::move(bias));
+    f.weight = table_.add_derived(prefix_ + conv_name + ".weight (BatchNorm folded, NHWC)", {co, k, k, ci},
+                                  DType::f32, [fold] { return fold(true); });
+    f.bias = table_.add_derived(prefix_ + conv_name + ".bias (BatchNorm folded)", {co}, DType::f32,
+                                [fold] { return fold(false); });
     f.out_channels = co;
     f.in_channels = ci;
     f.stride = stride;
@@ -72,7 +83,7 @@ class Loader {
 
  private:
   Tensor get(const std::string& name, const Shape& shape) {
-    Tensor t = w_.f32(prefix_ + name, shape);
+    Tensor t = w_.checked(prefix_ + name, shape);
     params += t.numel();
     return t;
   }

@@ -20,12 +20,17 @@ Activation parse_activation(const std::string& act) {
        "' is not supported (supported: gelu, gelu_new, gelu_pytorch_tanh, relu)");
 }
 
-// Rows of several [n_i, K] matrices (or [n_i] vectors) stacked into one, in
-// their stored dtype when they share it, else in F32.
-Tensor concat_rows(const std::vector<Tensor>& parts) {
-  DType dtype = parts[0].dtype();
+// The dtype of several tensors stacked: theirs when they share it, else F32.
+DType joined_dtype(const std::vector<Tensor>& parts) {
   for (const Tensor& p : parts)
-    if (p.dtype() != dtype) dtype = DType::f32;
+    if (p.dtype() != parts[0].dtype()) return DType::f32;
+  return parts[0].dtype();
+}
+
+// Rows of several [n_i, K] matrices (or [n_i] vectors) stacked into one, in
+// joined_dtype.
+Tensor concat_rows(const std::vector<Tensor>& parts) {
+  const DType dtype = joined_dtype(parts);
   Shape shape = parts[0].shape();
   shape[0] = 0;
   for (const Tensor& p : parts) shape[0] += p.dim(0);
@@ -117,8 +122,14 @@ VitModel VitModel::load(const io::ModelFolder& folder) {
       qkv_w.push_back(tensor(base + ".weight", {D, D}));
       qkv_b.push_back(c.qkv_bias ? tensor(base + ".bias", {D}) : zeros(D));
     }
-    L.qkv_w = table->add(p + "attention.attention.qkv.weight", concat_rows(qkv_w));
-    L.qkv_b = table->add(p + "attention.attention.qkv.bias", concat_rows(qkv_b));
+    // Joined when a backend prepares them: only its own form of them is kept.
+    auto joined = [&](const std::string& name, std::vector<Tensor> parts) {
+      Shape shape = parts[0].shape();
+      shape[0] *= 3;
+      return table->add_derived(name, shape, joined_dtype(parts), [parts] { return concat_rows(parts); });
+    };
+    L.qkv_w = joined(p + "attention.attention.qkv.weight", qkv_w);
+    L.qkv_b = joined(p + "attention.attention.qkv.bias", qkv_b);
     L.out_w = get(p + "attention.output.dense.weight", {D, D});
     L.out_b = get(p + "attention.output.dense.bias", {D});
     L.ln2_g = get(p + "layernorm_after.weight", {D});

@@ -213,11 +213,16 @@ TEST(PreparedWeightsTest, ExecutorsOfSeveralShapesHoldTheWeightsOnce) {
     const int h = vit.config().image_height, w = vit.config().image_width;
     std::vector<std::unique_ptr<graph::Executor>> executors;
     size_t after_first = 0;
+    int held_after_first = 0;
     for (auto [n, height, width] : {std::tuple{1, h, w}, {3, h, w}, {2, h + 16, w - 8}}) {
       executors.push_back(std::make_unique<graph::Executor>(vit.build(n, height, width, true), backend, weights));
-      if (executors.size() == 1) after_first = weights->added_bytes();
+      if (executors.size() == 1) {
+        after_first = weights->added_bytes();
+        held_after_first = weights->held_count();
+      }
     }
-    // Every weight value of every executor is bound to the one prepared copy.
+    // Every weight value of every executor is bound to the one prepared copy
+    // (or, where a kernel keeps the weight in its own layout, to none).
     std::map<int, const void*> data;
     for (const auto& ex : executors)
       for (size_t v = 0; v < ex->graph().values().size(); ++v) {
@@ -226,13 +231,13 @@ TEST(PreparedWeightsTest, ExecutorsOfSeveralShapesHoldTheWeightsOnce) {
         auto [it, added] = data.emplace(val.weight, ex->bound(static_cast<int>(v)).data());
         EXPECT_EQ(it->second, ex->bound(static_cast<int>(v)).data()) << val.name;
       }
-    EXPECT_EQ(weights->prepared_count(), vit.weights()->size());
-    // Conversions (F16 to F32) and kernel layouts (oneDNN's blocked weights)
-    // are made for the first shape; the other shapes add nothing.
+    // Conversions (F16 to F32), derived weights and kernel layouts (oneDNN's
+    // blocked weights) are made for the first shape; the others add nothing.
+    EXPECT_EQ(weights->held_count(), held_after_first);
     EXPECT_EQ(weights->added_bytes(), after_first);
     const size_t stored = vit.weights()->bytes();
-    std::printf("%s: %d weights, %zu bytes stored, %zu bytes added for the CPU, 3 shapes\n", name,
-                weights->prepared_count(), stored, weights->added_bytes());
+    std::printf("%s: %d weights in the table (%zu bytes), %d held for the CPU (%zu bytes added), 3 shapes\n",
+                name, vit.weights()->size(), stored, weights->held_count(), weights->added_bytes());
   }
 }
 

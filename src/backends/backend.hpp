@@ -57,6 +57,10 @@ struct Kernel {
   // release; null = the kernel keeps none.
   void* (*prepare)(const NodeSignature& sig) = nullptr;
   void (*release)(void* state) noexcept = nullptr;
+  // Input slots whose weights the kernel reads from its prepared state (a
+  // layout of its own), never from its arguments: the executor then binds
+  // no plain copy of those weights.
+  unsigned weights_in_state = 0;
 };
 
 class Backend {
@@ -112,8 +116,11 @@ class PreparedWeights {
                         const std::function<Tensor(const Tensor&)>& make);
   const graph::WeightTable& table() const { return *table_; }
   int prepared_count() const { return static_cast<int>(prepared_.size()); }
-  // Bytes this backend holds for them beyond the table (conversions, copies).
+  // Bytes this backend holds for them beyond what is stored in the table
+  // (conversions, kernel layouts, derived weights made).
   size_t added_bytes() const { return added_bytes_; }
+  // Weights held: plain forms and kernel layouts.
+  int held_count() const { return static_cast<int>(prepared_.size() + derived_.size()); }
 
  private:
   std::shared_ptr<Backend> backend_;

@@ -13,12 +13,11 @@ const Tensor& PreparedWeights::get(int id, DType dtype) {
   const auto key = std::make_pair(id, dtype);
   auto it = prepared_.find(key);
   if (it == prepared_.end()) {
-    const Tensor& stored = table_->tensor(id);
+    const Tensor stored = table_->materialize(id);
     Tensor t = backend_->prepare_weight(stored, dtype);
-    if (t.data() != stored.data()) {
-      added_bytes_ += t.nbytes();
-      stored.release_pages();
-    }
+    if (t.data() != stored.data()) stored.release_pages();
+    // Bytes beyond what the table holds: a conversion, or a derived weight made now.
+    if (t.data() != stored.data() || table_->is_derived(id)) added_bytes_ += t.nbytes();
     it = prepared_.emplace(key, std::move(t)).first;
   }
   return it->second;
@@ -29,10 +28,19 @@ const Tensor& PreparedWeights::derived(int id, DType dtype, const std::string& l
   const auto key = std::make_tuple(id, dtype, layout);
   auto it = derived_.find(key);
   if (it == derived_.end()) {
-    const Tensor& source = get(id, dtype);
+    // The plain form only for the making, unless a kernel also reads it.
+    const auto plain = prepared_.find(std::make_pair(id, dtype));
+    Tensor stored, source;
+    if (plain != prepared_.end()) {
+      source = plain->second;
+    } else {
+      stored = table_->materialize(id);
+      source = backend_->prepare_weight(stored, dtype);
+    }
     Tensor t = make(source);
     added_bytes_ += t.nbytes();
     source.release_pages();
+    stored.release_pages();
     it = derived_.emplace(key, std::move(t)).first;
   }
   return it->second;

@@ -7,13 +7,30 @@ namespace visionrt::graph {
 
 int WeightTable::add(std::string name, Tensor stored) {
   VRT_CHECK(stored.defined(), "weight ", name, " has no data");
-  entries_.push_back({std::move(name), std::move(stored)});
+  Shape shape = stored.shape();
+  const DType dtype = stored.dtype();
+  entries_.push_back({std::move(name), std::move(shape), dtype, std::move(stored), nullptr});
   return static_cast<int>(entries_.size()) - 1;
+}
+
+int WeightTable::add_derived(std::string name, Shape shape, DType dtype, Recipe make) {
+  entries_.push_back({std::move(name), std::move(shape), dtype, Tensor(), std::move(make)});
+  return static_cast<int>(entries_.size()) - 1;
+}
+
+Tensor WeightTable::materialize(int id) const {
+  const Entry& e = entries_.at(id);
+  if (!e.make) return e.stored;
+  Tensor t = e.make();
+  VRT_CHECK(t.shape() == e.shape && t.dtype() == e.dtype, "derived weight ", e.name, " is ",
+            dtype_name(t.dtype()), " ", shape_str(t.shape()), ", declared ", dtype_name(e.dtype), " ",
+            shape_str(e.shape));
+  return t;
 }
 
 size_t WeightTable::bytes() const {
   size_t n = 0;
-  for (const Entry& e : entries_) n += e.tensor.nbytes();
+  for (const Entry& e : entries_) n += static_cast<size_t>(shape_numel(e.shape)) * dtype_size(e.dtype);
   return n;
 }
 
@@ -30,8 +47,7 @@ int Graph::add_input(std::string name, Shape shape, DType dtype) {
 }
 
 int Graph::add_weight(int table_id) {
-  const Tensor& t = weights_->tensor(table_id);
-  values_.push_back({weights_->name(table_id), t.shape(), DType::f32, ValueKind::weight, table_id});
+  values_.push_back({weights_->name(table_id), weights_->shape(table_id), DType::f32, ValueKind::weight, table_id});
   return static_cast<int>(values_.size()) - 1;
 }
 

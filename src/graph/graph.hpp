@@ -4,6 +4,7 @@
 // precision.hpp) rewrite them; the executor plans and runs them on a backend.
 // Weights are ids into the model's WeightTable: a graph never holds a copy.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -75,22 +76,35 @@ struct Node {
   Attrs attrs;
 };
 
-// The weights of a loaded model, as stored (memory-mapped from the file, in
-// the checkpoint's dtype) or derived once at load (fused QKV, folded
-// BatchNorm). Read-only once the model is loaded; every graph built from the
-// model, for any input shape, refers to these.
+// The weights of a loaded model: as stored (memory-mapped from the file, in
+// the checkpoint's dtype), or derived from stored ones (fused QKV, folded
+// BatchNorm) by a recipe run when a backend prepares them, so that a copy
+// is made only where a backend keeps one. Read-only once the model is
+// loaded; every graph built from the model, for any input shape, refers
+// to these.
 class WeightTable {
  public:
+  using Recipe = std::function<Tensor()>;
   int add(std::string name, Tensor stored);
-  const Tensor& tensor(int id) const { return entries_.at(id).tensor; }
+  // A derived weight of this shape and dtype, computed by `make` on demand.
+  int add_derived(std::string name, Shape shape, DType dtype, Recipe make);
+
+  // The weight's data: the stored tensor, or a new one from its recipe.
+  Tensor materialize(int id) const;
   const std::string& name(int id) const { return entries_.at(id).name; }
+  const Shape& shape(int id) const { return entries_.at(id).shape; }
+  DType dtype(int id) const { return entries_.at(id).dtype; }
+  bool is_derived(int id) const { return static_cast<bool>(entries_.at(id).make); }
   int size() const { return static_cast<int>(entries_.size()); }
-  size_t bytes() const;  // as stored
+  size_t bytes() const;  // stored and derived, at their dtypes
 
  private:
   struct Entry {
     std::string name;
-    Tensor tensor;
+    Shape shape;
+    DType dtype;
+    Tensor stored;  // undefined for derived ones
+    Recipe make;
   };
   std::vector<Entry> entries_;
 };

@@ -114,10 +114,18 @@ Executor::Executor(Graph graph, std::shared_ptr<Backend> backend, std::shared_pt
   memory_.backend = backend_.get();
   if (options.own_memory) memory_.ptr = backend_->allocate(std::max<size_t>(plan_.total_bytes(), 1));
 
+  // A weight is bound as the backend prepared it when some kernel reads it
+  // from its arguments; weights only read from kernels' own state are bound
+  // without data, so no plain copy of them is kept.
+  std::vector<char> read_plain(graph_.values().size(), 0);
+  for (size_t i = 0; i < nodes.size(); ++i)
+    for (size_t k = 0; k < nodes[i].inputs.size(); ++k)
+      if (!((kernels[i]->weights_in_state >> k) & 1u)) read_plain[nodes[i].inputs[k]] = 1;
   bound_.resize(graph_.values().size());
   for (size_t v = 0; v < graph_.values().size(); ++v) {
     const Value& val = graph_.value(static_cast<int>(v));
-    if (val.kind == ValueKind::weight) bound_[v] = weights_->get(val.weight, val.dtype);
+    if (val.kind != ValueKind::weight) continue;
+    bound_[v] = read_plain[v] ? weights_->get(val.weight, val.dtype) : Tensor::view(val.dtype, val.shape, nullptr);
   }
   for (size_t i = 0; i < nodes.size(); ++i) {
     void* state = nullptr;

@@ -21,10 +21,11 @@ using graph::Op;
 // built in, else the built-in GEMM. The one place that asks.
 // With BF16 operands they are oneDNN's too, or not available.
 #if VISIONRT_HAVE_ONEDNN
-constexpr Kernel kLinear{cpu::onednn_run, cpu::onednn_workspace, cpu::onednn_prepare, cpu::onednn_release};
+// Their weights (slot 1) live in the primitives' own layouts.
+constexpr Kernel kLinear{cpu::onednn_run, cpu::onednn_workspace, cpu::onednn_prepare, cpu::onednn_release, 1u << 1};
 constexpr Kernel kConv2d = kLinear;
 constexpr Kernel kProductBf16{cpu::onednn_run, cpu::onednn_workspace_bf16, cpu::onednn_prepare_bf16,
-                              cpu::onednn_release};
+                              cpu::onednn_release, 1u << 1};
 constexpr bool kHaveBf16Products = true;
 #else
 constexpr Kernel kLinear{cpu::linear};

@@ -61,11 +61,11 @@ dnnl::primitive_attr epilogue_attr(const graph::Attrs& at, bool residual, const 
 // The primitive descriptor of a node: its shapes, with weights in whatever
 // layout the implementation prefers.
 // src_f32 is the input as the graph holds it; src what the primitive reads
-// (the same, or its BF16 copy).
+// (the same, or its BF16 copy). Only prepare builds the primitive itself
+// (its code is generated then); the workspace rule needs the descriptor alone.
 struct Descs {
   memory::desc src_f32, src, wei, plain_wei, bias, dst;
   dnnl::primitive_desc_base pd;
-  dnnl::primitive prim;
 };
 
 Descs matmul_descs(const NodeSignature& sig, DType operands) {
@@ -86,7 +86,6 @@ Descs matmul_descs(const NodeSignature& sig, DType operands) {
 #endif
   d.wei = pd.weights_desc();
   d.pd = pd;
-  d.prim = dnnl::matmul(pd);
   return d;
 }
 
@@ -116,7 +115,6 @@ Descs conv_descs(const NodeSignature& sig, DType operands) {
 #endif
   d.wei = pd.weights_desc();
   d.pd = pd;
-  d.prim = dnnl::convolution_forward(pd);
   return d;
 }
 
@@ -169,7 +167,7 @@ void* prepare(const NodeSignature& sig, DType operands) {
     Descs d = descs_of(sig, operands);
     auto* st = new PrimitiveState;
     try {
-      st->prim = d.prim;
+      st->prim = dnnl::primitive(d.pd.get());
       st->stream = dnnl::stream(cpu_engine());
       const memory::desc from = d.plain_wei, to = d.wei;
       st->weights = from == to ? sig.weights->get(sig.weight_ids[1], DType::f32)

@@ -11,6 +11,7 @@
 
 #include "backends/cpu/cpu_attention.hpp"
 #include "backends/cpu/cpu_ops.hpp"
+#include "backends/cpu/isa/isa_kernels.hpp"
 #include "graph/graph.hpp"
 #include "core/thread_pool.hpp"
 
@@ -175,7 +176,7 @@ TEST(CpuIsaTest, EveryLayerNormPathMatchesFloat64) {
     for (Isa isa : {Isa::portable, Isa::avx2, Isa::avx512}) {
       if (!isa_supported(isa)) continue;
       std::fill(out.begin(), out.end(), NAN);
-      layer_norm_on(isa, a);
+      isa_kernels(isa).layer_norm(a);
       double err = 0;
       for (int64_t r = 0; r < rows; ++r) {
         double mean = 0, var = 0;
@@ -194,6 +195,110 @@ TEST(CpuIsaTest, EveryLayerNormPathMatchesFloat64) {
     }
   }
   EXPECT_GE(compared, 5);
+}
+
+TEST(CpuIsaTest, EveryActivationPathMatchesFloat64) {
+  // erf to 1.5e-7 (Abramowitz and Stegun 7.1.26) puts at most 0.75e-7 |x|
+  // into erf-GELU, exp_v's ulp about as much into the others, and float
+  // rounding a few ulp of the result: 1e-6 (1 + |x|) bounds them all, while
+  // a wrong branch, sign or tail errs by O(1).
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal;
+  std::vector<float> x(1037);  // a tail past every vector width
+  for (float& v : x) v = 4.f * normal(rng);
+  const float extremes[] = {0.f, -0.f, 1e-20f, -1e-20f, 9.f, -9.f, 50.f, -50.f, 100.f, -100.f, 1e30f, -1e30f};
+  std::copy(std::begin(extremes), std::end(extremes), x.begin());
+  auto reference = [](graph::Activation act, double v) {
+    switch (act) {
+      case graph::Activation::gelu_erf: return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
+      case graph::Activation::gelu_tanh:
+        return 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
+      case graph::Activation::relu: return v > 0 ? v : 0.0;
+      case graph::Activation::sigmoid: return 1 / (1 + std::exp(-v));
+      case graph::Activation::none: break;
+    }
+    return v;
+  };
+  int compared = 0;
+  for (graph::Activation act : {graph::Activation::none, graph::Activation::gelu_erf, graph::Activation::gelu_tanh,
+                                graph::Activation::relu, graph::Activation::sigmoid})
+    for (Isa isa : {Isa::portable, Isa::avx2, Isa::avx512}) {
+      if (!isa_supported(isa)) continue;
+      std::vector<float> out(x.size(), NAN);
+      isa_kernels(isa).activate(act, x.data(), out.data(), int64_t(x.size()));
+      double worst = 0;
+      for (size_t i = 0; i < x.size(); ++i) {
+        const double want = reference(act, x[i]);
+        const double err = std::isfinite(out[i]) ? std::abs(out[i] - want) / (1 + std::abs(double(x[i]))) : HUGE_VAL;
+        worst = std::max(worst, err);
+      }
+      EXPECT_LE(worst, 1e-6) << isa_name(isa) << " activation " << int(act);
+      ++compared;
+    }
+  EXPECT_GE(compared, 5);
+}
+
+TEST(CpuIsaTest, EverySineChannelPathMatchesFloat64) {
+  // DETR's positions: p in [0, 2 pi] over divisors 10000^(2i/F); the float
+  // quotient as the reference computes it, its sin and cos to about 1 ulp
+  // of 1 (Cephes' float polynomials): 1e-6 leaves margin, while swapped sin
+  // and cos or a wrong quadrant err by O(1).
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<float> position(0.f, 6.2831855f);
+  int compared = 0;
+  for (int64_t F : {128, 13, 64}) {
+    std::vector<float> divisor(F);
+    for (int64_t i = 0; i < F; ++i) divisor[i] = std::pow(10000.f, float(2 * (i / 2)) / float(F));
+    for (Isa isa : {Isa::portable, Isa::avx2, Isa::avx512}) {
+      if (!isa_supported(isa)) continue;
+      double worst = 0;
+      for (int trial = 0; trial < 200; ++trial) {
+        const float p = trial == 0 ? 0.f : trial == 1 ? 6.2831855f : position(rng);
+        std::vector<float> out(F, NAN);
+        isa_kernels(isa).sine_channels(p, divisor.data(), F, out.data());
+        for (int64_t c = 0; c < F; ++c) {
+          const double q = p / divisor[c];  // float division, as the reference
+          const double want = c % 2 ? std::cos(double(float(q))) : std::sin(double(float(q)));
+          worst = std::max(worst, std::isfinite(out[c]) ? std::abs(out[c] - want) : HUGE_VAL);
+        }
+      }
+      EXPECT_LE(worst, 1e-6) << isa_name(isa) << " F=" << F;
+      std::printf("sine channels %s F=%ld: max abs error %.3g\n", isa_name(isa), long(F), worst);
+      ++compared;
+    }
+  }
+  EXPECT_GE(compared, 3);
+}
+
+TEST(CpuIsaTest, EveryResamplePathGivesPillowsIntegerSums) {
+  // Integer arithmetic: every path must give exactly the scalar sums,
+  // including negative lobes (clipped to 0), sums above 255 (clipped) and
+  // rows whose width leaves a tail.
+  std::mt19937 rng(4);
+  std::uniform_int_distribution<int> byte(0, 255), weight(-(1 << 20), 3 << 20);
+  int compared = 0;
+  for (size_t n : {size_t(1281), size_t(17), size_t(64), size_t(3)})
+    for (int taps : {1, 3, 13}) {
+      const size_t stride = n + 5;
+      std::vector<uint8_t> src(stride * taps);
+      for (uint8_t& b : src) b = static_cast<uint8_t>(byte(rng));
+      std::vector<int32_t> k(taps);
+      for (int32_t& w : k) w = weight(rng);
+      std::vector<uint8_t> want(n);
+      for (size_t i = 0; i < n; ++i) {
+        int32_t s = 1 << (kResampleBits - 1);
+        for (int y = 0; y < taps; ++y) s += src[y * stride + i] * k[y];
+        want[i] = static_cast<uint8_t>(s < 0 ? 0 : std::min(s >> kResampleBits, 255));
+      }
+      for (Isa isa : {Isa::portable, Isa::avx2, Isa::avx512}) {
+        if (!isa_supported(isa)) continue;
+        std::vector<uint8_t> out(n);
+        isa_kernels(isa).resample_vertical_row(src.data(), stride, k.data(), taps, out.data(), n);
+        EXPECT_EQ(out, want) << isa_name(isa) << " n=" << n << " taps=" << taps;
+        ++compared;
+      }
+    }
+  EXPECT_GE(compared, 12);
 }
 
 }  // namespace

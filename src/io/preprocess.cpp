@@ -8,12 +8,15 @@
 // weights, 32-bit integers for the accumulation) so the results are
 // identical, which needs multiply-adds left unfused as Pillow's x86-64 builds
 // compute them: GCC does not fuse in ISO C++ mode (-std=c++17, as the build
-// uses), and Clang is told not to below.
+// uses), and Clang is told not to below. The two passes' integer inner
+// loops are built per instruction set (backends/cpu/isa/resample.inc).
 #include "io/preprocess.hpp"
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
+#include "backends/cpu/isa/isa_kernels.hpp"
 #include "core/error.hpp"
 
 #if defined(__clang__)
@@ -83,8 +86,7 @@ Filter filter_for(Resample resample) {
 // ---------------------------------------------------------------------------
 // Coefficients (precompute_coeffs + normalize_coeffs_8bpc).
 
-// 8 bits of result, 2 bits of headroom for negative lobes and sums above 1.
-constexpr int kPrecisionBits = 32 - 8 - 2;
+using cpu::kResampleBits;
 
 struct Coefficients {
   int ksize = 0;                // coefficients per output pixel (padded with zeros)
@@ -128,8 +130,8 @@ Coefficients precompute_coeffs(int in_size, int out_size, const Filter& filter) 
     int32_t* fixed = &c.fixed[static_cast<size_t>(xx) * c.ksize];
     for (int x = 0; x < xmax; ++x) {
       // Rounded half away from zero, as normalize_coeffs_8bpc does.
-      fixed[x] = k[x] < 0 ? static_cast<int32_t>(-0.5 + k[x] * (1 << kPrecisionBits))
-                          : static_cast<int32_t>(0.5 + k[x] * (1 << kPrecisionBits));
+      fixed[x] = k[x] < 0 ? static_cast<int32_t>(-0.5 + k[x] * (1 << kResampleBits))
+                          : static_cast<int32_t>(0.5 + k[x] * (1 << kResampleBits));
     }
     c.first[xx] = xmin;
     c.count[xx] = xmax;
@@ -137,52 +139,43 @@ Coefficients precompute_coeffs(int in_size, int out_size, const Filter& filter) 
   return c;
 }
 
-// Pillow's clip8: the accumulator carries kPrecisionBits of fraction.
-inline uint8_t clip8(int32_t acc) {
-  if (acc < 0) return 0;
-  const int32_t v = acc >> kPrecisionBits;
-  return static_cast<uint8_t>(v > 255 ? 255 : v);
+// Swaps the rows and columns of an RGB image: out[x][y] = in[y][x].
+void transpose_pixels(const uint8_t* in, int width, int height, uint8_t* out) {
+  constexpr int kBlock = 32;  // pixels a side: both blocks stay in cache
+  for (int y0 = 0; y0 < height; y0 += kBlock)
+    for (int x0 = 0; x0 < width; x0 += kBlock)
+      for (int x = x0; x < std::min(x0 + kBlock, width); ++x)
+        for (int y = y0; y < std::min(y0 + kBlock, height); ++y)
+          std::memcpy(out + (static_cast<size_t>(x) * height + y) * 3,
+                      in + (static_cast<size_t>(y) * width + x) * 3, 3);
 }
 
-constexpr int32_t kHalf = 1 << (kPrecisionBits - 1);
-
 // ImagingResampleHorizontal_8bpc for 3 bands: output rows are source rows
-// [row_offset, row_offset + out.height).
+// [row_offset, row_offset + out.height). Run as the vertical pass on the
+// transposed rows, so that whole columns of bytes go through the vector
+// kernel together: the same integer sums, so the same bytes.
 void resample_horizontal(const ImageRGB8& in, int row_offset, const Coefficients& c,
                          ImageRGB8& out) {
-  for (int yy = 0; yy < out.height; ++yy) {
-    const uint8_t* src = &in.pixels[static_cast<size_t>(yy + row_offset) * in.width * 3];
-    uint8_t* dst = &out.pixels[static_cast<size_t>(yy) * out.width * 3];
-    for (int xx = 0; xx < out.width; ++xx) {
-      const int32_t* k = &c.fixed[static_cast<size_t>(xx) * c.ksize];
-      const uint8_t* p = src + static_cast<size_t>(c.first[xx]) * 3;
-      int32_t s0 = kHalf, s1 = kHalf, s2 = kHalf;
-      for (int x = 0; x < c.count[xx]; ++x) {
-        s0 += p[x * 3 + 0] * k[x];
-        s1 += p[x * 3 + 1] * k[x];
-        s2 += p[x * 3 + 2] * k[x];
-      }
-      dst[xx * 3 + 0] = clip8(s0);
-      dst[xx * 3 + 1] = clip8(s1);
-      dst[xx * 3 + 2] = clip8(s2);
-    }
-  }
+  const int rows = out.height;
+  std::vector<uint8_t> columns(static_cast<size_t>(in.width) * rows * 3);
+  std::vector<uint8_t> resampled(static_cast<size_t>(out.width) * rows * 3);
+  transpose_pixels(&in.pixels[static_cast<size_t>(row_offset) * in.width * 3], in.width, rows, columns.data());
+  const size_t column = static_cast<size_t>(rows) * 3;
+  const auto row_kernel = cpu::isa_kernels().resample_vertical_row;
+  for (int xx = 0; xx < out.width; ++xx)
+    row_kernel(&columns[c.first[xx] * column], column, &c.fixed[static_cast<size_t>(xx) * c.ksize], c.count[xx],
+               &resampled[xx * column], column);
+  transpose_pixels(resampled.data(), rows, out.width, out.pixels.data());
 }
 
 // ImagingResampleVertical_8bpc for 3 bands; `first` indices are rows of `in`.
 void resample_vertical(const ImageRGB8& in, const Coefficients& c, const std::vector<int>& first,
                        ImageRGB8& out) {
   const size_t row = static_cast<size_t>(in.width) * 3;
-  for (int yy = 0; yy < out.height; ++yy) {
-    const int32_t* k = &c.fixed[static_cast<size_t>(yy) * c.ksize];
-    const uint8_t* src = &in.pixels[static_cast<size_t>(first[yy]) * row];
-    uint8_t* dst = &out.pixels[static_cast<size_t>(yy) * row];
-    for (size_t i = 0; i < row; ++i) {
-      int32_t s = kHalf;
-      for (int y = 0; y < c.count[yy]; ++y) s += src[y * row + i] * k[y];
-      dst[i] = clip8(s);
-    }
-  }
+  const auto row_kernel = cpu::isa_kernels().resample_vertical_row;
+  for (int yy = 0; yy < out.height; ++yy)
+    row_kernel(&in.pixels[static_cast<size_t>(first[yy]) * row], row, &c.fixed[static_cast<size_t>(yy) * c.ksize],
+               c.count[yy], &out.pixels[static_cast<size_t>(yy) * row], row);
 }
 
 ImageRGB8 blank(int width, int height) {

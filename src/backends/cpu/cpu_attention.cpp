@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "backends/cpu/cpu_ops.hpp"
+#include "backends/cpu/isa/isa_kernels.hpp"
 #include "core/thread_pool.hpp"
 
 namespace visionrt::cpu {
@@ -17,15 +18,6 @@ namespace visionrt::cpu {
 namespace {
 // Queries the scalar kernel scores together.
 constexpr int64_t kQueryBlock = 8;
-
-size_t tiled_scratch_floats(Isa isa, int64_t head_dim, int64_t keys) {
-  switch (isa) {
-    case Isa::avx512: return avx512::attention_tiled_scratch_floats(head_dim, keys);
-    case Isa::avx2: return avx2::attention_tiled_scratch_floats(head_dim, keys);
-    case Isa::portable: return portable::attention_tiled_scratch_floats(head_dim, keys);
-  }
-  return 0;
-}
 
 }  // namespace
 
@@ -41,17 +33,14 @@ size_t attention_workspace(const NodeSignature& sig, int threads) {
   const int64_t sk = (*sig.in_shapes[1])[1], head_dim = at.dim / at.heads;
   // Room for whichever path a test may force.
   size_t floats = kQueryBlock * sk;
-  for (Isa isa : {Isa::avx512, Isa::avx2, Isa::portable}) floats = std::max(floats, tiled_scratch_floats(isa, head_dim, sk));
+  for (Isa isa : {Isa::avx512, Isa::avx2, Isa::portable})
+    floats = std::max(floats, isa_kernels(isa).attention_tiled_scratch_floats(head_dim, sk));
   return static_cast<size_t>(threads) * floats * sizeof(float);
 }
 
 void attention_on(const AttentionPath& path, const KernelArgs& a) {
   if (path.scalar) return attention_scalar(a);
-  switch (path.isa) {
-    case Isa::avx512: return avx512::attention_tiled(a);
-    case Isa::avx2: return avx2::attention_tiled(a);
-    case Isa::portable: return portable::attention_tiled(a);
-  }
+  isa_kernels(path.isa).attention_tiled(a);
 }
 
 void attention(const KernelArgs& a) {

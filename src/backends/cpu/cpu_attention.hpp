@@ -1,5 +1,5 @@
 // CPU attention kernels: the tiled online-softmax kernel, built per
-// instruction set (isa/attention_*.cpp) and picked at run time, and the
+// instruction set (isa/attention_tiled.inc) and picked at run time, and the
 // plain scalar one it is checked against, which also runs head widths no
 // vector width divides.
 #pragma once
@@ -10,19 +10,6 @@
 #include "backends/cpu/isa/cpu_isa.hpp"
 
 namespace visionrt::cpu {
-
-namespace avx512 {
-void attention_tiled(const KernelArgs& a);
-size_t attention_tiled_scratch_floats(int64_t head_dim, int64_t keys);
-}  // namespace avx512
-namespace avx2 {
-void attention_tiled(const KernelArgs& a);
-size_t attention_tiled_scratch_floats(int64_t head_dim, int64_t keys);
-}  // namespace avx2
-namespace portable {
-void attention_tiled(const KernelArgs& a);
-size_t attention_tiled_scratch_floats(int64_t head_dim, int64_t keys);
-}  // namespace portable
 
 // The ISA attention runs on for this head width: the widest supported one
 // whose vector width divides it; nullopt-like Isa::portable with

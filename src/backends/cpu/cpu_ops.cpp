@@ -5,6 +5,7 @@
 
 #include "backends/cpu/cpu_ops.hpp"
 #include "backends/cpu/gemm.hpp"
+#include "backends/cpu/isa/isa_kernels.hpp"
 #include "core/half.hpp"
 #include "core/thread_pool.hpp"
 
@@ -84,21 +85,16 @@ void embed_tokens(const KernelArgs& a) {
   });
 }
 
-void layer_norm(const KernelArgs& a) { layer_norm_on(best_isa(), a); }
-
-void layer_norm_on(Isa isa, const KernelArgs& a) {
-  switch (isa) {
-    case Isa::avx512: return avx512::layer_norm(a);
-    case Isa::avx2: return avx2::layer_norm(a);
-    case Isa::portable: return portable::layer_norm(a);
-  }
-}
+void layer_norm(const KernelArgs& a) { isa_kernels().layer_norm(a); }
 
 void apply_epilogue(const graph::Attrs& at, float* row, const float* bias, const float* res, int64_t n) {
+  const IsaKernels& isa = isa_kernels();
   if (res && at.order == graph::EpilogueOrder::residual_then_act) {
-    for (int64_t i = 0; i < n; ++i) row[i] = apply_activation(at.act, row[i] + bias[i] + res[i]);
+    for (int64_t i = 0; i < n; ++i) row[i] += bias[i] + res[i];
+    isa.activate(at.act, row, row, n);
   } else {
-    for (int64_t i = 0; i < n; ++i) row[i] = apply_activation(at.act, row[i] + bias[i]);
+    for (int64_t i = 0; i < n; ++i) row[i] += bias[i];
+    isa.activate(at.act, row, row, n);
     if (res)
       for (int64_t i = 0; i < n; ++i) row[i] += res[i];
   }
@@ -121,9 +117,8 @@ void activation(const KernelArgs& a) {
   const float* x = a.in[0]->f32();
   float* out = a.out.f32();
   const Activation act = a.node->attrs.act;
-  parallel(a, a.out.numel(), 4096, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) out[i] = apply_activation(act, x[i]);
-  });
+  const IsaKernels& isa = isa_kernels();
+  parallel(a, a.out.numel(), 4096, [&](int64_t i0, int64_t i1) { isa.activate(act, x + i0, out + i0, i1 - i0); });
 }
 
 void add(const KernelArgs& a) {

@@ -8,7 +8,8 @@
 
 namespace visionrt::cpu {
 
-// The activations every op with a fused epilogue shares.
+// The activations every op with a fused epilogue shares, one value at a
+// time: the reference the vector ones (isa_kernels().activate) are tested on.
 float apply_activation(graph::Activation act, float x);
 
 // A linear's or conv2d's epilogue on one output row already holding xW:
@@ -19,13 +20,9 @@ void apply_epilogue(const graph::Attrs& attrs, float* row, const float* bias, co
 void patch_embed(const KernelArgs& a);
 void embed_tokens(const KernelArgs& a);
 void layer_norm(const KernelArgs& a);  // on best_isa()
-void layer_norm_on(Isa isa, const KernelArgs& a);
-namespace avx512 { void layer_norm(const KernelArgs& a); }
-namespace avx2 { void layer_norm(const KernelArgs& a); }
-namespace portable { void layer_norm(const KernelArgs& a); }
 void linear(const KernelArgs& a);
 void attention(const KernelArgs& a);
-void activation(const KernelArgs& a);
+void activation(const KernelArgs& a);  // on best_isa()
 void add(const KernelArgs& a);
 void select_token(const KernelArgs& a);
 void nchw_to_nhwc(const KernelArgs& a);
@@ -33,7 +30,8 @@ void copy(const KernelArgs& a);  // same elements, another shape
 void conv2d(const KernelArgs& a);
 void max_pool(const KernelArgs& a);
 void mask_resize(const KernelArgs& a);
-void sine_position(const KernelArgs& a);
+void sine_position(const KernelArgs& a);  // on best_isa()
+void sine_position_on(Isa isa, const KernelArgs& a);
 void cast(const KernelArgs& a);
 void expand(const KernelArgs& a);
 void zeros_like(const KernelArgs& a);

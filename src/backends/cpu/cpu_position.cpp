@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "backends/cpu/cpu_ops.hpp"
+#include "backends/cpu/isa/isa_kernels.hpp"
 #include "core/thread_pool.hpp"
 
 namespace visionrt::cpu {
@@ -34,7 +35,9 @@ void mask_resize(const KernelArgs& a) {
     }
 }
 
-void sine_position(const KernelArgs& a) {
+void sine_position(const KernelArgs& a) { sine_position_on(best_isa(), a); }
+
+void sine_position_on(Isa isa, const KernelArgs& a) {
   // As DetrSinePositionEmbedding(normalize=True): cumulative sums of the
   // valid mask down and across, normalised by the last sum, scaled by 2*pi;
   // channel i of each half divides by T^(2*floor(i/2)/F), even i -> sin,
@@ -49,6 +52,7 @@ void sine_position(const KernelArgs& a) {
   float* xcum = ycum + oh * ow;
   for (int64_t i = 0; i < F; ++i)
     dim_t[i] = std::pow(at.temperature, static_cast<float>(2 * (i / 2)) / static_cast<float>(F));
+  const auto sine_channels = isa_kernels(isa).sine_channels;
   for (int64_t n = 0; n < N; ++n) {
     const float* m = mask + n * oh * ow;
     for (int64_t y = 0; y < oh; ++y)
@@ -57,18 +61,16 @@ void sine_position(const KernelArgs& a) {
         ycum[i] = m[i] + (y ? ycum[i - ow] : 0.f);
         xcum[i] = m[i] + (x ? xcum[i - 1] : 0.f);
       }
-    for (int64_t y = 0; y < oh; ++y)
-      for (int64_t x = 0; x < ow; ++x) {
-        const int64_t i = y * ow + x;
+    a.pool->parallel_for(oh * ow, 16, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const int64_t y = i / ow, x = i % ow;
         const float ye = ycum[i] / (ycum[(oh - 1) * ow + x] + kEps) * kScale;
         const float xe = xcum[i] / (xcum[y * ow + ow - 1] + kEps) * kScale;
         float* o = out + (n * oh * ow + i) * D;
-        for (int64_t c = 0; c < F; ++c) {
-          const float py = ye / dim_t[c], px = xe / dim_t[c];
-          o[c] = (c % 2 == 0) ? std::sin(py) : std::cos(py);
-          o[F + c] = (c % 2 == 0) ? std::sin(px) : std::cos(px);
-        }
+        sine_channels(ye, dim_t, F, o);
+        sine_channels(xe, dim_t, F, o + F);
       }
+    });
   }
 }
 

@@ -30,3 +30,20 @@ Isa best_isa() {
 }
 
 }  // namespace visionrt::cpu
+
+#include "backends/cpu/isa/isa_kernels.hpp"
+
+namespace visionrt::cpu {
+
+extern const IsaKernels k_avx512_kernels, k_avx2_kernels, k_portable_kernels;
+
+const IsaKernels& isa_kernels(Isa isa) {
+  switch (isa) {
+    case Isa::avx512: return k_avx512_kernels;
+    case Isa::avx2: return k_avx2_kernels;
+    case Isa::portable: break;
+  }
+  return k_portable_kernels;
+}
+
+}  // namespace visionrt::cpu

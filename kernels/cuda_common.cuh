@@ -6,6 +6,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -29,6 +30,19 @@ inline void check_launch(const char* kernel) { check_cuda(cudaGetLastError(), ke
 inline cudaStream_t as_stream(void* stream) { return static_cast<cudaStream_t>(stream); }
 
 inline bool is_aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+// Whether two byte ranges share a byte (launchers refuse outputs that
+// overlap their inputs where the kernel reads after it writes).
+inline bool overlaps(const void* a, uint64_t a_bytes, const void* b, uint64_t b_bytes) {
+  const auto x = reinterpret_cast<uintptr_t>(a), y = reinterpret_cast<uintptr_t>(b);
+  return x < y + b_bytes && y < x + a_bytes;
+}
+
+// CTAs for a grid-stride loop over `items`: enough to fill any current GPU,
+// the kernel loops over the rest.
+inline unsigned grid_stride_blocks(int64_t items, int threads) {
+  return unsigned(std::min<int64_t>((items + threads - 1) / threads, 8192));
+}
 
 // Records the first failed condition in *why; returns whether all held so far.
 struct Requirements {

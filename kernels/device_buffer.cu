@@ -1,4 +1,5 @@
-// Device memory owner and device queries over the CUDA runtime.
+// Device memory and stream owners, graph capture and device queries over the
+// CUDA runtime.
 #include <utility>
 
 #include "kernels/cuda_common.cuh"
@@ -41,6 +42,41 @@ void DeviceBuffer::fill_bytes(unsigned char value) {
     check_cuda(cudaMemset(data_, value, size_), "cudaMemset");
     check_cuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize after cudaMemset");
   }
+}
+
+DeviceStream::DeviceStream() {
+  cudaStream_t stream = nullptr;
+  check_cuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking),
+             "cudaStreamCreateWithFlags");
+  stream_ = stream;
+}
+
+DeviceStream::~DeviceStream() {
+  if (stream_) cudaStreamDestroy(as_stream(stream_));
+}
+
+void run_as_graph(const DeviceStream& stream, const std::function<void()>& enqueue) {
+  const cudaStream_t s = as_stream(stream.get());
+  check_cuda(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal), "cudaStreamBeginCapture");
+  cudaGraph_t graph = nullptr;
+  try {
+    enqueue();
+  } catch (...) {
+    // End the capture so that the stream is usable again; the launcher's error
+    // is the one worth reporting, not the invalidated capture.
+    if (cudaStreamEndCapture(s, &graph) == cudaSuccess && graph) cudaGraphDestroy(graph);
+    cudaGetLastError();
+    throw;
+  }
+  check_cuda(cudaStreamEndCapture(s, &graph), "cudaStreamEndCapture");
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t instantiated = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);
+  check_cuda(instantiated, "cudaGraphInstantiate");
+  cudaError_t status = cudaGraphLaunch(exec, s);
+  if (status == cudaSuccess) status = cudaStreamSynchronize(s);
+  cudaGraphExecDestroy(exec);
+  check_cuda(status, "running the captured graph");
 }
 
 int cuda_device_count(std::string* why) {

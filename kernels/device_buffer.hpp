@@ -1,7 +1,9 @@
 // A small owner of device memory for tests, benchmarks and callers that do not
-// plan their own, plus device queries. Plain C++: no CUDA types.
+// plan their own, a stream owner and CUDA graph capture of launcher calls,
+// plus device queries. Plain C++: no CUDA types.
 #pragma once
 #include <cstddef>
+#include <functional>
 #include <string>
 
 namespace visionrt::kernels {
@@ -29,6 +31,29 @@ class DeviceBuffer {
   void* data_ = nullptr;
   size_t size_ = 0;
 };
+
+// Owns a CUDA stream created non-blocking: it does not synchronise with the
+// legacy default stream, so work a launcher wrongly sends there is not
+// silently ordered with the work on this stream.
+class DeviceStream {
+ public:
+  DeviceStream();  // throws device_error
+  ~DeviceStream();
+  DeviceStream(const DeviceStream&) = delete;
+  DeviceStream& operator=(const DeviceStream&) = delete;
+
+  void* get() const { return stream_; }  // cudaStream_t
+
+ private:
+  void* stream_ = nullptr;
+};
+
+// Records what `enqueue` puts on `stream` into a CUDA graph, in the global
+// capture mode (allocation, synchronisation and work sent to the legacy
+// default stream fail during it), then runs the graph once on `stream` and
+// waits for it. Throws device_error when capture, instantiation or the run
+// fails, and rethrows what `enqueue` throws after ending the capture.
+void run_as_graph(const DeviceStream& stream, const std::function<void()>& enqueue);
 
 // Number of usable CUDA devices; 0 with the reason in *why when there are none
 // or the runtime cannot start (no driver, for example). Never throws.

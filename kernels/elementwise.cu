@@ -111,10 +111,6 @@ __global__ void __launch_bounds__(32 * kSoftmaxWarps) softmax_kernel(const T* in
     y[c] = from_float<T>(st.m == -INFINITY ? 0.f : expf(to_float(x[c]) - st.m) * inv);
 }
 
-unsigned grid_for(int64_t items) {
-  // Enough CTAs to fill any current GPU; the kernels loop over the rest.
-  return unsigned(std::min<int64_t>((items + kThreads - 1) / kThreads, 8192));
-}
 
 }  // namespace
 
@@ -141,9 +137,9 @@ void bias_activation(const BiasActivationParams& p) {
     using T = decltype(tag);
     if (vectorised) {
       a.count = count / vec;
-      bias_activation_vec_kernel<T><<<grid_for(a.count), kThreads, 0, stream>>>(a);
+      bias_activation_vec_kernel<T><<<grid_stride_blocks(a.count, kThreads), kThreads, 0, stream>>>(a);
     } else {
-      bias_activation_kernel<T><<<grid_for(a.count), kThreads, 0, stream>>>(a);
+      bias_activation_kernel<T><<<grid_stride_blocks(a.count, kThreads), kThreads, 0, stream>>>(a);
     }
   });
   check_launch("bias_activation kernel launch");

@@ -23,11 +23,12 @@ struct LayerNormParams {
   int64_t rows = 0, cols = 0;
   const void* input = nullptr;     // [rows, cols]
   const void* residual = nullptr;  // optional [rows, cols]
-  void* sum_out = nullptr;         // optional (needs residual): input + residual
+  void* sum_out = nullptr;         // optional (needs residual): input + residual;
+                                   // may alias input or residual, not output
   const void* gamma = nullptr;     // [cols]
   const void* beta = nullptr;      // [cols]
   void* output = nullptr;          // [rows, cols]; may alias input or residual
-  float eps = 1e-5f;
+  float eps = 1e-5f;               // finite and > 0, so that a constant row divides by no zero
   void* stream = nullptr;  // cudaStream_t
 };
 

@@ -7,7 +7,12 @@
 // (mma.m16n8k16, fp32 accumulation). The S accumulator fragment of two
 // adjacent 8-key tiles is exactly the A fragment of a 16-key step, so P goes
 // from S to the P V product without touching shared memory.
-// f32: one query row per thread, plain FMA over 16-key shared-memory tiles.
+// f32: one query row per thread (two for heads wider than 64), plain FMA over
+// 16-key shared-memory tiles.
+//
+// Masked keys and keys past the end are loaded as zero K and V rows and get a
+// -inf bias, so their weight is exactly 0 and 0 * 0 is added: whatever a
+// padded position holds (NaN and Inf included) cannot reach the output.
 #include <cmath>
 
 #include "kernels/cuda_common.cuh"
@@ -38,17 +43,29 @@ constexpr int kMmaThreads = 32 * kMmaWarps;
 constexpr int kMmaBlockM = 16 * kMmaWarps;  // query rows per CTA
 constexpr int kMmaBlockN = 64;              // keys per K/V tile
 
+// Rows padded by 16 bytes: ldmatrix row addresses stay 16-byte aligned and
+// the 8 rows of one 8x8 matrix fall in different bank groups (the pitch is an
+// odd number of 16-byte chunks for every head_dim that is a multiple of 16).
+template <int HD>
+constexpr int kMmaPitch = HD + 8;
+
+// The Q tile and two K and two V tiles. Above 48 KiB (head_dim 80 and 128) a
+// kernel may only use shared memory that is dynamic and opted into.
+template <typename T, int HD>
+constexpr int kMmaSharedBytes =
+    (kMmaBlockM + 4 * kMmaBlockN) * kMmaPitch<HD>* static_cast<int>(sizeof(T));
+
 template <typename T, int HD>
 __global__ void __launch_bounds__(kMmaThreads) attention_mma_kernel(const AttentionArgs a) {
   static_assert(HD % 16 == 0, "head_dim must be a multiple of 16");
-  // Rows padded by 16 bytes: ldmatrix row addresses stay 16-byte aligned and
-  // the 8 rows of one 8x8 matrix fall in different bank groups.
-  constexpr int kPitch = HD + 8;
+  constexpr int kPitch = kMmaPitch<HD>;
   constexpr int kVec = kVec16<T>;         // elements per 16-byte chunk
   constexpr int kChunks = HD / kVec;      // 16-byte chunks per row
-  __shared__ __align__(16) T sq[kMmaBlockM * kPitch];
-  __shared__ __align__(16) T sk[2][kMmaBlockN * kPitch];
-  __shared__ __align__(16) T sv[2][kMmaBlockN * kPitch];
+  constexpr int kTileElems = kMmaBlockN * kPitch;
+  extern __shared__ __align__(16) unsigned char attention_smem[];
+  T* const sq = reinterpret_cast<T*>(attention_smem);  // [kMmaBlockM * kPitch]
+  T* const sk = sq + kMmaBlockM * kPitch;              // [2][kTileElems]
+  T* const sv = sk + 2 * kTileElems;                   // [2][kTileElems]
   __shared__ float skey_bias[2][kMmaBlockN];  // 0 for a real key, -inf for padded or past the end
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
@@ -60,30 +77,30 @@ __global__ void __launch_bounds__(kMmaThreads) attention_mma_kernel(const Attent
   const T* vbase = static_cast<const T*>(a.v) + int64_t(b) * a.kv_len * a.v_stride + h * HD;
   const float* mask = a.key_mask ? a.key_mask + int64_t(b) * a.kv_len : nullptr;
 
-  // Rows row0 .. row0+rows-1 of a [len, HD] slice into shared memory; rows at
-  // or past len become zeros (so padded V rows add 0 * 0, never garbage).
-  auto load_rows = [&](T* dst, const T* src, int64_t stride, int row0, int len, int rows) {
+  auto is_real_key = [&](int key) {
+    return key < a.kv_len && (mask == nullptr || mask[key] != 0.f);
+  };
+  // Rows row0 .. row0+rows-1 of a [len, HD] slice into shared memory; rows
+  // for which keep(row) is false are not read and become zeros.
+  auto load_rows = [&](T* dst, const T* src, int64_t stride, int row0, int rows, auto keep) {
     for (int c = tid; c < rows * kChunks; c += kMmaThreads) {
       const int r = c / kChunks, col = (c % kChunks) * kVec;
-      const bool valid = row0 + r < len;
+      const bool valid = keep(row0 + r);
       const T* from = valid ? src + int64_t(row0 + r) * stride + col : src;
       ptx::cp_async_16(dst + r * kPitch + col, from, valid);
     }
   };
   auto load_kv_tile = [&](int tile, int buf) {
     const int k0 = tile * kMmaBlockN;
-    load_rows(sk[buf], kbase, a.k_stride, k0, a.kv_len, kMmaBlockN);
-    load_rows(sv[buf], vbase, a.v_stride, k0, a.kv_len, kMmaBlockN);
-    for (int j = tid; j < kMmaBlockN; j += kMmaThreads) {
-      const int key = k0 + j;
-      const bool keep = key < a.kv_len && (mask == nullptr || mask[key] != 0.f);
-      skey_bias[buf][j] = keep ? 0.f : -INFINITY;
-    }
+    load_rows(sk + buf * kTileElems, kbase, a.k_stride, k0, kMmaBlockN, is_real_key);
+    load_rows(sv + buf * kTileElems, vbase, a.v_stride, k0, kMmaBlockN, is_real_key);
+    for (int j = tid; j < kMmaBlockN; j += kMmaThreads)
+      skey_bias[buf][j] = is_real_key(k0 + j) ? 0.f : -INFINITY;
   };
 
   // Q tile and K/V tile 0 in one group; the Q tile stays in shared memory
   // and its fragments are re-read per tile, which keeps registers down.
-  load_rows(sq, qbase, a.q_stride, q0, a.q_len, kMmaBlockM);
+  load_rows(sq, qbase, a.q_stride, q0, kMmaBlockM, [&](int row) { return row < a.q_len; });
   load_kv_tile(0, 0);
   ptx::cp_async_commit();
 
@@ -102,8 +119,8 @@ __global__ void __launch_bounds__(kMmaThreads) attention_mma_kernel(const Attent
     ptx::cp_async_commit();
     ptx::cp_async_wait<1>();
     __syncthreads();
-    const T* ks = sk[buf];
-    const T* vs = sv[buf];
+    const T* ks = sk + buf * kTileElems;
+    const T* vs = sv + buf * kTileElems;
     const float* bias = skey_bias[buf];
 
     // S = Q K^T: 16 rows x 64 keys as eight 8-key n-tiles.
@@ -209,28 +226,42 @@ __global__ void __launch_bounds__(kMmaThreads) attention_mma_kernel(const Attent
 
 // ---- fp32 kernel ---------------------------------------------------------------
 
-constexpr int kF32Threads = 128;  // one query row per thread
+constexpr int kF32Threads = 128;  // one or two threads per query row
 constexpr int kF32BlockN = 16;    // keys per shared-memory tile
+
+// Heads wider than 64 split each query row over two adjacent lanes, each with
+// half of the dims, so that its q and o (2 * HD / split floats) stay in
+// registers. The halves interleave by float4 (lane part p has chunks p, p+2,
+// ...), so the two lanes read neighbouring banks rather than one bank twice.
+constexpr int f32_row_split(int head_dim) { return head_dim > 64 ? 2 : 1; }
 
 template <int HD>
 __global__ void __launch_bounds__(kF32Threads) attention_f32_kernel(const AttentionArgs a) {
+  constexpr int kSplit = f32_row_split(HD);
+  constexpr int kDims = HD / kSplit;  // dims per thread
+  static_assert(kDims % 4 == 0, "each thread's dims must be whole float4s");
+  constexpr int kRows = kF32Threads / kSplit;
   __shared__ __align__(16) float sk[kF32BlockN][HD];
   __shared__ __align__(16) float sv[kF32BlockN][HD];
   __shared__ float skey_bias[kF32BlockN];
 
   const int tid = threadIdx.x, h = blockIdx.y, b = blockIdx.z;
-  const int row = blockIdx.x * kF32Threads + tid;
+  const int row = blockIdx.x * kRows + tid / kSplit;
+  const int part = tid % kSplit;
+  // First of the four dims of this thread's i-th float4.
+  auto dim_of = [&](int i) { return (i * kSplit + part) * 4; };
   const bool active = row < a.q_len;  // inactive threads still help load tiles
   const float* kbase = static_cast<const float*>(a.k) + int64_t(b) * a.kv_len * a.k_stride + h * HD;
   const float* vbase = static_cast<const float*>(a.v) + int64_t(b) * a.kv_len * a.v_stride + h * HD;
   const float* mask = a.key_mask ? a.key_mask + int64_t(b) * a.kv_len : nullptr;
 
-  float q[HD], o[HD];
+  float q[kDims], o[kDims];
   const float* qrow = static_cast<const float*>(a.q) +
                       (int64_t(b) * a.q_len + (active ? row : 0)) * a.q_stride + h * HD;
 #pragma unroll
-  for (int d = 0; d < HD; d += 4) {
-    const float4 v = active ? *reinterpret_cast<const float4*>(qrow + d) : make_float4(0, 0, 0, 0);
+  for (int d = 0; d < kDims; d += 4) {
+    const float4 v =
+        active ? *reinterpret_cast<const float4*>(qrow + dim_of(d / 4)) : make_float4(0, 0, 0, 0);
     q[d] = v.x * a.scale_log2;
     q[d + 1] = v.y * a.scale_log2;
     q[d + 2] = v.z * a.scale_log2;
@@ -241,22 +272,22 @@ __global__ void __launch_bounds__(kF32Threads) attention_f32_kernel(const Attent
 
   for (int k0 = 0; k0 < a.kv_len; k0 += kF32BlockN) {
     __syncthreads();  // the previous tile is fully consumed
+    auto is_real_key = [&](int key) {
+      return key < a.kv_len && (mask == nullptr || mask[key] != 0.f);
+    };
     for (int c = tid; c < kF32BlockN * HD / 4; c += kF32Threads) {
       const int r = c / (HD / 4), col = (c % (HD / 4)) * 4;
       const int key = k0 + r;
       float4 kv = make_float4(0, 0, 0, 0), vv = kv;
-      if (key < a.kv_len) {
+      if (is_real_key(key)) {
         kv = *reinterpret_cast<const float4*>(kbase + int64_t(key) * a.k_stride + col);
         vv = *reinterpret_cast<const float4*>(vbase + int64_t(key) * a.v_stride + col);
       }
       *reinterpret_cast<float4*>(&sk[r][col]) = kv;
       *reinterpret_cast<float4*>(&sv[r][col]) = vv;
     }
-    for (int j = tid; j < kF32BlockN; j += kF32Threads) {
-      const int key = k0 + j;
-      const bool keep = key < a.kv_len && (mask == nullptr || mask[key] != 0.f);
-      skey_bias[j] = keep ? 0.f : -INFINITY;
-    }
+    for (int j = tid; j < kF32BlockN; j += kF32Threads)
+      skey_bias[j] = is_real_key(k0 + j) ? 0.f : -INFINITY;
     __syncthreads();
 
     float s[kF32BlockN];
@@ -265,13 +296,16 @@ __global__ void __launch_bounds__(kF32Threads) attention_f32_kernel(const Attent
     for (int j = 0; j < kF32BlockN; ++j) {
       float acc = 0.f;
 #pragma unroll
-      for (int d = 0; d < HD; d += 4) {
-        const float4 kv = *reinterpret_cast<const float4*>(&sk[j][d]);
+      for (int d = 0; d < kDims; d += 4) {
+        const float4 kv = *reinterpret_cast<const float4*>(&sk[j][dim_of(d / 4)]);
         acc = fmaf(q[d], kv.x, acc);
         acc = fmaf(q[d + 1], kv.y, acc);
         acc = fmaf(q[d + 2], kv.z, acc);
         acc = fmaf(q[d + 3], kv.w, acc);
       }
+      // Both lanes of a row add the same two halves (in swapped order, which
+      // rounds the same), so they keep identical softmax statistics.
+      if (kSplit == 2) acc += __shfl_xor_sync(0xffffffffu, acc, 1);
       s[j] = acc + skey_bias[j];
       tile_max = fmaxf(tile_max, s[j]);
     }
@@ -281,14 +315,14 @@ __global__ void __launch_bounds__(kF32Threads) attention_f32_kernel(const Attent
     row_max = new_max;
     row_sum *= rescale;
 #pragma unroll
-    for (int d = 0; d < HD; ++d) o[d] *= rescale;
+    for (int d = 0; d < kDims; ++d) o[d] *= rescale;
 #pragma unroll
     for (int j = 0; j < kF32BlockN; ++j) {
       const float p = exp2f(s[j] - base);
       row_sum += p;
 #pragma unroll
-      for (int d = 0; d < HD; d += 4) {
-        const float4 vv = *reinterpret_cast<const float4*>(&sv[j][d]);
+      for (int d = 0; d < kDims; d += 4) {
+        const float4 vv = *reinterpret_cast<const float4*>(&sv[j][dim_of(d / 4)]);
         o[d] = fmaf(p, vv.x, o[d]);
         o[d + 1] = fmaf(p, vv.y, o[d + 1]);
         o[d + 2] = fmaf(p, vv.z, o[d + 2]);
@@ -301,8 +335,8 @@ __global__ void __launch_bounds__(kF32Threads) attention_f32_kernel(const Attent
     const float inv = row_sum > 0.f ? 1.f / row_sum : 0.f;
     float* orow = static_cast<float*>(a.out) + (int64_t(b) * a.q_len + row) * a.out_stride + h * HD;
 #pragma unroll
-    for (int d = 0; d < HD; d += 4)
-      *reinterpret_cast<float4*>(orow + d) =
+    for (int d = 0; d < kDims; d += 4)
+      *reinterpret_cast<float4*>(orow + dim_of(d / 4)) =
           make_float4(o[d] * inv, o[d + 1] * inv, o[d + 2] * inv, o[d + 3] * inv);
   }
 }
@@ -310,12 +344,24 @@ __global__ void __launch_bounds__(kF32Threads) attention_f32_kernel(const Attent
 template <typename T, int HD>
 void launch_attention(const AttentionArgs& a, int batch, int heads, cudaStream_t stream) {
   if constexpr (std::is_same<T, float>::value) {
-    const dim3 grid((a.q_len + kF32Threads - 1) / kF32Threads, heads, batch);
+    constexpr int rows = kF32Threads / f32_row_split(HD);
+    const dim3 grid((a.q_len + rows - 1) / rows, heads, batch);
     attention_f32_kernel<HD><<<grid, kF32Threads, 0, stream>>>(a);
   } else {
+    constexpr int smem = kMmaSharedBytes<T, HD>;
+    // A function attribute, not a stream operation: allowed during graph
+    // capture. Set on every launch because it is per device.
+    check_cuda(cudaFuncSetAttribute(attention_mma_kernel<T, HD>,
+                                    cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
+               "cudaFuncSetAttribute (mha_flash_tiled shared memory)");
     const dim3 grid((a.q_len + kMmaBlockM - 1) / kMmaBlockM, heads, batch);
-    attention_mma_kernel<T, HD><<<grid, kMmaThreads, 0, stream>>>(a);
+    attention_mma_kernel<T, HD><<<grid, kMmaThreads, smem, stream>>>(a);
   }
+}
+
+// The head dims both kernels are instantiated for.
+bool is_supported_head_dim(int head_dim) {
+  return head_dim == 32 || head_dim == 64 || head_dim == 80 || head_dim == 128;
 }
 
 }  // namespace
@@ -323,8 +369,8 @@ void launch_attention(const AttentionArgs& a, int batch, int heads, cudaStream_t
 bool can_implement(const AttentionParams& p, std::string* why) {
   Requirements req{why};
   req.require(is_valid(p.dtype), "unknown data type");
-  req.require(p.head_dim == 32 || p.head_dim == 64, "head_dim ", p.head_dim,
-              " is not supported (32 or 64)");
+  req.require(is_supported_head_dim(p.head_dim), "head_dim ", p.head_dim,
+              " is not supported (32, 64, 80 or 128)");
   req.require(p.batch >= 1 && p.batch <= 65535, "batch ", p.batch, " outside 1..65535");
   req.require(p.heads >= 1 && p.heads <= 65535, "heads ", p.heads, " outside 1..65535");
   req.require(p.q_len >= 1 && p.kv_len >= 1, "empty sequence: q_len ", p.q_len, ", kv_len ",
@@ -380,10 +426,17 @@ void mha_flash_tiled(const AttentionParams& p) {
   const cudaStream_t stream = as_stream(p.stream);
   dispatch_dtype(p.dtype, [&](auto tag) {
     using T = decltype(tag);
-    if (p.head_dim == 32)
-      launch_attention<T, 32>(a, p.batch, p.heads, stream);
-    else
-      launch_attention<T, 64>(a, p.batch, p.heads, stream);
+    switch (p.head_dim) {
+      case 32:
+        return launch_attention<T, 32>(a, p.batch, p.heads, stream);
+      case 64:
+        return launch_attention<T, 64>(a, p.batch, p.heads, stream);
+      case 80:
+        return launch_attention<T, 80>(a, p.batch, p.heads, stream);
+      case 128:
+        return launch_attention<T, 128>(a, p.batch, p.heads, stream);
+    }
+    fail(StatusCode::internal, "mha_flash_tiled: no kernel for head_dim ", p.head_dim);
   });
   check_launch("mha_flash_tiled kernel launch");
 }

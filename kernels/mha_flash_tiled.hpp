@@ -19,7 +19,7 @@ namespace visionrt::kernels {
 struct AttentionParams {
   DataType dtype = DataType::f16;  // of Q, K, V and the output
   int batch = 0, heads = 0;
-  int head_dim = 0;  // 32 or 64
+  int head_dim = 0;  // 32, 64, 80 (ViT-H/14) or 128
   int q_len = 0, kv_len = 0;
 
   const void* q = nullptr;
@@ -32,7 +32,9 @@ struct AttentionParams {
   int64_t q_col_offset = 0, k_col_offset = 0, v_col_offset = 0;
 
   // Optional key-padding mask [batch, kv_len]: 0 marks a padded key, any
-  // other value a real one. A query whose keys are all padded outputs zeros.
+  // other value a real one. Padded keys contribute nothing, whatever their K
+  // and V rows hold (NaN and Inf included); a query whose keys are all padded
+  // outputs zeros.
   const float* key_mask = nullptr;
 
   float scale = 0.f;       // 0 means 1 / sqrt(head_dim)

@@ -19,9 +19,6 @@ void check_blas(cublasStatus_t status, const char* what) {
 
 constexpr int kThreads = 256;
 
-unsigned grid_for(int64_t items) {
-  return unsigned(std::min<int64_t>((items + kThreads - 1) / kThreads, 8192));
-}
 
 struct Geometry {
   int64_t channels, height, width, patch, grid_w, patches, k;  // k = channels * patch * patch
@@ -126,10 +123,10 @@ void patch_embed(const PatchEmbedParams& p) {
 
   dispatch_dtype(p.dtype, [&](auto tag) {
     using T = decltype(tag);
-    im2col_kernel<T><<<grid_for(col_elems), kThreads, 0, stream>>>(
+    im2col_kernel<T><<<grid_stride_blocks(col_elems, kThreads), kThreads, 0, stream>>>(
         static_cast<const T*>(p.pixels), static_cast<T*>(p.workspace), g, col_elems);
     check_launch("patch_embed im2col kernel launch");
-    prefill_kernel<T><<<grid_for(out_elems), kThreads, 0, stream>>>(
+    prefill_kernel<T><<<grid_stride_blocks(out_elems, kThreads), kThreads, 0, stream>>>(
         static_cast<const T*>(p.bias), static_cast<const T*>(p.cls), static_cast<const T*>(p.pos),
         static_cast<T*>(p.output), tokens, dim, out_elems);
     check_launch("patch_embed prefill kernel launch");

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <limits>
 
+#include "core/half.hpp"
+
 namespace visionrt::kernels::reference {
 
 std::vector<double> attention(const AttentionShape& s, const std::vector<double>& q,
@@ -156,6 +158,136 @@ std::vector<double> sine_position(const SineShape& s, const std::vector<float>& 
           if (args) (*args)[idx] = arg;
         }
       }
+  return out;
+}
+
+std::vector<double> linear(int64_t m, int64_t n, int64_t k, const std::vector<double>& x,
+                           const std::vector<double>& w, const std::vector<double>& bias,
+                           const std::vector<double>& residual, std::vector<double>* abs_terms) {
+  std::vector<double> out(size_t(m * n));
+  if (abs_terms) abs_terms->assign(size_t(m * n), 0.0);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      const double* xi = &x[size_t(i * k)];
+      const double* wj = &w[size_t(j * k)];
+      double sum = 0.0, mag = 0.0;
+      for (int64_t p = 0; p < k; ++p) {
+        sum += xi[p] * wj[p];
+        mag += std::abs(xi[p] * wj[p]);
+      }
+      if (!bias.empty()) {
+        sum += bias[size_t(j)];
+        mag += std::abs(bias[size_t(j)]);
+      }
+      if (!residual.empty()) {
+        sum += residual[size_t(i * n + j)];
+        mag += std::abs(residual[size_t(i * n + j)]);
+      }
+      out[size_t(i * n + j)] = sum;
+      if (abs_terms) (*abs_terms)[size_t(i * n + j)] = mag;
+    }
+  return out;
+}
+
+double gelu_tanh(double x) {
+  const double c = std::sqrt(2.0 / 3.14159265358979323846);
+  return 0.5 * x * (1.0 + std::tanh(c * (x + 0.044715 * x * x * x)));
+}
+
+std::vector<double> embed_tokens(int64_t batch, int64_t tokens, int64_t dim,
+                                 const std::vector<double>& input, const std::vector<double>& cls,
+                                 const std::vector<double>& pos) {
+  std::vector<double> out(size_t(batch * (tokens + 1) * dim));
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t s = 0; s <= tokens; ++s)
+      for (int64_t d = 0; d < dim; ++d) {
+        const double x = s == 0 ? cls[d] : input[(n * tokens + s - 1) * dim + d];
+        out[(n * (tokens + 1) + s) * dim + d] = x + pos[s * dim + d];
+      }
+  return out;
+}
+
+std::vector<double> select_token(int64_t batch, int64_t tokens, int64_t dim, int64_t index,
+                                 const std::vector<double>& x) {
+  std::vector<double> out(size_t(batch * dim));
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t d = 0; d < dim; ++d) out[n * dim + d] = x[(n * tokens + index) * dim + d];
+  return out;
+}
+
+std::vector<double> cast(DataType to, const std::vector<double>& values) {
+  std::vector<double> out(values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    const float f = static_cast<float>(values[i]);
+    switch (to) {
+      case DataType::f32:
+        out[i] = f;
+        break;
+      case DataType::f16:
+        out[i] = half_to_float(float_to_half(f));
+        break;
+      case DataType::bf16:
+        out[i] = bf16_to_float(float_to_bf16(f));
+        break;
+    }
+  }
+  return out;
+}
+
+std::vector<uint8_t> expand(const std::vector<uint8_t>& input, int64_t count) {
+  std::vector<uint8_t> out;
+  for (int64_t i = 0; i < count; ++i) out.insert(out.end(), input.begin(), input.end());
+  return out;
+}
+
+namespace {
+
+// PyTorch's cubic convolution weights (A = -0.75) of the taps at -1..2.
+void cubic_weights(double t, double w[4]) {
+  constexpr double A = -0.75;
+  auto near = [](double x) { return ((A + 2) * x - (A + 3)) * x * x + 1; };
+  auto far = [](double x) { return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A; };
+  w[0] = far(t + 1);
+  w[1] = near(t);
+  w[2] = near(1 - t);
+  w[3] = far(2 - t);
+}
+
+}  // namespace
+
+std::vector<double> resample_position(int in_h, int in_w, int out_h, int out_w, int64_t dim,
+                                      const std::vector<double>& table,
+                                      std::vector<double>* abs_taps) {
+  std::vector<double> out(size_t((1 + int64_t(out_h) * out_w) * dim));
+  if (abs_taps) abs_taps->assign(out.size(), 0.0);
+  std::copy(table.begin(), table.begin() + dim, out.begin());
+  const double* grid = table.data() + dim;
+  // The coordinate is computed in float, as PyTorch and the CPU backend do,
+  // so that the floor picks the same taps.
+  const float sy = static_cast<float>(in_h) / out_h, sx = static_cast<float>(in_w) / out_w;
+  for (int oy = 0; oy < out_h; ++oy)
+    for (int ox = 0; ox < out_w; ++ox) {
+      const float fy = sy * (oy + 0.5f) - 0.5f, fx = sx * (ox + 0.5f) - 0.5f;
+      const float fy0 = std::floor(fy), fx0 = std::floor(fx);
+      double wy[4], wx[4];
+      cubic_weights(double(fy) - fy0, wy);
+      cubic_weights(double(fx) - fx0, wx);
+      for (int64_t d = 0; d < dim; ++d) {
+        double acc = 0.0, mag = 0.0;
+        for (int i = 0; i < 4; ++i) {
+          const int y = std::min(std::max(int(fy0) - 1 + i, 0), in_h - 1);
+          for (int j = 0; j < 4; ++j) {
+            const int x = std::min(std::max(int(fx0) - 1 + j, 0), in_w - 1);
+            const double v = grid[(int64_t(y) * in_w + x) * dim + d];
+            acc += wy[i] * wx[j] * v;
+            mag += std::abs(v);
+          }
+        }
+        const size_t idx = size_t((1 + int64_t(oy) * out_w + ox) * dim + d);
+        out[idx] = acc;
+        if (abs_taps) (*abs_taps)[idx] = mag;
+      }
+    }
   return out;
 }
 

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/kernel_types.hpp"
+
 namespace visionrt::kernels::reference {
 
 // Attention over strided Q/K/V buffers laid out as the kernel reads them:
@@ -53,5 +55,40 @@ struct SineShape {
 };
 std::vector<double> sine_position(const SineShape& s, const std::vector<float>& mask,
                                   std::vector<double>* args);
+
+// Linear layer before its activation: x [m, k] . w [n, k]^T + bias [n] +
+// residual [m, n], row-major (bias and residual may be empty). abs_terms, when
+// given, receives per output the sum of the absolute values of its terms.
+std::vector<double> linear(int64_t m, int64_t n, int64_t k, const std::vector<double>& x,
+                           const std::vector<double>& w, const std::vector<double>& bias,
+                           const std::vector<double>& residual, std::vector<double>* abs_terms);
+
+// GELU's tanh approximation, 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))).
+double gelu_tanh(double x);
+
+// ViT's token sequence, [batch, tokens + 1, dim]: cls + pos[0] first, then
+// input[n, t] + pos[1 + t] (input [batch, tokens, dim], pos [tokens + 1, dim]).
+std::vector<double> embed_tokens(int64_t batch, int64_t tokens, int64_t dim,
+                                 const std::vector<double>& input, const std::vector<double>& cls,
+                                 const std::vector<double>& pos);
+
+// Token `index` of every sequence of x [batch, tokens, dim]: [batch, dim].
+std::vector<double> select_token(int64_t batch, int64_t tokens, int64_t dim, int64_t index,
+                                 const std::vector<double>& x);
+
+// Each value (exact in fp32) rounded to nearest even in `to` by core/half.hpp.
+std::vector<double> cast(DataType to, const std::vector<double>& values);
+
+// `count` copies of `input`, back to back.
+std::vector<uint8_t> expand(const std::vector<uint8_t>& input, int64_t count);
+
+// Bicubic resampling of a position table [1 + in_h * in_w, dim] to
+// [1 + out_h * out_w, dim] as the CPU backend's resample_position: source
+// coordinates and tap indices in fp32 exactly as there, weights and sums in
+// double. abs_taps, when given, receives per output the sum of the absolute
+// values of its 16 taps (the scale of its rounding error); 0 for the copied row.
+std::vector<double> resample_position(int in_h, int in_w, int out_h, int out_w, int64_t dim,
+                                      const std::vector<double>& table,
+                                      std::vector<double>* abs_taps);
 
 }  // namespace visionrt::kernels::reference

@@ -183,7 +183,12 @@ INSTANTIATE_TEST_SUITE_P(
         SineCase{"f32_detr_25x34", f32, 1, 25, 34, 128, MaskKind::none, true, 0.f},
         SineCase{"f32_not_normalized", f32, 2, 3, 40, 16, MaskKind::detr_padding, false, 0.f},
         SineCase{"f32_offset_half", f32, 2, 7, 3, 32, MaskKind::random, true, -0.5f},
-        SineCase{"f16_single_pixel", f16, 1, 1, 1, 2, MaskKind::none, true, 0.f}),
+        SineCase{"f16_single_pixel", f16, 1, 1, 1, 2, MaskKind::none, true, 0.f},
+        // Rows wider than the CTA's 256 threads: each thread finds the embeds
+        // of several columns.
+        SineCase{"f32_w300_padding", f32, 3, 4, 300, 8, MaskKind::detr_padding, true, 0.f},
+        SineCase{"f16_w1100_padding", f16, 2, 3, 1100, 4, MaskKind::detr_padding, true, 0.f},
+        SineCase{"bf16_w1100_random_mask", bf16, 2, 2, 1100, 6, MaskKind::random, true, -0.5f}),
     [](const ::testing::TestParamInfo<SineCase>& info) { return std::string(info.param.name); });
 
 // ---- parameter validation (needs no device) -------------------------------------

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "core/error.hpp"
@@ -23,6 +24,9 @@ constexpr auto bf16 = DataType::bf16;
 // ---- LayerNorm -------------------------------------------------------------------
 
 enum class Residual { none, add, add_and_store_sum };
+// Where the output (or the stored sum) goes: a buffer of its own, or over the
+// input or the residual (the header allows both aliases for both).
+enum class Into { own_buffer, input, residual };
 
 struct LayerNormCase {
   const char* name;
@@ -30,7 +34,8 @@ struct LayerNormCase {
   int64_t rows, cols;
   Residual residual;
   float offset;        // added to every input: a large common mean
-  bool in_place;       // output written over the input
+  Into output_into;
+  Into sum_into;       // with Residual::add_and_store_sum
   int misalign;        // elements the input starts past a 16-byte boundary
   bool expect_warp_path;
 };
@@ -55,17 +60,35 @@ TEST_P(LayerNormKernel, MatchesReference) {
   const size_t esize = data_type_size(c.dtype);
   char* input_ptr = static_cast<char*>(input.buffer.data()) + c.misalign * esize;
 
+  // The buffer an output goes to, and how to read it back.
+  auto target = [&](Into into, DeviceBuffer& own) -> void* {
+    return into == Into::input      ? static_cast<void*>(input_ptr)
+           : into == Into::residual ? residual.buffer.data()
+                                    : own.data();
+  };
+  auto read_back = [&](Into into, const DeviceBuffer& own) {
+    if (into == Into::residual) return download(c.dtype, residual.buffer, n);
+    if (into == Into::own_buffer) return download(c.dtype, own, n);
+    std::vector<double> v = download(c.dtype, input.buffer, n + c.misalign);
+    v.erase(v.begin(), v.begin() + c.misalign);
+    return v;
+  };
+  ASSERT_TRUE(c.residual != Residual::none ||
+              (c.output_into != Into::residual && c.sum_into == Into::own_buffer));
+
   LayerNormParams p;
   p.dtype = c.dtype;
   p.rows = c.rows;
   p.cols = c.cols;
   p.input = input_ptr;
   p.residual = c.residual != Residual::none ? residual.buffer.data() : nullptr;
-  p.sum_out = c.residual == Residual::add_and_store_sum ? sum_out.data() : nullptr;
+  p.sum_out = c.residual == Residual::add_and_store_sum ? target(c.sum_into, sum_out) : nullptr;
   p.gamma = gamma.buffer.data();
   p.beta = beta.buffer.data();
-  p.output = c.in_place ? static_cast<void*>(input_ptr) : out.data();
+  p.output = target(c.output_into, out);
   p.eps = 1e-5f;
+  std::string why;
+  ASSERT_TRUE(can_implement(p, &why)) << why;
   EXPECT_EQ(layer_norm_uses_warp_path(p), c.expect_warp_path);
   layer_norm(p);
 
@@ -77,13 +100,7 @@ TEST_P(LayerNormKernel, MatchesReference) {
   const std::vector<double> ref =
       reference::layer_norm(c.rows, c.cols, v, gamma.values, beta.values, p.eps);
 
-  std::vector<double> got;
-  if (c.in_place) {
-    got = download(c.dtype, input.buffer, n + c.misalign);
-    got.erase(got.begin(), got.begin() + c.misalign);
-  } else {
-    got = download(c.dtype, out, n);
-  }
+  const std::vector<double> got = read_back(c.output_into, out);
 
   // Output rounding (u * |y|, or the subnormal step). fp32 statistics: the sums are per-lane serial
   // then tree-reduced, so their rounding error stays within 64 ulp of the
@@ -105,41 +122,66 @@ TEST_P(LayerNormKernel, MatchesReference) {
 
   if (c.residual == Residual::add_and_store_sum) {
     // The stored sum is exactly the rounded sum.
-    EXPECT_TRUE(all_close(std::string(c.name) + " sum", download(c.dtype, sum_out, n), v,
+    EXPECT_TRUE(all_close(std::string(c.name) + " sum", read_back(c.sum_into, sum_out), v,
                           constant(n, 0.0)));
   }
 }
 
+constexpr auto own = Into::own_buffer;
+constexpr auto to_input = Into::input;
+constexpr auto to_residual = Into::residual;
+
 INSTANTIATE_TEST_SUITE_P(
     Shapes, LayerNormKernel,
     ::testing::Values(
-        LayerNormCase{"f16_vit768", f16, 33, 768, Residual::none, 0.f, false, 0, true},
-        LayerNormCase{"bf16_vit768", bf16, 33, 768, Residual::none, 0.f, false, 0, true},
-        LayerNormCase{"f32_vit768", f32, 33, 768, Residual::none, 0.f, false, 0, true},
-        LayerNormCase{"f32_offset50", f32, 9, 768, Residual::none, 50.f, false, 0, true},
-        LayerNormCase{"f16_fused_sum", f16, 17, 768, Residual::add_and_store_sum, 0.f, false, 0, true},
-        LayerNormCase{"bf16_fused_sum", bf16, 5, 1280, Residual::add_and_store_sum, 0.f, false, 0,
+        LayerNormCase{"f16_vit768", f16, 33, 768, Residual::none, 0.f, own, own, 0, true},
+        LayerNormCase{"bf16_vit768", bf16, 33, 768, Residual::none, 0.f, own, own, 0, true},
+        LayerNormCase{"f32_vit768", f32, 33, 768, Residual::none, 0.f, own, own, 0, true},
+        LayerNormCase{"f32_offset50", f32, 9, 768, Residual::none, 50.f, own, own, 0, true},
+        LayerNormCase{"f16_fused_sum", f16, 17, 768, Residual::add_and_store_sum, 0.f, own, own, 0,
                       true},
-        LayerNormCase{"f32_fused_sum", f32, 7, 256, Residual::add_and_store_sum, 0.f, false, 0, true},
-        LayerNormCase{"f16_fused_no_sum", f16, 3, 1024, Residual::add, 0.f, false, 0, true},
-        LayerNormCase{"f16_in_place", f16, 4, 256, Residual::none, 0.f, true, 0, true},
-        LayerNormCase{"f32_fused_in_place", f32, 3, 1280, Residual::add_and_store_sum, 0.f, true, 0,
+        LayerNormCase{"bf16_fused_sum", bf16, 5, 1280, Residual::add_and_store_sum, 0.f, own, own,
+                      0, true},
+        LayerNormCase{"f32_fused_sum", f32, 7, 256, Residual::add_and_store_sum, 0.f, own, own, 0,
                       true},
-        LayerNormCase{"f16_one_row_w8", f16, 1, 8, Residual::none, 0.f, false, 0, true},
-        LayerNormCase{"f16_w1000", f16, 6, 1000, Residual::none, 0.f, false, 0, true},
-        LayerNormCase{"f16_widest_warp", f16, 3, 4096, Residual::add_and_store_sum, 0.f, false, 0,
-                      true},
-        LayerNormCase{"f32_widest_warp", f32, 3, 2048, Residual::none, 0.f, false, 0, true},
+        LayerNormCase{"f16_fused_no_sum", f16, 3, 1024, Residual::add, 0.f, own, own, 0, true},
+        LayerNormCase{"f16_in_place", f16, 4, 256, Residual::none, 0.f, to_input, own, 0, true},
+        LayerNormCase{"f32_fused_in_place", f32, 3, 1280, Residual::add_and_store_sum, 0.f,
+                      to_input, own, 0, true},
+        LayerNormCase{"f16_one_row_w8", f16, 1, 8, Residual::none, 0.f, own, own, 0, true},
+        LayerNormCase{"f16_w1000", f16, 6, 1000, Residual::none, 0.f, own, own, 0, true},
+        LayerNormCase{"f16_widest_warp", f16, 3, 4096, Residual::add_and_store_sum, 0.f, own, own,
+                      0, true},
+        LayerNormCase{"f32_widest_warp", f32, 3, 2048, Residual::none, 0.f, own, own, 0, true},
         // Row kernel: width not a multiple of 8, too wide, misaligned, width 1.
-        LayerNormCase{"f16_w770_rows", f16, 5, 770, Residual::none, 0.f, false, 0, false},
-        LayerNormCase{"bf16_w770_fused", bf16, 4, 770, Residual::add_and_store_sum, 0.f, false, 0,
+        LayerNormCase{"f16_w770_rows", f16, 5, 770, Residual::none, 0.f, own, own, 0, false},
+        LayerNormCase{"bf16_w770_fused", bf16, 4, 770, Residual::add_and_store_sum, 0.f, own, own,
+                      0, false},
+        LayerNormCase{"f16_w4104_rows", f16, 2, 4104, Residual::none, 0.f, own, own, 0, false},
+        LayerNormCase{"f32_w2052_rows", f32, 2, 2052, Residual::add, 0.f, own, own, 0, false},
+        LayerNormCase{"f32_misaligned", f32, 3, 768, Residual::none, 0.f, own, own, 1, false},
+        LayerNormCase{"f32_w1", f32, 3, 1, Residual::none, 0.f, own, own, 0, false},
+        LayerNormCase{"f32_w770_offset", f32, 3, 770, Residual::none, 50.f, to_input, own, 0,
                       false},
-        LayerNormCase{"f16_w4104_rows", f16, 2, 4104, Residual::none, 0.f, false, 0, false},
-        LayerNormCase{"f32_w2052_rows", f32, 2, 2052, Residual::add, 0.f, false, 0, false},
-        LayerNormCase{"f32_misaligned", f32, 3, 768, Residual::none, 0.f, false, 1, false},
-        LayerNormCase{"f32_w1", f32, 3, 1, Residual::none, 0.f, false, 0, false},
-        LayerNormCase{"f32_w770_offset", f32, 3, 770, Residual::none, 50.f, true, 0, false}),
-    [](const ::testing::TestParamInfo<LayerNormCase>& info) { return std::string(info.param.name); });
+        // The aliases the header allows: output or stored sum over the
+        // residual, with the other one over the input or in a buffer of its own.
+        LayerNormCase{"f16_output_over_residual", f16, 5, 768, Residual::add, 0.f, to_residual, own,
+                      0, true},
+        LayerNormCase{"bf16_output_over_residual_with_sum", bf16, 3, 1024,
+                      Residual::add_and_store_sum, 0.f, to_residual, own, 0, true},
+        LayerNormCase{"f32_sum_over_residual", f32, 4, 512, Residual::add_and_store_sum, 0.f, own,
+                      to_residual, 0, true},
+        LayerNormCase{"f16_sum_over_residual_output_over_input", f16, 3, 768,
+                      Residual::add_and_store_sum, 0.f, to_input, to_residual, 0, true},
+        LayerNormCase{"bf16_w770_output_over_residual", bf16, 4, 770, Residual::add_and_store_sum,
+                      0.f, to_residual, own, 0, false},
+        LayerNormCase{"f16_w770_sum_over_residual", f16, 3, 770, Residual::add_and_store_sum, 0.f,
+                      own, to_residual, 0, false},
+        LayerNormCase{"f32_w770_sum_over_input_output_over_residual", f32, 4, 770,
+                      Residual::add_and_store_sum, 0.f, to_residual, to_input, 0, false}),
+    [](const ::testing::TestParamInfo<LayerNormCase>& info) {
+      return std::string(info.param.name);
+    });
 
 // ---- bias / activation / residual ---------------------------------------------------
 
@@ -279,9 +321,6 @@ TEST(NormKernelParams, RefusesBadParameters) {
   EXPECT_FALSE(can_implement(bad, &why));
   EXPECT_NE(why.find("without a residual"), std::string::npos) << why;
   bad = ln;
-  bad.eps = 0.f;
-  EXPECT_FALSE(can_implement(bad, &why));
-  bad = ln;
   bad.gamma = nullptr;
   EXPECT_FALSE(can_implement(bad, &why));
   EXPECT_THROW(layer_norm(bad), Error);
@@ -304,6 +343,31 @@ TEST(NormKernelParams, RefusesBadParameters) {
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), StatusCode::unsupported);
   }
+}
+
+// rsqrt(variance + eps) of a constant row is a division by zero unless eps > 0.
+TEST(NormKernelParams, RefusesEpsNotAboveZero) {
+  alignas(16) static char storage[64];
+  LayerNormParams ln;
+  ln.rows = 2;
+  ln.cols = 8;
+  ln.input = ln.gamma = ln.beta = storage;
+  ln.output = storage;
+  for (const float eps : {0.f, -0.f, -1e-5f, -INFINITY, INFINITY, NAN}) {
+    ln.eps = eps;
+    std::string why;
+    EXPECT_FALSE(can_implement(ln, &why)) << "eps " << eps;
+    EXPECT_NE(why.find("eps"), std::string::npos) << "reason: " << why;
+    try {
+      layer_norm(ln);
+      ADD_FAILURE() << "no error for eps " << eps;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), StatusCode::unsupported) << e.what();
+    }
+  }
+  ln.eps = std::numeric_limits<float>::denorm_min();  // the smallest eps above zero
+  std::string why;
+  EXPECT_TRUE(can_implement(ln, &why)) << why;
 }
 
 }  // namespace

@@ -470,7 +470,7 @@ struct BackendCase {
 std::vector<BackendCase> backends() {
   std::vector<BackendCase> b = {{"cpu", [] { return make_cpu_backend(0); }},
                                 {"cpu_1thread", [] { return make_cpu_backend(1); }}};
-  if (cuda_backend_usable()) b.push_back({"cuda", [] { return make_backend(Device::cuda, 0); }});
+  if (cuda_backend_usable()) b.push_back({"cuda", [] { return choose_backend(Device::cuda, 0, Precision::fp32).backend; }});
   return b;
 }
 

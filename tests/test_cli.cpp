@@ -188,8 +188,9 @@ class CliDemoModel : public ::testing::Test {
     ASSERT_GE(num_labels_, 3u);
   }
 
+  // On the CPU, so that no device notice joins stderr.
   std::vector<std::string> classify(std::vector<std::string> args) const {
-    args.insert(args.begin(), {"classify", "--model", kDemoModel.string()});
+    args.insert(args.begin(), {"classify", "--device", "cpu", "--model", kDemoModel.string()});
     return args;
   }
 
@@ -225,6 +226,29 @@ json parse_json_line(const std::string& line, size_t topk, size_t num_labels) {
   // Probabilities are a softmax in float32: the top k sum to at most 1 (+ rounding).
   EXPECT_LE(total, 1.0 + 1e-5) << line;
   return object;
+}
+
+// The default device is the GPU where one is usable; elsewhere the CPU,
+// with one line on stderr saying why. --device cuda there is an error.
+TEST_F(CliDemoModel, AutoDeviceFallsBackToTheCpuWithOneNotice) {
+  const CliRun run = run_cli({"classify", "--model", kDemoModel.string(), images_[0]}, scratch_.path());
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  if (visionrt::cuda_available()) {
+    EXPECT_EQ(run.err, "");
+  } else {
+    EXPECT_EQ(run.err.rfind("visionrt: no usable GPU: ", 0), 0u) << run.err;
+    EXPECT_NE(run.err.find("; running on the CPU\n"), std::string::npos) << run.err;
+    EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << run.err;
+  }
+  const CliRun cuda =
+      run_cli({"classify", "--device", "cuda", "--model", kDemoModel.string(), images_[0]}, scratch_.path());
+  if (visionrt::cuda_available()) {
+    EXPECT_EQ(cuda.exit_code, 0) << cuda.err;
+  } else {
+    EXPECT_EQ(cuda.exit_code, 1);
+    EXPECT_NE(cuda.err.find("no usable GPU"), std::string::npos) << cuda.err;
+    EXPECT_TRUE(cuda.out.empty()) << cuda.out;
+  }
 }
 
 TEST_F(CliDemoModel, JsonGivesOneObjectPerImageLine) {
@@ -398,7 +422,8 @@ class CliDetect : public ::testing::Test {
       images_.push_back((kSourceDir / "tests/fixtures/shapes-eval" / ("shapes_0000" + std::to_string(i) + ".png")).string());
   }
   std::vector<std::string> detect(std::vector<std::string> args) const {
-    args.insert(args.begin(), {"detect", "--model", (kSourceDir / "tests/fixtures/detr/r18_timm").string()});
+    args.insert(args.begin(),
+                {"detect", "--device", "cpu", "--model", (kSourceDir / "tests/fixtures/detr/r18_timm").string()});
     return args;
   }
   ScratchDir scratch_;

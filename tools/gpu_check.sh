@@ -80,6 +80,20 @@ if ! timeout "$SUITE_TIME" ctest --test-dir "$BUILD" -j "$JOBS" --timeout "$SUIT
   failed "test suite (see $OUT/ctest.log)"
 fi
 
+step "whole models on the GPU"
+if ! timeout "$(budget 120)" "$TESTS" --gtest_filter='CudaModels*:CudaBackendLibrary*' \
+    --gtest_output="xml:$OUT/model_tests.xml" 2>&1 | tee "$OUT/model_tests.log"; then
+  failed "model tests on the GPU (see $OUT/model_tests.log)"
+fi
+if grep -q "no CUDA device" "$OUT/model_tests.log"; then
+  failed "model tests skipped: no usable CUDA device"
+fi
+
+step "ViT-B/16 next to PyTorch (visionrt bench and peers in the same call)"
+timeout "$(budget 150)" python3 "$ROOT/tools/peers_gpu.py" --visionrt "$BUILD/visionrt" \
+    --precisions fp32,fp16 --batches 1,64,256 2>&1 | tee "$OUT/peers_gpu.txt" \
+  || echo "peers_gpu did not finish (see $OUT/peers_gpu.txt)"
+
 step "visionrt kernel benchmark"
 timeout "$(budget 120)" "$BUILD/bench_kernels" --csv > "$OUT/bench_visionrt.csv" \
   2> "$OUT/bench_visionrt.err" || failed "bench_kernels (see $OUT/bench_visionrt.err)"
@@ -114,6 +128,7 @@ else
 fi
 
 step "comparison (torch/visionrt > 1: visionrt faster)"
+grep -E "^(fp32|fp16|bf16) " "$OUT/peers_gpu.txt" 2>/dev/null | tee "$OUT/models.txt"
 python3 - "$OUT/bench_visionrt.csv" "$OUT/bench_torch.csv" <<'EOF' | tee "$OUT/comparison.txt"
 import csv, os, sys
 

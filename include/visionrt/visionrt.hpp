@@ -21,15 +21,23 @@ VISIONRT_API const char* version() noexcept;
 // files and encoded bytes). Without it, only preprocessed tensors are accepted.
 VISIONRT_API bool has_image_io() noexcept;
 
-// True when the library was built with CUDA and a usable GPU is present.
+// True when the library was built with its CUDA backend (a library of its
+// own, loaded only when a model runs on a GPU). Asks no driver.
+VISIONRT_API bool has_cuda_backend() noexcept;
+
+// True when the library was built with CUDA and the NVIDIA driver reports a
+// GPU. Loads the driver's library (libcuda.so.1) where one is installed.
 VISIONRT_API bool cuda_available() noexcept;
 
 enum class Device { cpu, cuda, automatic };
 
-// The arithmetic of matrix products and convolutions. fp32 throughout; or
-// bf16 operands with fp32 accumulation, on CPUs with AVX-512 BF16 or AMX
-// (activations, LayerNorm and softmax stay fp32). fp16 is for GPUs.
-enum class Precision { fp32, bf16, fp16 };
+// The arithmetic of matrix products and convolutions, always accumulated
+// in fp32. fp32 throughout; or bf16 operands, on CPUs with AVX-512 BF16 or
+// AMX (activations, LayerNorm and softmax stay fp32) and on GPUs. On GPUs
+// only: fp16 (activations and weights in fp16 or bf16, LayerNorm and
+// softmax statistics in fp32), and tf32 (fp32 data, matrix products on
+// tensor cores with 10-bit mantissas).
+enum class Precision { fp32, bf16, fp16, tf32 };
 
 struct Options {
   Device device = Device::automatic;  // automatic: CUDA when usable, else CPU
@@ -38,6 +46,9 @@ struct Options {
   // Accept input sizes other than the checkpoint's image_size by resampling
   // the position embeddings (bicubic, as transformers' interpolate_pos_encoding).
   bool interpolate_pos_encoding = false;
+  // GPU: from its second run, launch each planned input shape's kernels as
+  // one captured CUDA graph.
+  bool cuda_graphs = true;
 };
 
 // Images larger than this are refused before any pixel is decoded.
@@ -80,6 +91,9 @@ class VISIONRT_API Classifier {
   const ModelInfo& info() const;
   // Where the model runs: cpu or cuda (automatic resolved at load).
   Device device() const;
+  // Why Device::automatic did not pick the GPU ("no NVIDIA driver ..."),
+  // or empty: for the caller to show, the library never prints.
+  const std::string& device_notice() const;
   // Label names by class id, from config.json's id2label.
   const std::vector<std::string>& label_names() const;
 
@@ -156,6 +170,8 @@ class VISIONRT_API Detector {
   const ModelInfo& info() const;
   // Where the model runs: cpu or cuda (automatic resolved at load).
   Device device() const;
+  // As Classifier::device_notice.
+  const std::string& device_notice() const;
   const std::vector<std::string>& label_names() const;
 
   // Raw outputs for a prepared batch. pixel_mask may be null (no padding).

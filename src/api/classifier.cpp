@@ -19,14 +19,17 @@ struct Classifier::Impl {
   Impl(models::VitModel m, const Options& o)
       : model(std::move(m)),
         options(o),
-        executors(make_backend(o.device, o.num_threads, o.precision), model.weights(), [this](int n, int h, int w) {
-          return model.build(n, h, w, options.interpolate_pos_encoding);
-        }),
+        choice(choose_backend_for(model.build(1, model.config().image_height, model.config().image_width, false), o)),
+        executors(
+            choice.backend, model.weights(),
+            [this](int n, int h, int w) { return model.build(n, h, w, options.interpolate_pos_encoding); },
+            kMaxPlannedShapes, o.cuda_graphs),
         device(device_of(executors.backend())) {}
   ModelInfo info;
   io::PreprocessConfig preprocess;
   models::VitModel model;
   Options options;
+  BackendChoice choice;
   ExecutorCache executors;
   Device device;  // where the backend runs: automatic resolved
 
@@ -85,6 +88,7 @@ Classifier Classifier::load(const std::string& model_dir, const Options& options
 
 const ModelInfo& Classifier::info() const { return impl_->info; }
 Device Classifier::device() const { return impl_->device; }
+const std::string& Classifier::device_notice() const { return impl_->choice.notice; }
 const std::vector<std::string>& Classifier::label_names() const { return impl_->model.config().labels; }
 
 std::vector<float> Classifier::logits(const float* pixel_values, int n, int height, int width) const {

@@ -2,15 +2,18 @@
 
 #include <algorithm>
 
+#include "core/error.hpp"
+
 namespace visionrt {
 
 ExecutorCache::ExecutorCache(std::shared_ptr<Backend> backend,
                              std::shared_ptr<const graph::WeightTable> weights, Builder build,
-                             size_t max_shapes)
+                             size_t max_shapes, bool capture)
     : backend_(std::move(backend)),
       weights_(std::make_shared<PreparedWeights>(backend_, std::move(weights))),
       build_(std::move(build)),
-      max_shapes_(std::max<size_t>(max_shapes, 1)) {}
+      max_shapes_(std::max<size_t>(max_shapes, 1)),
+      capture_(capture) {}
 
 ExecutorCache::~ExecutorCache() {
   entries_.clear();
@@ -34,6 +37,7 @@ void ExecutorCache::run(const Key& key, const std::vector<Tensor>& in, const std
   } else {
     graph::ExecutorOptions options;
     options.own_memory = false;
+    options.capture = capture_;
     auto ex = std::make_unique<graph::Executor>(
         build_(std::get<0>(key), std::get<1>(key), std::get<2>(key)), backend_, weights_, options);
     const size_t need = ex->plan().total_bytes();
@@ -58,6 +62,20 @@ size_t ExecutorCache::held_bytes() {
 size_t ExecutorCache::shapes() {
   std::lock_guard<std::mutex> lock(mu_);
   return entries_.size();
+}
+
+}  // namespace visionrt
+
+namespace visionrt {
+
+BackendChoice choose_backend_for(const graph::Graph& sample, const Options& options) {
+  BackendChoice choice = choose_backend(options.device, options.num_threads, options.precision);
+  const std::string missing = graph::missing_kernel(sample, *choice.backend);
+  if (missing.empty()) return choice;
+  if (options.device == Device::automatic && device_of(*choice.backend) == Device::cuda)
+    return {make_cpu_backend_for(options.num_threads, options.precision),
+            "the GPU backend has no " + missing + " yet; running on the CPU"};
+  fail(StatusCode::unsupported, "the ", choice.backend->name(), " backend has no ", missing);
 }
 
 }  // namespace visionrt

@@ -11,17 +11,24 @@
 #include <mutex>
 #include <tuple>
 
+#include "backends/registry.hpp"
 #include "runtime/executor.hpp"
 
 namespace visionrt {
+
+// Input shapes a model keeps planned at once (a DETR batch's padded size
+// varies with its images).
+constexpr size_t kMaxPlannedShapes = 8;
 
 class ExecutorCache {
  public:
   using Key = std::tuple<int, int, int>;  // batch, height, width
   using Builder = std::function<graph::Graph(int, int, int)>;
 
+  // capture: each executor launches its kernels as one captured graph
+  // where the backend can (ExecutorOptions::capture).
   ExecutorCache(std::shared_ptr<Backend> backend, std::shared_ptr<const graph::WeightTable> weights,
-                Builder build, size_t max_shapes = 8);
+                Builder build, size_t max_shapes = kMaxPlannedShapes, bool capture = true);
   ~ExecutorCache();
 
   // Runs the graph for this shape with the lock held.
@@ -45,10 +52,17 @@ class ExecutorCache {
   std::shared_ptr<PreparedWeights> weights_;
   Builder build_;
   size_t max_shapes_;
+  bool capture_;
   std::mutex mu_;
   std::list<Entry> entries_;  // most recently used first
   void* block_ = nullptr;
   size_t block_bytes_ = 0;
 };
+
+// The backend `options` ask for, able to run every node of `sample` (a
+// graph of the model at any input size): Device::automatic falls back to
+// the CPU, with a notice, when the GPU lacks a kernel the model needs;
+// Device::cuda then fails as unsupported, naming the op.
+BackendChoice choose_backend_for(const graph::Graph& sample, const Options& options);
 
 }  // namespace visionrt

@@ -15,6 +15,14 @@ bool has_image_io() noexcept {
 #endif
 }
 
+bool has_cuda_backend() noexcept {
+#if VISIONRT_HAVE_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
 bool cuda_available() noexcept { return cuda_backend_usable(); }
 
 namespace {

@@ -31,9 +31,11 @@ struct KernelArgs {
   void* state = nullptr;       // from the kernel's prepare, or null
   ThreadPool* pool = nullptr;  // CPU
   void* stream = nullptr;      // CUDA: cudaStream_t
+  void* context = nullptr;     // the backend's own (CUDA: its library handles)
 };
 
 class PreparedWeights;
+class Backend;
 
 // What a kernel's workspace rule and prepare see of a node before any
 // memory exists: shapes and dtypes of its inputs and output, and for inputs
@@ -47,6 +49,15 @@ struct NodeSignature {
   Shape out_shape;
   DType out_dtype = DType::f32;
   PreparedWeights* weights = nullptr;
+  Backend* backend = nullptr;  // whose kernel is asked for
+};
+
+// Work a backend recorded once and can launch again as a whole (a CUDA
+// graph): same kernels, same arguments, same memory.
+class CapturedWork {
+ public:
+  virtual ~CapturedWork() = default;
+  virtual void launch() = 0;
 };
 
 struct Kernel {
@@ -92,8 +103,15 @@ class Backend {
   virtual graph::EpilogueFilter epilogue_filter() const { return nullptr; }
   // Fills the per-device context of a kernel's arguments (thread pool, stream).
   virtual void bind_context(KernelArgs& args) = 0;
+  // What this backend's kernels share (CUDA: its stream and library
+  // handles), as KernelArgs::context; prepare reaches it through
+  // NodeSignature::backend.
+  virtual void* context() { return nullptr; }
   // Worker threads the CPU kernels split work over (workspace rules).
   virtual int threads() const { return 1; }
+  // Records the kernels `enqueue` launches (without running them) for
+  // launching again whole; null where the backend cannot (the CPU).
+  virtual std::unique_ptr<CapturedWork> capture(const std::function<void()>& enqueue) { return nullptr; }
 };
 
 // threads <= 0: one per hardware thread. products: the operand dtype of

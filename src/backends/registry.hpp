@@ -1,5 +1,6 @@
 #pragma once
 #include <memory>
+#include <string>
 
 #include "backends/backend.hpp"
 #include "visionrt/visionrt.hpp"
@@ -9,12 +10,24 @@ namespace visionrt {
 // True when a GPU backend can run graphs on this machine.
 bool cuda_backend_usable() noexcept;
 
-// The backend for `device`; automatic picks CUDA when usable, else the CPU.
-// Throws device_error when the device asked for cannot be used, unsupported
-// when it cannot compute in `precision`.
-std::shared_ptr<Backend> make_backend(Device device, int threads, Precision precision = Precision::fp32);
+struct BackendChoice {
+  std::shared_ptr<Backend> backend;
+  // Why Device::automatic settled on the CPU; empty otherwise.
+  std::string notice;
+};
+
+// The backend for `device` computing in `precision`; automatic picks the GPU
+// when one is usable, else the CPU with a notice saying why. Throws
+// device_error when the device asked for cannot be used, unsupported when it
+// cannot compute in `precision`.
+BackendChoice choose_backend(Device device, int threads, Precision precision);
+
+// The CPU backend for `precision` (fp32 or bf16).
+std::shared_ptr<Backend> make_cpu_backend_for(int threads, Precision precision);
 
 // The device a backend runs on (cpu or cuda, never automatic).
 Device device_of(const Backend& backend);
+
+const char* precision_name(Precision precision);
 
 }  // namespace visionrt

@@ -21,10 +21,11 @@ size_t value_bytes(const Value& v) {
   return aligned(static_cast<size_t>(shape_numel(v.shape)) * dtype_size(v.dtype));
 }
 
-NodeSignature signature(const Graph& g, const Node& n, PreparedWeights* weights) {
+NodeSignature signature(const Graph& g, const Node& n, PreparedWeights* weights, Backend* backend) {
   NodeSignature sig;
   sig.node = &n;
   sig.weights = weights;
+  sig.backend = backend;
   for (int v : n.inputs) {
     sig.in_shapes.push_back(&g.value(v).shape);
     sig.in_dtypes.push_back(g.value(v).dtype);
@@ -42,6 +43,17 @@ std::string dtypes_str(const NodeSignature& sig) {
 }
 
 }  // namespace
+
+std::string missing_kernel(Graph graph, Backend& backend, const ExecutorOptions& options) {
+  if (options.fuse) fuse_epilogues(graph, backend.epilogue_filter());
+  graph = apply_precision(graph, options.compute.value_or(backend.compute_dtype()));
+  for (const Node& n : graph.nodes()) {
+    const NodeSignature sig = signature(graph, n, nullptr, &backend);
+    const Kernel* k = backend.kernel(sig);
+    if (!k || !k->run) return str_cat("'", op_def(n.op).name, "' kernel for ", dtypes_str(sig));
+  }
+  return "";
+}
 
 size_t MemoryPlan::total_bytes() const { return aligned(arena_bytes) + workspace_bytes; }
 
@@ -89,7 +101,7 @@ Executor::NodeStates::~NodeStates() {
 
 Executor::Executor(Graph graph, std::shared_ptr<Backend> backend, std::shared_ptr<PreparedWeights> weights,
                    const ExecutorOptions& options)
-    : graph_(std::move(graph)), backend_(std::move(backend)), weights_(std::move(weights)) {
+    : graph_(std::move(graph)), backend_(std::move(backend)), weights_(std::move(weights)), capture_(options.capture) {
   if (options.fuse) fuse_epilogues(graph_, backend_->epilogue_filter());
   graph_ = apply_precision(graph_, options.compute.value_or(backend_->compute_dtype()));
   if (!weights_) weights_ = std::make_shared<PreparedWeights>(backend_, graph_.weights());
@@ -101,7 +113,7 @@ Executor::Executor(Graph graph, std::shared_ptr<Backend> backend, std::shared_pt
   std::vector<const Kernel*> kernels;
   std::vector<size_t> workspace;
   for (const Node& n : nodes) {
-    sigs.push_back(signature(graph_, n, weights_.get()));
+    sigs.push_back(signature(graph_, n, weights_.get(), backend_.get()));
     const Kernel* k = backend_->kernel(sigs.back());
     if (!k || !k->run)
       fail(StatusCode::unsupported, "the ", backend_->name(), " backend has no '", op_def(n.op).name,
@@ -160,6 +172,9 @@ void Executor::bind_memory(void* memory) {
     s.args.workspace = workspace;
   }
   bound_memory_ = true;
+  // A captured graph holds the old addresses.
+  captured_.reset();
+  runs_ = 0;
 }
 
 void Executor::enqueue(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs) {
@@ -178,7 +193,18 @@ void Executor::enqueue(const std::vector<Tensor>& inputs, const std::vector<Tens
     const Tensor& t = bound_[graph_.inputs()[i]];
     backend_->copy_to_device(t.data(), inputs[i].data(), t.nbytes());
   }
-  for (const Step& s : steps_) s.fn(s.args);
+  auto launch_steps = [this] {
+    for (const Step& s : steps_) s.fn(s.args);
+  };
+  if (!captured_ && capture_ && runs_ > 0) {
+    captured_ = backend_->capture(launch_steps);
+    if (!captured_) capture_ = false;  // the backend cannot: node by node from now on
+  }
+  if (captured_)
+    captured_->launch();
+  else
+    launch_steps();
+  ++runs_;
   for (size_t i = 0; i < outputs.size(); ++i) {
     const Tensor& t = bound_[graph_.outputs()[i]];
     backend_->copy_to_host(outputs[i].data(), t.data(), t.nbytes());

@@ -2,11 +2,12 @@
 // then precision), picks each node's kernel from the backend's table,
 // prepares per-node kernel state, plans memory once (liveness of every
 // activation -> offsets in one block) and binds every kernel's arguments;
-// enqueue() then only copies inputs in, calls the kernels and copies outputs
-// out: it allocates nothing.
+// enqueue() then only copies inputs in, calls the kernels (or launches them
+// as one captured graph) and copies outputs out: it allocates nothing.
 #pragma once
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "backends/backend.hpp"
@@ -33,7 +34,16 @@ struct ExecutorOptions {
   // False: the caller provides the memory block with bind_memory() before
   // running, and may share it between executors that never run at once.
   bool own_memory = true;
+  // From the second run on, launch the kernels as one piece of work the
+  // backend captured (a CUDA graph) where it can: one launch instead of one
+  // per node. The first run goes node by node, so that every library has
+  // made its lazy first-call set-up before anything is captured.
+  bool capture = true;
 };
+
+// The first node of `graph` (after the passes an executor with `options`
+// runs) that `backend` has no kernel for, as "'op' kernel for dtypes", or "".
+std::string missing_kernel(Graph graph, Backend& backend, const ExecutorOptions& options = {});
 
 class Executor {
  public:
@@ -92,6 +102,9 @@ class Executor {
   std::vector<Tensor> bound_;  // per value: its tensor on the device
   std::vector<Step> steps_;
   bool bound_memory_ = false;
+  bool capture_ = true;
+  int runs_ = 0;  // since the memory was bound
+  std::unique_ptr<CapturedWork> captured_;  // of the steps, on the bound memory
 };
 
 }  // namespace visionrt::graph

@@ -100,7 +100,27 @@ visionrt::Precision parse_precision(const std::string& text) {
   if (text == "fp32") return visionrt::Precision::fp32;
   if (text == "bf16") return visionrt::Precision::bf16;
   if (text == "fp16") return visionrt::Precision::fp16;
-  throw UsageError("--precision must be fp32, bf16 or fp16, got '" + text + "'");
+  if (text == "tf32") return visionrt::Precision::tf32;
+  throw UsageError("--precision must be fp32, tf32, fp16 or bf16, got '" + text + "'");
+}
+
+const char* precision_name(visionrt::Precision precision) {
+  switch (precision) {
+    case visionrt::Precision::fp32: return "fp32";
+    case visionrt::Precision::bf16: return "bf16";
+    case visionrt::Precision::fp16: return "fp16";
+    case visionrt::Precision::tf32: return "tf32";
+  }
+  return "?";
+}
+
+void read_device_options(const ArgParser& parser, visionrt::Options& options) {
+  options.device = parse_device(parser.value("--device", "auto"));
+  options.precision = parse_precision(parser.value("--precision", "fp32"));
+  options.num_threads = parser.int_value("--threads", 0, 0, 4096);
+  const std::string graphs = parser.value("--cuda-graph", "on");
+  if (graphs != "on" && graphs != "off") throw UsageError("--cuda-graph must be on or off, got '" + graphs + "'");
+  options.cuda_graphs = graphs == "on";
 }
 
 }  // namespace visionrt_cli

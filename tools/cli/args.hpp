@@ -47,7 +47,22 @@ float parse_threshold(const std::string& text);
 // "cpu", "cuda" or "auto".
 visionrt::Device parse_device(const std::string& text);
 
-// "fp32", "bf16" or "fp16".
+// "fp32", "bf16", "fp16" or "tf32".
 visionrt::Precision parse_precision(const std::string& text);
+const char* precision_name(visionrt::Precision precision);
+
+// The options every model command shares (--device, --precision,
+// --threads, --cuda-graph), with their help lines: a literal, to join the
+// commands' usage texts.
+#define VISIONRT_DEVICE_OPTIONS_HELP                                                         \
+    "  --device cpu|cuda|auto  where to run (default auto: the GPU when usable, else\n" \
+    "                          the CPU with a notice on stderr)\n" \
+    "  --precision P           fp32 (default), tf32 (GPU), fp16 (GPU) or bf16 (a GPU,\n" \
+    "                          or a CPU with AVX-512 BF16 or AMX); products always\n" \
+    "                          accumulate in fp32\n" \
+    "  --threads N             CPU worker threads (default 0: all cores)\n" \
+    "  --cuda-graph on|off     GPU: replay each input shape as one CUDA graph (default on)\n"
+// Reads them from a parser that accepts them.
+void read_device_options(const ArgParser& parser, visionrt::Options& options);
 
 }  // namespace visionrt_cli

@@ -28,40 +28,44 @@ random pixels: latency percentiles, images per second, achieved GFLOP/s
 
 options:
   --model DIR             a ViTForImageClassification or DetrForObjectDetection folder  [required]
-  --batch N               images per forward pass (default 1)
+  --batch N[,N...]        images per forward pass, one measurement per size
+                          (default 1)
   --size HxW              input size (default: the ViT's image_size; 800x1066 for DETR)
   --iterations N          timed passes (default 20)
   --warmup N              untimed passes first (default 3)
-  --device cpu|cuda|auto  where to run (default auto: CUDA when usable)
-  --precision fp32|bf16|fp16matrix-product arithmetic (default fp32; bf16 needs a
-                          CPU with AVX-512 BF16 or AMX, or a GPU; fp16 a GPU)
-  --threads N             CPU worker threads (default 0: all cores)
-  --json                  one JSON object instead of text
+)" VISIONRT_DEVICE_OPTIONS_HELP R"(  --json                  one JSON object instead of text
   -h, --help              show this help
 )";
 
 struct BenchSettings {
   std::string model_dir;
-  int batch = 1, iterations = 20, warmup = 3, height = 0, width = 0;
+  std::vector<int> batches{1};
+  int iterations = 20, warmup = 3, height = 0, width = 0;
   bool json = false;
   visionrt::Options options;
 };
 
 std::optional<BenchSettings> parse_settings(const std::vector<std::string>& args) {
   ArgParser parser({"--help", "--json"},
-                   {"--model", "--batch", "--size", "--iterations", "--warmup", "--device", "--precision", "--threads"});
+                   {"--model", "--batch", "--size", "--iterations", "--warmup", "--device", "--precision", "--threads", "--cuda-graph"});
   parser.parse(args);
   if (parser.has("--help")) return std::nullopt;
   BenchSettings s;
   s.model_dir = parser.value("--model");
   if (s.model_dir.empty()) throw UsageError("missing --model DIR");
-  s.batch = parser.int_value("--batch", 1, 1, 4096);
+  if (parser.has("--batch")) {
+    s.batches.clear();
+    const std::string list = parser.value("--batch");
+    for (size_t begin = 0; begin <= list.size();) {
+      const size_t comma = std::min(list.find(',', begin), list.size());
+      s.batches.push_back(parse_int(list.substr(begin, comma - begin), "--batch", 1, 4096));
+      begin = comma + 1;
+    }
+  }
   s.iterations = parser.int_value("--iterations", 20, 1, 1'000'000);
   s.warmup = parser.int_value("--warmup", 3, 0, 1'000'000);
   s.json = parser.has("--json");
-  s.options.device = parse_device(parser.value("--device", "auto"));
-  s.options.precision = parse_precision(parser.value("--precision", "fp32"));
-  s.options.num_threads = parser.int_value("--threads", 0, 0, 4096);
+  read_device_options(parser, s.options);
   if (parser.has("--size")) {
     const std::string size = parser.value("--size");
     const size_t x = size.find('x');
@@ -91,6 +95,8 @@ Model load(const BenchSettings& s) {
   }
   const visionrt::ModelInfo& info = m.classifier ? m.classifier->info() : m.detector->info();
   const visionrt::Device device = m.classifier ? m.classifier->device() : m.detector->device();
+  const std::string& notice = m.classifier ? m.classifier->device_notice() : m.detector->device_notice();
+  if (!notice.empty()) std::fprintf(stderr, "visionrt: %s\n", notice.c_str());
   m.architecture = info.architecture;
   m.parameters = info.num_parameters;
   m.device = device == visionrt::Device::cuda ? "cuda" : "cpu";
@@ -132,55 +138,55 @@ int run_bench(const std::vector<std::string>& args) {
       s.height = m.classifier ? m.classifier->info().image_height : 800;
       s.width = m.classifier ? m.classifier->info().image_width : 1066;
     }
-    const int n = s.batch;
-    std::mt19937 rng(2024);
-    std::normal_distribution<float> normal;
-    std::vector<float> pixels(size_t(n) * 3 * s.height * s.width);
-    for (float& p : pixels) p = normal(rng);
-    std::vector<float> mask(size_t(n) * s.height * s.width, 1.f);
-    auto forward = [&] {
-      if (m.classifier)
-        m.classifier->logits(pixels.data(), n, s.height, s.width);
-      else
-        m.detector->forward(pixels.data(), mask.data(), n, s.height, s.width);
-    };
-    for (int i = 0; i < s.warmup; ++i) forward();
-    std::vector<double> ms;
-    for (int i = 0; i < s.iterations; ++i) {
-      const auto t0 = std::chrono::steady_clock::now();
-      forward();
-      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-    }
-    const double flops = m.classifier ? m.classifier->forward_flops(n, s.height, s.width)
-                                      : m.detector->forward_flops(n, s.height, s.width);
-    const double p50 = percentile(ms, 50), mean_ms = [&] {
-      double sum = 0;
-      for (double t : ms) sum += t;
-      return sum / ms.size();
-    }();
-    const double peak_mb = peak_resident_kb() / 1024.0;
-    const char* precision = s.options.precision == visionrt::Precision::bf16   ? "bf16"
-                            : s.options.precision == visionrt::Precision::fp16 ? "fp16"
-                                                                               : "fp32";
-    if (s.json) {
-      nlohmann::ordered_json j = {
-          {"model", s.model_dir}, {"architecture", m.architecture}, {"device", m.device},
-          {"threads", s.options.num_threads}, {"precision", precision}, {"batch", n}, {"height", s.height}, {"width", s.width},
-          {"iterations", s.iterations}, {"latency_ms", {{"p50", p50}, {"p90", percentile(ms, 90)},
-                                                        {"p99", percentile(ms, 99)}, {"min", percentile(ms, 0)},
-                                                        {"mean", mean_ms}}},
-          {"images_per_s", n * 1000.0 / mean_ms}, {"gflop_per_pass", flops / 1e9},
-          {"gflop_per_s", flops / 1e9 / (p50 / 1000.0)}, {"peak_resident_mb", peak_mb}};
-      std::printf("%s\n", j.dump().c_str());
-    } else {
-      std::printf("%s (%s), %.1f M parameters, device %s, %s, threads %d, batch %d, %dx%d\n",
-                  s.model_dir.c_str(), m.architecture.c_str(), m.parameters / 1e6, m.device.c_str(), precision,
-                  s.options.num_threads, n, s.height, s.width);
-      std::printf("latency ms: p50 %.2f  p90 %.2f  p99 %.2f  min %.2f  (%d passes after %d warm-up)\n", p50,
-                  percentile(ms, 90), percentile(ms, 99), percentile(ms, 0), s.iterations, s.warmup);
-      std::printf("throughput: %.2f images/s\n", n * 1000.0 / mean_ms);
-      std::printf("compute: %.2f GFLOP per pass, %.1f GFLOP/s at p50\n", flops / 1e9, flops / 1e9 / (p50 / 1000.0));
-      std::printf("peak resident memory: %.0f MB\n", peak_mb);
+    for (const int n : s.batches) {
+      std::mt19937 rng(2024);
+      std::normal_distribution<float> normal;
+      std::vector<float> pixels(size_t(n) * 3 * s.height * s.width);
+      for (float& p : pixels) p = normal(rng);
+      std::vector<float> mask(size_t(n) * s.height * s.width, 1.f);
+      auto forward = [&] {
+        if (m.classifier)
+          m.classifier->logits(pixels.data(), n, s.height, s.width);
+        else
+          m.detector->forward(pixels.data(), mask.data(), n, s.height, s.width);
+      };
+      for (int i = 0; i < s.warmup; ++i) forward();
+      std::vector<double> ms;
+      for (int i = 0; i < s.iterations; ++i) {
+        const auto t0 = std::chrono::steady_clock::now();
+        forward();
+        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      }
+      const double flops = m.classifier ? m.classifier->forward_flops(n, s.height, s.width)
+                                        : m.detector->forward_flops(n, s.height, s.width);
+      const double p50 = percentile(ms, 50), mean_ms = [&] {
+        double sum = 0;
+        for (double t : ms) sum += t;
+        return sum / ms.size();
+      }();
+      const double peak_mb = peak_resident_kb() / 1024.0;
+      const char* precision = precision_name(s.options.precision);
+      if (s.json) {
+        nlohmann::ordered_json j = {
+            {"model", s.model_dir}, {"architecture", m.architecture}, {"device", m.device},
+            {"threads", s.options.num_threads}, {"precision", precision},
+            {"cuda_graphs", s.options.cuda_graphs}, {"batch", n}, {"height", s.height}, {"width", s.width},
+            {"iterations", s.iterations}, {"latency_ms", {{"p50", p50}, {"p90", percentile(ms, 90)},
+                                                          {"p99", percentile(ms, 99)}, {"min", percentile(ms, 0)},
+                                                          {"mean", mean_ms}}},
+            {"images_per_s", n * 1000.0 / mean_ms}, {"gflop_per_pass", flops / 1e9},
+            {"gflop_per_s", flops / 1e9 / (p50 / 1000.0)}, {"peak_resident_mb", peak_mb}};
+        std::printf("%s\n", j.dump().c_str());
+      } else {
+        std::printf("%s (%s), %.1f M parameters, device %s, %s, threads %d, batch %d, %dx%d\n",
+                    s.model_dir.c_str(), m.architecture.c_str(), m.parameters / 1e6, m.device.c_str(), precision,
+                    s.options.num_threads, n, s.height, s.width);
+        std::printf("latency ms: p50 %.2f  p90 %.2f  p99 %.2f  min %.2f  (%d passes after %d warm-up)\n", p50,
+                    percentile(ms, 90), percentile(ms, 99), percentile(ms, 0), s.iterations, s.warmup);
+        std::printf("throughput: %.2f images/s\n", n * 1000.0 / mean_ms);
+        std::printf("compute: %.2f GFLOP per pass, %.1f GFLOP/s at p50\n", flops / 1e9, flops / 1e9 / (p50 / 1000.0));
+        std::printf("peak resident memory: %.0f MB\n", peak_mb);
+      }
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "visionrt: %s: %s\n", s.model_dir.c_str(), one_line_reason(e.what(), s.model_dir).c_str());

@@ -33,11 +33,7 @@ options:
                               {"image": PATH, "predictions":
                                [{"label": NAME, "id": N, "probability": P}, ...]}
   --batch N                   images run through the model together (default 8)
-  --device cpu|cuda|auto      where to run (default auto: CUDA when usable)
-  --precision fp32|bf16|fp16  matrix-product arithmetic (default fp32; bf16 needs a
-                              CPU with AVX-512 BF16 or AMX, or a GPU; fp16 a GPU)
-  --threads N                 CPU worker threads (default 0: all cores)
-  --interpolate-pos-encoding  accept input sizes other than the model's image size
+)" VISIONRT_DEVICE_OPTIONS_HELP R"(  --interpolate-pos-encoding  accept input sizes other than the model's image size
   -h, --help                  show this help
 
 Exit status: 0 when every image was classified; 1 when the model could not be
@@ -57,7 +53,7 @@ struct ClassifySettings {
 // Returns nullopt for --help.
 std::optional<ClassifySettings> parse_settings(const std::vector<std::string>& args) {
   ArgParser parser({"--help", "--json", "--interpolate-pos-encoding"},
-                   {"--model", "--topk", "--batch", "--device", "--precision", "--threads"});
+                   {"--model", "--topk", "--batch", "--device", "--precision", "--threads", "--cuda-graph"});
   parser.parse(args);
   if (parser.has("--help")) return std::nullopt;
   ClassifySettings s;
@@ -66,9 +62,7 @@ std::optional<ClassifySettings> parse_settings(const std::vector<std::string>& a
   s.topk = parser.int_value("--topk", s.topk, 1, 1'000'000);
   s.batch = parser.int_value("--batch", s.batch, 1, 4096);
   s.json = parser.has("--json");
-  s.options.device = parse_device(parser.value("--device", "auto"));
-  s.options.precision = parse_precision(parser.value("--precision", "fp32"));
-  s.options.num_threads = parser.int_value("--threads", 0, 0, 4096);
+  read_device_options(parser, s.options);
   s.options.interpolate_pos_encoding = parser.has("--interpolate-pos-encoding");
   s.inputs = parser.positionals();
   if (s.inputs.empty()) throw UsageError("no images given");
@@ -173,6 +167,8 @@ int run_classify(const std::vector<std::string>& args) {
                  one_line_reason(e.what(), settings->model_dir).c_str());
     return kExitFailure;
   }
+  if (!classifier->device_notice().empty())
+    std::fprintf(stderr, "visionrt: %s\n", classifier->device_notice().c_str());
   if (!visionrt::has_image_io()) {
     std::fprintf(stderr,
                  "visionrt: this build cannot decode image files (it was built without OpenCV)\n");

@@ -38,11 +38,7 @@ options:
                           to OUT_DIR/<name>.png
   --batch N               images decoded and run together; those of the same
                           prepared size share one forward pass (default 8)
-  --device cpu|cuda|auto  where to run (default auto: CUDA when usable)
-  --precision fp32|bf16|fp16matrix-product arithmetic (default fp32; bf16 needs a
-                          CPU with AVX-512 BF16 or AMX, or a GPU; fp16 a GPU)
-  --threads N             CPU worker threads (default 0: all cores)
-  -h, --help              show this help
+)" VISIONRT_DEVICE_OPTIONS_HELP R"(  -h, --help              show this help
 
 Exit status: 0 when every image was processed; 1 when the model could not be
 loaded or some image failed (each such image gets one "visionrt: PATH: reason"
@@ -59,7 +55,7 @@ struct DetectSettings {
 };
 
 std::optional<DetectSettings> parse_settings(const std::vector<std::string>& args) {
-  ArgParser parser({"--help", "--json"}, {"--model", "--threshold", "--draw", "--batch", "--device", "--precision", "--threads"});
+  ArgParser parser({"--help", "--json"}, {"--model", "--threshold", "--draw", "--batch", "--device", "--precision", "--threads", "--cuda-graph"});
   parser.parse(args);
   if (parser.has("--help")) return std::nullopt;
   DetectSettings s;
@@ -70,9 +66,7 @@ std::optional<DetectSettings> parse_settings(const std::vector<std::string>& arg
   s.batch = parser.int_value("--batch", s.batch, 1, 4096);
   s.draw_dir = parser.value("--draw");
   if (parser.has("--draw") && s.draw_dir.empty()) throw UsageError("--draw needs a folder");
-  s.options.device = parse_device(parser.value("--device", "auto"));
-  s.options.precision = parse_precision(parser.value("--precision", "fp32"));
-  s.options.num_threads = parser.int_value("--threads", 0, 0, 4096);
+  read_device_options(parser, s.options);
   s.inputs = parser.positionals();
   if (s.inputs.empty()) throw UsageError("no images given");
   return s;
@@ -114,6 +108,7 @@ int run_detect(const std::vector<std::string>& args) {
                  one_line_reason(e.what(), settings->model_dir).c_str());
     return kExitFailure;
   }
+  if (!detector->device_notice().empty()) std::fprintf(stderr, "visionrt: %s\n", detector->device_notice().c_str());
   if (!visionrt::has_image_io()) {
     std::fprintf(stderr, "visionrt: this build cannot decode image files (it was built without OpenCV)\n");
     return kExitFailure;

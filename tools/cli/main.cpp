@@ -31,9 +31,9 @@ void print_help() {
 
 void print_version() {
   std::printf("visionrt %s\n", visionrt::version());
-  std::printf("CUDA: %s\n", visionrt::cuda_available()
-                                ? "yes (built in, GPU usable)"
-                                : "no (not built in, or no usable GPU)");
+  // Asks no driver: --version loads nothing of CUDA.
+  std::printf("CUDA: %s\n", visionrt::has_cuda_backend() ? "yes (backend library loaded when a GPU is used)"
+                                                          : "no (built without CUDA)");
   std::printf("OpenCV image decoding: %s\n", visionrt::has_image_io() ? "yes" : "no");
 }
 

@@ -34,7 +34,7 @@ memory::data_type data_type(DType t) { return t == DType::bf16 ? memory::data_ty
 dnnl::primitive_attr epilogue_attr(const graph::Attrs& at, bool residual, const memory::desc& dst) {
   dnnl::post_ops ops;
   auto eltwise = [&] {
-    dnnl::algorithm alg;
+    dnnl::algorithm alg = dnnl::algorithm::undef;
     switch (at.act) {
       case Activation::none: return;
       case Activation::relu: alg = dnnl::algorithm::eltwise_relu; break;

@@ -1,0 +1,172 @@
+// The CUDA backend: device memory, copies and kernels on one stream per
+// backend, weights uploaded once in the run's precision, and runs captured
+// as CUDA graphs. Built into libvisionrt_cuda with the kernels; the core
+// reaches it only through visionrt_cuda_backend_create (cuda_plugin.hpp).
+#include <cuda_runtime.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/cuda/cuda_context.hpp"
+#include "backends/cuda_plugin.hpp"
+#include "core/error.hpp"
+#include "core/half.hpp"
+
+namespace visionrt::cuda {
+
+void check(cudaError_t status, const char* what) {
+  if (status == cudaSuccess) return;
+  cudaGetLastError();  // clears a non-sticky error, so that the next call starts clean
+  fail(status == cudaErrorMemoryAllocation ? StatusCode::out_of_memory : StatusCode::device_error, what,
+       " failed: ", cudaGetErrorName(status), " (", cudaGetErrorString(status), ")");
+}
+
+namespace {
+
+// A weight converted on the host to `to` (F32, F16 or BF16).
+std::vector<uint8_t> converted(const Tensor& t, DType to) {
+  std::vector<uint8_t> out(static_cast<size_t>(t.numel()) * dtype_size(to));
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    float v;
+    switch (t.dtype()) {
+      case DType::f16: v = half_to_float(static_cast<const uint16_t*>(t.data())[i]); break;
+      case DType::bf16: v = bf16_to_float(static_cast<const uint16_t*>(t.data())[i]); break;
+      default: v = static_cast<const float*>(t.data())[i]; break;
+    }
+    switch (to) {
+      case DType::f16: reinterpret_cast<uint16_t*>(out.data())[i] = float_to_half(v); break;
+      case DType::bf16: reinterpret_cast<uint16_t*>(out.data())[i] = float_to_bf16(v); break;
+      default: reinterpret_cast<float*>(out.data())[i] = v; break;
+    }
+  }
+  return out;
+}
+
+bool is_float(DType t) { return t == DType::f32 || t == DType::f16 || t == DType::bf16; }
+
+class CudaGraphWork final : public CapturedWork {
+ public:
+  CudaGraphWork(cudaGraphExec_t exec, cudaStream_t stream) : exec_(exec), stream_(stream) {}
+  ~CudaGraphWork() override { cudaGraphExecDestroy(exec_); }
+  void launch() override { check(cudaGraphLaunch(exec_, stream_), "cudaGraphLaunch"); }
+
+ private:
+  cudaGraphExec_t exec_;
+  cudaStream_t stream_;
+};
+
+// Made current first, so that the handles and the stream belong to it.
+struct CurrentDevice {
+  explicit CurrentDevice(int index) : index(index) { check(cudaSetDevice(index), "cudaSetDevice"); }
+  int index;
+};
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(const CudaBackendConfig& config) : device_(config.device) {
+    check(cudaStreamCreateWithFlags(&context_.stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    context_.compute = config.compute;
+    context_.tf32 = config.tf32 && config.compute == DType::f32;
+  }
+  ~CudaBackend() override {
+    cudaStreamSynchronize(context_.stream);
+    cudaStreamDestroy(context_.stream);
+  }
+  const char* name() const override { return "cuda"; }
+
+  void* allocate(size_t bytes) override {
+    void* p = nullptr;
+    const cudaError_t status = cudaMalloc(&p, bytes);
+    if (status == cudaErrorMemoryAllocation) {
+      cudaGetLastError();
+      size_t free_bytes = 0, total = 0;
+      cudaMemGetInfo(&free_bytes, &total);
+      fail(StatusCode::out_of_memory, "cannot allocate ", bytes >> 20, " MiB on GPU ", device_.index, " (",
+           free_bytes >> 20,
+           " MiB free of ", total >> 20, "); use a smaller batch or input size");
+    }
+    check(status, "cudaMalloc");
+    return p;
+  }
+  void release(void* p) noexcept override { cudaFree(p); }
+  void copy_to_device(void* dst, const void* src, size_t bytes) override {
+    check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, context_.stream), "copy to the GPU");
+  }
+  void copy_to_host(void* dst, const void* src, size_t bytes) override {
+    check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, context_.stream), "copy from the GPU");
+  }
+  void synchronize() override { check(cudaStreamSynchronize(context_.stream), "running on the GPU"); }
+
+  Tensor prepare_weight(const Tensor& stored, DType dtype) override {
+    if (!is_float(stored.dtype()) || !is_float(dtype))
+      fail(StatusCode::unsupported, "cannot convert a ", dtype_name(stored.dtype()), " weight to ",
+           dtype_name(dtype));
+    std::vector<uint8_t> host;
+    const void* src = stored.data();
+    if (stored.dtype() != dtype) {
+      host = converted(stored, dtype);
+      src = host.data();
+    }
+    const size_t bytes = static_cast<size_t>(stored.numel()) * dtype_size(dtype);
+    void* device = allocate(std::max<size_t>(bytes, 1));
+    std::shared_ptr<void> keeper(device, [](void* p) { cudaFree(p); });
+    check(cudaMemcpy(device, src, bytes, cudaMemcpyHostToDevice), "uploading a weight");
+    return Tensor::view(dtype, stored.shape(), device, std::move(keeper));
+  }
+
+  DType compute_dtype() const override { return context_.compute; }
+  const Kernel* kernel(const NodeSignature& sig) const override { return cuda_kernel(sig); }
+  graph::EpilogueFilter epilogue_filter() const override { return cuda_accepts_epilogue; }
+  void bind_context(KernelArgs& args) override {
+    args.stream = context_.stream;
+    args.context = &context_;
+  }
+  void* context() override { return &context_; }
+
+  std::unique_ptr<CapturedWork> capture(const std::function<void()>& enqueue) override {
+    // Thread-local mode: other threads' unrelated CUDA calls do not break
+    // this capture, and it cannot break theirs.
+    check(cudaStreamBeginCapture(context_.stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+    cudaGraph_t graph = nullptr;
+    try {
+      enqueue();
+    } catch (...) {
+      cudaStreamEndCapture(context_.stream, &graph);
+      if (graph) cudaGraphDestroy(graph);
+      cudaGetLastError();
+      throw;
+    }
+    check(cudaStreamEndCapture(context_.stream, &graph), "capturing a CUDA graph");
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t status = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    check(status, "cudaGraphInstantiate");
+    return std::make_unique<CudaGraphWork>(exec, context_.stream);
+  }
+
+ private:
+  CurrentDevice device_;
+  CudaContext context_;
+};
+
+}  // namespace
+}  // namespace visionrt::cuda
+
+extern "C" __attribute__((visibility("default"))) bool visionrt_cuda_backend_create(
+    int abi, const visionrt::CudaBackendConfig* config, std::shared_ptr<visionrt::Backend>* backend,
+    std::string* error) {
+  using visionrt::str_cat;
+  if (abi != visionrt::kCudaPluginAbi) {
+    *error = str_cat("the CUDA backend library is of another visionrt version (interface ", visionrt::kCudaPluginAbi,
+                     ", the core asks for ", abi, ")");
+    return false;
+  }
+  try {
+    *backend = std::make_shared<visionrt::cuda::CudaBackend>(*config);
+    return true;
+  } catch (const std::exception& e) {
+    *error = str_cat("the GPU could not be set up: ", e.what());
+    return false;
+  }
+}

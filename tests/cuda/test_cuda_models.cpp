@@ -1,0 +1,206 @@
+// Whole models on the GPU through the CUDA backend library: every ViT
+// reference fixture and the digits demo, in every precision, with and
+// without CUDA graphs; the backend library's entry point; running out of
+// device memory. Skips plainly without a GPU, but for what needs none.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include <cuda_runtime.h>
+
+#include "backends/cuda_plugin.hpp"
+#include "io/safetensors.hpp"
+#include "kernels/device_buffer.hpp"
+#include "visionrt/visionrt.hpp"
+
+extern "C" bool visionrt_cuda_backend_create(int abi, const visionrt::CudaBackendConfig* config,
+                                             std::shared_ptr<visionrt::Backend>* backend, std::string* error);
+
+namespace visionrt {
+namespace {
+
+namespace fs = std::filesystem;
+const fs::path kRoot(VISIONRT_SOURCE_DIR);
+
+#define REQUIRE_GPU()                                                                     \
+  do {                                                                                    \
+    if (!cuda_available()) GTEST_SKIP() << "no CUDA device: the NVIDIA driver reports none"; \
+  } while (0)
+
+struct Reference {
+  Tensor pixels, logits;
+  bool interpolate = false;
+};
+
+Reference read_reference(const fs::path& dir) {
+  const auto ref = io::SafetensorsFile::open((dir / "reference.safetensors").string());
+  Reference r{to_f32(ref->view(*ref->find("pixel_values"))), to_f32(ref->view(*ref->find("logits")))};
+  std::ifstream meta(dir / "reference.json");
+  if (meta) r.interpolate = nlohmann::json::parse(meta).value("interpolate_pos_encoding", false);
+  return r;
+}
+
+std::vector<fs::path> vit_fixtures() {
+  std::vector<fs::path> dirs;
+  for (const auto& e : fs::directory_iterator(kRoot / "tests/fixtures/vit"))
+    if (fs::exists(e.path() / "reference.safetensors")) dirs.push_back(e.path());
+  std::sort(dirs.begin(), dirs.end());
+  return dirs;
+}
+
+std::vector<float> gpu_logits(const fs::path& dir, const Reference& r, Precision precision, bool graphs) {
+  Options opt;
+  opt.device = Device::cuda;
+  opt.precision = precision;
+  opt.cuda_graphs = graphs;
+  opt.interpolate_pos_encoding = r.interpolate;
+  const Classifier c = Classifier::load(dir.string(), opt);
+  EXPECT_EQ(c.device(), Device::cuda);
+  const int n = static_cast<int>(r.pixels.dim(0)), h = static_cast<int>(r.pixels.dim(2)),
+            w = static_cast<int>(r.pixels.dim(3));
+  // Three runs: node by node, then captured, then replayed.
+  std::vector<float> first = c.logits(r.pixels.f32(), n, h, w);
+  for (int i = 0; i < 2; ++i) {
+    const std::vector<float> again = c.logits(r.pixels.f32(), n, h, w);
+    EXPECT_EQ(again, first) << "run " << i + 2 << " differs from the first";
+  }
+  return first;
+}
+
+int argmax(const float* v, int n) { return static_cast<int>(std::max_element(v, v + n) - v); }
+
+// fp32 (no TF32): the same sums as the CPU's in another order, 1e-3 of
+// logits of scale ~1 bounds the reordering with margin (the CPU reaches
+// ~1e-6); a wrong kernel errs by O(1).
+TEST(CudaModels, EveryVitFixtureMatchesTransformersInFp32) {
+  REQUIRE_GPU();
+  for (const fs::path& dir : vit_fixtures()) {
+    SCOPED_TRACE(dir.filename().string());
+    const Reference r = read_reference(dir);
+    for (bool graphs : {true, false}) {
+      const std::vector<float> got = gpu_logits(dir, r, Precision::fp32, graphs);
+      ASSERT_EQ(got.size(), static_cast<size_t>(r.logits.numel()));
+      double err = 0;
+      for (size_t i = 0; i < got.size(); ++i) err = std::max(err, std::abs(double(got[i]) - r.logits.f32()[i]));
+      EXPECT_LE(err, 1e-3) << (graphs ? "with" : "without") << " CUDA graphs";
+    }
+  }
+}
+
+// fp16, bf16 and tf32 round every product's operands (to 11, 8 and 11
+// significant bits): the promise is the same top-1 label wherever the
+// reference's best logit leads the next by more than that rounding can
+// move it, 5% of the logits' range for bf16 (2^-8 per operand, summed over
+// a few layers) and 1% for fp16 and tf32, and logits within that bound.
+TEST(CudaModels, ReducedPrecisionsKeepTheTopLabel) {
+  REQUIRE_GPU();
+  for (const fs::path& dir : vit_fixtures()) {
+    const Reference r = read_reference(dir);
+    const int n = static_cast<int>(r.pixels.dim(0)), labels = static_cast<int>(r.logits.numel() / n);
+    for (Precision p : {Precision::fp16, Precision::bf16, Precision::tf32}) {
+      SCOPED_TRACE(dir.filename().string() + " precision " + std::to_string(int(p)));
+      const std::vector<float> got = gpu_logits(dir, r, p, true);
+      ASSERT_EQ(got.size(), static_cast<size_t>(r.logits.numel()));
+      for (int i = 0; i < n; ++i) {
+        const float* want = r.logits.f32() + i * labels;
+        const auto [lo, hi] = std::minmax_element(want, want + labels);
+        const double bound = (p == Precision::bf16 ? 0.05 : 0.01) * std::max(1.f, *hi - *lo);
+        double err = 0;
+        for (int k = 0; k < labels; ++k) err = std::max(err, std::abs(double(got[i * labels + k]) - want[k]));
+        EXPECT_LE(err, bound) << "image " << i;
+        std::vector<float> sorted(want, want + labels);
+        std::sort(sorted.rbegin(), sorted.rend());
+        if (labels > 1 && sorted[0] - sorted[1] > 2 * bound)
+          EXPECT_EQ(argmax(got.data() + i * labels, labels), argmax(want, labels)) << "image " << i;
+      }
+    }
+  }
+}
+
+TEST(CudaModels, DigitsDemoGivesTheCpuLabels) {
+  REQUIRE_GPU();
+  const fs::path model = kRoot / "models/demo/vit-digits";
+  Options cpu_opt;
+  cpu_opt.device = Device::cpu;
+  const Classifier cpu = Classifier::load(model.string(), cpu_opt);
+  for (Precision p : {Precision::fp32, Precision::fp16, Precision::bf16}) {
+    Options opt;
+    opt.device = Device::cuda;
+    opt.precision = p;
+    const Classifier gpu = Classifier::load(model.string(), opt);
+    if (!has_image_io()) continue;
+    for (const auto& e : fs::directory_iterator(kRoot / "models/demo/images/digits")) {
+      const auto want = cpu.classify_files({e.path().string()}, 1);
+      const auto got = gpu.classify_files({e.path().string()}, 1);
+      EXPECT_EQ(got.at(0).at(0).id, want.at(0).at(0).id) << e.path() << " precision " << int(p);
+    }
+  }
+}
+
+// With the GPU's memory all but taken, planning a new input shape is an
+// out-of-memory error naming the size; a model already planned keeps
+// running meanwhile, and once the memory is back the first one runs too.
+TEST(CudaModels, OutOfDeviceMemoryIsAnErrorAndTheProcessGoesOn) {
+  REQUIRE_GPU();
+  const fs::path dir = kRoot / "tests/fixtures/vit/p16_d64";
+  const Reference r = read_reference(dir);
+  Options opt;
+  opt.device = Device::cuda;
+  const Classifier c = Classifier::load(dir.string(), opt);
+  const Classifier other = Classifier::load(dir.string(), opt);
+  const int n = static_cast<int>(r.pixels.dim(0)), h = static_cast<int>(r.pixels.dim(2)),
+            w = static_cast<int>(r.pixels.dim(3));
+  const std::vector<float> want = other.logits(r.pixels.f32(), n, h, w);  // planned before the squeeze
+  {
+    size_t free_bytes = 0, total = 0;
+    ASSERT_EQ(cudaMemGetInfo(&free_bytes, &total), cudaSuccess);
+    // Leave 16 MiB: less than one linear layer's cuBLASLt workspace.
+    std::unique_ptr<kernels::DeviceBuffer> hog;
+    for (size_t keep = size_t(16) << 20; !hog && keep < free_bytes; keep *= 2) {
+      try {
+        hog = std::make_unique<kernels::DeviceBuffer>(free_bytes - keep);
+      } catch (const Error&) {
+      }
+    }
+    ASSERT_NE(hog, nullptr);
+    try {
+      (void)c.logits(r.pixels.f32(), n, h, w);
+      ADD_FAILURE() << "planned and ran with the GPU's memory taken";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), StatusCode::out_of_memory) << e.what();
+      EXPECT_NE(std::string(e.what()).find("MiB"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(other.logits(r.pixels.f32(), n, h, w), want);
+  }
+  EXPECT_EQ(c.logits(r.pixels.f32(), n, h, w).size(), want.size());
+}
+
+// The backend library refuses a core of another interface version, and
+// reports a GPU that cannot start as an error, never by crashing.
+TEST(CudaBackendLibrary, EntryPointRefusesAnotherVersionAndReportsFailures) {
+  CudaBackendConfig config;
+  std::shared_ptr<Backend> backend;
+  std::string error;
+  EXPECT_FALSE(visionrt_cuda_backend_create(kCudaPluginAbi + 1, &config, &backend, &error));
+  EXPECT_NE(error.find("another visionrt version"), std::string::npos) << error;
+  EXPECT_EQ(backend, nullptr);
+  error.clear();
+  const bool made = visionrt_cuda_backend_create(kCudaPluginAbi, &config, &backend, &error);
+  if (cuda_available()) {
+    EXPECT_TRUE(made) << error;
+    ASSERT_NE(backend, nullptr);
+    EXPECT_STREQ(backend->name(), "cuda");
+  } else {
+    EXPECT_FALSE(made);
+    EXPECT_NE(error.find("the GPU could not be set up"), std::string::npos) << error;
+  }
+}
+
+}  // namespace
+}  // namespace visionrt

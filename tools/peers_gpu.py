@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""visionrt on the GPU next to PyTorch on the same model, batch and precision.
+
+Makes a randomly initialised ViT-B/16 224 with google/vit-base-patch16-224's
+exact shapes (or takes a Hugging Face folder), and times in one run, per
+precision and batch size: `visionrt bench --device cuda` (CUDA graphs on),
+transformers eager and transformers under torch.compile. fp32 runs with
+TF32 off on both sides. Times are medians of CUDA-synchronised passes
+after warm-up, on random pixels; the last column is PyTorch's time over
+visionrt's (above 1: visionrt faster).
+
+    python3 tools/peers_gpu.py [--model vit-b16|DIR] [--precisions fp32,fp16]
+                               [--batches 1,64,256] [--no-compile]
+
+Needs torch with CUDA and transformers; not needed to build, run or test visionrt.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+
+
+def make_vit(out_dir):
+    import transformers as tf
+    torch.manual_seed(0)
+    model = tf.ViTForImageClassification(tf.ViTConfig(num_labels=1000))
+    model.save_pretrained(out_dir)
+    tf.ViTImageProcessor().save_pretrained(out_dir)
+    return out_dir
+
+
+def median_ms(fn, warmup, iterations):
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(iterations):
+        t0 = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def visionrt_ms(tool, folder, precision, batch, iterations, warmup):
+    run = subprocess.run([tool, "bench", "--model", folder, "--device", "cuda", "--precision", precision,
+                          "--batch", str(batch), "--iterations", str(iterations), "--warmup", str(warmup),
+                          "--json"], capture_output=True, text=True)
+    if run.returncode != 0:
+        return None, run.stderr.strip().splitlines()[-1] if run.stderr.strip() else "failed"
+    return json.loads(run.stdout.splitlines()[-1])["latency_ms"]["p50"], ""
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="vit-b16", help="vit-b16 or a ViT model folder")
+    p.add_argument("--precisions", default="fp32,fp16")
+    p.add_argument("--batches", default="1,64,256")
+    p.add_argument("--iterations", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    p.add_argument("--visionrt", default="build/visionrt", help="the visionrt tool")
+    args = p.parse_args()
+    if not torch.cuda.is_available():
+        raise SystemExit("peers_gpu: torch sees no CUDA device")
+    import transformers as tf
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+
+    folder = args.model if os.path.isdir(args.model) else make_vit(os.path.join(tempfile.mkdtemp(), "vit-b16"))
+    base = tf.ViTForImageClassification.from_pretrained(folder).eval()
+    size = base.config.image_size
+    print(f"{torch.cuda.get_device_name()}; ViT {folder}, {size}x{size}")
+    header = f"{'precision':<10}{'batch':>6}{'engine':>16}{'median ms':>11}{'images/s':>11}{'torch/visionrt':>16}"
+    print(header)
+    for precision in args.precisions.split(","):
+        dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+        model = base.to("cuda", dtype)
+        compiled = None if args.no_compile else torch.compile(model)
+        for batch in (int(b) for b in args.batches.split(",")):
+            g = torch.Generator(device="cuda").manual_seed(batch)
+            pixels = torch.randn(batch, 3, size, size, device="cuda", generator=g).to(dtype)
+            ours, why = visionrt_ms(args.visionrt, folder, precision, batch, args.iterations, args.warmup)
+            rows = [("visionrt", ours)]
+            with torch.inference_mode():
+                rows.append(("torch eager", median_ms(lambda: model(pixels), args.warmup, args.iterations)))
+                if compiled is not None:
+                    rows.append(("torch.compile", median_ms(lambda: compiled(pixels), args.warmup, args.iterations)))
+            for name, ms in rows:
+                if ms is None:
+                    print(f"{precision:<10}{batch:>6}{name:>16}{'failed':>11}  {why}")
+                    continue
+                ratio = f"{ms / ours:.2f}" if ours else "n/a"
+                print(f"{precision:<10}{batch:>6}{name:>16}{ms:>11.3f}{batch * 1000 / ms:>11.0f}{ratio:>16}")
+            sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -545,3 +545,62 @@ TEST_F(CliDetect, ClassifierFolderIsRefusedWithOneLine) {
 }  // namespace
 
 #endif  // VISIONRT_CLI_PATH
+
+namespace visionrt {
+namespace {
+
+TEST(CliBench, TimesTheModelOnceForEachBatchSize) {
+  ScratchDir scratch;
+  const CliRun run = run_cli({"bench", "--model", kDemoModel.string(), "--device", "cpu", "--batch", "1,3",
+                              "--iterations", "2", "--warmup", "1", "--json"},
+                             scratch.path());
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const std::vector<std::string> lines = run.out_lines();
+  ASSERT_EQ(lines.size(), 2u) << run.out;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const json j = json::parse(lines[i]);
+    EXPECT_EQ(j.at("batch").get<int>(), i == 0 ? 1 : 3);
+    EXPECT_EQ(j.at("device").get<std::string>(), "cpu");
+    EXPECT_GT(j.at("images_per_s").get<double>(), 0);
+    EXPECT_GT(j.at("gflop_per_pass").get<double>(), 0);
+    EXPECT_GT(j.at("latency_ms").at("p50").get<double>(), 0);
+  }
+}
+
+// --end-to-end times decode, preprocess, forward and post-process on the
+// files, and the overlapped pipeline; decoding needs the image front end.
+TEST(CliBench, EndToEndTimesEachStageOnImageFiles) {
+  ScratchDir scratch;
+  const CliRun run = run_cli({"bench", "--model", kDemoModel.string(), "--device", "cpu", "--end-to-end", "--batch",
+                              "4", "--iterations", "3", "--warmup", "1", "--json", kDemoImages.string()},
+                             scratch.path());
+  if (!has_image_io()) {
+    EXPECT_EQ(run.exit_code, 1);
+    EXPECT_NE(run.err.find("without OpenCV"), std::string::npos) << run.err;
+    return;
+  }
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const json j = json::parse(run.out_lines().at(0));
+  EXPECT_EQ(j.at("batch").get<int>(), 4);
+  EXPECT_GT(j.at("per_image_ms").at("decode").get<double>(), 0);
+  EXPECT_GT(j.at("per_image_ms").at("preprocess").get<double>(), 0);
+  EXPECT_GT(j.at("forward_ms_per_batch").get<double>(), 0);
+  EXPECT_GT(j.at("pipeline_images_per_s").get<double>(), 0);
+  EXPECT_GT(j.at("model_images_per_s").get<double>(), 0);
+  const CliRun no_files =
+      run_cli({"bench", "--model", kDemoModel.string(), "--device", "cpu", "--end-to-end"}, scratch.path());
+  EXPECT_EQ(no_files.exit_code, 2) << no_files.err;
+}
+
+// A decoded image preprocesses to exactly what its file does.
+TEST(ClassifierApi, PreprocessOfADecodedImageEqualsPreprocessFile) {
+  if (!has_image_io()) return;
+  Options options;
+  options.device = Device::cpu;
+  const Classifier c = Classifier::load(kDemoModel.string(), options);
+  const std::string path = (kDemoImages / "digit_3.png").string();
+  EXPECT_EQ(c.preprocess(load_image(path)), c.preprocess_file(path));
+}
+
+}  // namespace
+}  // namespace visionrt

@@ -115,6 +115,8 @@ class VISIONRT_API Classifier {
   // Decodes and preprocesses one image file into pixel_values (channels x
   // input_height x input_width floats), exactly as classify_files does.
   std::vector<float> preprocess_file(const std::string& path) const;
+  // The same for an image already decoded (load_image, decode_image).
+  std::vector<float> preprocess(const Image& image) const;
 
   // Floating-point operations of one forward pass over n images of
   // height x width (two per multiply-add of the matrix products).
@@ -187,6 +189,8 @@ class VISIONRT_API Detector {
 
   // Decodes and prepares image files as one padded batch. Needs has_image_io().
   DetrBatch prepare_files(const std::vector<std::string>& paths) const;
+  // The same for images already decoded.
+  DetrBatch prepare(const std::vector<Image>& images) const;
   // The whole pipeline on image files or encoded bytes. Images of the same
   // prepared size share a batch; an image's detections do not depend on the
   // other images given with it.

@@ -33,6 +33,12 @@ struct Classifier::Impl {
   ExecutorCache executors;
   Device device;  // where the backend runs: automatic resolved
 
+  std::vector<float> preprocess_image(const io::ImageRGB8& img) const {
+    std::vector<float> out(size_t(3) * preprocess.height * preprocess.width);
+    io::preprocess(img, preprocess, out.data());
+    return out;
+  }
+
   std::vector<Label> top_labels(const float* logits, int topk) const {
     const int L = info.num_labels;
     // Softmax in double: probabilities of near-tied classes keep their order.
@@ -113,11 +119,14 @@ std::vector<std::vector<Label>> Classifier::classify(const float* pixel_values, 
 }
 
 std::vector<float> Classifier::preprocess_file(const std::string& path) const {
-  const io::ImageRGB8 img = io::load_image(path, kMaxImagePixels);
-  const io::PreprocessConfig& p = impl_->preprocess;
-  std::vector<float> out(size_t(3) * p.height * p.width);
-  io::preprocess(img, p, out.data());
-  return out;
+  return impl_->preprocess_image(io::load_image(path, kMaxImagePixels));
+}
+
+std::vector<float> Classifier::preprocess(const Image& image) const {
+  if (image.width <= 0 || image.height <= 0 || image.rgb.size() != size_t(image.width) * image.height * 3)
+    fail(StatusCode::invalid_argument, "image of ", image.width, "x", image.height, " holds ", image.rgb.size(),
+         " bytes, not width x height x 3");
+  return impl_->preprocess_image({image.width, image.height, image.rgb});
 }
 
 std::vector<std::vector<Label>> Classifier::classify_files(const std::vector<std::string>& paths,
@@ -134,10 +143,8 @@ std::vector<std::vector<Label>> Classifier::classify_files(const std::vector<std
 }
 
 std::vector<Label> Classifier::classify_encoded(const uint8_t* data, size_t size, int topk) const {
-  const io::ImageRGB8 img = io::decode_image(data, size, "<memory>", kMaxImagePixels);
+  const std::vector<float> px = impl_->preprocess_image(io::decode_image(data, size, "<memory>", kMaxImagePixels));
   const io::PreprocessConfig& p = impl_->preprocess;
-  std::vector<float> px(size_t(3) * p.height * p.width);
-  io::preprocess(img, p, px.data());
   return classify(px.data(), 1, p.height, p.width, topk)[0];
 }
 

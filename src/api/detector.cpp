@@ -179,6 +179,13 @@ DetrBatch Detector::prepare_files(const std::vector<std::string>& paths) const {
   return pad_batch(images);
 }
 
+DetrBatch Detector::prepare(const std::vector<Image>& images) const {
+  if (images.empty()) fail(StatusCode::invalid_argument, "no images given");
+  std::vector<Prepared> prepared;
+  for (const Image& img : images) prepared.push_back(impl_->prepare(to_io(img)));
+  return pad_batch(prepared);
+}
+
 std::vector<std::vector<Detection>> Detector::Impl::detect(std::vector<Prepared> images, float threshold,
                                                            const Detector& self) const {
   // Images run together only with images of the same prepared size. Padding

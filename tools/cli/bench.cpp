@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "args.hpp"
+#include "bench.hpp"
 #include "commands.hpp"
 #include "output.hpp"
 #include "visionrt/visionrt.hpp"
@@ -21,10 +22,16 @@ namespace {
 
 constexpr const char* kUsage =
     R"(usage: visionrt bench --model DIR [OPTIONS]
+       visionrt bench --model DIR --end-to-end [OPTIONS] IMAGE_OR_DIR...
 
 Times the model's forward pass (preprocessed inputs in, raw outputs out) on
 random pixels: latency percentiles, images per second, achieved GFLOP/s
 (two per multiply-add of the matrix products) and peak resident memory.
+With --end-to-end, times the whole pipeline on image files instead: decode,
+preprocess, forward (copies in and out included) and post-process each
+alone, then all of them with decoding and preprocessing on a pool of
+threads overlapped with the previous batch's forward pass, next to the
+forward pass alone (the first --batch size is used).
 
 options:
   --model DIR             a ViTForImageClassification or DetrForObjectDetection folder  [required]
@@ -33,21 +40,16 @@ options:
   --size HxW              input size (default: the ViT's image_size; 800x1066 for DETR)
   --iterations N          timed passes (default 20)
   --warmup N              untimed passes first (default 3)
+  --decode-threads N      --end-to-end: threads decoding and preprocessing
+                          (default 0: one per hardware thread)
 )" VISIONRT_DEVICE_OPTIONS_HELP R"(  --json                  one JSON object instead of text
   -h, --help              show this help
 )";
 
-struct BenchSettings {
-  std::string model_dir;
-  std::vector<int> batches{1};
-  int iterations = 20, warmup = 3, height = 0, width = 0;
-  bool json = false;
-  visionrt::Options options;
-};
-
 std::optional<BenchSettings> parse_settings(const std::vector<std::string>& args) {
-  ArgParser parser({"--help", "--json"},
-                   {"--model", "--batch", "--size", "--iterations", "--warmup", "--device", "--precision", "--threads", "--cuda-graph"});
+  ArgParser parser({"--help", "--json", "--end-to-end"},
+                   {"--model", "--batch", "--size", "--iterations", "--warmup", "--device", "--precision", "--threads",
+                    "--cuda-graph", "--decode-threads"});
   parser.parse(args);
   if (parser.has("--help")) return std::nullopt;
   BenchSettings s;
@@ -73,19 +75,17 @@ std::optional<BenchSettings> parse_settings(const std::vector<std::string>& args
     s.height = parse_int(size.substr(0, x), "--size height", 1, 65536);
     s.width = parse_int(size.substr(x + 1), "--size width", 1, 65536);
   }
-  if (!parser.positionals().empty()) throw UsageError("unexpected argument '" + parser.positionals()[0] + "'");
+  s.end_to_end = parser.positionals();
+  if (parser.has("--end-to-end") && s.end_to_end.empty()) throw UsageError("--end-to-end needs image files or folders");
+  if (!parser.has("--end-to-end") && !s.end_to_end.empty())
+    throw UsageError("unexpected argument '" + s.end_to_end[0] + "' (image files go with --end-to-end)");
+  s.decode_threads = parser.int_value("--decode-threads", 0, 0, 4096);
   return s;
 }
 
-// One forward pass of whichever model the folder holds.
-struct Model {
-  std::optional<visionrt::Classifier> classifier;
-  std::optional<visionrt::Detector> detector;
-  std::string architecture, device;
-  int64_t parameters = 0;
-};
+}  // namespace
 
-Model load(const BenchSettings& s) {
+Model load_bench_model(const BenchSettings& s) {
   Model m;
   try {
     m.classifier.emplace(visionrt::Classifier::load(s.model_dir, s.options));
@@ -123,8 +123,6 @@ double percentile(std::vector<double> v, double p) {
   return v[i];
 }
 
-}  // namespace
-
 int run_bench(const std::vector<std::string>& args) {
   std::optional<BenchSettings> settings = parse_settings(args);
   if (!settings) {
@@ -133,7 +131,8 @@ int run_bench(const std::vector<std::string>& args) {
   }
   BenchSettings& s = *settings;
   try {
-    const Model m = load(s);
+    const Model m = load_bench_model(s);
+    if (!s.end_to_end.empty()) return run_end_to_end(s, m);
     if (s.height == 0) {
       s.height = m.classifier ? m.classifier->info().image_height : 800;
       s.width = m.classifier ? m.classifier->info().image_width : 1066;

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <future>
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "commands.hpp"
 #include "inputs.hpp"
 #include "output.hpp"
+#include "parallel.hpp"
 #include "progress.hpp"
 #include "visionrt/visionrt.hpp"
 
@@ -94,33 +96,46 @@ struct Outcome {
   std::string error;
 };
 
-// Decodes and preprocesses each image of one batch once, to the size the
-// classifier prepares every image to, and runs them through the model together.
-std::vector<Outcome> classify_batch(const visionrt::Classifier& classifier,
-                                    const std::vector<std::string>& paths, int topk) {
-  const visionrt::ModelInfo& info = classifier.info();
-  std::vector<Outcome> outcomes(paths.size());
+// One batch decoded and preprocessed, to the size the classifier prepares
+// every image to; images that failed hold their reason in `outcomes`.
+struct PreparedBatch {
+  std::vector<std::string> paths;
+  std::vector<Outcome> outcomes;
   std::vector<float> pixels;
   std::vector<size_t> batched;  // indices into paths, in pixel order
-  for (size_t i = 0; i < paths.size(); ++i) {
+};
+
+PreparedBatch prepare_batch(const visionrt::Classifier& classifier, std::vector<std::string> paths, int threads) {
+  PreparedBatch b;
+  b.paths = std::move(paths);
+  b.outcomes.resize(b.paths.size());
+  std::vector<std::vector<float>> images(b.paths.size());
+  parallel_for(b.paths.size(), threads, [&](size_t i) {
     try {
-      const std::vector<float> image = classifier.preprocess_file(paths[i]);
-      pixels.insert(pixels.end(), image.begin(), image.end());
-      batched.push_back(i);
+      images[i] = classifier.preprocess_file(b.paths[i]);
     } catch (const std::exception& e) {
-      outcomes[i].error = e.what();
+      b.outcomes[i].error = e.what();
     }
-  }
-  if (batched.empty()) return outcomes;
+  });
+  for (size_t i = 0; i < b.paths.size(); ++i)
+    if (b.outcomes[i].error.empty()) {
+      b.pixels.insert(b.pixels.end(), images[i].begin(), images[i].end());
+      b.batched.push_back(i);
+    }
+  return b;
+}
+
+// Runs a prepared batch's images through the model together.
+void classify_batch(const visionrt::Classifier& classifier, PreparedBatch& b, int topk) {
+  if (b.batched.empty()) return;
+  const visionrt::ModelInfo& info = classifier.info();
   try {
-    std::vector<std::vector<visionrt::Label>> results =
-        classifier.classify(pixels.data(), static_cast<int>(batched.size()), info.input_height,
-                            info.input_width, topk);
-    for (size_t b = 0; b < batched.size(); ++b) outcomes[batched[b]].labels = results.at(b);
+    std::vector<std::vector<visionrt::Label>> results = classifier.classify(
+        b.pixels.data(), static_cast<int>(b.batched.size()), info.input_height, info.input_width, topk);
+    for (size_t i = 0; i < b.batched.size(); ++i) b.outcomes[b.batched[i]].labels = results.at(i);
   } catch (const std::exception& e) {
-    for (size_t index : batched) outcomes[index].error = e.what();
+    for (size_t index : b.batched) b.outcomes[index].error = e.what();
   }
-  return outcomes;
 }
 
 int classify_all(const visionrt::Classifier& classifier, const ClassifySettings& settings,
@@ -130,21 +145,32 @@ int classify_all(const visionrt::Classifier& classifier, const ClassifySettings&
   bool any_failed = false;
   ProgressBar progress(paths.size());
   progress.update(0);
+  // Batch k + 1 is decoded and preprocessed on the front end's threads
+  // while batch k runs through the model.
+  const int threads = front_end_threads(settings.options.num_threads);
+  auto batch_at = [&](size_t begin) {
+    return std::vector<std::string>(paths.begin() + begin,
+                                    paths.begin() + std::min(paths.size(), begin + settings.batch));
+  };
+  std::future<PreparedBatch> next;
+  if (!paths.empty()) next = std::async(std::launch::async, prepare_batch, std::cref(classifier), batch_at(0), threads);
   for (size_t begin = 0; begin < paths.size(); begin += settings.batch) {
-    const size_t end = std::min(paths.size(), begin + settings.batch);
-    const std::vector<std::string> batch(paths.begin() + begin, paths.begin() + end);
-    const std::vector<Outcome> outcomes = classify_batch(classifier, batch, topk);
+    PreparedBatch batch = next.get();
+    if (begin + settings.batch < paths.size())
+      next = std::async(std::launch::async, prepare_batch, std::cref(classifier), batch_at(begin + settings.batch),
+                        threads);
+    classify_batch(classifier, batch, topk);
     progress.clear();
-    for (size_t i = 0; i < batch.size(); ++i) {
-      if (outcomes[i].error.empty()) {
-        print_labels(batch[i], outcomes[i].labels, settings.json);
+    for (size_t i = 0; i < batch.paths.size(); ++i) {
+      if (batch.outcomes[i].error.empty()) {
+        print_labels(batch.paths[i], batch.outcomes[i].labels, settings.json);
       } else {
         any_failed = true;
-        progress.error_line(batch[i] + ": " + one_line_reason(outcomes[i].error, batch[i]));
+        progress.error_line(batch.paths[i] + ": " + one_line_reason(batch.outcomes[i].error, batch.paths[i]));
       }
     }
     std::fflush(stdout);
-    progress.update(end);
+    progress.update(begin + batch.paths.size());
   }
   return any_failed ? kExitFailure : kExitOk;
 }

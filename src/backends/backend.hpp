@@ -87,6 +87,11 @@ class Backend {
   virtual void copy_to_device(void* dst, const void* src, size_t bytes) = 0;
   virtual void copy_to_host(void* dst, const void* src, size_t bytes) = 0;
   virtual void synchronize() {}
+  // Host memory the device copies from and to asynchronously (CUDA: pinned),
+  // for staging a run's inputs and outputs; null where copies need none
+  // (the CPU), and then the executor copies in place.
+  virtual void* allocate_staging(size_t bytes) { return nullptr; }
+  virtual void release_staging(void* p) noexcept {}
 
   // A model's weight as this backend's kernels read it, made once per
   // weight and dtype (PreparedWeights): converted to `dtype`, moved to the

@@ -1,6 +1,7 @@
 #include "runtime/executor.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <map>
 
@@ -95,6 +96,9 @@ Executor::MemoryBlock::~MemoryBlock() {
   if (ptr) backend->release(ptr);
 }
 
+Executor::StagingBlock::~StagingBlock() {
+  if (ptr) backend->release_staging(ptr);
+}
 Executor::NodeStates::~NodeStates() {
   for (auto it = states.rbegin(); it != states.rend(); ++it) it->first(it->second);
 }
@@ -155,6 +159,15 @@ Executor::Executor(Graph graph, std::shared_ptr<Backend> backend, std::shared_pt
     steps_.push_back(st);
   }
   if (memory_.ptr) bind_memory(memory_.ptr);
+  size_t staging_bytes = 0;
+  for (const std::vector<int>* values : {&graph_.inputs(), &graph_.outputs()})
+    for (int v : *values) {
+      staging_offset_.push_back(staging_bytes);
+      staging_bytes += value_bytes(graph_.value(v));
+    }
+  staging_.backend = backend_.get();
+  staging_.ptr = backend_->allocate_staging(std::max<size_t>(staging_bytes, 1));
+  pending_outputs_.assign(graph_.outputs().size(), nullptr);
 }
 
 Executor::~Executor() = default;
@@ -189,9 +202,15 @@ void Executor::enqueue(const std::vector<Tensor>& inputs, const std::vector<Tens
   };
   for (size_t i = 0; i < inputs.size(); ++i) check(inputs[i], graph_.inputs()[i]);
   for (size_t i = 0; i < outputs.size(); ++i) check(outputs[i], graph_.outputs()[i]);
+  char* staging = static_cast<char*>(staging_.ptr);
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Tensor& t = bound_[graph_.inputs()[i]];
-    backend_->copy_to_device(t.data(), inputs[i].data(), t.nbytes());
+    const void* src = inputs[i].data();
+    if (staging) {
+      std::memcpy(staging + staging_offset_[i], src, t.nbytes());
+      src = staging + staging_offset_[i];
+    }
+    backend_->copy_to_device(t.data(), src, t.nbytes());
   }
   auto launch_steps = [this] {
     for (const Step& s : steps_) s.fn(s.args);
@@ -207,10 +226,23 @@ void Executor::enqueue(const std::vector<Tensor>& inputs, const std::vector<Tens
   ++runs_;
   for (size_t i = 0; i < outputs.size(); ++i) {
     const Tensor& t = bound_[graph_.outputs()[i]];
-    backend_->copy_to_host(outputs[i].data(), t.data(), t.nbytes());
+    pending_outputs_[i] = outputs[i].data();
+    backend_->copy_to_host(staging ? staging + staging_offset_[inputs.size() + i] : outputs[i].data(), t.data(),
+                           t.nbytes());
   }
 }
 
-void Executor::wait() { backend_->synchronize(); }
+void Executor::wait() {
+  backend_->synchronize();
+  const char* staging = static_cast<const char*>(staging_.ptr);
+  if (!staging) return;
+  const size_t first_output = graph_.inputs().size();
+  for (size_t i = 0; i < pending_outputs_.size(); ++i)
+    if (pending_outputs_[i]) {
+      std::memcpy(pending_outputs_[i], staging + staging_offset_[first_output + i],
+                  bound_[graph_.outputs()[i]].nbytes());
+      pending_outputs_[i] = nullptr;
+    }
+}
 
 }  // namespace visionrt::graph

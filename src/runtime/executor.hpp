@@ -63,8 +63,8 @@ class Executor {
 
   // One host tensor per graph input and output, in the graph's order, each
   // of that value's shape and dtype. enqueue starts the work (on a device
-  // with streams it returns before the work is done); wait() completes it,
-  // outputs written. run() is both.
+  // with streams it returns before the work is done, the inputs already
+  // copied); wait() completes it, outputs written. run() is both.
   void enqueue(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs);
   void wait();
   void run(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs) {
@@ -84,6 +84,11 @@ class Executor {
     void* ptr = nullptr;
     ~MemoryBlock();
   };
+  struct StagingBlock {
+    Backend* backend = nullptr;
+    void* ptr = nullptr;
+    ~StagingBlock();
+  };
   struct NodeStates {
     std::vector<std::pair<void (*)(void*) noexcept, void*>> states;
     ~NodeStates();
@@ -98,6 +103,12 @@ class Executor {
   std::shared_ptr<PreparedWeights> weights_;
   MemoryPlan plan_;
   MemoryBlock memory_;
+  // Where the backend wants it (pinned memory on a GPU): every input's and
+  // output's bytes, so that copies run asynchronously; outputs reach the
+  // caller's tensors in wait().
+  StagingBlock staging_;
+  std::vector<size_t> staging_offset_;  // per graph input, then per output
+  std::vector<void*> pending_outputs_;  // the caller's output buffers until wait()
   NodeStates states_;
   std::vector<Tensor> bound_;  // per value: its tensor on the device
   std::vector<Step> steps_;

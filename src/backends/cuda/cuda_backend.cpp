@@ -97,6 +97,12 @@ class CudaBackend final : public Backend {
     check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, context_.stream), "copy from the GPU");
   }
   void synchronize() override { check(cudaStreamSynchronize(context_.stream), "running on the GPU"); }
+  void* allocate_staging(size_t bytes) override {
+    void* p = nullptr;
+    check(cudaHostAlloc(&p, bytes, cudaHostAllocDefault), "allocating pinned host memory");
+    return p;
+  }
+  void release_staging(void* p) noexcept override { cudaFreeHost(p); }
 
   Tensor prepare_weight(const Tensor& stored, DType dtype) override {
     if (!is_float(stored.dtype()) || !is_float(dtype))

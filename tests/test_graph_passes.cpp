@@ -340,3 +340,25 @@ TEST(ExecutorFailureTest, NothingLeaksWhenConstructionFails) {
 
 }  // namespace
 }  // namespace visionrt
+
+namespace visionrt::graph {
+namespace {
+
+// A window that overshoots the padded input gives no output position, even
+// where integer division would round the overshoot to zero.
+TEST(ShapeRuleTest, ConvolutionAndPoolWithNoWindowThatFitsAreRefused) {
+  Attrs a;
+  a.stride = 2;
+  EXPECT_EQ(conv_out_size(4, 5, a), 0);  // (4 - 5) / 2 + 1 would be 1
+  EXPECT_EQ(conv_out_size(5, 5, a), 1);
+  EXPECT_EQ(conv_out_size(7, 5, a), 2);
+  Graph g(std::make_shared<WeightTable>());
+  const int x = g.add_input("x", {1, 4, 4, 8});
+  Attrs pool;
+  pool.kernel = 5;
+  pool.stride = 2;
+  EXPECT_THROW(g.add(Op::max_pool, {x}, pool), Error);
+}
+
+}  // namespace
+}  // namespace visionrt::graph

@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
 """visionrt on the GPU next to PyTorch on the same model, batch and precision.
 
-Makes a randomly initialised ViT-B/16 224 with google/vit-base-patch16-224's
-exact shapes (or takes a Hugging Face folder), and times in one run, per
-precision and batch size: `visionrt bench --device cuda` (CUDA graphs on),
-transformers eager and transformers under torch.compile. fp32 runs with
-TF32 off on both sides. Times are medians of CUDA-synchronised passes
-after warm-up, on random pixels; the last column is PyTorch's time over
-visionrt's (above 1: visionrt faster).
+Makes a randomly initialised ViT-B/16 224 or DETR-R50 with the published
+checkpoints' exact shapes (google/vit-base-patch16-224,
+facebook/detr-resnet-50), or takes a Hugging Face folder, and times in one
+run, per precision and batch size: `visionrt bench --device cuda` (CUDA
+graphs on), transformers eager and (unless --no-compile) transformers under
+torch.compile. fp32 runs with TF32 off on both sides. Times are medians of
+CUDA-synchronised passes after warm-up, on random pixels (DETR: 800x1333, no
+padding); the last column is PyTorch's time over visionrt's (above 1:
+visionrt faster).
 
-    python3 tools/peers_gpu.py [--model vit-b16|DIR] [--precisions fp32,fp16]
-                               [--batches 1,64,256] [--no-compile]
+    python3 tools/peers_gpu.py [--model vit-b16|detr-r50|DIR] [--precisions fp32,fp16]
+                               [--batches 1,64,256] [--size HxW] [--no-compile]
 
 Needs torch with CUDA and transformers; not needed to build, run or test visionrt.
 """
@@ -26,12 +28,18 @@ import time
 import torch
 
 
-def make_vit(out_dir):
+def make_model(name, out_dir):
     import transformers as tf
     torch.manual_seed(0)
-    model = tf.ViTForImageClassification(tf.ViTConfig(num_labels=1000))
+    if name == "vit-b16":
+        model, processor = tf.ViTForImageClassification(tf.ViTConfig(num_labels=1000)), tf.ViTImageProcessor()
+    elif name == "detr-r50":
+        model = tf.DetrForObjectDetection(tf.DetrConfig(num_labels=91, use_pretrained_backbone=False))
+        processor = tf.DetrImageProcessor()
+    else:
+        raise SystemExit(f"unknown model {name}: vit-b16, detr-r50 or a folder")
     model.save_pretrained(out_dir)
-    tf.ViTImageProcessor().save_pretrained(out_dir)
+    processor.save_pretrained(out_dir)
     return out_dir
 
 
@@ -48,10 +56,10 @@ def median_ms(fn, warmup, iterations):
     return statistics.median(times)
 
 
-def visionrt_ms(tool, folder, precision, batch, iterations, warmup):
+def visionrt_ms(tool, folder, precision, batch, size, iterations, warmup):
     run = subprocess.run([tool, "bench", "--model", folder, "--device", "cuda", "--precision", precision,
-                          "--batch", str(batch), "--iterations", str(iterations), "--warmup", str(warmup),
-                          "--json"], capture_output=True, text=True)
+                          "--batch", str(batch), "--size", f"{size[0]}x{size[1]}", "--iterations", str(iterations),
+                          "--warmup", str(warmup), "--json"], capture_output=True, text=True)
     if run.returncode != 0:
         return None, run.stderr.strip().splitlines()[-1] if run.stderr.strip() else "failed"
     return json.loads(run.stdout.splitlines()[-1])["latency_ms"]["p50"], ""
@@ -59,7 +67,8 @@ def visionrt_ms(tool, folder, precision, batch, iterations, warmup):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="vit-b16", help="vit-b16 or a ViT model folder")
+    p.add_argument("--model", default="vit-b16", help="vit-b16, detr-r50 or a model folder")
+    p.add_argument("--size", default=None, help="HxW (default: the ViT's image size; 800x1333 for DETR)")
     p.add_argument("--precisions", default="fp32,fp16")
     p.add_argument("--batches", default="1,64,256")
     p.add_argument("--iterations", type=int, default=20)
@@ -73,10 +82,16 @@ def main():
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
 
-    folder = args.model if os.path.isdir(args.model) else make_vit(os.path.join(tempfile.mkdtemp(), "vit-b16"))
-    base = tf.ViTForImageClassification.from_pretrained(folder).eval()
-    size = base.config.image_size
-    print(f"{torch.cuda.get_device_name()}; ViT {folder}, {size}x{size}")
+    folder = args.model if os.path.isdir(args.model) else make_model(args.model, os.path.join(tempfile.mkdtemp(), "model"))
+    config = tf.AutoConfig.from_pretrained(folder)
+    is_detr = config.model_type == "detr"
+    cls = tf.DetrForObjectDetection if is_detr else tf.ViTForImageClassification
+    base = cls.from_pretrained(folder).eval()
+    if args.size:
+        size = tuple(int(v) for v in args.size.split("x"))
+    else:
+        size = (800, 1333) if is_detr else (config.image_size, config.image_size)
+    print(f"{torch.cuda.get_device_name()}; {config.model_type} {folder}, {size[0]}x{size[1]}")
     header = f"{'precision':<10}{'batch':>6}{'engine':>16}{'median ms':>11}{'images/s':>11}{'torch/visionrt':>16}"
     print(header)
     for precision in args.precisions.split(","):
@@ -85,8 +100,8 @@ def main():
         compiled = None if args.no_compile else torch.compile(model)
         for batch in (int(b) for b in args.batches.split(",")):
             g = torch.Generator(device="cuda").manual_seed(batch)
-            pixels = torch.randn(batch, 3, size, size, device="cuda", generator=g).to(dtype)
-            ours, why = visionrt_ms(args.visionrt, folder, precision, batch, args.iterations, args.warmup)
+            pixels = torch.randn(batch, 3, *size, device="cuda", generator=g).to(dtype)
+            ours, why = visionrt_ms(args.visionrt, folder, precision, batch, size, args.iterations, args.warmup)
             rows = [("visionrt", ours)]
             with torch.inference_mode():
                 rows.append(("torch eager", median_ms(lambda: model(pixels), args.warmup, args.iterations)))

@@ -126,17 +126,21 @@ std::shared_ptr<Backend> make_cpu_backend(int threads, DType products = DType::f
 
 // A model's weights as one backend reads them: each prepared once, on first
 // use, and shared by every executor of the model, whatever its input shape.
+// get and derived are virtual so that kernels of a backend in another
+// library (the CUDA plugin) reach them through the object, without linking
+// the core.
 class PreparedWeights {
  public:
   PreparedWeights(std::shared_ptr<Backend> backend, std::shared_ptr<const graph::WeightTable> table);
+  virtual ~PreparedWeights() = default;
   // The weight `id` of the table in `dtype`. Callers serialise (the
   // executor cache holds its lock while planning).
-  const Tensor& get(int id, DType dtype);
+  virtual const Tensor& get(int id, DType dtype);
   // A form of the weight a kernel lays out itself (a oneDNN blocked
-  // layout), made once by `make` from get(id, dtype) and shared by every
-  // node and shape that asks with the same `layout` key.
-  const Tensor& derived(int id, DType dtype, const std::string& layout,
-                        const std::function<Tensor(const Tensor&)>& make);
+  // layout, a cuDNN padded one), made once by `make` from get(id, dtype)
+  // and shared by every node and shape that asks with the same `layout` key.
+  virtual const Tensor& derived(int id, DType dtype, const std::string& layout,
+                                const std::function<Tensor(const Tensor&)>& make);
   const graph::WeightTable& table() const { return *table_; }
   int prepared_count() const { return static_cast<int>(prepared_.size()); }
   // Bytes this backend holds for them beyond what is stored in the table

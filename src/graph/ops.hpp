@@ -38,7 +38,9 @@ inline DType input_dtype(const OpDef& def, int slot, DType compute) {
 
 // Output length of a convolution or pooling window along one axis.
 inline int64_t conv_out_size(int64_t in, int64_t kernel, const Attrs& a) {
-  return (in + 2 * a.pad - a.dilation * (kernel - 1) - 1) / a.stride + 1;
+  const int64_t span = in + 2 * a.pad - a.dilation * (kernel - 1) - 1;
+  // No window fits: 0 (division alone truncates -1 / 2 to 0, one window too many).
+  return span < 0 ? 0 : span / a.stride + 1;
 }
 
 }  // namespace visionrt::graph

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "core/half.hpp"
@@ -288,6 +289,86 @@ std::vector<double> resample_position(int in_h, int in_w, int out_h, int out_w, 
         if (abs_taps) (*abs_taps)[idx] = mag;
       }
     }
+  return out;
+}
+
+std::vector<double> conv2d(const ConvGeometry& s, const std::vector<double>& x,
+                           const std::vector<double>& weight, std::vector<double>* abs_terms) {
+  const int64_t ho = s.out_h(), wo = s.out_w();
+  std::vector<double> out(size_t(s.n * ho * wo * s.co), 0.0);
+  if (abs_terms) abs_terms->assign(out.size(), 0.0);
+  for (int64_t n = 0; n < s.n; ++n)
+    for (int64_t oy = 0; oy < ho; ++oy)
+      for (int64_t ox = 0; ox < wo; ++ox)
+        for (int64_t co = 0; co < s.co; ++co) {
+          double acc = 0.0, mag = 0.0;
+          for (int64_t ky = 0; ky < s.kh; ++ky) {
+            const int64_t iy = oy * s.stride - s.pad + ky * s.dilation;
+            if (iy < 0 || iy >= s.h) continue;
+            for (int64_t kx = 0; kx < s.kw; ++kx) {
+              const int64_t ix = ox * s.stride - s.pad + kx * s.dilation;
+              if (ix < 0 || ix >= s.w) continue;
+              const double* xp = &x[size_t(((n * s.h + iy) * s.w + ix) * s.ci)];
+              const double* wp = &weight[size_t(((co * s.kh + ky) * s.kw + kx) * s.ci)];
+              for (int64_t ci = 0; ci < s.ci; ++ci) {
+                acc += xp[ci] * wp[ci];
+                mag += std::abs(xp[ci] * wp[ci]);
+              }
+            }
+          }
+          const size_t idx = size_t(((n * ho + oy) * wo + ox) * s.co + co);
+          out[idx] = acc;
+          if (abs_terms) (*abs_terms)[idx] = mag;
+        }
+  return out;
+}
+
+std::vector<double> max_pool(int64_t n, int64_t h, int64_t w, int64_t c, int kernel, int stride,
+                             int pad, const std::vector<double>& x) {
+  const int64_t ho = (h + 2 * pad - kernel) / stride + 1, wo = (w + 2 * pad - kernel) / stride + 1;
+  std::vector<double> out(size_t(n * ho * wo * c), -std::numeric_limits<double>::infinity());
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t oy = 0; oy < ho; ++oy)
+      for (int64_t ox = 0; ox < wo; ++ox)
+        for (int ky = 0; ky < kernel; ++ky) {
+          const int64_t iy = oy * stride - pad + ky;
+          if (iy < 0 || iy >= h) continue;
+          for (int kx = 0; kx < kernel; ++kx) {
+            const int64_t ix = ox * stride - pad + kx;
+            if (ix < 0 || ix >= w) continue;
+            for (int64_t ch = 0; ch < c; ++ch) {
+              double& o = out[size_t(((b * ho + oy) * wo + ox) * c + ch)];
+              o = std::max(o, x[size_t(((b * h + iy) * w + ix) * c + ch)]);
+            }
+          }
+        }
+  return out;
+}
+
+std::vector<float> mask_resize(int64_t n, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w,
+                               const std::vector<float>& mask) {
+  const float sy = static_cast<float>(in_h) / static_cast<float>(out_h);
+  const float sx = static_cast<float>(in_w) / static_cast<float>(out_w);
+  std::vector<float> out(size_t(n * out_h * out_w));
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t y = 0; y < out_h; ++y) {
+      const int64_t iy = std::min<int64_t>(int64_t(std::floor(static_cast<float>(y) * sy)), in_h - 1);
+      for (int64_t x = 0; x < out_w; ++x) {
+        const int64_t ix = std::min<int64_t>(int64_t(std::floor(static_cast<float>(x) * sx)), in_w - 1);
+        out[size_t((b * out_h + y) * out_w + x)] = mask[size_t((b * in_h + iy) * in_w + ix)] != 0.f ? 1.f : 0.f;
+      }
+    }
+  return out;
+}
+
+std::vector<uint8_t> nchw_to_nhwc(int64_t n, int64_t c, int64_t h, int64_t w, size_t element_bytes,
+                                  const std::vector<uint8_t>& input) {
+  std::vector<uint8_t> out(input.size());
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t p = 0; p < h * w; ++p)
+        std::memcpy(&out[size_t((b * h * w + p) * c + ch) * element_bytes],
+                    &input[size_t((b * c + ch) * h * w + p) * element_bytes], element_bytes);
   return out;
 }
 

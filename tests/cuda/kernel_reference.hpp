@@ -91,4 +91,30 @@ std::vector<double> resample_position(int in_h, int in_w, int out_h, int out_w, 
                                       const std::vector<double>& table,
                                       std::vector<double>* abs_taps);
 
+// Convolution of NHWC x [n, h, w, ci] with the KRSC weight [co, kh, kw, ci],
+// zero padding, no bias: [n, ho, wo, co]. abs_terms, when given, receives per
+// output the sum of the absolute values of its products.
+struct ConvGeometry {
+  int64_t n = 0, h = 0, w = 0, ci = 0, co = 0, kh = 0, kw = 0;
+  int64_t stride = 1, pad = 0, dilation = 1;
+  int64_t out_h() const { return (h + 2 * pad - dilation * (kh - 1) - 1) / stride + 1; }
+  int64_t out_w() const { return (w + 2 * pad - dilation * (kw - 1) - 1) / stride + 1; }
+};
+std::vector<double> conv2d(const ConvGeometry& s, const std::vector<double>& x,
+                           const std::vector<double>& weight, std::vector<double>* abs_terms);
+
+// Max pooling of NHWC x [n, h, w, c] as the CPU backend's max_pool: taps in
+// the padding are -inf, NaN taps never win. Returns [n, out_h, out_w, c].
+std::vector<double> max_pool(int64_t n, int64_t h, int64_t w, int64_t c, int kernel, int stride,
+                             int pad, const std::vector<double>& x);
+
+// The CPU backend's mask_resize: nearest source pixel with the scale and the
+// index product in fp32, then 1 where the source is non-zero.
+std::vector<float> mask_resize(int64_t n, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w,
+                               const std::vector<float>& mask);
+
+// NCHW to NHWC of elements of `element_bytes` bytes each.
+std::vector<uint8_t> nchw_to_nhwc(int64_t n, int64_t c, int64_t h, int64_t w, size_t element_bytes,
+                                  const std::vector<uint8_t>& input);
+
 }  // namespace visionrt::kernels::reference

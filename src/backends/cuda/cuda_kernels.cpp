@@ -25,21 +25,13 @@ using kernels::DataType;
 // algorithm, and the memory plan holds one such block for the whole graph.
 constexpr size_t kGemmWorkspace = size_t(32) << 20;
 
-DataType data_type(DType t) {
-  switch (t) {
-    case DType::f16: return DataType::f16;
-    case DType::bf16: return DataType::bf16;
-    default: return DataType::f32;
-  }
-}
-
 CudaContext& context_of(const KernelArgs& a) { return *static_cast<CudaContext*>(a.context); }
 
 // ---- ViT's embedding ----------------------------------------------------------
 
 kernels::PatchEmbedParams patch_params(const Shape& x, const Shape& w, DType dtype, int patch) {
   kernels::PatchEmbedParams p;
-  p.dtype = data_type(dtype);
+  p.dtype = data_type_of(dtype);
   p.batch = static_cast<int>(x[0]);
   p.channels = static_cast<int>(x[1]);
   p.height = static_cast<int>(x[2]);
@@ -69,7 +61,7 @@ void patch_embed(const KernelArgs& a) {
 
 void embed_tokens(const KernelArgs& a) {
   kernels::EmbedTokensParams p;
-  p.dtype = data_type(a.out.dtype());
+  p.dtype = data_type_of(a.out.dtype());
   p.batch = a.in[0]->dim(0);
   p.tokens = a.in[0]->dim(1);
   p.dim = a.in[0]->dim(2);
@@ -84,7 +76,7 @@ void embed_tokens(const KernelArgs& a) {
 void resample_position(const KernelArgs& a) {
   const graph::Attrs& at = a.node->attrs;
   kernels::ResamplePositionParams p;
-  p.dtype = data_type(a.out.dtype());
+  p.dtype = data_type_of(a.out.dtype());
   p.in_h = at.in_h;
   p.in_w = at.in_w;
   p.out_h = at.out_h;
@@ -100,7 +92,7 @@ void resample_position(const KernelArgs& a) {
 
 void layer_norm(const KernelArgs& a) {
   kernels::LayerNormParams p;
-  p.dtype = data_type(a.out.dtype());
+  p.dtype = data_type_of(a.out.dtype());
   p.cols = a.in[0]->dim(-1);
   p.rows = a.in[0]->numel() / p.cols;
   p.input = a.in[0]->data();
@@ -115,7 +107,7 @@ void layer_norm(const KernelArgs& a) {
 kernels::GemmShape gemm_shape(const Shape& x, const Shape& w, DType dtype, const graph::Attrs& at, bool residual,
                               bool tf32) {
   kernels::GemmShape s;
-  s.dtype = data_type(dtype);
+  s.dtype = data_type_of(dtype);
   s.tf32 = tf32 && dtype == DType::f32;
   s.K = x.back();
   s.M = shape_numel(x) / s.K;
@@ -157,7 +149,7 @@ void linear(const KernelArgs& a) {
 void attention(const KernelArgs& a) {
   const graph::Attrs& at = a.node->attrs;
   kernels::AttentionParams p;
-  p.dtype = data_type(a.out.dtype());
+  p.dtype = data_type_of(a.out.dtype());
   p.batch = static_cast<int>(a.in[0]->dim(0));
   p.heads = at.heads;
   p.head_dim = at.dim / at.heads;
@@ -185,7 +177,7 @@ void attention(const KernelArgs& a) {
 // kernel: out = act(x + bias) + residual with the parts absent.
 void activation(const KernelArgs& a) {
   kernels::BiasActivationParams p;
-  p.dtype = data_type(a.out.dtype());
+  p.dtype = data_type_of(a.out.dtype());
   p.cols = a.out.dim(-1);
   p.rows = a.out.numel() / p.cols;
   p.input = a.in[0]->data();
@@ -197,7 +189,7 @@ void activation(const KernelArgs& a) {
 
 void add(const KernelArgs& a) {
   kernels::BiasActivationParams p;
-  p.dtype = data_type(a.out.dtype());
+  p.dtype = data_type_of(a.out.dtype());
   p.cols = a.out.dim(-1);
   p.rows = a.out.numel() / p.cols;
   p.input = a.in[0]->data();
@@ -209,7 +201,7 @@ void add(const KernelArgs& a) {
 
 void select_token(const KernelArgs& a) {
   kernels::SelectTokenParams p;
-  p.dtype = data_type(a.out.dtype());
+  p.dtype = data_type_of(a.out.dtype());
   p.batch = a.in[0]->dim(0);
   p.tokens = a.in[0]->dim(1);
   p.dim = a.in[0]->dim(2);
@@ -228,8 +220,8 @@ void copy(const KernelArgs& a) {
 
 void cast(const KernelArgs& a) {
   kernels::CastParams p;
-  p.from = data_type(a.in[0]->dtype());
-  p.to = data_type(a.out.dtype());
+  p.from = data_type_of(a.in[0]->dtype());
+  p.to = data_type_of(a.out.dtype());
   p.count = a.out.numel();
   p.input = a.in[0]->data();
   p.output = a.out.data();
@@ -270,6 +262,9 @@ bool is_float(DType t) { return t == DType::f32 || t == DType::f16 || t == DType
 }  // namespace
 
 bool cuda_accepts_epilogue(const graph::Epilogue& e) {
+  // Convolutions: ReLU and a residual in either order (cuDNN fuses the
+  // residual-first one; the other gets an epilogue kernel).
+  if (e.op == Op::conv2d) return e.act == Activation::none || e.act == Activation::relu;
   // cuBLASLt computes act(x W + bias + C): a residual joins before the
   // activation, and its activations are ReLU and the tanh GELU. The exact
   // erf GELU runs as its own kernel.
@@ -302,12 +297,11 @@ const Kernel* cuda_kernel(const NodeSignature& sig) {
     case Op::expand: return &kExpand;
     case Op::zeros_like: return &kZerosLike;
     case Op::resample_position: return &kResamplePosition;
-    // DETR's backbone and position encoding come with cuDNN.
     case Op::nchw_to_nhwc:
     case Op::conv2d:
     case Op::max_pool:
     case Op::mask_resize:
-    case Op::sine_position:
+    case Op::sine_position: return cuda_detr_kernel(sig);
     case Op::count_: break;
   }
   return nullptr;

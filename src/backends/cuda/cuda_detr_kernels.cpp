@@ -1,0 +1,184 @@
+// The CUDA backend's kernels for DETR's own ops: the ResNet backbone's
+// convolutions through cuDNN (planned once per node, BatchNorm already
+// folded into the weights, bias, residual and ReLU fused where cuDNN
+// allows), max-pool, the layout change of the input, the padding mask's
+// resize and the sine position encoding drawn from it.
+#include <cuda_runtime.h>
+
+#include <memory>
+
+#include "backends/cuda/cuda_context.hpp"
+#include "core/error.hpp"
+#include "kernels/conv2d_cudnn.hpp"
+#include "kernels/mask_resize.hpp"
+#include "kernels/max_pool.hpp"
+#include "kernels/nchw_to_nhwc.hpp"
+#include "kernels/sine_position.hpp"
+
+namespace visionrt::cuda {
+namespace {
+
+using graph::Activation;
+using graph::Op;
+
+// cuDNN's scratch for a convolution beyond the stem's padded input copy:
+// enough for the implicit-GEMM engines it prefers on Hopper.
+constexpr size_t kConvScratch = size_t(64) << 20;
+
+kernels::ConvShape conv_shape(const Shape& x, const Shape& w, DType dtype, const graph::Attrs& at, bool residual,
+                              bool tf32) {
+  kernels::ConvShape s;
+  s.dtype = data_type_of(dtype);
+  s.tf32 = tf32 && dtype == DType::f32;
+  s.N = x[0];
+  s.H = x[1];
+  s.W = x[2];
+  s.Ci = x[3];
+  s.Co = w[0];
+  s.kh = w[1];
+  s.kw = w[2];
+  s.stride = at.stride;
+  s.pad = at.pad;
+  s.dilation = at.dilation;
+  s.act = at.act == Activation::relu ? kernels::ConvActivation::relu : kernels::ConvActivation::none;
+  s.has_residual = residual;
+  s.order = at.order == graph::EpilogueOrder::residual_then_act ? kernels::ConvResidualOrder::residual_then_act
+                                                                 : kernels::ConvResidualOrder::act_then_residual;
+  return s;
+}
+
+kernels::ConvShape conv_shape(const NodeSignature& sig, bool tf32) {
+  return conv_shape(*sig.in_shapes[0], *sig.in_shapes[1], sig.out_dtype, sig.node->attrs, sig.in_shapes.size() > 3,
+                    tf32);
+}
+
+// The padded input copy (the stem's Ci = 3) and cuDNN's own scratch.
+size_t conv2d_workspace(const NodeSignature& sig, int) {
+  const kernels::ConvShape s = conv_shape(sig, false);
+  const int64_t padded_channels = kernels::conv2d_weight_channels(s);
+  const size_t copy = padded_channels == s.Ci ? 0
+                                               : static_cast<size_t>(s.N * s.H * s.W * padded_channels) *
+                                                     dtype_size(sig.out_dtype);
+  return (copy + 255) / 256 * 256 + kConvScratch;
+}
+
+// A plan and the weight in the layout it reads, both made once per node
+// (the weight once per model: every input shape shares it).
+struct ConvState {
+  kernels::ConvPlan plan;
+  Tensor weight;
+};
+
+void* conv2d_prepare(const NodeSignature& sig) {
+  const CudaContext& c = *static_cast<const CudaContext*>(sig.backend->context());
+  const kernels::ConvShape shape = conv_shape(sig, c.tf32);
+  auto state = std::make_unique<ConvState>();
+  state->plan = kernels::ConvPlan::create(shape, conv2d_workspace(sig, 1), c.cudnn.get());
+  const int64_t padded = kernels::conv2d_weight_channels(shape);
+  state->weight = sig.weights->derived(
+      sig.weight_ids[1], sig.in_dtypes[1], "cudnn_ci" + std::to_string(padded), [&](const Tensor& plain) {
+        if (padded == shape.Ci) return plain;
+        const size_t bytes = kernels::conv2d_weight_bytes(shape);
+        void* device = sig.backend->allocate(bytes);
+        std::shared_ptr<void> keeper(device, [](void* p) { cudaFree(p); });
+        kernels::conv2d_prepare_weight(shape, plain.data(), device, c.stream);
+        check(cudaStreamSynchronize(c.stream), "preparing a convolution's weight");
+        return Tensor::view(plain.dtype(), {shape.Co, shape.kh, shape.kw, padded}, device, std::move(keeper));
+      });
+  return state.release();
+}
+
+void conv2d_release(void* state) noexcept { delete static_cast<ConvState*>(state); }
+
+void conv2d(const KernelArgs& a) {
+  const ConvState& state = *static_cast<const ConvState*>(a.state);
+  kernels::ConvArgs c;
+  c.x = a.in[0]->data();
+  c.weight = state.weight.data();
+  c.bias = a.in[2]->data();
+  c.residual = a.num_inputs > 3 && a.in[3] ? a.in[3]->data() : nullptr;
+  c.out = a.out.data();
+  c.workspace = a.workspace;
+  c.workspace_bytes = a.workspace_bytes;
+  c.stream = a.stream;
+  kernels::conv2d_cudnn(state.plan, c);
+}
+
+void max_pool(const KernelArgs& a) {
+  const graph::Attrs& at = a.node->attrs;
+  kernels::MaxPoolParams p;
+  p.dtype = data_type_of(a.out.dtype());
+  p.batch = a.in[0]->dim(0);
+  p.height = a.in[0]->dim(1);
+  p.width = a.in[0]->dim(2);
+  p.channels = a.in[0]->dim(3);
+  p.kernel = at.kernel;
+  p.stride = at.stride;
+  p.pad = at.pad;
+  p.input = a.in[0]->data();
+  p.output = a.out.data();
+  p.stream = a.stream;
+  kernels::max_pool(p);
+}
+
+void nchw_to_nhwc(const KernelArgs& a) {
+  kernels::NchwToNhwcParams p;
+  p.dtype = data_type_of(a.out.dtype());
+  p.batch = a.in[0]->dim(0);
+  p.channels = a.in[0]->dim(1);
+  p.height = a.in[0]->dim(2);
+  p.width = a.in[0]->dim(3);
+  p.input = a.in[0]->data();
+  p.output = a.out.data();
+  p.stream = a.stream;
+  kernels::nchw_to_nhwc(p);
+}
+
+void mask_resize(const KernelArgs& a) {
+  kernels::MaskResizeParams p;
+  p.batch = a.in[0]->dim(0);
+  p.in_h = a.in[0]->dim(1);
+  p.in_w = a.in[0]->dim(2);
+  p.out_h = a.node->attrs.out_h;
+  p.out_w = a.node->attrs.out_w;
+  p.mask = a.in[0]->f32();
+  p.output = a.out.f32();
+  p.stream = a.stream;
+  kernels::mask_resize(p);
+}
+
+void sine_position(const KernelArgs& a) {
+  const graph::Attrs& at = a.node->attrs;
+  kernels::SinePositionParams p;
+  p.dtype = data_type_of(a.out.dtype());
+  p.batch = static_cast<int>(a.in[0]->dim(0));
+  p.height = at.out_h;
+  p.width = at.out_w;
+  p.num_pos_feats = at.dim / 2;
+  p.mask = a.in[0]->f32();
+  p.temperature = at.temperature;
+  p.output = a.out.data();
+  p.stream = a.stream;
+  kernels::sine_position(p);
+}
+
+const Kernel kConv2d{conv2d, conv2d_workspace, conv2d_prepare, conv2d_release, 1u << 1};
+const Kernel kMaxPool{max_pool};
+const Kernel kNchwToNhwc{nchw_to_nhwc};
+const Kernel kMaskResize{mask_resize};
+const Kernel kSinePosition{sine_position};
+
+}  // namespace
+
+const Kernel* cuda_detr_kernel(const NodeSignature& sig) {
+  switch (sig.node->op) {
+    case Op::conv2d: return &kConv2d;
+    case Op::max_pool: return &kMaxPool;
+    case Op::nchw_to_nhwc: return &kNchwToNhwc;
+    case Op::mask_resize: return &kMaskResize;
+    case Op::sine_position: return &kSinePosition;
+    default: return nullptr;
+  }
+}
+
+}  // namespace visionrt::cuda

@@ -164,6 +164,9 @@ int run_bench(const std::vector<std::string>& args) {
         return sum / ms.size();
       }();
       const double peak_mb = peak_resident_kb() / 1024.0;
+      // On the device the model runs on: activations and scratch planned for this batch.
+      const double planned_mb =
+          (m.classifier ? m.classifier->peak_activation_bytes() : m.detector->peak_activation_bytes()) / 1048576.0;
       const char* precision = precision_name(s.options.precision);
       if (s.json) {
         nlohmann::ordered_json j = {
@@ -174,7 +177,8 @@ int run_bench(const std::vector<std::string>& args) {
                                                           {"p99", percentile(ms, 99)}, {"min", percentile(ms, 0)},
                                                           {"mean", mean_ms}}},
             {"images_per_s", n * 1000.0 / mean_ms}, {"gflop_per_pass", flops / 1e9},
-            {"gflop_per_s", flops / 1e9 / (p50 / 1000.0)}, {"peak_resident_mb", peak_mb}};
+            {"gflop_per_s", flops / 1e9 / (p50 / 1000.0)}, {"peak_resident_mb", peak_mb},
+            {"planned_activation_mb", planned_mb}};
         std::printf("%s\n", j.dump().c_str());
       } else {
         std::printf("%s (%s), %.1f M parameters, device %s, %s, threads %d, batch %d, %dx%d\n",
@@ -184,7 +188,8 @@ int run_bench(const std::vector<std::string>& args) {
                     percentile(ms, 90), percentile(ms, 99), percentile(ms, 0), s.iterations, s.warmup);
         std::printf("throughput: %.2f images/s\n", n * 1000.0 / mean_ms);
         std::printf("compute: %.2f GFLOP per pass, %.1f GFLOP/s at p50\n", flops / 1e9, flops / 1e9 / (p50 / 1000.0));
-        std::printf("peak resident memory: %.0f MB\n", peak_mb);
+        std::printf("peak resident memory: %.0f MB; activations and scratch on the %s: %.1f MB\n", peak_mb,
+                    m.device.c_str(), planned_mb);
       }
     }
   } catch (const std::exception& e) {

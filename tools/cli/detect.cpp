@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <exception>
 #include <filesystem>
+#include <future>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "commands.hpp"
 #include "inputs.hpp"
 #include "output.hpp"
+#include "parallel.hpp"
 #include "progress.hpp"
 #include "visionrt/visionrt.hpp"
 
@@ -91,6 +93,36 @@ void print_detections(const std::string& path, const std::vector<visionrt::Detec
   }
 }
 
+// One batch's images decoded on the front end's threads; a bad file costs
+// only itself (its reason in errors).
+struct DecodedBatch {
+  size_t begin = 0, end = 0;
+  std::vector<std::string> errors;
+  std::vector<visionrt::Image> images;
+  std::vector<size_t> decoded;  // path indices of images, in order
+};
+
+DecodedBatch decode_batch(const std::vector<std::string>& paths, size_t begin, size_t end, int threads) {
+  DecodedBatch b;
+  b.begin = begin;
+  b.end = end;
+  b.errors.resize(end - begin);
+  std::vector<visionrt::Image> all(end - begin);
+  parallel_for(end - begin, threads, [&](size_t k) {
+    try {
+      all[k] = visionrt::load_image(paths[begin + k]);
+    } catch (const std::exception& e) {
+      b.errors[k] = e.what();
+    }
+  });
+  for (size_t k = 0; k < all.size(); ++k)
+    if (b.errors[k].empty()) {
+      b.images.push_back(std::move(all[k]));
+      b.decoded.push_back(begin + k);
+    }
+  return b;
+}
+
 }  // namespace
 
 int run_detect(const std::vector<std::string>& args) {
@@ -128,20 +160,21 @@ int run_detect(const std::vector<std::string>& args) {
   ProgressBar progress(inputs.paths.size());
   progress.update(0);
   const std::vector<std::string>& paths = inputs.paths;
+  // Batch k + 1 is decoded on the front end's threads while batch k runs.
+  const int threads = front_end_threads(settings->options.num_threads);
+  auto decode_from = [&](size_t begin) {
+    return std::async(std::launch::async, decode_batch, std::cref(paths), begin,
+                      std::min(paths.size(), begin + settings->batch), threads);
+  };
+  std::future<DecodedBatch> next;
+  if (!paths.empty()) next = decode_from(0);
   for (size_t begin = 0; begin < paths.size(); begin += settings->batch) {
-    const size_t end = std::min(paths.size(), begin + settings->batch);
-    // Each image is decoded once; a bad file costs only itself.
-    std::vector<std::string> errors(end - begin);
-    std::vector<visionrt::Image> images;
-    std::vector<size_t> decoded;
-    for (size_t i = begin; i < end; ++i) {
-      try {
-        images.push_back(visionrt::load_image(paths[i]));
-        decoded.push_back(i);
-      } catch (const std::exception& e) {
-        errors[i - begin] = e.what();
-      }
-    }
+    DecodedBatch batch = next.get();
+    if (batch.end < paths.size()) next = decode_from(batch.end);
+    const size_t end = batch.end;
+    std::vector<std::string>& errors = batch.errors;
+    const std::vector<visionrt::Image>& images = batch.images;
+    const std::vector<size_t>& decoded = batch.decoded;
     std::vector<std::vector<visionrt::Detection>> dets(end - begin);
     try {
       const auto found = detector->detect(images, settings->threshold);

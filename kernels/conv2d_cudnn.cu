@@ -112,9 +112,6 @@ cudnnDataType_t cudnn_type(DataType t) {
   fail(StatusCode::internal, "unknown kernel data type ", static_cast<int>(t));
 }
 
-bool is_aligned(const void* p, uintptr_t alignment) {
-  return reinterpret_cast<uintptr_t>(p) % alignment == 0;
-}
 
 size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
@@ -483,14 +480,6 @@ struct EpilogueArgs {
   bool residual_first;   // residual_then_act
 };
 
-template <typename T, int E>
-__device__ __forceinline__ void load_items(const T* p, float (&v)[E]) {
-  if constexpr (E == 1) {
-    v[0] = to_float(p[0]);
-  } else {
-    load_vec16(p, v);
-  }
-}
 
 // The unfused path's epilogue, in place on out: fp32 sums in the node's
 // order, one rounding.
@@ -514,11 +503,7 @@ __global__ void __launch_bounds__(kThreads) epilogue_kernel(const EpilogueArgs a
       if (residual && !a.residual_first) t += r[j];
       v[j] = t;
     }
-    if constexpr (E == 1) {
-      out[e] = from_float<T>(v[0]);
-    } else {
-      store_vec16(out + e, v);
-    }
+    store_items<T, E>(out + e, v);
   }
 }
 
@@ -631,12 +616,7 @@ bool can_implement(const ConvPlan& plan, const ConvArgs& a, std::string* why) {
   Requirements req{why};
   req.require(plan.valid(), "empty convolution plan");
   if (!req.ok || !can_implement(plan.shape(), a, why)) return false;
-  if (plan.workspace_bytes() > 0) {
-    req.require(a.workspace && a.workspace_bytes >= plan.workspace_bytes(), "workspace of ",
-                a.workspace_bytes, " bytes, ", plan.workspace_bytes(), " needed");
-    req.require(is_aligned(a.workspace, kWorkspaceAlignment), "workspace must be ",
-                kWorkspaceAlignment, "-byte aligned");
-  }
+  require_workspace(req, a.workspace, a.workspace_bytes, plan.workspace_bytes(), kWorkspaceAlignment);
   return req.ok;
 }
 

@@ -38,6 +38,10 @@ inline bool overlaps(const void* a, uint64_t a_bytes, const void* b, uint64_t b_
   return x < y + b_bytes && y < x + a_bytes;
 }
 
+inline bool is_aligned(const void* p, uintptr_t alignment) {
+  return reinterpret_cast<uintptr_t>(p) % alignment == 0;
+}
+
 // CTAs for a grid-stride loop over `items`: enough to fill any current GPU,
 // the kernel loops over the rest.
 inline unsigned grid_stride_blocks(int64_t items, int threads) {
@@ -56,6 +60,15 @@ struct Requirements {
     }
   }
 };
+
+// A planned call's scratch: where it needs any, at least `need` bytes,
+// `alignment`-aligned.
+inline void require_workspace(Requirements& req, const void* workspace, size_t have, size_t need,
+                              uintptr_t alignment) {
+  if (need == 0) return;
+  req.require(workspace && have >= need, "workspace of ", have, " bytes, ", need, " needed");
+  req.require(is_aligned(workspace, alignment), "workspace must be ", alignment, "-byte aligned");
+}
 
 // Throws unsupported with the reason can_implement gives, so that no kernel
 // ever runs on parameters it was not written for.
@@ -113,6 +126,25 @@ __device__ __forceinline__ void store_vec16(T* p, const float (&in)[kVec16<T>]) 
 #pragma unroll
   for (int j = 0; j < kVec16<T>; ++j) e[j] = from_float<T>(in[j]);
   *reinterpret_cast<uint4*>(p) = raw;
+}
+
+// E values from p: one element, or a 16-byte vector of kVec16<T> of them.
+template <typename T, int E>
+__device__ __forceinline__ void load_items(const T* p, float (&v)[E]) {
+  if constexpr (E == 1) {
+    v[0] = to_float(p[0]);
+  } else {
+    load_vec16(p, v);
+  }
+}
+
+template <typename T, int E>
+__device__ __forceinline__ void store_items(T* p, const float (&v)[E]) {
+  if constexpr (E == 1) {
+    p[0] = from_float<T>(v[0]);
+  } else {
+    store_vec16(p, v);
+  }
 }
 
 // Two floats rounded to T and packed into 32 bits, the first in the low half

@@ -21,23 +21,7 @@ struct EmbedTokensArgs {
 constexpr int kThreads = 256;
 constexpr int64_t kMaxElements = int64_t(1) << 40;
 
-template <typename T, int E>
-__device__ __forceinline__ void load_items(const T* p, float (&v)[E]) {
-  if constexpr (E == 1) {
-    v[0] = to_float(p[0]);
-  } else {
-    load_vec16(p, v);
-  }
-}
 
-template <typename T, int E>
-__device__ __forceinline__ void store_items(T* p, const float (&v)[E]) {
-  if constexpr (E == 1) {
-    p[0] = from_float<T>(v[0]);
-  } else {
-    store_vec16(p, v);
-  }
-}
 
 // E elements per step: 1, or a 16-byte vector (dim a multiple of E).
 template <typename T, int E>

@@ -109,9 +109,6 @@ struct PreferenceOwner {
 };
 
 
-bool is_aligned(const void* p, uintptr_t alignment) {
-  return reinterpret_cast<uintptr_t>(p) % alignment == 0;
-}
 
 }  // namespace
 
@@ -178,12 +175,7 @@ bool can_implement(const GemmPlan& plan, const GemmArgs& a, std::string* why) {
   Requirements req{why};
   req.require(plan.valid(), "empty GEMM plan");
   if (!req.ok || !can_implement(plan.shape(), a, why)) return false;
-  if (plan.workspace_bytes() > 0) {
-    req.require(a.workspace && a.workspace_bytes >= plan.workspace_bytes(), "workspace of ",
-                a.workspace_bytes, " bytes, ", plan.workspace_bytes(), " needed");
-    req.require(is_aligned(a.workspace, kWorkspaceAlignment), "workspace must be ",
-                kWorkspaceAlignment, "-byte aligned");
-  }
+  require_workspace(req, a.workspace, a.workspace_bytes, plan.workspace_bytes(), kWorkspaceAlignment);
   return req.ok;
 }
 

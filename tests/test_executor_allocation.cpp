@@ -54,13 +54,33 @@ extern "C" void* aligned_alloc(std::size_t alignment, std::size_t size) {
   return __libc_memalign(alignment, size);
 }
 
+// Every replaceable form that allocates with malloc, so that each delete
+// frees what its new made (std::stable_sort uses the nothrow form; a
+// sanitizer reports a mismatch where one is left to the library's).
 void* operator new(std::size_t size) {
   count_allocation(__builtin_return_address(0));
   if (void* p = std::malloc(size ? size : 1)) return p;
   throw std::bad_alloc();
 }
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+  count_allocation(__builtin_return_address(0));
+  return std::malloc(size ? size : 1);
+}
+void* operator new[](std::size_t size) {
+  count_allocation(__builtin_return_address(0));
+  if (void* p = std::malloc(size ? size : 1)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
+  count_allocation(__builtin_return_address(0));
+  return std::malloc(size ? size : 1);
+}
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
 
 namespace visionrt {
 namespace {

@@ -7,8 +7,18 @@
 
 namespace visionrt::io {
 
+// Arrays and objects nested deeper than this are refused while parsing, so
+// no later recursive walk (dump(), comparison, a reader) can exhaust the stack.
+constexpr int kMaxJsonDepth = 64;
+
 // Parses JSON text; a key repeated in one object is refused as corrupt_file,
-// as is malformed text. `source` names the text in errors.
+// as is malformed text and nesting deeper than kMaxJsonDepth levels.
+// `source` names the text in errors.
 nlohmann::json parse_json_text(const char* begin, const char* end, const std::string& source);
+
+// A short description of a value for error messages: its compact JSON text,
+// cut after about 60 characters and 4 levels of nesting (then "..." and the
+// value's type), so that a message never serialises unbounded input.
+std::string describe_json(const nlohmann::json& value);
 
 }  // namespace visionrt::io

@@ -1,6 +1,12 @@
 #include "io/model_folder.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <climits>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -32,7 +38,7 @@ int as_int(const json& value, const char* key) {
                             ? value.get<uint64_t>() <= static_cast<uint64_t>(INT_MAX)
                             : value.get<int64_t>() >= INT_MIN && value.get<int64_t>() <= INT_MAX;
   if (!in_range)
-    fail(StatusCode::corrupt_file, "config.json: key '", key, "' = ", value.dump(),
+    fail(StatusCode::corrupt_file, "config.json: key '", key, "' = ", describe_json(value),
          " is out of range for an integer");
   return value.get<int>();
 }
@@ -46,11 +52,37 @@ json read_json_file(const std::string& path) {
     fail(StatusCode::not_found, path, ": file does not exist");
   if (error) fail(StatusCode::io_error, path, ": ", error.message());
   if (fs::is_directory(status)) fail(StatusCode::io_error, path, ": is a folder, not a file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(StatusCode::io_error, path, ": cannot open for reading");
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) fail(StatusCode::io_error, path, ": read failed");
-  return parse_json_text(text.data(), text.data() + text.size(), path);
+  // Checked before opening: opening a FIFO for reading would wait for a writer.
+  if (!fs::is_regular_file(status)) fail(StatusCode::io_error, path, ": not a regular file");
+  auto check_size = [&](uint64_t size) {
+    if (size > kMaxJsonFileBytes)
+      fail(StatusCode::corrupt_file, path, ": file is ", size, " bytes, over the limit of ", kMaxJsonFileBytes,
+           " bytes for a JSON file");
+  };
+  // O_NONBLOCK, and the checks again on what was opened, in case the file
+  // was replaced between the checks and the open.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) fail(StatusCode::io_error, path, ": cannot open for reading: ", std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) fail(StatusCode::io_error, path, ": cannot stat: ", std::strerror(errno));
+  if (!S_ISREG(info.st_mode)) fail(StatusCode::io_error, path, ": not a regular file");
+  check_size(static_cast<uint64_t>(info.st_size));
+  // Read at most one byte over the limit, should the file grow meanwhile.
+  std::string text(static_cast<size_t>(info.st_size) + 1, '\0');
+  size_t got = 0;
+  while (got < text.size()) {
+    const ssize_t n = ::read(fd, &text[got], text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail(StatusCode::io_error, path, ": read failed: ", std::strerror(errno));
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  check_size(got);
+  return parse_json_text(text.data(), text.data() + got, path);
 }
 
 ModelFolder ModelFolder::open(const std::string& dir) {
@@ -132,6 +164,12 @@ std::vector<std::string> config_labels(const nlohmann::json& config) {
   const json* map = find_key(config, "id2label");
   if (map && !map->is_object()) fail(StatusCode::corrupt_file, "config.json: id2label must be an object");
   const int given = config_int(config, "num_labels", -1);
+  if (given > kMaxLabels)
+    fail(StatusCode::corrupt_file, "config.json: num_labels (", given, ") is over the limit of ", kMaxLabels,
+         " labels");
+  if (map && map->size() > static_cast<size_t>(kMaxLabels))
+    fail(StatusCode::corrupt_file, "config.json: id2label names ", map->size(), " labels, over the limit of ",
+         kMaxLabels);
   const int n = map ? static_cast<int>(map->size()) : (given >= 0 ? given : 2);
   if (map && given >= 0 && given != n)
     fail(StatusCode::corrupt_file, "config.json: num_labels (", given, ") disagrees with id2label (", n, " names)");
@@ -141,11 +179,18 @@ std::vector<std::string> config_labels(const nlohmann::json& config) {
   if (!map) return labels;
   std::vector<bool> seen(n, false);
   for (const auto& [key, name] : map->items()) {
-    char* end = nullptr;
-    const long id = std::strtol(key.c_str(), &end, 10);
-    if (key.empty() || *end != '\0' || id < 0 || id >= n || seen[id] || !name.is_string())
+    // Decimal digits only (no sign, space or overflow), at most n - 1.
+    long id = key.empty() || key.size() > 9 ? -1 : 0;
+    for (const char c : key) {
+      if (c < '0' || c > '9') {
+        id = -1;
+        break;
+      }
+      if (id >= 0) id = id * 10 + (c - '0');
+    }
+    if (id < 0 || id >= n || seen[id] || !name.is_string())
       fail(StatusCode::corrupt_file, "config.json: id2label must name each id 0..", n - 1,
-           " once with a string; found '", key, "'");
+           " once with a string; found ", describe_json(json(key)));
     seen[id] = true;
     labels[id] = name.get<std::string>();
   }

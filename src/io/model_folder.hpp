@@ -1,5 +1,6 @@
 // A Hugging Face model folder: config.json, preprocessor_config.json and weights.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -11,8 +12,17 @@
 
 namespace visionrt::io {
 
+// JSON files (config.json, preprocessor_config.json, a safetensors index)
+// larger than this are refused before they are read.
+constexpr uint64_t kMaxJsonFileBytes = uint64_t{16} << 20;  // 16 MiB
+
+// config_labels refuses more labels than this (num_labels or id2label).
+constexpr int kMaxLabels = 1'000'000;
+
 // Parses a JSON file. Throws not_found / io_error / corrupt_file naming the
-// file; duplicate keys in an object are refused as corrupt.
+// file; anything but a regular file is refused (io_error) before it is
+// opened, as is a file over kMaxJsonFileBytes (corrupt_file); duplicate keys
+// in an object and nesting deeper than kMaxJsonDepth are refused as corrupt.
 nlohmann::json read_json_file(const std::string& path);
 
 struct ModelFolder {

@@ -18,6 +18,7 @@
 
 #include "backends/cpu/isa/isa_kernels.hpp"
 #include "core/error.hpp"
+#include "io/json_text.hpp"
 
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
@@ -219,7 +220,7 @@ ImageRGB8 resize_nearest(const ImageRGB8& src, int out_width, int out_height) {
 // ---------------------------------------------------------------------------
 // preprocessor_config.json parsing.
 
-constexpr int kMaxSide = 1 << 15;
+constexpr int kMaxSide = kMaxResizeSide;
 
 [[noreturn]] void bad_config(const std::string& what) {
   fail(StatusCode::corrupt_file, "preprocessor_config.json: ", what);
@@ -234,35 +235,60 @@ const nlohmann::json* field(const nlohmann::json& j, const char* key) {
 
 void read_bool(const nlohmann::json& j, const char* key, bool* out) {
   if (const auto* v = field(j, key)) {
-    if (!v->is_boolean()) bad_config(str_cat("\"", key, "\" must be true or false, found ", v->dump()));
+    if (!v->is_boolean()) bad_config(str_cat("\"", key, "\" must be true or false, found ", describe_json(*v)));
     *out = v->get<bool>();
   }
 }
 
+// An integer in [1, kMaxPreprocessSide]. Unsigned values are compared as
+// unsigned and signed as signed, so nothing wraps (4294967328 is refused).
 int read_side(const nlohmann::json& v, const std::string& key) {
-  if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > kMaxSide)
-    bad_config(str_cat("\"", key, "\" must be an integer in [1, ", kMaxSide, "], found ", v.dump()));
+  const bool in_range =
+      v.is_number_unsigned()  ? v.get<uint64_t>() >= 1 && v.get<uint64_t>() <= static_cast<uint64_t>(kMaxPreprocessSide)
+      : v.is_number_integer() ? v.get<int64_t>() >= 1 && v.get<int64_t>() <= kMaxPreprocessSide
+                              : false;
+  if (!in_range)
+    bad_config(str_cat("\"", key, "\" must be an integer in [1, ", kMaxPreprocessSide, "], found ", describe_json(v)));
   return static_cast<int>(v.get<int64_t>());
 }
 
-double read_finite(const nlohmann::json& v, const std::string& key) {
-  if (!v.is_number() || !std::isfinite(v.get<double>()))
-    bad_config(str_cat("\"", key, "\" must be a finite number, found ", v.dump()));
-  return v.get<double>();
+// A number whose magnitude is within [min_abs, max_abs] (min_abs 0: zero allowed),
+// positive when `positive`; NaN and infinities never are.
+double read_bounded(const nlohmann::json& v, const std::string& key, double min_abs, double max_abs,
+                    bool positive) {
+  const double x = v.is_number() ? v.get<double>() : std::nan("");
+  const bool ok = std::isfinite(x) && std::fabs(x) <= max_abs && std::fabs(x) >= min_abs && (!positive || x > 0);
+  if (!ok) {
+    if (positive)
+      bad_config(str_cat("\"", key, "\" must be a number in [", min_abs, ", ", max_abs, "], found ", describe_json(v)));
+    bad_config(str_cat("\"", key, "\" must be a finite number in [-", max_abs, ", ", max_abs, "], found ",
+                       describe_json(v)));
+  }
+  return x;
 }
 
-// image_mean / image_std: three numbers, or one number for all channels.
-void read_triple(const nlohmann::json& j, const char* key, float* out) {
+// image_mean / image_std: three numbers, or one number for all channels,
+// each checked by read_bounded.
+void read_triple(const nlohmann::json& j, const char* key, float* out, double min_abs, double max_abs,
+                 bool positive) {
   const auto* v = field(j, key);
   if (!v) return;
   if (v->is_number()) {
-    const double x = read_finite(*v, key);
+    const double x = read_bounded(*v, key, min_abs, max_abs, positive);
     out[0] = out[1] = out[2] = static_cast<float>(x);
     return;
   }
   if (!v->is_array() || v->size() != 3)
-    bad_config(str_cat("\"", key, "\" must be 3 numbers (one per RGB channel), found ", v->dump()));
-  for (int c = 0; c < 3; ++c) out[c] = static_cast<float>(read_finite((*v)[c], key));
+    bad_config(str_cat("\"", key, "\" must be 3 numbers (one per RGB channel), found ", describe_json(*v)));
+  for (int c = 0; c < 3; ++c)
+    out[c] = static_cast<float>(read_bounded((*v)[c], str_cat(key, "[", c, "]"), min_abs, max_abs, positive));
+}
+
+// A fixed output size: its pixel count, not just each side, is bounded.
+void check_pixels(int height, int width) {
+  if (int64_t{height} * width > kMaxPreprocessPixels)
+    bad_config(str_cat("\"size\" ", height, "x", width, " has ", int64_t{height} * width,
+                       " pixels, over the limit of ", kMaxPreprocessPixels));
 }
 
 void read_size(const nlohmann::json& j, PreprocessConfig& cfg) {
@@ -281,16 +307,18 @@ void read_size(const nlohmann::json& j, PreprocessConfig& cfg) {
       cfg.longest_edge = max_size ? read_side(*max_size, "max_size") : 1333;
     } else {
       cfg.height = cfg.width = side;
+      check_pixels(cfg.height, cfg.width);
     }
     return;
   }
   if (size->is_array() && size->size() == 2) {
     cfg.height = read_side((*size)[0], "size[0]");
     cfg.width = read_side((*size)[1], "size[1]");
+    check_pixels(cfg.height, cfg.width);
     return;
   }
   if (!size->is_object())
-    bad_config(str_cat("\"size\" must be an integer, [height, width] or an object, found ", size->dump()));
+    bad_config(str_cat("\"size\" must be an integer, [height, width] or an object, found ", describe_json(*size)));
   if (field(*size, "max_height") || field(*size, "max_width"))
     fail(StatusCode::unsupported,
          "preprocessor_config.json: size with max_height/max_width is not supported");
@@ -301,13 +329,14 @@ void read_size(const nlohmann::json& j, PreprocessConfig& cfg) {
   if (h && w && !shortest && !longest) {
     cfg.height = read_side(*h, "size.height");
     cfg.width = read_side(*w, "size.width");
+    check_pixels(cfg.height, cfg.width);
     cfg.shortest_edge = cfg.longest_edge = 0;
   } else if (shortest && !h && !w) {
     cfg.shortest_edge = read_side(*shortest, "size.shortest_edge");
     cfg.longest_edge = longest ? read_side(*longest, "size.longest_edge") : 0;
   } else {
     bad_config(str_cat("\"size\" must hold height and width, or shortest_edge (and longest_edge), found ",
-                       size->dump()));
+                       describe_json(*size)));
   }
 }
 
@@ -369,21 +398,15 @@ PreprocessConfig PreprocessConfig::from_json(const nlohmann::json& j) {
   read_size(j, cfg);
   if (const auto* v = field(j, "resample")) {
     if (!v->is_number_integer() || v->get<int64_t>() < 0 || v->get<int64_t>() > 5)
-      bad_config(str_cat("\"resample\" must be a PIL filter code 0..5, found ", v->dump()));
+      bad_config(str_cat("\"resample\" must be a PIL filter code 0..5, found ", describe_json(*v)));
     cfg.resample = static_cast<Resample>(v->get<int>());
   }
   read_bool(j, "do_rescale", &cfg.do_rescale);
-  if (const auto* v = field(j, "rescale_factor")) {
-    const double f = read_finite(*v, "rescale_factor");
-    if (f <= 0) bad_config(str_cat("\"rescale_factor\" must be positive, found ", v->dump()));
-    cfg.rescale_factor = f;
-  }
+  if (const auto* v = field(j, "rescale_factor"))
+    cfg.rescale_factor = read_bounded(*v, "rescale_factor", kMinRescaleFactor, kMaxRescaleFactor, true);
   read_bool(j, "do_normalize", &cfg.do_normalize);
-  read_triple(j, "image_mean", cfg.mean);
-  read_triple(j, "image_std", cfg.std);
-  for (float s : cfg.std) {
-    if (s == 0.f) bad_config("\"image_std\" must not contain zeros");
-  }
+  read_triple(j, "image_mean", cfg.mean, 0.0, kMaxImageMean, false);
+  read_triple(j, "image_std", cfg.std, kMinImageStd, kMaxImageStd, true);
   read_bool(j, "do_pad", &cfg.do_pad);
   // A centre crop would change the output silently if ignored.
   bool do_center_crop = false;
@@ -460,6 +483,9 @@ void output_size(const PreprocessConfig& cfg, int in_width, int in_height, int* 
   if (h < 1 || w < 1 || h > kMaxSide || w > kMaxSide)
     fail(StatusCode::invalid_argument, "output_size: resizing ", in_width, "x", in_height,
          " gives ", w, "x", h, ", outside 1..", kMaxSide);
+  if (int64_t{h} * w > kMaxPreprocessPixels)
+    fail(StatusCode::invalid_argument, "output_size: resizing ", in_width, "x", in_height,
+         " gives ", w, "x", h, ", over the limit of ", kMaxPreprocessPixels, " pixels");
   *out_width = w;
   *out_height = h;
 }

@@ -19,6 +19,23 @@ struct ImageRGB8 {
   std::vector<uint8_t> pixels;
 };
 
+// Limits on what preprocessor_config.json may ask for, checked when it is
+// read, before anything is allocated:
+//  - each side of "size" (a bare integer, [height, width], height, width,
+//    shortest_edge, longest_edge, max_size) is an integer in [1, kMaxPreprocessSide];
+//  - a fixed height x width, and any size output_size computes, holds at most
+//    kMaxPreprocessPixels pixels; output_size also keeps each side within kMaxResizeSide;
+//  - image_mean values are finite with |mean| <= kMaxImageMean; image_std
+//    values lie in [kMinImageStd, kMaxImageStd]; rescale_factor lies in
+//    [kMinRescaleFactor, kMaxRescaleFactor]. Together these keep every
+//    normalised value finite in float32.
+constexpr int kMaxResizeSide = 1 << 15;
+constexpr int kMaxPreprocessSide = 1 << 13;  // 8192
+constexpr int64_t kMaxPreprocessPixels = int64_t{1} << 26;  // 8192 x 8192
+constexpr double kMaxImageMean = 1e6;
+constexpr double kMinImageStd = 1e-6, kMaxImageStd = 1e6;
+constexpr double kMinRescaleFactor = 1e-12, kMaxRescaleFactor = 1e6;
+
 struct PreprocessConfig {
   bool do_resize = true;
   // Fixed output size (ViTImageProcessor: {"height": 224, "width": 224}) ...

@@ -73,7 +73,7 @@ TensorEntry parse_entry(const std::string& path, const std::string& name, const 
     // Non-negative integers parse as unsigned; negative ones and floats do not.
     if (!dim.is_number_unsigned() ||
         dim.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-      corrupt("shape ", shape->dump(), " must hold non-negative integers");
+      corrupt("shape ", describe_json(*shape), " must hold non-negative integers");
     entry.shape.push_back(static_cast<int64_t>(dim.get<uint64_t>()));
   }
 
@@ -83,9 +83,9 @@ TensorEntry parse_entry(const std::string& path, const std::string& name, const 
     corrupt("\"data_offsets\" must be two non-negative integers");
   const uint64_t begin = (*offsets)[0].get<uint64_t>();
   const uint64_t end = (*offsets)[1].get<uint64_t>();
-  if (begin > end) corrupt("data_offsets ", offsets->dump(), " end before they begin");
+  if (begin > end) corrupt("data_offsets ", describe_json(*offsets), " end before they begin");
   if (end > data_size)
-    corrupt("data_offsets ", offsets->dump(), " run past the end of the ", data_size,
+    corrupt("data_offsets ", describe_json(*offsets), " run past the end of the ", data_size,
             "-byte data section");
 
   // The byte count, refusing shapes whose size overflows 64 bits (a zero
@@ -102,7 +102,7 @@ TensorEntry parse_entry(const std::string& path, const std::string& name, const 
   }
   if (bytes != end - begin)
     corrupt("shape ", shape_str(entry.shape), " of ", dtype_text, " needs ", bytes,
-            " bytes, but data_offsets ", offsets->dump(), " hold ", end - begin);
+            " bytes, but data_offsets ", describe_json(*offsets), " hold ", end - begin);
   entry.begin = static_cast<size_t>(begin);
   entry.end = static_cast<size_t>(end);
   return entry;
@@ -164,7 +164,12 @@ void check_shard_name(const std::string& index_path, const std::string& shard) {
 }  // namespace
 
 std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // Checked before opening: opening a FIFO for reading would wait for a
+  // writer. O_NONBLOCK and the fstat below cover a file swapped in meanwhile.
+  struct stat before {};
+  if (::stat(path.c_str(), &before) == 0 && !S_ISREG(before.st_mode))
+    fail(StatusCode::io_error, path, ": not a regular file");
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;
     if (err == ENOENT || err == ENOTDIR) fail(StatusCode::not_found, path, ": file does not exist");

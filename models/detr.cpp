@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/error.hpp"
+#include "models/config_checks.hpp"
 
 namespace visionrt::models {
 namespace {
@@ -38,11 +39,12 @@ Tensor concat_rows(const Tensor& a, const Tensor& b) {
 // state dicts saved either way load. They stay as stored.
 class Names {
  public:
-  Names(const io::WeightStore& w, graph::WeightTable& table, int64_t* params)
-      : w_(w), table_(table), params_(params) {}
+  Names(const io::WeightStore& w, graph::WeightTable& table, int64_t* params, UsedWeights& used)
+      : w_(w), table_(table), params_(params), used_(used) {}
   Tensor tensor(const std::string& name, const Shape& shape, const std::string& alt = "") {
     const std::string& use = !alt.empty() && !w_.contains(name) && w_.contains(alt) ? alt : name;
     Tensor t = w_.checked(use, shape);
+    used_.add(use);
     *params_ += t.numel();
     return t;
   }
@@ -58,32 +60,28 @@ class Names {
   const io::WeightStore& w_;
   graph::WeightTable& table_;
   int64_t* params_;
+  UsedWeights& used_;
 };
 
 }  // namespace
 
 DetrConfig DetrConfig::from_json(const nlohmann::json& c) {
   DetrConfig cfg;
-  cfg.d_model = io::config_int(c, "d_model", 256);
-  cfg.encoder_layers = io::config_int(c, "encoder_layers", 6);
-  cfg.decoder_layers = io::config_int(c, "decoder_layers", 6);
-  cfg.encoder_heads = io::config_int(c, "encoder_attention_heads", 8);
-  cfg.decoder_heads = io::config_int(c, "decoder_attention_heads", 8);
-  cfg.encoder_ffn = io::config_int(c, "encoder_ffn_dim", 2048);
-  cfg.decoder_ffn = io::config_int(c, "decoder_ffn_dim", 2048);
-  cfg.num_queries = io::config_int(c, "num_queries", 100);
+  // Every number is range-checked before anything is sized from it.
+  cfg.d_model = config_int_in(c, "", "d_model", 256, 2, kMaxWidth);
+  cfg.encoder_layers = config_int_in(c, "", "encoder_layers", 6, 0, kMaxLayers);
+  cfg.decoder_layers = config_int_in(c, "", "decoder_layers", 6, 1, kMaxLayers);
+  cfg.encoder_heads = config_int_in(c, "", "encoder_attention_heads", 8, 1, kMaxHeads);
+  cfg.decoder_heads = config_int_in(c, "", "decoder_attention_heads", 8, 1, kMaxHeads);
+  cfg.encoder_ffn = config_int_in(c, "", "encoder_ffn_dim", 2048, 1, kMaxFfn);
+  cfg.decoder_ffn = config_int_in(c, "", "decoder_ffn_dim", 2048, 1, kMaxFfn);
+  cfg.num_queries = config_int_in(c, "", "num_queries", 100, 1, kMaxQueries);
   cfg.activation = parse_activation(io::config_string(c, "activation_function", "relu"));
   cfg.auxiliary_loss = io::config_bool(c, "auxiliary_loss", false);
   const std::string pos = io::config_string(c, "position_embedding_type", "sine");
   if (pos != "sine")
     fail(StatusCode::unsupported, "config.json: position_embedding_type '", pos, "' is not supported (supported: sine)");
-  cfg.labels = io::config_labels(c);
-  for (auto [v, key] : {std::pair{cfg.d_model, "d_model"}, {cfg.num_queries, "num_queries"},
-                        {cfg.encoder_heads, "encoder_attention_heads"}, {cfg.decoder_heads, "decoder_attention_heads"},
-                        {cfg.encoder_ffn, "encoder_ffn_dim"}, {cfg.decoder_ffn, "decoder_ffn_dim"}})
-    if (v <= 0) fail(StatusCode::corrupt_file, "config.json: ", key, " must be positive, got ", v);
-  if (cfg.encoder_layers < 0 || cfg.decoder_layers <= 0)
-    fail(StatusCode::corrupt_file, "config.json: DETR needs decoder layers and no negative layer count");
+  cfg.labels = checked_labels(c);
   if (cfg.d_model % cfg.encoder_heads || cfg.d_model % cfg.decoder_heads || cfg.d_model % 2)
     fail(StatusCode::corrupt_file, "config.json: d_model (", cfg.d_model,
          ") must be even and a multiple of the attention head counts");
@@ -100,8 +98,9 @@ DetrModel DetrModel::load(const io::ModelFolder& folder) {
                                     ? "model.backbone.model."
                                     : "model.backbone.conv_encoder.model.";
   auto table = std::make_shared<graph::WeightTable>();
-  m.backbone_ = Resnet::load(folder.config, w, bb_prefix, *table);
-  Names n(w, *table, &m.num_parameters_);
+  UsedWeights used;
+  m.backbone_ = Resnet::load(folder.config, w, bb_prefix, *table, used);
+  Names n(w, *table, &m.num_parameters_, used);
   const int64_t D = c.d_model;
   // The input projection is a 1x1 convolution: on NHWC rows, a linear layer.
   m.proj_w_ = n.add("model.input_projection.weight",
@@ -176,6 +175,12 @@ DetrModel DetrModel::load(const io::ModelFolder& folder) {
     m.box_b_[i] = n.get(p + "bias", {i == 2 ? 4 : D});
   }
   m.num_parameters_ += m.backbone_.num_parameters();
+  refuse_unused(folder, used, {}, [&](const std::string& name) {
+    if (name.rfind("model.encoder.layers.", 0) == 0) return "encoder_layers " + std::to_string(c.encoder_layers);
+    if (name.rfind("model.decoder.layers.", 0) == 0) return "decoder_layers " + std::to_string(c.decoder_layers);
+    if (name.rfind(bb_prefix, 0) == 0) return std::string("the backbone's depths");
+    return std::string();
+  });
   m.table_ = std::move(table);
   return m;
 }

@@ -33,8 +33,8 @@ const Arch& find_arch(const std::string& name) {
 // stores the weight as [Co,kh,kw,Ci] for NHWC.
 class Loader {
  public:
-  Loader(const io::WeightStore& w, std::string prefix, graph::WeightTable& table)
-      : w_(w), prefix_(std::move(prefix)), table_(table) {}
+  Loader(const io::WeightStore& w, std::string prefix, graph::WeightTable& table, UsedWeights& used)
+      : w_(w), prefix_(std::move(prefix)), table_(table), used_(used) {}
 
   FoldedConv conv(const std::string& conv_name, const std::string& bn_name, int64_t co, int64_t ci,
                   int k, int stride, int dilation) {
@@ -84,12 +84,14 @@ class Loader {
  private:
   Tensor get(const std::string& name, const Shape& shape) {
     Tensor t = w_.checked(prefix_ + name, shape);
+    used_.add(prefix_ + name);
     params += t.numel();
     return t;
   }
   const io::WeightStore& w_;
   std::string prefix_;
   graph::WeightTable& table_;
+  UsedWeights& used_;
 };
 
 const nlohmann::json* backbone_config(const nlohmann::json& c) {
@@ -105,14 +107,14 @@ FoldedConv hf_conv(Loader& L, const std::string& p, int64_t co, int64_t ci, int 
 }  // namespace
 
 Resnet Resnet::load(const nlohmann::json& config, const io::WeightStore& weights, const std::string& prefix,
-                    graph::WeightTable& table) {
+                    graph::WeightTable& table, UsedWeights& used) {
   Resnet r;
-  Loader L(weights, prefix, table);
+  Loader L(weights, prefix, table, used);
   const nlohmann::json* bb = backbone_config(config);
   const std::string bb_type = bb ? io::config_string(*bb, "model_type", "") : "";
   const bool timm = io::config_bool(config, "use_timm_backbone", bb_type.empty() || bb_type == "timm_backbone");
   r.dilated_ = io::config_bool(config, "dilation", false) ||
-               (bb && io::config_int(*bb, "output_stride", 32) == 16);
+               (bb && config_int_in(*bb, "backbone_config", "output_stride", 32, 1, 1024) == 16);
   if (timm) {
     // timm ResNet: the architecture name gives the block type and depths;
     // channel widths follow the stored weights (timm_model_kwargs may narrow them).
@@ -120,7 +122,7 @@ Resnet Resnet::load(const nlohmann::json& config, const io::WeightStore& weights
     if (name.empty() && bb) name = io::config_string(*bb, "backbone", "");
     const Arch& arch = find_arch(name.empty() ? "resnet50" : name);
     const int64_t stem = L.out_channels("conv1");
-    const int64_t in_ch = io::config_int(config, "num_channels", 3);
+    const int64_t in_ch = config_int_in(config, "", "num_channels", 3, 1, kMaxChannels);
     r.stem_ = L.conv("conv1", "bn1", stem, in_ch, 7, 2, 1);
     int64_t inplanes = stem;
     int prev_dilation = 1;
@@ -170,15 +172,19 @@ Resnet Resnet::load(const nlohmann::json& config, const io::WeightStore& weights
            "' is not supported (supported: resnet, or a timm resnet with use_timm_backbone)");
     if (r.dilated_)
       fail(StatusCode::unsupported, "a dilated (DC5) backbone needs the timm ResNet (use_timm_backbone)");
-    const int64_t emb = io::config_int(*bb, "embedding_size", 64);
+    const int64_t emb = config_int_in(*bb, "backbone_config", "embedding_size", 64, 1, kMaxWidth);
     const bool bottleneck = io::config_string(*bb, "layer_type", "bottleneck") == "bottleneck";
     const bool down_first = io::config_bool(*bb, "downsample_in_first_stage", false);
     const bool down_in_bottleneck = io::config_bool(*bb, "downsample_in_bottleneck", false);
-    const auto depths = bb->value("depths", std::vector<int>{3, 4, 6, 3});
-    const auto widths = bb->value("hidden_sizes", std::vector<int>{256, 512, 1024, 2048});
-    if (depths.size() != 4 || widths.size() != 4)
-      fail(StatusCode::corrupt_file, "config.json: backbone_config needs 4 depths and 4 hidden_sizes");
-    r.stem_ = hf_conv(L, "embedder.embedder", emb, io::config_int(*bb, "num_channels", 3), 7, 2);
+    // A stage needs at least one block; every number is range-checked
+    // (strings, fractions and 1e300 included) before anything is sized.
+    const std::vector<int> depths =
+        config_ints_in(*bb, "backbone_config", "depths", {3, 4, 6, 3}, 4, 1, kMaxLayers);
+    const std::vector<int> widths =
+        config_ints_in(*bb, "backbone_config", "hidden_sizes", {256, 512, 1024, 2048}, 4, bottleneck ? 4 : 1,
+                       kMaxWidth);
+    r.stem_ = hf_conv(L, "embedder.embedder", emb,
+                      config_int_in(*bb, "backbone_config", "num_channels", 3, 1, kMaxChannels), 7, 2);
     int64_t in = emb;
     for (int s = 0; s < 4; ++s) {
       const int64_t out = widths[s];

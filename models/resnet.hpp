@@ -10,6 +10,7 @@
 
 #include "graph/graph.hpp"
 #include "io/safetensors.hpp"
+#include "models/config_checks.hpp"
 
 namespace visionrt::models {
 
@@ -32,9 +33,10 @@ class Resnet {
   // `config` is the DETR config.json; `prefix` the backbone's tensor prefix.
   // Throws unsupported for backbones other than ResNets, and not_found /
   // shape_mismatch naming the tensor when weights are missing or wrong.
-  // The folded weights (computed once, in F32) go into `table`.
+  // The folded weights (computed once, in F32) go into `table`; the names
+  // of the tensors read go into `used`. Config numbers are range-checked.
   static Resnet load(const nlohmann::json& config, const io::WeightStore& weights,
-                     const std::string& prefix, graph::WeightTable& table);
+                     const std::string& prefix, graph::WeightTable& table, UsedWeights& used);
 
   // Appends the backbone to `g`: NCHW pixels in, the last stage's NHWC map out.
   int build(graph::Graph& g, int pixels) const;

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/error.hpp"
+#include "models/config_checks.hpp"
 
 namespace visionrt::models {
 namespace {
@@ -55,40 +56,30 @@ Tensor zeros(int64_t n) {
 
 VitConfig VitConfig::from_json(const nlohmann::json& c) {
   VitConfig cfg;
-  cfg.hidden_size = io::config_int(c, "hidden_size", 768);
-  cfg.num_layers = io::config_int(c, "num_hidden_layers", 12);
-  cfg.num_heads = io::config_int(c, "num_attention_heads", 12);
-  cfg.intermediate_size = io::config_int(c, "intermediate_size", 3072);
-  cfg.patch_size = io::config_int(c, "patch_size", 16);
-  cfg.num_channels = io::config_int(c, "num_channels", 3);
+  // Every number is range-checked before anything is sized from it.
+  cfg.hidden_size = config_int_in(c, "", "hidden_size", 768, 1, kMaxWidth);
+  cfg.num_layers = config_int_in(c, "", "num_hidden_layers", 12, 1, kMaxLayers);
+  cfg.num_heads = config_int_in(c, "", "num_attention_heads", 12, 1, kMaxHeads);
+  cfg.intermediate_size = config_int_in(c, "", "intermediate_size", 3072, 1, kMaxFfn);
+  cfg.patch_size = config_int_in(c, "", "patch_size", 16, 1, kMaxImageSide);
+  cfg.num_channels = config_int_in(c, "", "num_channels", 3, 1, kMaxChannels);
   cfg.qkv_bias = io::config_bool(c, "qkv_bias", true);
-  cfg.layer_norm_eps = static_cast<float>(io::config_double(c, "layer_norm_eps", 1e-12));
+  cfg.layer_norm_eps = static_cast<float>(config_positive_double(c, "layer_norm_eps", 1e-12));
   cfg.hidden_act = parse_activation(io::config_string(c, "hidden_act", "gelu"));
   const auto size = c.find("image_size");
   if (size != c.end() && size->is_array()) {
-    if (size->size() != 2 || !(*size)[0].is_number_integer() || !(*size)[1].is_number_integer())
-      fail(StatusCode::corrupt_file, "config.json: image_size must be an integer or [height, width]");
-    cfg.image_height = (*size)[0].get<int>();
-    cfg.image_width = (*size)[1].get<int>();
+    const std::vector<int> hw = config_ints_in(c, "", "image_size", {}, 2, 1, kMaxImageSide);
+    cfg.image_height = hw[0];
+    cfg.image_width = hw[1];
   } else {
-    cfg.image_height = cfg.image_width = io::config_int(c, "image_size", 224);
+    cfg.image_height = cfg.image_width = config_int_in(c, "", "image_size", 224, 1, kMaxImageSide);
   }
-  cfg.labels = io::config_labels(c);
-  auto positive = [](int v, const char* key) {
-    if (v <= 0) fail(StatusCode::corrupt_file, "config.json: ", key, " must be positive, got ", v);
-  };
-  positive(cfg.hidden_size, "hidden_size");
-  positive(cfg.num_layers, "num_hidden_layers");
-  positive(cfg.num_heads, "num_attention_heads");
-  positive(cfg.intermediate_size, "intermediate_size");
-  positive(cfg.patch_size, "patch_size");
-  positive(cfg.num_channels, "num_channels");
+  cfg.labels = checked_labels(c);
   if (cfg.hidden_size % cfg.num_heads != 0)
     fail(StatusCode::corrupt_file, "config.json: hidden_size (", cfg.hidden_size,
          ") is not a multiple of num_attention_heads (", cfg.num_heads, ")");
   if (cfg.image_height < cfg.patch_size || cfg.image_width < cfg.patch_size)
     fail(StatusCode::corrupt_file, "config.json: image_size is smaller than patch_size");
-  if (!(cfg.layer_norm_eps > 0.f)) fail(StatusCode::corrupt_file, "config.json: layer_norm_eps must be positive");
   return cfg;
 }
 
@@ -100,8 +91,10 @@ VitModel VitModel::load(const io::ModelFolder& folder) {
   const int64_t grid = (c.image_height / P) * (c.image_width / P);
   const io::WeightStore& w = folder.weights;
   auto table = std::make_shared<graph::WeightTable>();
+  UsedWeights used;
   auto tensor = [&](const std::string& name, const Shape& shape) {
     Tensor t = w.checked(name, shape);
+    used.add(name);
     m.num_parameters_ += t.numel();
     return t;
   };
@@ -145,6 +138,11 @@ VitModel VitModel::load(const io::ModelFolder& folder) {
   const int64_t labels = static_cast<int64_t>(c.labels.size());
   m.head_w_ = get("classifier.weight", {labels, D});
   m.head_b_ = get("classifier.bias", {labels});
+  // transformers' classifier ignores the pooler and mask token too.
+  refuse_unused(folder, used, {"vit.pooler.", "vit.embeddings.mask_token"}, [&](const std::string& name) {
+    return name.rfind("vit.encoder.layer.", 0) == 0 ? "num_hidden_layers " + std::to_string(c.num_layers)
+                                                    : std::string();
+  });
   m.table_ = std::move(table);
   return m;
 }

@@ -18,6 +18,10 @@ namespace visionrt::io {
 // corrupt_file (decoder failure) or unsupported (built without OpenCV).
 ImageRGB8 decode_image(const uint8_t* data, size_t size, const std::string& name,
                        int64_t max_pixels);
+// load_image reads regular files only (a FIFO or device is refused with
+// io_error before it is opened, so it cannot block), after checking the size:
+// a file over kMaxImageFileBytes is refused (invalid_argument) unread.
+constexpr uint64_t kMaxImageFileBytes = uint64_t{1} << 30;  // 1 GiB
 ImageRGB8 load_image(const std::string& path, int64_t max_pixels);
 
 // A labelled box to draw: corners in pixels, a caption, a colour index.

@@ -33,6 +33,9 @@
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
+#if VISIONRT_HAVE_ZLIB
+#include <zlib.h>
+#endif
 
 namespace visionrt::io {
 namespace {
@@ -193,6 +196,76 @@ bool parse_png(ByteReader r, HeaderInfo* info) {
   }
   return r.ok() && (pos == r.size() || r.has(pos, 12));
 }
+
+#if VISIONRT_HAVE_ZLIB
+// libpng reports CRC and compressed-data errors on stderr ("libpng error:
+// ...") before OpenCV gives up, and the library must not print. So the PNG
+// is checked here first: every chunk's CRC, and the IDAT stream inflated
+// (into a scratch buffer, counting bytes) to exactly the size IHDR implies.
+// Returns "" when libpng will read it quietly, else what is wrong.
+std::string png_data_problem(ByteReader r) {
+  r.set_big_endian(true);
+  const uint64_t width = r.uint(16, 4), height = r.uint(20, 4);
+  const uint64_t depth = r.uint(24, 1), colour = r.uint(25, 1), interlace = r.uint(28, 1);
+  const uint64_t channels = colour == 0 ? 1 : colour == 2 ? 3 : colour == 3 ? 1 : colour == 4 ? 2 : colour == 6 ? 4 : 0;
+  if (!r.ok() || channels == 0 || (depth != 1 && depth != 2 && depth != 4 && depth != 8 && depth != 16) ||
+      interlace > 1)
+    return "an IHDR chunk with an invalid bit depth, colour type or interlace method";
+  // Bytes of filtered rows: one filter byte per row of each (Adam7) pass.
+  auto pass_bytes = [&](uint64_t w, uint64_t h) {
+    return w == 0 || h == 0 ? 0 : h * (1 + (w * channels * depth + 7) / 8);
+  };
+  uint64_t expected = 0;
+  if (interlace == 0) {
+    expected = pass_bytes(width, height);
+  } else {
+    static const int kX0[7] = {0, 4, 0, 2, 0, 1, 0}, kY0[7] = {0, 0, 4, 0, 2, 0, 1};
+    static const int kDx[7] = {8, 8, 4, 4, 2, 2, 1}, kDy[7] = {8, 8, 8, 4, 4, 2, 2};
+    for (int p = 0; p < 7; ++p)
+      expected += pass_bytes((width + kDx[p] - 1 - kX0[p]) / kDx[p], (height + kDy[p] - 1 - kY0[p]) / kDy[p]);
+  }
+  z_stream z{};
+  if (inflateInit(&z) != Z_OK) return "zlib could not start";
+  std::vector<unsigned char> scratch(1 << 16);
+  uint64_t produced = 0;
+  int status = Z_OK;
+  bool ended = false, extra = false;
+  for (size_t pos = 8; r.has(pos, 12);) {
+    const uint64_t length = r.uint(pos, 4);
+    const bool is_end = r.matches(pos + 4, "IEND", 4);
+    if (!r.has(pos + 8, length + 4)) {
+      inflateEnd(&z);
+      return "a chunk running past the end of the file";
+    }
+    if (crc32(0L, r.at(pos + 4), static_cast<uInt>(length + 4)) != r.uint(pos + 8 + length, 4)) {
+      inflateEnd(&z);
+      return "a chunk whose CRC does not match its data";
+    }
+    if (r.matches(pos + 4, "IDAT", 4) && length > 0) {
+      if (ended) extra = true;
+      z.next_in = const_cast<Bytef*>(r.at(pos + 8));
+      z.avail_in = static_cast<uInt>(length);
+      while (!ended && z.avail_in > 0 && status == Z_OK) {
+        z.next_out = scratch.data();
+        z.avail_out = static_cast<uInt>(scratch.size());
+        status = inflate(&z, Z_NO_FLUSH);
+        produced += scratch.size() - z.avail_out;
+        if (status == Z_STREAM_END) ended = true;
+        else if (status == Z_BUF_ERROR && z.avail_in > 0) status = Z_OK;  // output space was short
+      }
+      if (ended && z.avail_in > 0) extra = true;
+      if (status != Z_OK && status != Z_STREAM_END) break;
+    }
+    if (is_end) break;
+    pos += 12 + length;
+  }
+  inflateEnd(&z);
+  if (status != Z_OK && status != Z_STREAM_END) return "corrupt compressed image data";
+  if (!ended || produced < expected) return "compressed image data that ends early";
+  if (extra || produced > expected) return "more compressed image data than the image holds";
+  return "";
+}
+#endif
 
 // Walks the marker segments up to the first scan; `scan_start` receives the
 // offset of the start-of-scan marker.
@@ -418,6 +491,13 @@ ImageRGB8 decode_image(const uint8_t* data, size_t size, const std::string& name
          "x", info.height, " pixels is over the limit of ", max_pixels, " pixels");
   if (size > static_cast<size_t>(INT32_MAX))
     fail(StatusCode::invalid_argument, name, ": encoded image of ", size, " bytes is too large");
+#if VISIONRT_HAVE_ZLIB
+  // After the size checks: inflating a PNG is only worth it once it may be decoded.
+  if (format == Format::png) {
+    const std::string problem = png_data_problem(ByteReader(data, size));
+    if (!problem.empty()) fail(StatusCode::corrupt_file, name, ": cannot decode image (PNG with ", problem, ")");
+  }
+#endif
 
   // libtiff's RGBA reader (which OpenCV uses for 8-bit TIFFs) applies some
   // orientations itself and premultiplies unassociated alpha into the colour.
@@ -458,14 +538,20 @@ ImageRGB8 load_image(const std::string& path, int64_t max_pixels) {
   if (ec) fail(StatusCode::io_error, path, ": ", ec.message());
   if (std::filesystem::is_directory(status))
     fail(StatusCode::io_error, path, ": is a directory, not an image file");
-  std::ifstream file(path, std::ios::binary | std::ios::ate);
+  // A FIFO, socket or device would block or never end: only regular files.
+  if (!std::filesystem::is_regular_file(status))
+    fail(StatusCode::io_error, path, ": is not a regular file");
+  const uintmax_t file_size = std::filesystem::file_size(path, ec);
+  if (ec) fail(StatusCode::io_error, path, ": cannot determine the file size (", ec.message(), ")");
+  if (file_size > kMaxImageFileBytes)
+    fail(StatusCode::invalid_argument, path, ": image file of ", file_size, " bytes is over the limit of ",
+         kMaxImageFileBytes, " bytes");
+  std::ifstream file(path, std::ios::binary);
   if (!file) fail(StatusCode::io_error, path, ": cannot open for reading");
-  const std::streamoff size = file.tellg();
-  if (size < 0) fail(StatusCode::io_error, path, ": cannot determine the file size");
-  std::vector<uint8_t> bytes(static_cast<size_t>(size));
-  file.seekg(0);
-  file.read(reinterpret_cast<char*>(bytes.data()), size);
-  if (!file) fail(StatusCode::io_error, path, ": read error");
+  std::vector<uint8_t> bytes(static_cast<size_t>(file_size));
+  file.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  if (file.bad() || static_cast<size_t>(file.gcount()) != bytes.size())
+    fail(StatusCode::io_error, path, ": read error");
   return decode_image(bytes.data(), bytes.size(), path, max_pixels);
 }
 

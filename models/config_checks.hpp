@@ -1,0 +1,60 @@
+// Checked reads of the numbers in a model's config.json and of which
+// checkpoint tensors a model uses, shared by the model loaders.
+#pragma once
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "io/model_folder.hpp"
+
+namespace visionrt::models {
+
+// The value of `key` in `object` (config.json, or an object inside it that
+// `where` names, e.g. "backbone_config"), or `fallback` when absent or null.
+// It must be a JSON integer from `lo` to `hi`; anything else (a string, a
+// fraction, 1e300, a negative or absurd value) throws corrupt_file:
+//   config.json: key 'image_size' must be an integer from 1 to 16384, got 4294967328
+int config_int_in(const nlohmann::json& object, const std::string& where, const char* key, int fallback,
+                  int lo, int hi);
+
+// The same for a list of exactly `count` integers.
+std::vector<int> config_ints_in(const nlohmann::json& object, const std::string& where, const char* key,
+                                const std::vector<int>& fallback, size_t count, int lo, int hi);
+
+// A finite double greater than zero (e.g. layer_norm_eps); throws corrupt_file otherwise.
+double config_positive_double(const nlohmann::json& object, const char* key, double fallback);
+
+// Checks num_labels (when given) against kMaxLabels before io::config_labels
+// sizes anything from it, then returns the labels.
+std::vector<std::string> checked_labels(const nlohmann::json& config);
+
+// Documented limits of config values.
+constexpr int kMaxImageSide = 16384;    // image_size, per side
+constexpr int kMaxWidth = 65536;        // hidden_size, d_model, channel widths
+constexpr int kMaxFfn = 262144;         // intermediate_size, *_ffn_dim
+constexpr int kMaxLayers = 1024;        // layer counts, blocks per ResNet stage
+constexpr int kMaxHeads = 4096;         // attention heads
+constexpr int kMaxChannels = 1024;      // num_channels (input planes)
+constexpr int kMaxQueries = 100000;     // DETR num_queries
+constexpr int kMaxLabels = 1000000;     // num_labels
+
+// Names a model took from its checkpoint. After loading, refuse_unused
+// throws corrupt_file when the checkpoint holds tensors the model does not
+// use (a config that describes fewer layers than were trained, say), naming
+// the first few and the count. Names transformers itself ignores are
+// tolerated: BatchNorm num_batches_tracked, and `ignored_prefixes`.
+struct UsedWeights {
+  std::set<std::string> names;
+  void add(const std::string& name) { names.insert(name); }
+};
+
+// `hint(name)` may return a config key to suggest for an unused tensor
+// (e.g. "num_hidden_layers 2"), or "".
+void refuse_unused(const io::ModelFolder& folder, const UsedWeights& used,
+                   const std::vector<std::string>& ignored_prefixes,
+                   const std::function<std::string(const std::string&)>& hint);
+
+}  // namespace visionrt::models

@@ -1,0 +1,353 @@
+// Hostile model folders and image files: out-of-range config numbers,
+// checkpoints holding tensors the config does not use, decoder chatter on
+// stderr, oversized and non-regular image files. Each is refused with one
+// visionrt error naming the file and the key.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "io/image.hpp"
+#include "scratch_dir.hpp"
+#include "visionrt/visionrt.hpp"
+
+namespace {
+
+using visionrt::ScratchDir;
+using visionrt::StatusCode;
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+const fs::path kFixtures = fs::path(VISIONRT_SOURCE_DIR) / "tests" / "fixtures";
+
+// A scratch copy of a committed fixture, its config.json edited by `edit`.
+std::string hostile_folder(const ScratchDir& scratch, const fs::path& fixture,
+                           const std::function<void(json&)>& edit) {
+  const fs::path dir = scratch.path() / "model";
+  fs::create_directories(dir);
+  for (const auto& e : fs::directory_iterator(fixture)) fs::copy(e.path(), dir / e.path().filename());
+  json config = json::parse(std::ifstream(dir / "config.json"));
+  edit(config);
+  std::ofstream(dir / "config.json") << config.dump(2);
+  return dir.string();
+}
+
+template <typename Model>
+visionrt::Error load_error(const std::string& dir) {
+  try {
+    Model::load(dir, {visionrt::Device::cpu});
+  } catch (const visionrt::Error& e) {
+    return e;
+  }
+  ADD_FAILURE() << "loading " << dir << " succeeded";
+  return visionrt::Error(StatusCode::ok, "");
+}
+
+void expect_refused(const visionrt::Error& e, StatusCode code, const std::string& text) {
+  EXPECT_EQ(e.code(), code) << e.what();
+  EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+  EXPECT_EQ(std::string(e.what()).find("json.exception"), std::string::npos) << e.what();
+}
+
+const fs::path kVit = kFixtures / "vit" / "p16_d64";
+const fs::path kVit3Layers = kFixtures / "vit" / "p8_gelu_new";
+const fs::path kDetrTimm = kFixtures / "detr" / "r18_timm";
+const fs::path kDetrHf = kFixtures / "detr" / "r18_hf";
+
+// ---------------------------------------------------------------- 1. numbers
+
+TEST(HostileConfigs, VitImageSizeBeyondIntRangeIsRefusedNotWrapped) {
+  ScratchDir scratch;
+  // 4294967328 = 2^32 + 32: a bare get<int>() would read 32.
+  const auto dir = hostile_folder(scratch, kVit, [](json& c) { c["image_size"] = {4294967328ULL, 4294967328ULL}; });
+  expect_refused(load_error<visionrt::Classifier>(dir), StatusCode::corrupt_file,
+                 "config.json: key 'image_size[0]' must be an integer from 1 to 16384, got 4294967328");
+}
+
+TEST(HostileConfigs, VitNumbersAreRangeChecked) {
+  const std::vector<std::pair<std::string, json>> cases = {
+      {"image_size", 4294967328ULL}, {"image_size", 100000},     {"patch_size", -16},
+      {"hidden_size", "64"},         {"hidden_size", 64.5},      {"num_hidden_layers", 1e300},
+      {"num_hidden_layers", 0},      {"num_attention_heads", -1}, {"intermediate_size", 1LL << 40},
+      {"num_channels", 0},           {"num_labels", 2000000000}};
+  for (const auto& [key, value] : cases) {
+    SCOPED_TRACE(key + " = " + value.dump());
+    ScratchDir scratch;
+    const auto dir = hostile_folder(scratch, kVit, [&](json& c) {
+      c[key] = value;
+      if (key == "num_labels") c.erase("id2label");
+    });
+    expect_refused(load_error<visionrt::Classifier>(dir), StatusCode::corrupt_file,
+                   "config.json: key '" + key + "' must be an integer from ");
+  }
+}
+
+TEST(HostileConfigs, VitLayerNormEpsMustBeAFinitePositiveNumber) {
+  for (const json& value : {json(0.0), json(-1e-5), json("1e-5"), json(1e300)}) {
+    ScratchDir scratch;
+    const auto dir = hostile_folder(scratch, kVit, [&](json& c) { c["layer_norm_eps"] = value; });
+    expect_refused(load_error<visionrt::Classifier>(dir), StatusCode::corrupt_file, "config.json: key 'layer_norm_eps'");
+  }
+}
+
+TEST(HostileConfigs, DetrNumbersAreRangeChecked) {
+  const std::vector<std::pair<std::string, json>> cases = {
+      {"d_model", 4294967552ULL},         {"d_model", 0},           {"encoder_layers", -1},
+      {"decoder_layers", 0},              {"encoder_attention_heads", "8"},
+      {"decoder_attention_heads", 2.0},   {"encoder_ffn_dim", 1e300}, {"decoder_ffn_dim", 1LL << 33},
+      {"num_queries", 1000000000},        {"num_channels", -3}};
+  for (const auto& [key, value] : cases) {
+    SCOPED_TRACE(key + " = " + value.dump());
+    ScratchDir scratch;
+    const auto dir = hostile_folder(scratch, kDetrTimm, [&](json& c) { c[key] = value; });
+    expect_refused(load_error<visionrt::Detector>(dir), StatusCode::corrupt_file,
+                   "config.json: key '" + key + "' must be an integer from ");
+  }
+}
+
+TEST(HostileConfigs, DetrBackboneDepthsAndWidthsAreRangeChecked) {
+  const std::vector<std::pair<std::string, json>> cases = {
+      {"depths", {0, 1, 1, 1}},  // a stage with no blocks
+      {"depths", {1e300, 2, 2, 2}},
+      {"depths", {"a", 2, 2, 2}},
+      {"depths", {-2, 2, 2, 2}},
+      {"hidden_sizes", {8, 16, 32, 4294967360ULL}},
+      {"embedding_size", 0},
+      {"num_channels", "3"}};
+  for (const auto& [key, value] : cases) {
+    SCOPED_TRACE(key + " = " + value.dump());
+    ScratchDir scratch;
+    const auto dir = hostile_folder(scratch, kDetrHf, [&](json& c) { c["backbone_config"][key] = value; });
+    expect_refused(load_error<visionrt::Detector>(dir), StatusCode::corrupt_file,
+                   "config.json: key 'backbone_config." + key);
+  }
+  ScratchDir scratch;
+  const auto dir = hostile_folder(scratch, kDetrHf, [](json& c) { c["backbone_config"]["depths"] = {"a", 2, 2, 2}; });
+  EXPECT_STREQ(load_error<visionrt::Detector>(dir).what(),
+               "config.json: key 'backbone_config.depths[0]' must be an integer from 1 to 1024, got \"a\"");
+  ScratchDir scratch3;
+  const auto three = hostile_folder(scratch3, kDetrHf, [](json& c) { c["backbone_config"]["depths"] = {2, 2, 2}; });
+  expect_refused(load_error<visionrt::Detector>(three), StatusCode::corrupt_file,
+                 "config.json: key 'backbone_config.depths' must be a list of 4 integers");
+}
+
+// ------------------------------------------------------- 2. unused weights
+
+TEST(HostileConfigs, FewerVitLayersThanTheCheckpointIsRefused) {
+  ScratchDir scratch;
+  const auto dir = hostile_folder(scratch, kVit3Layers, [](json& c) { c["num_hidden_layers"] = 1; });
+  const visionrt::Error e = load_error<visionrt::Classifier>(dir);
+  expect_refused(e, StatusCode::corrupt_file,
+                 "model.safetensors holds 32 tensors the config does not use (num_hidden_layers 1?): "
+                 "vit.encoder.layer.1.");
+  EXPECT_NE(std::string(e.what()).find(", ..."), std::string::npos) << e.what();
+}
+
+TEST(HostileConfigs, FewerDetrLayersThanTheCheckpointIsRefused) {
+  ScratchDir scratch;
+  // The fixture has one encoder layer; a config of none leaves it unused.
+  const auto dir = hostile_folder(scratch, kDetrTimm, [](json& c) { c["encoder_layers"] = 0; });
+  const visionrt::Error e = load_error<visionrt::Detector>(dir);
+  expect_refused(e, StatusCode::corrupt_file, "tensors the config does not use (encoder_layers 0?): model.encoder.layers.0.");
+}
+
+TEST(HostileConfigs, ShallowerBackboneThanTheCheckpointIsRefused) {
+  ScratchDir scratch;
+  // The checkpoint has two blocks in the first stage; the config says one.
+  const auto dir = hostile_folder(scratch, kDetrHf, [](json& c) {
+    c["backbone_config"]["depths"] = {1, 2, 2, 2};
+  });
+  expect_refused(load_error<visionrt::Detector>(dir), StatusCode::corrupt_file,
+                 "tensors the config does not use (the backbone's depths?): "
+                 "model.backbone.conv_encoder.model.encoder.stages.0.layers.1.");
+}
+
+// Appends F32 tensors of shape [1] to a folder's model.safetensors.
+void add_tensors(const fs::path& file, const std::vector<std::string>& names) {
+  std::ifstream in(file, std::ios::binary);
+  uint64_t n = 0;
+  in.read(reinterpret_cast<char*>(&n), 8);
+  std::string header(n, '\0');
+  in.read(header.data(), static_cast<std::streamsize>(n));
+  std::stringstream rest;
+  rest << in.rdbuf();
+  std::string data = rest.str();
+  json h = json::parse(header);
+  for (const std::string& name : names) {
+    h[name] = {{"dtype", "F32"}, {"shape", {1}}, {"data_offsets", {data.size(), data.size() + 4}}};
+    data.append(4, '\0');
+  }
+  header = h.dump();
+  n = header.size();
+  in.close();
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(&n), 8);
+  out << header << data;
+}
+
+TEST(HostileConfigs, TensorsTransformersIgnoresAreTolerated) {
+  ScratchDir scratch;
+  const auto dir = hostile_folder(scratch, kVit, [](json&) {});
+  add_tensors(fs::path(dir) / "model.safetensors",
+              {"vit.pooler.dense.weight", "vit.pooler.dense.bias", "vit.embeddings.mask_token"});
+  EXPECT_NO_THROW(visionrt::Classifier::load(dir, {visionrt::Device::cpu}));
+
+  ScratchDir scratch2;
+  const auto detr = hostile_folder(scratch2, kDetrTimm, [](json&) {});
+  add_tensors(fs::path(detr) / "model.safetensors", {"model.backbone.conv_encoder.model.bn1.num_batches_tracked"});
+  EXPECT_NO_THROW(visionrt::Detector::load(detr, {visionrt::Device::cpu}));
+}
+
+TEST(HostileConfigs, AnUnknownExtraTensorIsRefused) {
+  ScratchDir scratch;
+  const auto dir = hostile_folder(scratch, kVit, [](json&) {});
+  add_tensors(fs::path(dir) / "model.safetensors", {"vit.surprise.weight"});
+  const visionrt::Error e = load_error<visionrt::Classifier>(dir);
+  expect_refused(e, StatusCode::corrupt_file, "model.safetensors holds 1 tensor the config does not use: vit.surprise.weight");
+}
+
+// ------------------------------------------------------ 3. decoder chatter
+
+// Runs `body` with fd 2 pointing at a file; returns what was written there.
+std::string stderr_of(const ScratchDir& scratch, const std::function<void()>& body) {
+  const std::string path = scratch.file("stderr.txt");
+  std::fflush(stderr);
+  const int saved = ::dup(2);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  ::dup2(fd, 2);
+  ::close(fd);
+  body();
+  std::fflush(stderr);
+  ::dup2(saved, 2);
+  ::close(saved);
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+uint32_t crc_of(const std::string& bytes) {
+  uint32_t c = 0xFFFFFFFFu;
+  for (unsigned char b : bytes) {
+    c ^= b;
+    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+  }
+  return c ^ 0xFFFFFFFFu;
+}
+
+std::string be32(uint32_t v) {
+  return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
+}
+
+std::string chunk(const std::string& type, const std::string& data) {
+  return be32(static_cast<uint32_t>(data.size())) + type + data + be32(crc_of(type + data));
+}
+
+// A 64x64 RGB PNG whose IDAT holds `idat` (stored, i.e. a valid zlib
+// stream, unless a test breaks it) and valid CRCs throughout.
+std::string png_with_idat(const std::string& idat) {
+  const std::string ihdr = be32(64) + be32(64) + std::string("\x08\x02\x00\x00\x00", 5);
+  return std::string("\x89PNG\r\n\x1A\n", 8) + chunk("IHDR", ihdr) + chunk("IDAT", idat) + chunk("IEND", "");
+}
+
+// zlib's header and the first bytes of a stored block, cut short: the
+// chunk structure is intact, the compressed data ends early.
+std::string truncated_zlib() {
+  const size_t raw = 64 * (1 + 64 * 3);  // 12352 bytes of filtered rows
+  std::string z = "\x78\x01";
+  z += '\x01';  // final stored block
+  z += char(raw & 0xFF);
+  z += char(raw >> 8);
+  z += char(~raw & 0xFF);
+  z += char((~raw >> 8) & 0xFF);
+  z += std::string(100, '\0');  // far fewer than `raw` bytes
+  return z;
+}
+
+TEST(HostileImages, TruncatedPngDataGivesOneErrorAndNothingOnStderr) {
+#if !VISIONRT_HAVE_OPENCV
+  GTEST_SKIP() << "built without OpenCV";
+#endif
+  ScratchDir scratch;
+  struct Case {
+    std::string what, bytes, message;
+  };
+  const std::string whole = png_with_idat(truncated_zlib());
+  std::string bad_crc = whole;
+  bad_crc[bad_crc.size() - 20] ^= 0x5A;  // inside the IDAT data: its CRC no longer matches
+  const std::vector<Case> cases = {
+      {"short zlib stream", whole, "image.png: cannot decode image (PNG with compressed image data that ends early)"},
+      {"bad crc", bad_crc, "image.png: cannot decode image (PNG with a chunk whose CRC does not match its data)"},
+      {"cut file", whole.substr(0, whole.size() / 2),
+       "image.png: malformed or truncated PNG file (cannot read its header, or its data ends early)"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    std::string message;
+    const std::string chatter = stderr_of(scratch, [&] {
+      try {
+        visionrt::io::decode_image(reinterpret_cast<const uint8_t*>(c.bytes.data()), c.bytes.size(), "image.png",
+                                   1 << 20);
+      } catch (const visionrt::Error& e) {
+        message = e.what();
+        EXPECT_EQ(e.code(), StatusCode::corrupt_file);
+      }
+    });
+    EXPECT_EQ(message, c.message);
+    EXPECT_EQ(chatter, "");
+  }
+}
+
+// ------------------------------------------------------------ 4. file bytes
+
+TEST(HostileImages, AHugeFileIsRefusedBeforeItIsRead) {
+#if !VISIONRT_HAVE_OPENCV
+  GTEST_SKIP() << "built without OpenCV";
+#endif
+  ScratchDir scratch;
+  const std::string path = scratch.file("huge.png");
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << std::string("\x89PNG\r\n\x1A\n", 8);
+  }
+  // 3 GiB, sparse: nothing is written, and nothing may be read.
+  ASSERT_EQ(::truncate(path.c_str(), 3LL << 30), 0);
+  try {
+    visionrt::io::load_image(path, 1 << 20);
+    ADD_FAILURE() << "a 3 GiB image file was accepted";
+  } catch (const visionrt::Error& e) {
+    EXPECT_EQ(e.code(), StatusCode::invalid_argument);
+    EXPECT_EQ(std::string(e.what()),
+              path + ": image file of 3221225472 bytes is over the limit of 1073741824 bytes");
+  }
+}
+
+TEST(HostileImages, AFifoIsRefusedWithoutBlocking) {
+#if !VISIONRT_HAVE_OPENCV
+  GTEST_SKIP() << "built without OpenCV";
+#endif
+  ScratchDir scratch;
+  const std::string path = scratch.file("fifo.png");
+  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
+  try {
+    visionrt::io::load_image(path, 1 << 20);  // would block forever if opened
+    ADD_FAILURE() << "a FIFO was accepted";
+  } catch (const visionrt::Error& e) {
+    EXPECT_EQ(e.code(), StatusCode::io_error);
+    EXPECT_EQ(std::string(e.what()), path + ": is not a regular file");
+  }
+}
+
+}  // namespace

@@ -54,6 +54,28 @@ struct Options {
 // Images larger than this are refused before any pixel is decoded.
 constexpr int64_t kMaxImagePixels = 100'000'000;
 
+// Limits on what the library reads, each checked before anything is read
+// or sized from it; past one, loading or decoding fails with one error that
+// names the file and key:
+//   image files: regular files of at most 1 GiB, kMaxImagePixels pixels;
+//   config.json, preprocessor_config.json, safetensors index: regular files
+//     of at most 16 MiB, JSON nested at most 64 levels deep;
+//   safetensors header: at most 100,000,000 bytes, within its file;
+//   num_labels / id2label: at most 1,000,000 labels;
+//   preprocessor sizes: at most 8192 a side and 2^26 pixels;
+//   config integers: image_size and patch_size 1..16384, widths up to
+//     65536, feed-forward widths up to 262144, layers 1..1024 (a DETR
+//     encoder may have 0), heads up to 4096, channels up to 1024, queries
+//     up to 100,000, backbone stage depths 1..1024;
+//   a checkpoint holding tensors the config does not use is refused.
+//
+// Threads: load() may run on several threads at once. A loaded Classifier
+// or Detector may be shared by any number of threads, every method being
+// const: runs of one model are serialised inside it (each thread gets
+// bitwise the results it would get alone), image decoding and
+// preprocessing run in parallel. Different models run concurrently, on the
+// CPU each on its own threads, on the GPU each on its own stream.
+
 // A decoded image: 8-bit RGB, rows of width * 3 bytes, EXIF orientation applied.
 struct Image {
   int width = 0, height = 0;

@@ -73,7 +73,7 @@ double config_positive_double(const json& object, const char* key, double fallba
 }
 
 std::vector<std::string> checked_labels(const json& config) {
-  config_int_in(config, "", "num_labels", 0, 1, kMaxLabels);
+  config_int_in(config, "", "num_labels", 0, 1, io::kMaxLabels);
   return io::config_labels(config);
 }
 

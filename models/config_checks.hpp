@@ -27,7 +27,7 @@ std::vector<int> config_ints_in(const nlohmann::json& object, const std::string&
 // A finite double greater than zero (e.g. layer_norm_eps); throws corrupt_file otherwise.
 double config_positive_double(const nlohmann::json& object, const char* key, double fallback);
 
-// Checks num_labels (when given) against kMaxLabels before io::config_labels
+// Checks num_labels (when given) against io::kMaxLabels before io::config_labels
 // sizes anything from it, then returns the labels.
 std::vector<std::string> checked_labels(const nlohmann::json& config);
 
@@ -39,7 +39,6 @@ constexpr int kMaxLayers = 1024;        // layer counts, blocks per ResNet stage
 constexpr int kMaxHeads = 4096;         // attention heads
 constexpr int kMaxChannels = 1024;      // num_channels (input planes)
 constexpr int kMaxQueries = 100000;     // DETR num_queries
-constexpr int kMaxLabels = 1000000;     // num_labels
 
 // Names a model took from its checkpoint. After loading, refuse_unused
 // throws corrupt_file when the checkpoint holds tensors the model does not

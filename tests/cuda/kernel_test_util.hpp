@@ -18,6 +18,11 @@
 
 namespace visionrt::kernels::testing {
 
+// Short names the tests' case tables use.
+constexpr auto f32 = DataType::f32;
+constexpr auto f16 = DataType::f16;
+constexpr auto bf16 = DataType::bf16;
+
 // Whether a device is present, and why not, asked once per process.
 inline const std::string& missing_device_reason() {
   static const std::string reason = [] {
@@ -168,6 +173,16 @@ inline double max_abs(const std::vector<double>& v) {
   double m = 0.0;
   for (double x : v) m = std::max(m, std::abs(x));
   return m;
+}
+
+// Calls launch(p) on the default stream, or with p.stream set to a stream of
+// its own inside graph capture (the graph is run and waited for).
+template <typename Params, typename Launch>
+void launch_maybe_in_graph(Params& p, bool in_graph, Launch launch) {
+  if (!in_graph) return launch(p);
+  DeviceStream stream;
+  p.stream = stream.get();
+  run_as_graph(stream, [&] { launch(p); });
 }
 
 }  // namespace visionrt::kernels::testing

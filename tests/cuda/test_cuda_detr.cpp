@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "io/safetensors.hpp"
+#include "kernel_test_util.hpp"
 #include "visionrt/visionrt.hpp"
 
 namespace visionrt {
@@ -16,10 +17,6 @@ namespace {
 namespace fs = std::filesystem;
 const fs::path kRoot(VISIONRT_SOURCE_DIR);
 
-#define REQUIRE_GPU()                                                                     \
-  do {                                                                                    \
-    if (!cuda_available()) GTEST_SKIP() << "no CUDA device: the NVIDIA driver reports none"; \
-  } while (0)
 
 Tensor f32_of(const io::SafetensorsFile& f, const std::string& name) {
   const Tensor t = f.view(*f.find(name));
@@ -50,7 +47,7 @@ Detector gpu_detector(const fs::path& dir, Precision precision) {
 // algorithms, cuBLASLt's blocking); 1e-3 bounds that with margin over the
 // ~1e-6 the CPU reaches, while a wrong op errs by 1e-1 or more.
 TEST(CudaDetr, EveryFixtureMatchesTransformersInFp32) {
-  REQUIRE_GPU();
+  VRT_REQUIRE_CUDA();
   for (const auto& e : fs::directory_iterator(kRoot / "tests/fixtures/detr")) {
     if (!fs::exists(e.path() / "reference.safetensors")) continue;
     SCOPED_TRACE(e.path().filename().string());
@@ -79,7 +76,7 @@ TEST(CudaDetr, EveryFixtureMatchesTransformersInFp32) {
 // percent over the decoder's layers); and an image's detections are the
 // same alone as in a batch with the others.
 TEST(CudaDetr, ShapesDemoGivesTheCpuDetectionsInEveryPrecision) {
-  REQUIRE_GPU();
+  VRT_REQUIRE_CUDA();
   if (!has_image_io()) return;
   const fs::path model = kRoot / "models/demo/detr-shapes";
   std::vector<std::string> files;

@@ -17,6 +17,7 @@
 #include "backends/cuda_plugin.hpp"
 #include "io/safetensors.hpp"
 #include "kernels/device_buffer.hpp"
+#include "kernel_test_util.hpp"
 #include "visionrt/visionrt.hpp"
 
 extern "C" bool visionrt_cuda_backend_create(int abi, const visionrt::CudaBackendConfig* config,
@@ -28,10 +29,6 @@ namespace {
 namespace fs = std::filesystem;
 const fs::path kRoot(VISIONRT_SOURCE_DIR);
 
-#define REQUIRE_GPU()                                                                     \
-  do {                                                                                    \
-    if (!cuda_available()) GTEST_SKIP() << "no CUDA device: the NVIDIA driver reports none"; \
-  } while (0)
 
 struct Reference {
   Tensor pixels, logits;
@@ -79,7 +76,7 @@ int argmax(const float* v, int n) { return static_cast<int>(std::max_element(v, 
 // logits of scale ~1 bounds the reordering with margin (the CPU reaches
 // ~1e-6); a wrong kernel errs by O(1).
 TEST(CudaModels, EveryVitFixtureMatchesTransformersInFp32) {
-  REQUIRE_GPU();
+  VRT_REQUIRE_CUDA();
   for (const fs::path& dir : vit_fixtures()) {
     SCOPED_TRACE(dir.filename().string());
     const Reference r = read_reference(dir);
@@ -99,7 +96,7 @@ TEST(CudaModels, EveryVitFixtureMatchesTransformersInFp32) {
 // move it, 5% of the logits' range for bf16 (2^-8 per operand, summed over
 // a few layers) and 1% for fp16 and tf32, and logits within that bound.
 TEST(CudaModels, ReducedPrecisionsKeepTheTopLabel) {
-  REQUIRE_GPU();
+  VRT_REQUIRE_CUDA();
   for (const fs::path& dir : vit_fixtures()) {
     const Reference r = read_reference(dir);
     const int n = static_cast<int>(r.pixels.dim(0)), labels = static_cast<int>(r.logits.numel() / n);
@@ -124,7 +121,7 @@ TEST(CudaModels, ReducedPrecisionsKeepTheTopLabel) {
 }
 
 TEST(CudaModels, DigitsDemoGivesTheCpuLabels) {
-  REQUIRE_GPU();
+  VRT_REQUIRE_CUDA();
   const fs::path model = kRoot / "models/demo/vit-digits";
   Options cpu_opt;
   cpu_opt.device = Device::cpu;
@@ -147,7 +144,7 @@ TEST(CudaModels, DigitsDemoGivesTheCpuLabels) {
 // out-of-memory error naming the size; a model already planned keeps
 // running meanwhile, and once the memory is back the first one runs too.
 TEST(CudaModels, OutOfDeviceMemoryIsAnErrorAndTheProcessGoesOn) {
-  REQUIRE_GPU();
+  VRT_REQUIRE_CUDA();
   const fs::path dir = kRoot / "tests/fixtures/vit/p16_d64";
   const Reference r = read_reference(dir);
   Options opt;

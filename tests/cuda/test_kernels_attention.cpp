@@ -226,9 +226,6 @@ TEST_P(AttentionKernel, MatchesReference) {
   }
 }
 
-constexpr auto f32 = DataType::f32;
-constexpr auto f16 = DataType::f16;
-constexpr auto bf16 = DataType::bf16;
 constexpr auto fused = Layout::fused_qkv;
 constexpr auto separate = Layout::separate_strided;
 constexpr auto no_mask = MaskKind::none;

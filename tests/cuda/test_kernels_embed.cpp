@@ -16,9 +16,6 @@ namespace {
 
 using namespace visionrt::kernels::testing;
 
-constexpr auto f32 = DataType::f32;
-constexpr auto f16 = DataType::f16;
-constexpr auto bf16 = DataType::bf16;
 
 // ---- patch embedding --------------------------------------------------------------
 

@@ -19,9 +19,6 @@ namespace {
 
 using namespace visionrt::kernels::testing;
 
-constexpr auto f32 = DataType::f32;
-constexpr auto f16 = DataType::f16;
-constexpr auto bf16 = DataType::bf16;
 constexpr auto none = GemmEpilogue::none;
 constexpr auto relu = GemmEpilogue::relu;
 constexpr auto gelu = GemmEpilogue::gelu_tanh;

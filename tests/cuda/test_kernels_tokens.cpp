@@ -23,19 +23,7 @@ namespace {
 
 using namespace visionrt::kernels::testing;
 
-constexpr auto f32 = DataType::f32;
-constexpr auto f16 = DataType::f16;
-constexpr auto bf16 = DataType::bf16;
 
-// Calls launch(p) on the default stream, or with p.stream set to a stream of
-// its own inside graph capture (the graph is run and waited for).
-template <typename Params, typename Launch>
-void run(Params& p, bool in_graph, Launch launch) {
-  if (!in_graph) return launch(p);
-  DeviceStream stream;
-  p.stream = stream.get();
-  run_as_graph(stream, [&] { launch(p); });
-}
 
 // Exact equality, NaN matching NaN and the sign of zero included.
 ::testing::AssertionResult exactly_equal(const std::string& what, const std::vector<double>& got,
@@ -89,7 +77,7 @@ TEST_P(EmbedTokensKernel, MatchesReference) {
   p.output = out.data();
   std::string why;
   ASSERT_TRUE(can_implement(p, &why)) << why;
-  run(p, c.in_graph, embed_tokens);
+  launch_maybe_in_graph(p, c.in_graph, embed_tokens);
   const std::vector<double> got = download(c.dtype, out, out_elems);
 
   const std::vector<double> patches(input.values.begin() + c.misalign, input.values.end());
@@ -149,7 +137,7 @@ TEST_P(SelectTokenKernel, CopiesTheToken) {
   p.index = c.index;
   p.input = x.buffer.data();
   p.output = out.data();
-  run(p, c.in_graph, select_token);
+  launch_maybe_in_graph(p, c.in_graph, select_token);
   // A copy: exact.
   EXPECT_TRUE(exactly_equal(c.name, download(c.dtype, out, out_elems),
                             reference::select_token(c.batch, c.tokens, c.dim, c.index, x.values)));
@@ -211,7 +199,7 @@ TEST_P(CastKernel, RoundsToNearestEven) {
   p.count = int64_t(n);
   p.input = in.buffer.data();
   p.output = out.data();
-  run(p, c.in_graph, cast);
+  launch_maybe_in_graph(p, c.in_graph, cast);
   // Round to nearest even is fully specified: the result must be exact.
   EXPECT_TRUE(exactly_equal(c.name, download(c.to, out, n), reference::cast(c.to, in.values)));
 }
@@ -259,7 +247,7 @@ TEST_P(ExpandKernel, RepeatsTheInput) {
   p.count = c.count;
   p.input = in.data();
   p.output = static_cast<char*>(out.data()) + c.misalign;
-  run(p, c.in_graph, expand);
+  launch_maybe_in_graph(p, c.in_graph, expand);
   device_synchronize();
   std::vector<uint8_t> got(out_bytes + c.misalign);
   out.download(got.data(), got.size());
@@ -312,7 +300,7 @@ TEST_P(ResamplePositionKernel, MatchesReference) {
   p.dim = c.dim;
   p.input = table.buffer.data();
   p.output = out.data();
-  run(p, c.in_graph, resample_position);
+  launch_maybe_in_graph(p, c.in_graph, resample_position);
   const std::vector<double> got = download(c.dtype, out, out_elems);
 
   std::vector<double> taps;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "api/api_call.hpp"
 #include "api/executor_cache.hpp"
 #include "backends/registry.hpp"
 #include "core/error.hpp"
@@ -61,35 +62,37 @@ struct Classifier::Impl {
 Classifier::Classifier(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Classifier Classifier::load(const std::string& model_dir, const Options& options) {
-  io::ModelFolder folder = io::ModelFolder::open(model_dir);
-  const std::string arch = io::architecture(folder.config);
-  if (arch != "ViTForImageClassification")
-    fail(StatusCode::unsupported, model_dir, ": architecture '", arch.empty() ? "(none)" : arch,
-         "' is not supported for classification (supported: ViTForImageClassification)");
-  if (options.num_threads < 0)
-    fail(StatusCode::invalid_argument, "num_threads must be 0 (all cores) or positive");
-  auto impl = std::make_shared<Impl>(models::VitModel::load(folder), options);
-  const models::VitConfig& c = impl->model.config();
-  ModelInfo& info = impl->info;
-  info.architecture = arch;
-  info.image_height = c.image_height;
-  info.image_width = c.image_width;
-  info.num_channels = c.num_channels;
-  info.num_labels = static_cast<int>(c.labels.size());
-  info.num_parameters = impl->model.num_parameters();
-  // Batches need one input size. It is the processor's fixed size when the
-  // position table may be resampled for it, else the model's own.
-  io::PreprocessConfig& pp = impl->preprocess;
-  pp = folder.preprocess;
-  pp.do_resize = true;
-  if (!options.interpolate_pos_encoding || pp.shortest_edge > 0) {
-    pp.shortest_edge = pp.longest_edge = 0;
-    pp.height = c.image_height;
-    pp.width = c.image_width;
-  }
-  impl->info.input_height = pp.height;
-  impl->info.input_width = pp.width;
-  return Classifier(std::move(impl));
+  return api_call("loading a classifier", [&] {
+    io::ModelFolder folder = io::ModelFolder::open(model_dir);
+    const std::string arch = io::architecture(folder.config);
+    if (arch != "ViTForImageClassification")
+      fail(StatusCode::unsupported, model_dir, ": architecture '", arch.empty() ? "(none)" : arch,
+           "' is not supported for classification (supported: ViTForImageClassification)");
+    if (options.num_threads < 0)
+      fail(StatusCode::invalid_argument, "num_threads must be 0 (all cores) or positive");
+    auto impl = std::make_shared<Impl>(models::VitModel::load(folder), options);
+    const models::VitConfig& c = impl->model.config();
+    ModelInfo& info = impl->info;
+    info.architecture = arch;
+    info.image_height = c.image_height;
+    info.image_width = c.image_width;
+    info.num_channels = c.num_channels;
+    info.num_labels = static_cast<int>(c.labels.size());
+    info.num_parameters = impl->model.num_parameters();
+    // Batches need one input size. It is the processor's fixed size when the
+    // position table may be resampled for it, else the model's own.
+    io::PreprocessConfig& pp = impl->preprocess;
+    pp = folder.preprocess;
+    pp.do_resize = true;
+    if (!options.interpolate_pos_encoding || pp.shortest_edge > 0) {
+      pp.shortest_edge = pp.longest_edge = 0;
+      pp.height = c.image_height;
+      pp.width = c.image_width;
+    }
+    impl->info.input_height = pp.height;
+    impl->info.input_width = pp.width;
+    return Classifier(std::move(impl));
+  });
 }
 
 const ModelInfo& Classifier::info() const { return impl_->info; }
@@ -98,58 +101,72 @@ const std::string& Classifier::device_notice() const { return impl_->choice.noti
 const std::vector<std::string>& Classifier::label_names() const { return impl_->model.config().labels; }
 
 std::vector<float> Classifier::logits(const float* pixel_values, int n, int height, int width) const {
-  if (!pixel_values) fail(StatusCode::invalid_argument, "pixel_values is null");
-  if (n <= 0 || height <= 0 || width <= 0)
-    fail(StatusCode::invalid_argument, "batch ", n, "x", height, "x", width, " must be positive");
-  const ModelInfo& info = impl_->info;
-  std::vector<float> out(static_cast<size_t>(n) * info.num_labels);
-  const Tensor in = Tensor::view(DType::f32, {n, info.num_channels, height, width},
-                                 const_cast<float*>(pixel_values));
-  impl_->executors.run({n, height, width}, {in}, {Tensor::view(DType::f32, {n, info.num_labels}, out.data())});
-  return out;
+  return api_call("running the classifier", [&] {
+    if (!pixel_values) fail(StatusCode::invalid_argument, "pixel_values is null");
+    if (n <= 0 || height <= 0 || width <= 0)
+      fail(StatusCode::invalid_argument, "batch ", n, "x", height, "x", width, " must be positive");
+    const ModelInfo& info = impl_->info;
+    std::vector<float> out(static_cast<size_t>(n) * info.num_labels);
+    const Tensor in = Tensor::view(DType::f32, {n, info.num_channels, height, width},
+                                   const_cast<float*>(pixel_values));
+    impl_->executors.run({n, height, width}, {in}, {Tensor::view(DType::f32, {n, info.num_labels}, out.data())});
+    return out;
+  });
 }
 
 std::vector<std::vector<Label>> Classifier::classify(const float* pixel_values, int n, int height,
                                                      int width, int topk) const {
-  if (topk <= 0) fail(StatusCode::invalid_argument, "topk must be positive, got ", topk);
-  const std::vector<float> l = logits(pixel_values, n, height, width);
-  std::vector<std::vector<Label>> out;
-  for (int i = 0; i < n; ++i) out.push_back(impl_->top_labels(l.data() + size_t(i) * impl_->info.num_labels, topk));
-  return out;
+  return api_call("classifying", [&] {
+    if (topk <= 0) fail(StatusCode::invalid_argument, "topk must be positive, got ", topk);
+    const std::vector<float> l = logits(pixel_values, n, height, width);
+    std::vector<std::vector<Label>> out;
+    for (int i = 0; i < n; ++i) out.push_back(impl_->top_labels(l.data() + size_t(i) * impl_->info.num_labels, topk));
+    return out;
+  });
 }
 
 std::vector<float> Classifier::preprocess_file(const std::string& path) const {
-  return impl_->preprocess_image(io::load_image(path, kMaxImagePixels));
+  return api_call("preparing an image", [&] {
+    return impl_->preprocess_image(io::load_image(path, kMaxImagePixels));
+  });
 }
 
 std::vector<float> Classifier::preprocess(const Image& image) const {
-  if (image.width <= 0 || image.height <= 0 || image.rgb.size() != size_t(image.width) * image.height * 3)
-    fail(StatusCode::invalid_argument, "image of ", image.width, "x", image.height, " holds ", image.rgb.size(),
-         " bytes, not width x height x 3");
-  return impl_->preprocess_image({image.width, image.height, image.rgb});
+  return api_call("preparing an image", [&] {
+    if (image.width <= 0 || image.height <= 0 || image.rgb.size() != size_t(image.width) * image.height * 3)
+      fail(StatusCode::invalid_argument, "image of ", image.width, "x", image.height, " holds ", image.rgb.size(),
+           " bytes, not width x height x 3");
+    return impl_->preprocess_image({image.width, image.height, image.rgb});
+  });
 }
 
 std::vector<std::vector<Label>> Classifier::classify_files(const std::vector<std::string>& paths,
                                                            int topk) const {
-  if (paths.empty()) return {};
-  const io::PreprocessConfig& p = impl_->preprocess;
-  const size_t per = size_t(3) * p.height * p.width;
-  std::vector<float> batch(per * paths.size());
-  for (size_t i = 0; i < paths.size(); ++i) {
-    const std::vector<float> one = preprocess_file(paths[i]);
-    std::copy(one.begin(), one.end(), batch.begin() + i * per);
-  }
-  return classify(batch.data(), static_cast<int>(paths.size()), p.height, p.width, topk);
+  return api_call("classifying", [&]() -> std::vector<std::vector<Label>> {
+    if (paths.empty()) return {};
+    const io::PreprocessConfig& p = impl_->preprocess;
+    const size_t per = size_t(3) * p.height * p.width;
+    std::vector<float> batch(per * paths.size());
+    for (size_t i = 0; i < paths.size(); ++i) {
+      const std::vector<float> one = preprocess_file(paths[i]);
+      std::copy(one.begin(), one.end(), batch.begin() + i * per);
+    }
+    return classify(batch.data(), static_cast<int>(paths.size()), p.height, p.width, topk);
+  });
 }
 
 std::vector<Label> Classifier::classify_encoded(const uint8_t* data, size_t size, int topk) const {
-  const std::vector<float> px = impl_->preprocess_image(io::decode_image(data, size, "<memory>", kMaxImagePixels));
-  const io::PreprocessConfig& p = impl_->preprocess;
-  return classify(px.data(), 1, p.height, p.width, topk)[0];
+  return api_call("classifying", [&] {
+    const std::vector<float> px = impl_->preprocess_image(io::decode_image(data, size, "<memory>", kMaxImagePixels));
+    const io::PreprocessConfig& p = impl_->preprocess;
+    return classify(px.data(), 1, p.height, p.width, topk)[0];
+  });
 }
 
 double Classifier::forward_flops(int n, int height, int width) const {
-  return graph::count_flops(impl_->model.build(n, height, width, impl_->options.interpolate_pos_encoding));
+  return api_call("counting operations", [&] {
+    return graph::count_flops(impl_->model.build(n, height, width, impl_->options.interpolate_pos_encoding));
+  });
 }
 
 size_t Classifier::peak_activation_bytes() const { return impl_->executors.held_bytes(); }

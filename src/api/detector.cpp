@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "api/api_call.hpp"
 #include "api/executor_cache.hpp"
 #include "backends/registry.hpp"
 #include "core/error.hpp"
@@ -64,20 +65,22 @@ struct Detector::Impl {
 Detector::Detector(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Detector Detector::load(const std::string& model_dir, const Options& options) {
-  io::ModelFolder folder = io::ModelFolder::open(model_dir);
-  const std::string arch = io::architecture(folder.config);
-  if (arch != "DetrForObjectDetection")
-    fail(StatusCode::unsupported, model_dir, ": architecture '", arch.empty() ? "(none)" : arch,
-         "' is not supported for detection (supported: DetrForObjectDetection)");
-  if (options.num_threads < 0)
-    fail(StatusCode::invalid_argument, "num_threads must be 0 (all cores) or positive");
-  auto impl = std::make_shared<Impl>(models::DetrModel::load(folder), options);
-  impl->preprocess = folder.preprocess;
-  const models::DetrConfig& c = impl->model.config();
-  impl->info.architecture = arch;
-  impl->info.num_labels = static_cast<int>(c.labels.size());
-  impl->info.num_parameters = impl->model.num_parameters();
-  return Detector(std::move(impl));
+  return api_call("loading a detector", [&] {
+    io::ModelFolder folder = io::ModelFolder::open(model_dir);
+    const std::string arch = io::architecture(folder.config);
+    if (arch != "DetrForObjectDetection")
+      fail(StatusCode::unsupported, model_dir, ": architecture '", arch.empty() ? "(none)" : arch,
+           "' is not supported for detection (supported: DetrForObjectDetection)");
+    if (options.num_threads < 0)
+      fail(StatusCode::invalid_argument, "num_threads must be 0 (all cores) or positive");
+    auto impl = std::make_shared<Impl>(models::DetrModel::load(folder), options);
+    impl->preprocess = folder.preprocess;
+    const models::DetrConfig& c = impl->model.config();
+    impl->info.architecture = arch;
+    impl->info.num_labels = static_cast<int>(c.labels.size());
+    impl->info.num_parameters = impl->model.num_parameters();
+    return Detector(std::move(impl));
+  });
 }
 
 const ModelInfo& Detector::info() const { return impl_->info; }
@@ -87,61 +90,67 @@ const std::vector<std::string>& Detector::label_names() const { return impl_->mo
 
 DetrOutputs Detector::forward(const float* pixel_values, const float* pixel_mask, int n, int height,
                               int width) const {
-  if (!pixel_values) fail(StatusCode::invalid_argument, "pixel_values is null");
-  if (n <= 0 || height <= 0 || width <= 0)
-    fail(StatusCode::invalid_argument, "batch ", n, "x", height, "x", width, " must be positive");
-  std::vector<float> ones;
-  if (!pixel_mask) {
-    ones.assign(size_t(n) * height * width, 1.f);
-    pixel_mask = ones.data();
-  }
-  const models::DetrConfig& c = impl_->model.config();
-  DetrOutputs out;
-  out.batch = n;
-  out.queries = c.num_queries;
-  out.classes = static_cast<int>(c.labels.size()) + 1;
-  out.logits.resize(size_t(n) * out.queries * out.classes);
-  out.boxes.resize(size_t(n) * out.queries * 4);
-  const Tensor px = Tensor::view(DType::f32, {n, 3, height, width}, const_cast<float*>(pixel_values));
-  const Tensor mask = Tensor::view(DType::f32, {n, height, width}, const_cast<float*>(pixel_mask));
-  impl_->executors.run({n, height, width}, {px, mask},
-                       {Tensor::view(DType::f32, {n, out.queries, out.classes}, out.logits.data()),
-                        Tensor::view(DType::f32, {n, out.queries, 4}, out.boxes.data())});
-  return out;
+  return api_call("running the detector", [&] {
+    if (!pixel_values) fail(StatusCode::invalid_argument, "pixel_values is null");
+    if (n <= 0 || height <= 0 || width <= 0)
+      fail(StatusCode::invalid_argument, "batch ", n, "x", height, "x", width, " must be positive");
+    std::vector<float> ones;
+    if (!pixel_mask) {
+      ones.assign(size_t(n) * height * width, 1.f);
+      pixel_mask = ones.data();
+    }
+    const models::DetrConfig& c = impl_->model.config();
+    DetrOutputs out;
+    out.batch = n;
+    out.queries = c.num_queries;
+    out.classes = static_cast<int>(c.labels.size()) + 1;
+    out.logits.resize(size_t(n) * out.queries * out.classes);
+    out.boxes.resize(size_t(n) * out.queries * 4);
+    const Tensor px = Tensor::view(DType::f32, {n, 3, height, width}, const_cast<float*>(pixel_values));
+    const Tensor mask = Tensor::view(DType::f32, {n, height, width}, const_cast<float*>(pixel_mask));
+    impl_->executors.run({n, height, width}, {px, mask},
+                         {Tensor::view(DType::f32, {n, out.queries, out.classes}, out.logits.data()),
+                          Tensor::view(DType::f32, {n, out.queries, 4}, out.boxes.data())});
+    return out;
+  });
 }
 
 DetrOutputs Detector::forward(const DetrBatch& b) const {
-  if (b.pixel_values.size() != size_t(b.n) * 3 * b.height * b.width ||
-      b.pixel_mask.size() != size_t(b.n) * b.height * b.width)
-    fail(StatusCode::invalid_argument, "DetrBatch sizes disagree with n x height x width");
-  return forward(b.pixel_values.data(), b.pixel_mask.data(), b.n, b.height, b.width);
+  return api_call("running the detector", [&] {
+    if (b.pixel_values.size() != size_t(b.n) * 3 * b.height * b.width ||
+        b.pixel_mask.size() != size_t(b.n) * b.height * b.width)
+      fail(StatusCode::invalid_argument, "DetrBatch sizes disagree with n x height x width");
+    return forward(b.pixel_values.data(), b.pixel_mask.data(), b.n, b.height, b.width);
+  });
 }
 
 std::vector<Detection> Detector::post_process(const DetrOutputs& o, int index, int image_width,
                                               int image_height, float threshold) const {
-  if (index < 0 || index >= o.batch) fail(StatusCode::invalid_argument, "image index ", index, " outside the batch");
-  std::vector<Detection> dets;
-  const auto& names = label_names();
-  for (int q = 0; q < o.queries; ++q) {
-    const float* l = o.logits.data() + (size_t(index) * o.queries + q) * o.classes;
-    const float mx = *std::max_element(l, l + o.classes);
-    double sum = 0;
-    for (int k = 0; k < o.classes; ++k) sum += std::exp(double(l[k]) - mx);
-    // The best real class; "no object" (the last column) only dilutes it.
-    const int best = static_cast<int>(std::max_element(l, l + o.classes - 1) - l);
-    const float score = static_cast<float>(std::exp(double(l[best]) - mx) / sum);
-    if (!(score > threshold)) continue;
-    const float* b = o.boxes.data() + (size_t(index) * o.queries + q) * 4;
-    Detection d;
-    d.id = best;
-    d.name = names[best];
-    d.score = score;
-    d.box = {(b[0] - 0.5f * b[2]) * image_width, (b[1] - 0.5f * b[3]) * image_height,
-             (b[0] + 0.5f * b[2]) * image_width, (b[1] + 0.5f * b[3]) * image_height};
-    dets.push_back(d);
-  }
-  std::stable_sort(dets.begin(), dets.end(), [](const Detection& a, const Detection& b) { return a.score > b.score; });
-  return dets;
+  return api_call("post-processing detections", [&] {
+    if (index < 0 || index >= o.batch) fail(StatusCode::invalid_argument, "image index ", index, " outside the batch");
+    std::vector<Detection> dets;
+    const auto& names = label_names();
+    for (int q = 0; q < o.queries; ++q) {
+      const float* l = o.logits.data() + (size_t(index) * o.queries + q) * o.classes;
+      const float mx = *std::max_element(l, l + o.classes);
+      double sum = 0;
+      for (int k = 0; k < o.classes; ++k) sum += std::exp(double(l[k]) - mx);
+      // The best real class; "no object" (the last column) only dilutes it.
+      const int best = static_cast<int>(std::max_element(l, l + o.classes - 1) - l);
+      const float score = static_cast<float>(std::exp(double(l[best]) - mx) / sum);
+      if (!(score > threshold)) continue;
+      const float* b = o.boxes.data() + (size_t(index) * o.queries + q) * 4;
+      Detection d;
+      d.id = best;
+      d.name = names[best];
+      d.score = score;
+      d.box = {(b[0] - 0.5f * b[2]) * image_width, (b[1] - 0.5f * b[3]) * image_height,
+               (b[0] + 0.5f * b[2]) * image_width, (b[1] + 0.5f * b[3]) * image_height};
+      dets.push_back(d);
+    }
+    std::stable_sort(dets.begin(), dets.end(), [](const Detection& a, const Detection& b) { return a.score > b.score; });
+    return dets;
+  });
 }
 
 namespace {
@@ -173,17 +182,21 @@ DetrBatch pad_batch(std::vector<Prepared>& images) {
 }  // namespace
 
 DetrBatch Detector::prepare_files(const std::vector<std::string>& paths) const {
-  if (paths.empty()) fail(StatusCode::invalid_argument, "no images given");
-  std::vector<Prepared> images;
-  for (const std::string& path : paths) images.push_back(impl_->prepare(io::load_image(path, kMaxImagePixels)));
-  return pad_batch(images);
+  return api_call("preparing images", [&] {
+    if (paths.empty()) fail(StatusCode::invalid_argument, "no images given");
+    std::vector<Prepared> images;
+    for (const std::string& path : paths) images.push_back(impl_->prepare(io::load_image(path, kMaxImagePixels)));
+    return pad_batch(images);
+  });
 }
 
 DetrBatch Detector::prepare(const std::vector<Image>& images) const {
-  if (images.empty()) fail(StatusCode::invalid_argument, "no images given");
-  std::vector<Prepared> prepared;
-  for (const Image& img : images) prepared.push_back(impl_->prepare(to_io(img)));
-  return pad_batch(prepared);
+  return api_call("preparing images", [&] {
+    if (images.empty()) fail(StatusCode::invalid_argument, "no images given");
+    std::vector<Prepared> prepared;
+    for (const Image& img : images) prepared.push_back(impl_->prepare(to_io(img)));
+    return pad_batch(prepared);
+  });
 }
 
 std::vector<std::vector<Detection>> Detector::Impl::detect(std::vector<Prepared> images, float threshold,
@@ -215,35 +228,45 @@ std::vector<std::vector<Detection>> Detector::Impl::detect(std::vector<Prepared>
 
 std::vector<std::vector<Detection>> Detector::detect_files(const std::vector<std::string>& paths,
                                                            float threshold) const {
-  std::vector<Prepared> images;
-  for (const std::string& path : paths) images.push_back(impl_->prepare(io::load_image(path, kMaxImagePixels)));
-  return impl_->detect(std::move(images), threshold, *this);
+  return api_call("detecting", [&] {
+    std::vector<Prepared> images;
+    for (const std::string& path : paths) images.push_back(impl_->prepare(io::load_image(path, kMaxImagePixels)));
+    return impl_->detect(std::move(images), threshold, *this);
+  });
 }
 
 std::vector<std::vector<Detection>> Detector::detect(const std::vector<Image>& images, float threshold) const {
-  std::vector<Prepared> prepared;
-  for (const Image& img : images) prepared.push_back(impl_->prepare(to_io(img)));
-  return impl_->detect(std::move(prepared), threshold, *this);
+  return api_call("detecting", [&] {
+    std::vector<Prepared> prepared;
+    for (const Image& img : images) prepared.push_back(impl_->prepare(to_io(img)));
+    return impl_->detect(std::move(prepared), threshold, *this);
+  });
 }
 
 std::vector<Detection> Detector::detect_encoded(const uint8_t* data, size_t size, float threshold) const {
-  std::vector<Prepared> images{impl_->prepare(io::decode_image(data, size, "<memory>", kMaxImagePixels))};
-  return impl_->detect(std::move(images), threshold, *this)[0];
+  return api_call("detecting", [&] {
+    std::vector<Prepared> images{impl_->prepare(io::decode_image(data, size, "<memory>", kMaxImagePixels))};
+    return impl_->detect(std::move(images), threshold, *this)[0];
+  });
 }
 
 void Detector::draw(const Image& image, const std::vector<Detection>& detections,
                     const std::string& out_path) const {
-  std::vector<io::DrawBox> boxes;
-  for (const Detection& d : detections) {
-    char score[16];
-    std::snprintf(score, sizeof score, " %.2f", d.score);
-    boxes.push_back({d.box.x0, d.box.y0, d.box.x1, d.box.y1, d.name + score, d.id});
-  }
-  io::write_annotated(to_io(image), boxes, out_path);
+  return api_call("drawing detections", [&] {
+    std::vector<io::DrawBox> boxes;
+    for (const Detection& d : detections) {
+      char score[16];
+      std::snprintf(score, sizeof score, " %.2f", d.score);
+      boxes.push_back({d.box.x0, d.box.y0, d.box.x1, d.box.y1, d.name + score, d.id});
+    }
+    io::write_annotated(to_io(image), boxes, out_path);
+  });
 }
 
 double Detector::forward_flops(int n, int height, int width) const {
-  return graph::count_flops(impl_->model.build(n, height, width));
+  return api_call("counting operations", [&] {
+    return graph::count_flops(impl_->model.build(n, height, width));
+  });
 }
 
 size_t Detector::peak_activation_bytes() const { return impl_->executors.held_bytes(); }

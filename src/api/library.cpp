@@ -1,4 +1,5 @@
 // Library-wide queries of the public API.
+#include "api/api_call.hpp"
 #include "backends/registry.hpp"
 #include "io/image.hpp"
 #include "visionrt/visionrt.hpp"
@@ -29,10 +30,13 @@ namespace {
 Image from_io(io::ImageRGB8 img) { return {img.width, img.height, std::move(img.pixels)}; }
 }  // namespace
 
-Image load_image(const std::string& path) { return from_io(io::load_image(path, kMaxImagePixels)); }
+Image load_image(const std::string& path) {
+  return api_call("decoding an image", [&] { return from_io(io::load_image(path, kMaxImagePixels)); });
+}
 
 Image decode_image(const uint8_t* data, size_t size) {
-  return from_io(io::decode_image(data, size, "<memory>", kMaxImagePixels));
+  return api_call("decoding an image",
+                  [&] { return from_io(io::decode_image(data, size, "<memory>", kMaxImagePixels)); });
 }
 
 }  // namespace visionrt

@@ -3,6 +3,8 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
+#include <exception>
 
 namespace visionrt {
 
@@ -25,8 +27,23 @@ void ThreadPool::run(int64_t n, int64_t grain, ChunkFn fn) {
   const int64_t chunk = (n + chunks - 1) / chunks;
   const int64_t count = (n + chunk - 1) / chunk;
   const int team = static_cast<int>(std::min<int64_t>(threads_, count));
+  // An exception may not leave an OpenMP region (the runtime would
+  // terminate the process): the first one is kept, the remaining chunks are
+  // skipped, and it is rethrown on the calling thread.
+  std::exception_ptr error;
+  std::atomic<bool> failed{false};
 #pragma omp parallel for num_threads(team) schedule(dynamic, 1)
-  for (int64_t c = 0; c < count; ++c) fn(c * chunk, std::min(n, (c + 1) * chunk));
+  for (int64_t c = 0; c < count; ++c) {
+    if (failed.load(std::memory_order_relaxed)) continue;
+    try {
+      fn(c * chunk, std::min(n, (c + 1) * chunk));
+    } catch (...) {
+#pragma omp critical(visionrt_thread_pool_error)
+      if (!error) error = std::current_exception();
+      failed.store(true, std::memory_order_relaxed);
+    }
+  }
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace visionrt

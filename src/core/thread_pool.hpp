@@ -18,6 +18,8 @@ class ThreadPool {
   // Calls fn(begin, end) on disjoint chunks covering [0, n) on up to size()
   // threads, the calling thread among them, and returns when all are done.
   // Chunks hold at least `grain` indices. `fn` is referred to, never copied.
+  // The first exception a chunk throws is rethrown here, the chunks not yet
+  // started being skipped.
   template <typename Fn>
   void parallel_for(int64_t n, int64_t grain, Fn&& fn) {
     run(n, grain, {&fn, [](const void* f, int64_t b, int64_t e) { (*static_cast<const std::remove_reference_t<Fn>*>(f))(b, e); }});

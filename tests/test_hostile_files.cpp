@@ -276,7 +276,7 @@ TEST(HostileFilesTest, DegenerateImageStdInAFileNamesFileAndKey) {
   write_text(dir.file("preprocessor_config.json"), R"({"image_std": [0.5, 1e-45, 0.5]})");
   expect_error([&] { ModelFolder::open(dir.str()); }, StatusCode::corrupt_file,
                {dir.file("preprocessor_config.json") +
-                ": preprocessor_config.json: \"image_std[1]\" must be a number in [1e-06, 1e+06], found 1e-45"});
+                ": \"image_std[1]\" must be a number in [1e-06, 1e+06], found 1e-45"});
 }
 
 TEST(HostileFilesTest, NonFiniteImageMeanIsRefused) {
@@ -342,7 +342,7 @@ TEST(HostileFilesTest, AbsurdSizeInAFileNamesFileAndKey) {
   write_text(dir.file("preprocessor_config.json"), R"({"size": {"height": 4294967328, "width": 224}})");
   expect_error([&] { ModelFolder::open(dir.str()); }, StatusCode::corrupt_file,
                {dir.file("preprocessor_config.json") +
-                ": preprocessor_config.json: \"size.height\" must be an integer in [1, 8192], found 4294967328"});
+                ": \"size.height\" must be an integer in [1, 8192], found 4294967328"});
 }
 
 TEST(HostileFilesTest, ComputedOutputSizeIsBoundedInPixels) {
@@ -354,6 +354,45 @@ TEST(HostileFilesTest, ComputedOutputSizeIsBoundedInPixels) {
   output_size(cfg, 1000, 1000, &w, &h);
   EXPECT_EQ(w, 8192);
   EXPECT_EQ(h, 8192);
+}
+
+// --- 6. Inputs found by the fuzz targets (tests/fuzz) -------------------------
+
+// A safetensors file's bytes: the 8-byte little-endian header length, the header, the data.
+std::string safetensors_bytes(const std::string& header, const std::string& data = "") {
+  std::string bytes;
+  for (int i = 0; i < 8; ++i) bytes += static_cast<char>(header.size() >> (8 * i) & 0xff);
+  return bytes + header + data;
+}
+
+TEST(HostileFilesTest, SafetensorsFromMemoryReadsAsOpenDoes) {
+  const float values[2] = {1.5f, -2.0f};
+  const std::string bytes = safetensors_bytes(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",
+                                              std::string(reinterpret_cast<const char*>(values), 8));
+  const auto file = SafetensorsFile::from_memory(bytes.data(), bytes.size(), "w.safetensors");
+  ASSERT_EQ(file->entries().size(), 1u);
+  const Tensor w = file->view(*file->find("w"));
+  EXPECT_EQ(w.shape(), Shape({2}));
+  EXPECT_EQ(w.f32()[0], 1.5f);
+  EXPECT_EQ(w.f32()[1], -2.0f);
+  expect_error([&] { SafetensorsFile::from_memory(bytes.data(), 7, "w.safetensors"); }, StatusCode::corrupt_file,
+               {"w.safetensors: file is 7 bytes, too short for the 8-byte header length"});
+}
+
+// An empty tensor whose dimensions overflow int64 before the zero is reached:
+// Tensor::numel() multiplies them in order, so its count would overflow.
+TEST(HostileFilesTest, SafetensorsShapeWhoseRunningProductOverflowsIsRefused) {
+  const std::string big = "4611686018427387904";  // 2^62
+  const std::string bytes = safetensors_bytes(R"({"w":{"dtype":"F32","shape":[)" + big + "," + big +
+                                              R"(,0],"data_offsets":[0,0]}})");
+  expect_error([&] { SafetensorsFile::from_memory(bytes.data(), bytes.size(), "w.safetensors"); },
+               StatusCode::corrupt_file,
+               {"w.safetensors: tensor 'w': shape [" + big + ", " + big + ", 0] is too large"});
+  // With the zero first every running product is zero: empty, and read.
+  const std::string zero_first = safetensors_bytes(R"({"w":{"dtype":"F32","shape":[0,)" + big + "," + big +
+                                                   R"(],"data_offsets":[0,0]}})");
+  const auto file = SafetensorsFile::from_memory(zero_first.data(), zero_first.size(), "w.safetensors");
+  EXPECT_EQ(file->view(file->entries()[0]).numel(), 0);
 }
 
 }  // namespace

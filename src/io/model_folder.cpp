@@ -110,7 +110,11 @@ ModelFolder ModelFolder::open(const std::string& dir) {
     try {
       folder.preprocess = PreprocessConfig::from_json(preprocess);
     } catch (const Error& e) {
-      fail(e.code(), preprocess_path, ": ", e.what());  // the reader does not know the file
+      // The reader names the file but not its folder: the full path replaces its name.
+      std::string what = e.what();
+      const std::string name = "preprocessor_config.json: ";
+      if (what.compare(0, name.size(), name) == 0) what.erase(0, name.size());
+      fail(e.code(), preprocess_path, ": ", what);
     }
   }
   folder.weights = WeightStore::open_folder(dir);

@@ -88,18 +88,20 @@ TensorEntry parse_entry(const std::string& path, const std::string& name, const 
     corrupt("data_offsets ", describe_json(*offsets), " run past the end of the ", data_size,
             "-byte data section");
 
-  // The byte count, refusing shapes whose size overflows 64 bits (a zero
-  // dimension makes any shape empty, whatever the other dimensions are).
-  uint64_t bytes = dtype_size(entry.dtype);
-  if (std::find(entry.shape.begin(), entry.shape.end(), 0) != entry.shape.end()) {
-    bytes = 0;
-  } else {
-    for (int64_t dim : entry.shape) {
-      if (bytes > std::numeric_limits<uint64_t>::max() / static_cast<uint64_t>(dim))
-        corrupt("shape ", shape_str(entry.shape), " is too large");
-      bytes *= static_cast<uint64_t>(dim);
-    }
+  // The element count, multiplied in order as shape_numel() multiplies it,
+  // refusing shapes whose running product overflows, as the reference reader
+  // does: [2^62, 2^62, 0] holds no element, but Tensor::numel() could not
+  // count them. Then the byte count, which must not overflow either.
+  constexpr uint64_t kMaxCount = std::numeric_limits<int64_t>::max();
+  uint64_t count = 1;
+  for (int64_t dim : entry.shape) {
+    if (dim != 0 && count > kMaxCount / static_cast<uint64_t>(dim))
+      corrupt("shape ", shape_str(entry.shape), " is too large");
+    count *= static_cast<uint64_t>(dim);
   }
+  if (count > std::numeric_limits<uint64_t>::max() / dtype_size(entry.dtype))
+    corrupt("shape ", shape_str(entry.shape), " is too large");
+  const uint64_t bytes = count * dtype_size(entry.dtype);
   if (bytes != end - begin)
     corrupt("shape ", shape_str(entry.shape), " of ", dtype_text, " needs ", bytes,
             " bytes, but data_offsets ", describe_json(*offsets), " hold ", end - begin);
@@ -181,19 +183,35 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
     fail(StatusCode::io_error, path, ": cannot stat: ", std::strerror(errno));
   if (!S_ISREG(info.st_mode)) fail(StatusCode::io_error, path, ": not a regular file");
   const size_t file_size = static_cast<size_t>(info.st_size);
-  if (file_size < 8)
-    fail(StatusCode::corrupt_file, path, ": file is ", file_size,
-         " bytes, too short for the 8-byte header length");
 
   std::shared_ptr<SafetensorsFile> file(new SafetensorsFile());
   file->path_ = path;
   file->self_ = file;
-  void* map = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd, 0);
-  if (map == MAP_FAILED) fail(StatusCode::io_error, path, ": cannot map: ", std::strerror(errno));
-  file->map_ = map;  // from here on the destructor unmaps, also when validation throws
-  file->map_size_ = file_size;
-  const auto* bytes = static_cast<const unsigned char*>(map);
+  // An empty file cannot be mapped; parse() refuses it as too short.
+  if (file_size > 0) {
+    void* map = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (map == MAP_FAILED) fail(StatusCode::io_error, path, ": cannot map: ", std::strerror(errno));
+    file->map_ = map;  // from here on the destructor unmaps, also when validation throws
+    file->map_size_ = file_size;
+  }
+  file->parse(static_cast<const unsigned char*>(file->map_), file_size);
+  return file;
+}
 
+std::shared_ptr<SafetensorsFile> SafetensorsFile::from_memory(const void* data, size_t size,
+                                                              const std::string& name) {
+  std::shared_ptr<SafetensorsFile> file(new SafetensorsFile());
+  file->path_ = name;
+  file->self_ = file;
+  file->parse(static_cast<const unsigned char*>(data), size);
+  return file;
+}
+
+void SafetensorsFile::parse(const unsigned char* bytes, size_t file_size) {
+  const std::string& path = path_;
+  if (file_size < 8)
+    fail(StatusCode::corrupt_file, path, ": file is ", file_size,
+         " bytes, too short for the 8-byte header length");
   uint64_t header_size = 0;
   for (int i = 7; i >= 0; --i) header_size = header_size << 8 | bytes[i];
   if (header_size == 0) fail(StatusCode::corrupt_file, path, ": header length is 0");
@@ -219,16 +237,15 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
         if (!m->is_string())
           fail(StatusCode::corrupt_file, path, ": __metadata__ value of '", m.key(),
                "' must be a string");
-        file->metadata_[m.key()] = m->get<std::string>();
+        metadata_[m.key()] = m->get<std::string>();
       }
       continue;
     }
-    file->entries_.push_back(parse_entry(path, it.key(), *it, data_size));
+    entries_.push_back(parse_entry(path, it.key(), *it, data_size));
   }
-  check_coverage(path, file->entries_, data_size);
-  for (size_t i = 0; i < file->entries_.size(); ++i) file->index_[file->entries_[i].name] = i;
-  file->data_ = bytes + 8 + header_size;
-  return file;
+  check_coverage(path, entries_, data_size);
+  for (size_t i = 0; i < entries_.size(); ++i) index_[entries_[i].name] = i;
+  data_ = bytes + 8 + header_size;
 }
 
 SafetensorsFile::~SafetensorsFile() {
@@ -243,8 +260,12 @@ const TensorEntry* SafetensorsFile::find(const std::string& name) const {
 Tensor SafetensorsFile::view(const TensorEntry& entry) const {
   // The mapping is read-only: views share it, and writing through one faults.
   void* bytes = const_cast<unsigned char*>(data_ + entry.begin);
-  if (entry.begin == entry.end || reinterpret_cast<uintptr_t>(bytes) % dtype_size(entry.dtype) == 0)
+  if (entry.begin == entry.end || reinterpret_cast<uintptr_t>(bytes) % dtype_size(entry.dtype) == 0) {
+    // Only pages of a file mapping may be released (they are read back from
+    // the file); bytes given to from_memory are the caller's.
+    if (!map_) return Tensor::view(entry.dtype, entry.shape, bytes, self_.lock());
     return Tensor::mapped(entry.dtype, entry.shape, bytes, self_.lock());
+  }
   // Writers that predate header padding can leave tensors misaligned for their
   // element type; those are copied so that typed access stays well-defined.
   Tensor copy = Tensor::empty(entry.dtype, entry.shape);

@@ -27,9 +27,14 @@ class SafetensorsFile {
   // Maps and validates `path`. Throws Error (not_found, io_error or
   // corrupt_file) naming the file and what is wrong with it:
   // header length beyond the file or over kMaxSafetensorsHeader; malformed
-  // JSON or duplicate keys; unknown dtype; shape x dtype size != byte range;
+  // JSON or duplicate keys; unknown dtype; shape x dtype size != byte range,
+  // or a shape whose element count (multiplied in order) overflows int64;
   // ranges outside the data section, overlapping, or leaving bytes unaccounted.
   static std::shared_ptr<SafetensorsFile> open(const std::string& path);
+  // Validates `size` bytes already in memory exactly as open() validates a
+  // file; `name` stands for the path in errors. The bytes are not copied:
+  // they must outlive the file and every view of it.
+  static std::shared_ptr<SafetensorsFile> from_memory(const void* data, size_t size, const std::string& name);
   ~SafetensorsFile();
   SafetensorsFile(const SafetensorsFile&) = delete;
   SafetensorsFile& operator=(const SafetensorsFile&) = delete;
@@ -43,6 +48,9 @@ class SafetensorsFile {
 
  private:
   SafetensorsFile() = default;
+  // The validation open() and from_memory() share: fills entries_, index_,
+  // metadata_ and data_ from the whole file's bytes, or throws.
+  void parse(const unsigned char* bytes, size_t size);
   std::string path_;
   void* map_ = nullptr;
   size_t map_size_ = 0;

@@ -1,6 +1,8 @@
 // The CPU backend and its kernel table: fp32 kernels for every op, and
 // conversions between F32, F16 and BF16. Weights stored in F32 are read in
 // place from the memory-mapped checkpoint.
+#include <cpuid.h>
+
 #include <cstdlib>
 #include <cstring>
 
@@ -60,10 +62,27 @@ static_assert(sizeof(kCpuKernels) / sizeof(kCpuKernels[0]) == static_cast<size_t
 
 bool is_float(DType t) { return t == DType::f32 || t == DType::f16 || t == DType::bf16; }
 
+// AVX-512 BF16 or AMX-BF16, with the operating system saving their state,
+// as GCC's __builtin_cpu_supports("avx512bf16") and ("amx-bf16") say; read
+// from CPUID and XCR0 here because clang before 16 knows neither name.
+bool cpu_has_bf16_products() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE) || !__get_cpuid_count(7, 0, &a, &b, &c, &d))
+    return false;
+  const unsigned max_subleaf = a, amx_bf16 = d >> 22 & 1;
+  unsigned xcr0 = 0, xcr0_high = 0;
+  __asm__("xgetbv" : "=a"(xcr0), "=d"(xcr0_high) : "c"(0));
+  constexpr unsigned kTileState = 0x60000;  // XTILECFG and XTILEDATA
+  if (amx_bf16 && (xcr0 & kTileState) == kTileState) return true;
+  // avx512f is asked of the builtin, which also checks the ZMM state.
+  return max_subleaf >= 1 && __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a >> 5 & 1) &&
+         __builtin_cpu_supports("avx512f");
+}
+
 // What this CPU lacks for BF16 products, or null when it has it.
 const char* bf16_missing() {
   if (!kHaveBf16Products) return "visionrt was built without oneDNN, which runs them";
-  if (!__builtin_cpu_supports("avx512bf16") && !__builtin_cpu_supports("amx-bf16"))
+  if (!cpu_has_bf16_products())
     return "this CPU has neither AVX-512 BF16 nor AMX";
   return nullptr;
 }

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Builds the Python package with `pip install .` into a new virtual
+# environment, build-venv/ (or the folder VISIONRT_VENV names), and runs its
+# tests (tests/python) with pytest.
+#
+#   bash tools/test_python.sh [pip options...]
+#   bash tools/test_python.sh -C cmake.define.VISIONRT_WITH_CUDA=OFF
+#
+# Run after tools/setup.sh, which installs the engine's build dependencies;
+# this installs Python's venv module and headers (Debian 12 packages) when
+# missing, as root or with sudo. pip fetches the build's requirements
+# (scikit-build-core, nanobind) and the tests' (pytest, numpy, pillow) from
+# PyPI. Where tools/setup.sh built the command-line tool (build/visionrt),
+# the tests also check that the package gives its answers; VISIONRT_CLI
+# names another.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+packages=(python3 python3-venv python3-dev)
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+if ((${#missing[@]})); then
+  sudo=()
+  if ((EUID != 0)); then sudo=(sudo); fi
+  echo "test_python: installing ${missing[*]}"
+  "${sudo[@]}" apt-get update
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+    "${missing[@]}"
+fi
+
+# As tools/setup.sh: CMake looks for nvcc on PATH only.
+if ! command -v nvcc >/dev/null && [[ -x /usr/local/cuda/bin/nvcc ]]; then
+  export PATH="/usr/local/cuda/bin:$PATH"
+fi
+
+# The Debian Python that python3-dev brings headers for (PYTHON names another).
+python=${PYTHON:-/usr/bin/python3}
+venv=${VISIONRT_VENV:-build-venv}
+rm -rf "$venv"
+"$python" -m venv "$venv"
+# Debian 12's pip (23.0) lacks -C, the short form of --config-settings.
+"$venv"/bin/pip install --upgrade pip
+
+start=$SECONDS
+CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "$venv"/bin/pip install "$@" .
+echo "test_python: pip install . took $((SECONDS - start)) s"
+"$venv"/bin/python -c 'import visionrt as v
+print(f"test_python: visionrt {v.__version__}: image decoding {v.has_image_io()}, CUDA backend {v.has_cuda_backend()}")'
+
+"$venv"/bin/pip install pytest numpy pillow
+if [[ -z ${VISIONRT_CLI:-} && -x build/visionrt ]]; then export VISIONRT_CLI=$PWD/build/visionrt; fi
+start=$SECONDS
+"$venv"/bin/python -m pytest tests/python -p no:cacheprovider -rs
+echo "test_python: pytest took $((SECONDS - start)) s"

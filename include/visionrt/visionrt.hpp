@@ -102,6 +102,9 @@ struct ModelInfo {
   int input_height = 0, input_width = 0;
   int num_labels = 0;
   int64_t num_parameters = 0;
+  // The detector's object queries, the most detections an image can get;
+  // 0 for the classifier.
+  int num_queries = 0;
 };
 
 class VISIONRT_API Classifier {

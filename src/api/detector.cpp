@@ -79,6 +79,7 @@ Detector Detector::load(const std::string& model_dir, const Options& options) {
     impl->info.architecture = arch;
     impl->info.num_labels = static_cast<int>(c.labels.size());
     impl->info.num_parameters = impl->model.num_parameters();
+    impl->info.num_queries = c.num_queries;
     return Detector(std::move(impl));
   });
 }

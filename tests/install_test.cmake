@@ -1,5 +1,7 @@
 # Run by ctest as `cmake -P` (see install.cmake) with VISIONRT_SOURCE_DIR,
-# VISIONRT_BINARY_DIR, WORK_DIR, GENERATOR, C_COMPILER and CXX_COMPILER set.
+# VISIONRT_BINARY_DIR, WORK_DIR, GENERATOR, C_COMPILER and CXX_COMPILER set,
+# and optionally C_FLAGS, CXX_FLAGS and LINKER_FLAGS, the build's own, with
+# which the consumers are built.
 # Installs the build into WORK_DIR/prefix and checks that an outside project
 # can use it: the C++ consumer through find_package(visionrt), the C consumer
 # through pkg-config, and the installed visionrt tool; all three must name the
@@ -75,6 +77,7 @@ set(consumer_build "${WORK_DIR}/consumer-build")
 run_checked(ignored "${CMAKE_COMMAND}"
   -S "${VISIONRT_SOURCE_DIR}/tests/consumer" -B "${consumer_build}"
   -G "${GENERATOR}" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}"
+  "-DCMAKE_CXX_FLAGS=${CXX_FLAGS}" "-DCMAKE_EXE_LINKER_FLAGS=${LINKER_FLAGS}"
   "-DCMAKE_PREFIX_PATH=${prefix}")
 file(STRINGS "${consumer_build}/CMakeCache.txt" found_dir REGEX "^visionrt_DIR:")
 string(FIND "${found_dir}" "${prefix}/" at)
@@ -107,7 +110,8 @@ if(NOT flag_dirs_ok OR NOT pc_text MATCHES "-I" OR NOT pc_text MATCHES "-L")
   message(FATAL_ERROR "pkg-config flags '${pc_text}' do not point into the install prefix "
     "${prefix}: visionrt.pc must find the prefix relative to itself (\${pcfiledir})")
 endif()
-run_checked(ignored "${C_COMPILER}" -std=c99 -Wall -Wextra -pedantic -Werror
+separate_arguments(build_flags UNIX_COMMAND "${C_FLAGS} ${LINKER_FLAGS}")
+run_checked(ignored "${C_COMPILER}" -std=c99 -Wall -Wextra -pedantic -Werror ${build_flags}
   "${VISIONRT_SOURCE_DIR}/tests/consumer/consumer_c.c" ${pc_flags} -o "${WORK_DIR}/consumer_c")
 
 if(no_image_io)

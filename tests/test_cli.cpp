@@ -544,8 +544,6 @@ TEST_F(CliDetect, ClassifierFolderIsRefusedWithOneLine) {
 
 }  // namespace
 
-#endif  // VISIONRT_CLI_PATH
-
 namespace visionrt {
 namespace {
 
@@ -604,3 +602,5 @@ TEST(ClassifierApi, PreprocessOfADecodedImageEqualsPreprocessFile) {
 
 }  // namespace
 }  // namespace visionrt
+
+#endif  // VISIONRT_CLI_PATH

@@ -54,33 +54,50 @@ extern "C" void* aligned_alloc(std::size_t alignment, std::size_t size) {
   return __libc_memalign(alignment, size);
 }
 
-// Every replaceable form that allocates with malloc, so that each delete
-// frees what its new made (std::stable_sort uses the nothrow form; a
-// sanitizer reports a mismatch where one is left to the library's).
-void* operator new(std::size_t size) {
-  count_allocation(__builtin_return_address(0));
-  if (void* p = std::malloc(size ? size : 1)) return p;
+// Every replaceable form, so that every C++ allocation is counted and each
+// delete frees what its new made: all allocate with malloc (or glibc's
+// memalign, for over-aligned types) and free with free. One form left to the
+// C++ library, or to AddressSanitizer's, which stands in for the library's,
+// would go uncounted, and its delete would be another allocator's kind than
+// the new it frees (an alloc-dealloc mismatch to the sanitizer). The nothrow
+// forms are used too (std::stable_sort's buffer).
+namespace {
+void* allocate(std::size_t size, std::size_t alignment) noexcept {
+  if (size == 0) size = 1;
+  return alignment <= alignof(std::max_align_t) ? std::malloc(size) : __libc_memalign(alignment, size);
+}
+void* allocate_or_throw(std::size_t size, std::size_t alignment) {
+  if (void* p = allocate(size, alignment)) return p;
   throw std::bad_alloc();
 }
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  count_allocation(__builtin_return_address(0));
-  return std::malloc(size ? size : 1);
+}  // namespace
+
+#define COUNTED(call) (count_allocation(__builtin_return_address(0)), call)
+void* operator new(std::size_t n) { return COUNTED(allocate_or_throw(n, 0)); }
+void* operator new[](std::size_t n) { return COUNTED(allocate_or_throw(n, 0)); }
+void* operator new(std::size_t n, std::align_val_t a) { return COUNTED(allocate_or_throw(n, std::size_t(a))); }
+void* operator new[](std::size_t n, std::align_val_t a) { return COUNTED(allocate_or_throw(n, std::size_t(a))); }
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return COUNTED(allocate(n, 0)); }
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return COUNTED(allocate(n, 0)); }
+void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+  return COUNTED(allocate(n, std::size_t(a)));
 }
-void* operator new[](std::size_t size) {
-  count_allocation(__builtin_return_address(0));
-  if (void* p = std::malloc(size ? size : 1)) return p;
-  throw std::bad_alloc();
+void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+  return COUNTED(allocate(n, std::size_t(a)));
 }
-void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
-  count_allocation(__builtin_return_address(0));
-  return std::malloc(size ? size : 1);
-}
+#undef COUNTED
 void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
 void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
 void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
 
 namespace visionrt {
 namespace {

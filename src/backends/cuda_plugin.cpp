@@ -59,7 +59,8 @@ bool cuda_driver_has_device(std::string* why) {
 
 std::shared_ptr<Backend> load_cuda_backend(const CudaBackendConfig& config) {
 #if !VISIONRT_HAVE_CUDA
-  fail(StatusCode::device_error, "visionrt was built without CUDA; use the cpu device");
+  // Worded as the CUDA build's refusal below, "no usable GPU: <why>".
+  fail(StatusCode::device_error, "no usable GPU: visionrt was built without CUDA; use the cpu device");
 #else
   std::string why;
   if (!cuda_driver_has_device(&why)) fail(StatusCode::device_error, "no usable GPU: ", why);

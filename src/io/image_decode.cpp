@@ -224,8 +224,16 @@ std::string png_data_problem(ByteReader r) {
     for (int p = 0; p < 7; ++p)
       expected += pass_bytes((width + kDx[p] - 1 - kX0[p]) / kDx[p], (height + kDy[p] - 1 - kY0[p]) / kDy[p]);
   }
-  z_stream z{};
-  if (inflateInit(&z) != Z_OK) return "zlib could not start";
+  // Ends the stream on every way out, an exception from the scratch buffer's
+  // allocation included.
+  struct Inflater {
+    z_stream z{};
+    ~Inflater() { inflateEnd(&z); }
+  } inflater;
+  z_stream& z = inflater.z;
+  const int init = inflateInit(&z);
+  if (init == Z_MEM_ERROR) throw std::bad_alloc();
+  if (init != Z_OK) return "zlib could not start";
   std::vector<unsigned char> scratch(1 << 16);
   uint64_t produced = 0;
   int status = Z_OK;
@@ -233,14 +241,9 @@ std::string png_data_problem(ByteReader r) {
   for (size_t pos = 8; r.has(pos, 12);) {
     const uint64_t length = r.uint(pos, 4);
     const bool is_end = r.matches(pos + 4, "IEND", 4);
-    if (!r.has(pos + 8, length + 4)) {
-      inflateEnd(&z);
-      return "a chunk running past the end of the file";
-    }
-    if (crc32(0L, r.at(pos + 4), static_cast<uInt>(length + 4)) != r.uint(pos + 8 + length, 4)) {
-      inflateEnd(&z);
+    if (!r.has(pos + 8, length + 4)) return "a chunk running past the end of the file";
+    if (crc32(0L, r.at(pos + 4), static_cast<uInt>(length + 4)) != r.uint(pos + 8 + length, 4))
       return "a chunk whose CRC does not match its data";
-    }
     if (r.matches(pos + 4, "IDAT", 4) && length > 0) {
       if (ended) extra = true;
       z.next_in = const_cast<Bytef*>(r.at(pos + 8));
@@ -259,7 +262,6 @@ std::string png_data_problem(ByteReader r) {
     if (is_end) break;
     pos += 12 + length;
   }
-  inflateEnd(&z);
   if (status != Z_OK && status != Z_STREAM_END) return "corrupt compressed image data";
   if (!ended || produced < expected) return "compressed image data that ends early";
   if (extra || produced > expected) return "more compressed image data than the image holds";

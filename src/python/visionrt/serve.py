@@ -1,0 +1,288 @@
+"""visionrt models over HTTP with Ray Serve: each replica loads a model
+once and answers POSTs of encoded image bytes with the JSON results of
+Classifier.classify or Detector.detect.
+
+    from ray import serve
+    from visionrt.serve import app
+    serve.run(app("models/demo/vit-digits", replicas=2), route_prefix="/classify")
+
+    curl --data-binary @digit_3.png 'http://127.0.0.1:8000/classify?topk=2'
+    [{"label": "3", "score": 0.912...}, {"label": "5", "score": 0.0145...}]
+
+Query parameters: topk (classification, default 5), threshold (detection,
+default 0.7). An image the engine refuses, an empty body or a bad parameter
+is answered with 400 and {"error": message, "status": visionrt status}.
+
+    serve run visionrt.serve:build_app model_dir=/models/vit replicas=2
+    python -m visionrt.serve /models/vit --replicas 2 --port 8000
+"""
+
+# No `from __future__ import annotations`: Serve converts build_app's
+# arguments only when its annotation is the BuildArgs class itself.
+import argparse
+import asyncio
+import json
+import math
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+try:
+    import ray
+    from pydantic import BaseModel
+    from ray import serve
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+except ImportError as error:
+    raise ImportError('visionrt.serve needs Ray Serve: pip install "ray[serve]"') from error
+
+import visionrt
+
+__all__ = ["BuildArgs", "VisionModel", "app", "build_app", "main"]
+
+# Statuses caused by what the client sent; the others are the server's.
+_CLIENT_STATUSES = {"invalid_argument", "corrupt_file", "unsupported"}
+
+
+def _task_of(model_dir: str) -> str:
+    architectures = json.loads((Path(model_dir) / "config.json").read_text()).get("architectures") or []
+    for architecture in architectures:
+        if architecture.endswith("ForImageClassification"):
+            return "classify"
+        if architecture.endswith("ForObjectDetection"):
+            return "detect"
+    raise visionrt.InvalidArgumentError(
+        f"{model_dir}: config.json's architectures {architectures} name no image classification or object"
+        ' detection model; give task="classify" or task="detect"'
+    )
+
+
+def _error(message: str, status: str) -> JSONResponse:
+    return JSONResponse({"error": message, "status": status}, status_code=400 if status in _CLIENT_STATUSES else 500)
+
+
+@serve.deployment
+class VisionModel:
+    """One replica: a Classifier or Detector and a batching queue in front
+    of it. Requests that arrive together run through the engine as one list
+    per topk or threshold, so that each gets what a call with its own
+    parameter gives. (Where the CPU's matrix-product kernels depend on the
+    batch size, as oneDNN's AVX2 ones do, scores move by about 1e-6 with
+    the batch a request shares.)"""
+
+    def __init__(
+        self,
+        model_dir: str,
+        task: Optional[str],
+        device: str,
+        precision: Optional[str],
+        threads: int,
+        max_batch_size: int,
+        batch_wait_timeout_s: float,
+    ) -> None:
+        self.task = task or _task_of(model_dir)
+        if self.task == "classify":
+            self.model: Union[visionrt.Classifier, visionrt.Detector] = visionrt.Classifier(
+                model_dir, device=device, precision=precision, threads=threads
+            )
+        elif self.task == "detect":
+            self.model = visionrt.Detector(model_dir, device=device, precision=precision, threads=threads)
+        else:
+            raise visionrt.InvalidArgumentError(f'task must be "classify" or "detect", got {task!r}')
+        self._batch.set_max_batch_size(max_batch_size)
+        self._batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
+
+    def _parameter(self, request: Request) -> Union[int, float]:
+        """The query's topk or threshold; ValueError names a bad one."""
+        if self.task == "classify":
+            text = request.query_params.get("topk", "5")
+            try:
+                topk = int(text)
+            except ValueError:
+                topk = 0
+            if topk < 1:
+                raise ValueError(f"topk must be a positive integer, got {text!r}")
+            # Past the label count every topk gives the same answer: one batch group.
+            return min(topk, len(self.model.labels))
+        text = request.query_params.get("threshold", "0.7")
+        try:
+            threshold = float(text)
+        except ValueError:
+            threshold = math.nan
+        if not math.isfinite(threshold):
+            raise ValueError(f"threshold must be a finite number, got {text!r}")
+        return threshold
+
+    async def __call__(self, request: Request) -> JSONResponse:
+        if request.method != "POST":
+            return JSONResponse(
+                {"error": "POST the image's encoded bytes", "status": "invalid_argument"}, status_code=405
+            )
+        try:
+            parameter = self._parameter(request)
+        except ValueError as error:
+            return _error(str(error), "invalid_argument")
+        image = await request.body()
+        if not image:
+            return _error("empty request body: POST the image's encoded bytes", "invalid_argument")
+        result = await self._batch((image, parameter))
+        if isinstance(result, visionrt.Error):
+            return _error(str(result), result.status)
+        return JSONResponse(result)
+
+    @serve.batch
+    async def _batch(self, requests: List[Tuple[bytes, Union[int, float]]]) -> List[Any]:
+        # The engine releases the GIL: in a thread, it leaves the event loop
+        # free to take the next requests while it runs.
+        return await asyncio.to_thread(self._run_batch, requests)
+
+    def _run_batch(self, requests: List[Tuple[bytes, Union[int, float]]]) -> List[Any]:
+        groups: Dict[Union[int, float], List[int]] = {}
+        for index, (_, parameter) in enumerate(requests):
+            groups.setdefault(parameter, []).append(index)
+        results: List[Any] = [None] * len(requests)
+        for parameter, indices in groups.items():
+            for index, result in zip(indices, self._run([requests[i][0] for i in indices], parameter)):
+                results[index] = result
+        return results
+
+    def _run(self, images: List[bytes], parameter: Union[int, float]) -> List[Any]:
+        """One result or visionrt.Error per image: an image the engine
+        refuses fails its whole list, so the list is then run image by image
+        to fail that image alone."""
+        run = self.model.classify if self.task == "classify" else self.model.detect
+        try:
+            return run(images, parameter)
+        except visionrt.Error as error:
+            if len(images) == 1:
+                return [error]
+            return [self._run([image], parameter)[0] for image in images]
+
+
+def app(
+    model_dir: Union[str, "os.PathLike[str]"],
+    *,
+    task: Optional[str] = None,
+    replicas: int = 1,
+    gpus_per_replica: float = 0,
+    cpus_per_replica: Optional[float] = None,
+    threads: int = 0,
+    precision: Optional[str] = None,
+    max_batch_size: int = 8,
+    batch_wait_timeout_s: float = 0.005,
+) -> serve.Application:
+    """A Serve application of one deployment, VisionModel, for serve.run.
+
+    model_dir: a checkpoint folder at this path on every node that runs a
+    replica. task: "classify" or "detect"; None takes it from config.json's
+    architectures. gpus_per_replica: GPUs Ray reserves for each replica (a
+    fraction shares one); with any, the model runs on the GPU, else on the
+    CPU. cpus_per_replica: CPUs Ray reserves for each (default: threads, or
+    1 when threads is 0). threads: the engine's CPU threads, 0 for all the
+    node's cores. precision: as for Classifier. Requests are batched up to
+    max_batch_size, waiting at most batch_wait_timeout_s for a batch to fill.
+    """
+    if cpus_per_replica is None:
+        cpus_per_replica = threads or 1
+    return VisionModel.options(
+        num_replicas=replicas,
+        # One batch running and the next filling.
+        max_ongoing_requests=2 * max_batch_size,
+        ray_actor_options={"num_cpus": cpus_per_replica, "num_gpus": gpus_per_replica},
+    ).bind(
+        # Replicas may start in any working directory.
+        os.path.abspath(model_dir),
+        task,
+        # Without a GPU reserved by Ray, one the node has may be another replica's.
+        "cuda" if gpus_per_replica > 0 else "cpu",
+        precision,
+        threads,
+        max_batch_size,
+        batch_wait_timeout_s,
+    )
+
+
+class BuildArgs(BaseModel):
+    """app's arguments, as `serve run visionrt.serve:build_app key=value ...`
+    and a config file's `args:` give them."""
+
+    model_dir: str
+    task: Optional[str] = None
+    replicas: int = 1
+    gpus_per_replica: float = 0
+    cpus_per_replica: Optional[float] = None
+    threads: int = 0
+    precision: Optional[str] = None
+    max_batch_size: int = 8
+    batch_wait_timeout_s: float = 0.005
+
+
+def build_app(args: BuildArgs) -> serve.Application:
+    """The application builder of `serve run` and Serve config files."""
+    options = args.model_dump()
+    return app(options.pop("model_dir"), **options)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m visionrt.serve", description="Serve a visionrt model over HTTP with Ray Serve."
+    )
+    parser.add_argument("model_dir")
+    parser.add_argument("--task", choices=["classify", "detect"], help="default: from config.json")
+    parser.add_argument("--replicas", type=int, default=1)
+    parser.add_argument("--gpus-per-replica", type=float, default=0)
+    parser.add_argument("--cpus-per-replica", type=float, help="default: --threads, or 1")
+    parser.add_argument("--threads", type=int, default=0, help="engine threads per replica, 0 for all cores")
+    parser.add_argument("--precision", choices=["fp32", "tf32", "fp16", "bf16"])
+    parser.add_argument("--max-batch-size", type=int, default=8)
+    parser.add_argument("--batch-wait-timeout-s", type=float, default=0.005)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--route", default="/")
+    parser.add_argument("--name", default="visionrt", help="the Serve application's name")
+    parser.add_argument(
+        "--address", help="an existing Ray cluster (default: RAY_ADDRESS, else a local Ray started here)"
+    )
+    args = parser.parse_args(argv)
+
+    ray.init(address=args.address)
+    # SIGTERM unwinds as Ctrl-C does, through the clean-up below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        serve.start(http_options={"host": args.host, "port": args.port})
+        serve.run(
+            app(
+                args.model_dir,
+                task=args.task,
+                replicas=args.replicas,
+                gpus_per_replica=args.gpus_per_replica,
+                cpus_per_replica=args.cpus_per_replica,
+                threads=args.threads,
+                precision=args.precision,
+                max_batch_size=args.max_batch_size,
+                batch_wait_timeout_s=args.batch_wait_timeout_s,
+            ),
+            name=args.name,
+            route_prefix=args.route,
+        )
+        print(f"visionrt.serve: {args.model_dir} at http://{args.host}:{args.port}{args.route}; Ctrl-C stops",
+              flush=True)
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        # On a cluster that outlives this command only its application goes.
+        serve.delete(args.name)
+        ray.shutdown()
+
+
+if __name__ == "__main__":
+    # Run through the module's import, so that Ray finds VisionModel as
+    # visionrt.serve.VisionModel on every node rather than in __main__.
+    from visionrt.serve import main as _main
+
+    _main()

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Serving with Ray Serve (visionrt.serve): builds and tests the package with
+# tools/test_python.sh, installs ray[serve] into its virtual environment,
+# runs tests/python_serve with pytest (the demo models deployed on a local
+# Ray, concurrent HTTP requests checked against the command-line tool) and
+# then tools/bench_serve.py, which prints requests/s and p50/p99 latency of
+# the ViT demo model with 1 and 2 replicas.
+#
+#   bash tools/test_serve.sh [pip options for the package...]
+#
+# Run after tools/setup.sh; pip fetches ray[serve] from PyPI. VISIONRT_VENV
+# names the virtual environment's folder (default build-venv),
+# BENCH_SECONDS the benchmark's time per configuration (default 20).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+export VISIONRT_VENV=${VISIONRT_VENV:-build-venv}
+bash tools/test_python.sh "$@"
+python=$VISIONRT_VENV/bin/python
+
+start=$SECONDS
+"$python" -m pip install "ray[serve]"
+echo "test_serve: pip install ray[serve] took $((SECONDS - start)) s"
+"$python" -c 'import ray; print(f"test_serve: ray {ray.__version__}")'
+
+if [[ -z ${VISIONRT_CLI:-} && -x build/visionrt ]]; then export VISIONRT_CLI=$PWD/build/visionrt; fi
+# -s shows the counts and times the test prints; Ray's own deprecation
+# warnings are left out.
+start=$SECONDS
+"$python" -m pytest tests/python_serve -p no:cacheprovider -rs -s -W ignore::DeprecationWarning
+echo "test_serve: pytest took $((SECONDS - start)) s"
+
+start=$SECONDS
+"$python" -W ignore::DeprecationWarning tools/bench_serve.py --seconds "${BENCH_SECONDS:-20}"
+echo "test_serve: benchmark took $((SECONDS - start)) s"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Everything CI runs, in order: the README's test command (tools/test.sh:
-# both builds' test suites and the Python package's tests), the CPU test
+# both builds' test suites), the CPU test
 # suite under AddressSanitizer + UndefinedBehaviorSanitizer and the threaded
 # tests under ThreadSanitizer (tools/sanitize.sh), then each libFuzzer target
 # for FUZZ_SECONDS (tools/fuzz.sh; 60 by default here).

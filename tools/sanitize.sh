@@ -27,8 +27,8 @@ what=${1:-all}
 case $what in asan | tsan | all) ;; *) echo "usage: tools/sanitize.sh [asan|tsan|all]" >&2; exit 2 ;; esac
 supp=$PWD/tests/sanitizers
 
-# tools/setup.sh's packages, the sanitizer runtimes (with build-essential
-# already), and libomp with libarcher.
+# tools/setup.sh's packages; gcc's sanitizer runtimes, named although
+# build-essential brings them; libomp, with libarcher, for the TSan run.
 packages=(build-essential cmake ninja-build pkg-config nlohmann-json3-dev libgtest-dev libdnnl-dev
           libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev zlib1g-dev
           libasan8 libubsan1 libtsan2 libomp-dev)
@@ -54,8 +54,7 @@ fi
 run_ctest() {
   local dir=$1 rc=0
   shift
-  ctest --test-dir "$dir" --output-on-failure -j2 --timeout 1800 "$@" 2>&1 | tee "$dir/sanitize.log" ||
-    rc=$?
+  ctest --test-dir "$dir" --output-on-failure -j2 "$@" 2>&1 | tee "$dir/sanitize.log" || rc=$?
   local total failed reports
   total=$(sed -nE 's/.* tests failed out of ([0-9]+)$/\1/p' "$dir/sanitize.log")
   failed=$(sed -nE 's/.*, ([0-9]+) tests failed out of.*/\1/p' "$dir/sanitize.log")
@@ -85,6 +84,7 @@ run_asan() {
   # aligned stack but places them 32-byte aligned on the fake stack, and the
   # AVX-512 kernels' aligned stores to locals then fault.
   export ASAN_OPTIONS=exitcode=99:detect_leaks=1:check_initialization_order=1:strict_init_order=1:strict_string_checks=1
+  export LSAN_OPTIONS=suppressions=$supp/lsan.supp:print_suppressions=0
   export UBSAN_OPTIONS=exitcode=99:print_stacktrace=1:halt_on_error=1
   cmake --build build-asan --parallel 2
   run_ctest build-asan || ok=0
@@ -103,6 +103,7 @@ tsan_tests='^(ConcurrencyTest|BackendOpsTest|CpuIsaTest|PreparedWeightsTest|Exec
 run_tsan() {
   local start=$SECONDS ok=1 llvm=/usr/lib/llvm-14/lib  # libomp-dev's
   local flags="-fsanitize=thread -fno-omit-frame-pointer"
+  # gcc compiles the OpenMP pragmas as usual; the program links libomp.
   cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_C_COMPILER=gcc -DCMAKE_CXX_COMPILER=g++ \
     -DOpenMP_CXX_FLAGS=-fopenmp -DOpenMP_CXX_LIB_NAMES=omp -DOpenMP_omp_LIBRARY=$llvm/libomp.so \

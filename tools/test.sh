@@ -9,8 +9,7 @@
 # reasons only, no GPU on this machine and the full-size reference models made
 # on demand (tools/check_test_skips.sh). A second, minimal build without CUDA,
 # OpenCV and oneDNN then runs the suite again: the optional parts must stay
-# optional. Last, the Python package is installed into a virtual environment
-# (build-venv/) and its tests run (tools/test_python.sh).
+# optional.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -24,5 +23,3 @@ cmake -S . -B build-minimal -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DVISIONRT_WITH_CUDA=OFF -DVISIONRT_WITH_OPENCV=OFF -DVISIONRT_WITH_ONEDNN=OFF
 cmake --build build-minimal --parallel "$(nproc)"
 ctest --test-dir build-minimal --output-on-failure -j2 --timeout 900
-
-bash tools/test_python.sh

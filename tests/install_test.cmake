@@ -134,4 +134,26 @@ if(NOT cpp_id EQUAL c_id OR NOT cpp_id EQUAL cli_id)
 endif()
 message(STATUS "installed visionrt works: top-1 id ${cpp_id} for ${image} from the C++ consumer, "
   "the C consumer and the tool")
+
+# Detection through the C API: the same objects, in the same order, as the
+# tool finds in a demo image.
+set(detr "${VISIONRT_SOURCE_DIR}/models/demo/detr-shapes")
+set(shapes "${VISIONRT_SOURCE_DIR}/models/demo/images/shapes/shapes_00000.png")
+run_checked(c_det ${run_env} "${WORK_DIR}/consumer_c" detect "${detr}" "${shapes}")
+run_checked(cli_det ${run_env} "${prefix}/bin/visionrt" detect --model "${detr}" --json "${shapes}")
+string(REGEX MATCHALL "id=[0-9]+" c_ids "${c_det}")
+string(JSON cli_count LENGTH "${cli_det}" detections)
+set(cli_ids "")
+if(cli_count GREATER 0)
+  math(EXPR last "${cli_count} - 1")
+  foreach(i RANGE ${last})
+    string(JSON id GET "${cli_det}" detections ${i} id)
+    list(APPEND cli_ids "id=${id}")
+  endforeach()
+endif()
+if(NOT c_ids STREQUAL cli_ids OR NOT c_det MATCHES "^detections ${cli_count}\n")
+  message(FATAL_ERROR "detections differ for ${shapes}: C consumer\n${c_det}\nvisionrt tool\n${cli_det}")
+endif()
+message(STATUS "installed visionrt detects: ${cli_count} objects (${c_ids}) in ${shapes} from the C "
+  "consumer and the tool")
 file(REMOVE_RECURSE "${WORK_DIR}")

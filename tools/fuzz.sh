@@ -23,20 +23,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 packages=(cmake ninja-build pkg-config clang libclang-rt-14-dev libomp-14-dev llvm-14 nlohmann-json3-dev
           libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev zlib1g-dev)
 
-missing=()
-for package in "${packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$package")
-  fi
-done
-if ((${#missing[@]})); then
-  sudo=()
-  if ((EUID != 0)); then sudo=(sudo); fi
-  echo "fuzz: installing ${missing[*]}"
-  "${sudo[@]}" apt-get update
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-    "${missing[@]}"
-fi
+source tools/apt_packages.sh
+install_packages fuzz "${packages[@]}"
 
 build="build-fuzz"
 seconds=${FUZZ_SECONDS:-60}

@@ -32,20 +32,8 @@ supp=$PWD/tests/sanitizers
 packages=(build-essential cmake ninja-build pkg-config nlohmann-json3-dev libgtest-dev libdnnl-dev
           libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev zlib1g-dev
           libasan8 libubsan1 libtsan2 libomp-dev)
-missing=()
-for package in "${packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$package")
-  fi
-done
-if ((${#missing[@]})); then
-  sudo=()
-  if ((EUID != 0)); then sudo=(sudo); fi
-  echo "sanitize: installing ${missing[*]}"
-  "${sudo[@]}" apt-get update
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-    "${missing[@]}"
-fi
+source tools/apt_packages.sh
+install_packages sanitize "${packages[@]}"
 
 # Runs ctest on build dir $1 with the rest as ctest options, keeping its
 # output in $1/sanitize.log; sets `summary` to "N tests, F failed, R reports"

@@ -16,20 +16,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 packages=(build-essential cmake ninja-build pkg-config nlohmann-json3-dev libgtest-dev libdnnl-dev
           libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev zlib1g-dev)
 
-missing=()
-for package in "${packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$package")
-  fi
-done
-if ((${#missing[@]})); then
-  sudo=()
-  if ((EUID != 0)); then sudo=(sudo); fi
-  echo "setup: installing ${missing[*]}"
-  "${sudo[@]}" apt-get update
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-    "${missing[@]}"
-fi
+source tools/apt_packages.sh
+install_packages setup "${packages[@]}"
 
 # CMake looks for nvcc on PATH only; pick up the usual CUDA location as well
 # so that VISIONRT_WITH_CUDA=AUTO finds it.

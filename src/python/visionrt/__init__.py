@@ -87,7 +87,28 @@ def _precision(precision: Optional[str]) -> str:
     return "fp32" if precision is None else precision
 
 
-class Classifier:
+class _Model:
+    """What a loaded Classifier and Detector both tell of themselves."""
+
+    _model: Any
+
+    @property
+    def labels(self) -> List[str]:
+        """Label names by class id, from config.json's id2label."""
+        return self._model.labels
+
+    @property
+    def device(self) -> str:
+        """Where the model runs: "cpu" or "cuda"."""
+        return self._model.device
+
+    @property
+    def device_notice(self) -> str:
+        """Why device="auto" settled on the CPU, or ""."""
+        return self._model.device_notice
+
+
+class Classifier(_Model):
     """A ViTForImageClassification checkpoint folder: config.json,
     preprocessor_config.json and safetensors weights.
 
@@ -133,21 +154,6 @@ class Classifier:
         return self._model.logits(pixel_values)
 
     @property
-    def labels(self) -> List[str]:
-        """Label names by class id, from config.json's id2label."""
-        return self._model.labels
-
-    @property
-    def device(self) -> str:
-        """Where the model runs: "cpu" or "cuda"."""
-        return self._model.device
-
-    @property
-    def device_notice(self) -> str:
-        """Why device="auto" settled on the CPU, or ""."""
-        return self._model.device_notice
-
-    @property
     def info(self) -> dict:
         """architecture, image_height, image_width, num_channels,
         input_height and input_width (the size images are prepared to),
@@ -158,7 +164,7 @@ class Classifier:
         return f"<visionrt.Classifier {self.info['architecture']}, {len(self.labels)} labels, on {self.device}>"
 
 
-class Detector:
+class Detector(_Model):
     """A DetrForObjectDetection checkpoint folder; device, precision and
     threads as for Classifier."""
 
@@ -203,21 +209,6 @@ class Detector:
         if pixel_mask is not None:
             pixel_mask = numpy.ascontiguousarray(pixel_mask, dtype=numpy.float32)
         return self._model.forward(pixel_values, pixel_mask)
-
-    @property
-    def labels(self) -> List[str]:
-        """Label names by class id, from config.json's id2label."""
-        return self._model.labels
-
-    @property
-    def device(self) -> str:
-        """Where the model runs: "cpu" or "cuda"."""
-        return self._model.device
-
-    @property
-    def device_notice(self) -> str:
-        """Why device="auto" settled on the CPU, or ""."""
-        return self._model.device_notice
 
     @property
     def info(self) -> dict:

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets up and builds visionrt (tools/setup.sh), then runs the whole test
 # suite: unit tests, end-to-end model tests, the command-line tool and the
-# install test.
+# install test; then the Python package's and the serving tests
+# (tools/test_serve.sh, which builds the package into a new virtual
+# environment with tools/test_python.sh; pip fetches from PyPI).
 #
 # This full build requires every part the README promises: OpenCV and oneDNN,
 # and CUDA wherever nvcc is installed; configure fails when one is missing
@@ -23,3 +25,5 @@ cmake -S . -B build-minimal -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DVISIONRT_WITH_CUDA=OFF -DVISIONRT_WITH_OPENCV=OFF -DVISIONRT_WITH_ONEDNN=OFF
 cmake --build build-minimal --parallel "$(nproc)"
 ctest --test-dir build-minimal --output-on-failure -j2 --timeout 900
+
+bash tools/test_serve.sh

@@ -1,16 +1,14 @@
 #!/usr/bin/env bash
 # Serving with Ray Serve (visionrt.serve): builds and tests the package with
-# tools/test_python.sh, installs ray[serve] into its virtual environment,
+# tools/test_python.sh, installs ray[serve] into its virtual environment and
 # runs tests/python_serve with pytest (the demo models deployed on a local
-# Ray, concurrent HTTP requests checked against the command-line tool) and
-# then tools/bench_serve.py, which prints requests/s and p50/p99 latency of
-# the ViT demo model with 1 and 2 replicas.
+# Ray, concurrent HTTP requests checked against the command-line tool).
+# The benchmark is apart: build-venv/bin/python tools/bench_serve.py.
 #
 #   bash tools/test_serve.sh [pip options for the package...]
 #
 # Run after tools/setup.sh; pip fetches ray[serve] from PyPI. VISIONRT_VENV
-# names the virtual environment's folder (default build-venv),
-# BENCH_SECONDS the benchmark's time per configuration (default 20).
+# names the virtual environment's folder (default build-venv).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -31,6 +29,3 @@ start=$SECONDS
 "$python" -m pytest tests/python_serve -p no:cacheprovider -rs -s -W ignore::DeprecationWarning
 echo "test_serve: pytest took $((SECONDS - start)) s"
 
-start=$SECONDS
-"$python" -W ignore::DeprecationWarning tools/bench_serve.py --seconds "${BENCH_SECONDS:-20}"
-echo "test_serve: benchmark took $((SECONDS - start)) s"

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Everything CI runs, in order: the README's test command (tools/test.sh:
-# both builds' test suites, the Python package's and the serving tests), the
-# CPU test suite under AddressSanitizer + UndefinedBehaviorSanitizer and the
-# threaded tests under ThreadSanitizer (tools/sanitize.sh), then each
-# libFuzzer target for FUZZ_SECONDS (tools/fuzz.sh; 60 by default here).
+# both builds' test suites, the Python package's and the serving tests);
+# the README's multi-node serving recipe on two Ray nodes in network
+# namespaces (tools/test_serve_cluster.sh, as root); the CPU test suite
+# under AddressSanitizer + UndefinedBehaviorSanitizer and the threaded tests
+# under ThreadSanitizer (tools/sanitize.sh); then each libFuzzer target for
+# FUZZ_SECONDS (tools/fuzz.sh; 60 by default here).
 #
-#   bash tools/ci.sh [test] [sanitize] [fuzz]     # default: all three
+#   bash tools/ci.sh [test] [cluster] [sanitize] [fuzz]     # default: all four
 #
 # CI_EXTRA_CA_PEM: certificates (PEM) to add to the system's trust store
 # first, for a network whose HTTPS goes through an inspecting proxy, as on
@@ -14,11 +16,11 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 steps=("$@")
-((${#steps[@]})) || steps=(test sanitize fuzz)
+((${#steps[@]})) || steps=(test cluster sanitize fuzz)
 for step in "${steps[@]}"; do
   case $step in
-    test | sanitize | fuzz) ;;
-    *) echo "ci: unknown step '$step' (test, sanitize, fuzz)" >&2; exit 2 ;;
+    test | cluster | sanitize | fuzz) ;;
+    *) echo "ci: unknown step '$step' (test, cluster, sanitize, fuzz)" >&2; exit 2 ;;
   esac
 done
 
@@ -39,6 +41,7 @@ fi
 for step in "${steps[@]}"; do
   case $step in
     test) bash tools/test.sh ;;
+    cluster) bash tools/test_serve_cluster.sh ;;
     sanitize) bash tools/sanitize.sh ;;
     fuzz) FUZZ_SECONDS=${FUZZ_SECONDS:-60} bash tools/fuzz.sh ;;
   esac

@@ -17,7 +17,7 @@
 #    GPU runtime visionrt does not use, and fails configure without them.
 # CMAKE_PREFIX_PATH, OpenCV_ROOT and dnnl_ROOT point at other installs.
 
-set(VISIONRT_OPENCV_PACKAGES "libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev")
+set(VISIONRT_OPENCV_PACKAGES "libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libjpeg-dev")
 set(VISIONRT_ONEDNN_PACKAGES "libdnnl-dev")
 
 # Reads `#define <macro> <number>` from a header into out_var.
@@ -28,7 +28,7 @@ function(_visionrt_header_number header macro out_var)
 endfunction()
 
 # Sets found to TRUE and defines visionrt::opencv when OpenCV 4 with core,
-# imgproc and imgcodecs is installed; otherwise sets why.
+# imgproc and imgcodecs, and libjpeg, are installed; otherwise sets why.
 function(_visionrt_find_opencv found why)
   set(${found} FALSE PARENT_SCOPE)
   find_path(VISIONRT_OPENCV_INCLUDE_DIR opencv2/core/version.hpp PATH_SUFFIXES opencv4)
@@ -54,9 +54,18 @@ function(_visionrt_find_opencv found why)
     endif()
     list(APPEND libraries "${VISIONRT_OPENCV_${module}_LIBRARY}")
   endforeach()
+  # JPEG is decoded with libjpeg itself (src/io/jpeg_decode.cpp), whose
+  # warnings OpenCV's reader would print.
+  find_path(VISIONRT_JPEG_INCLUDE_DIR jpeglib.h)
+  find_library(VISIONRT_JPEG_LIBRARY jpeg)
+  if(NOT VISIONRT_JPEG_INCLUDE_DIR OR NOT VISIONRT_JPEG_LIBRARY)
+    set(${why} "no libjpeg headers (jpeglib.h) or library (libjpeg.so)" PARENT_SCOPE)
+    return()
+  endif()
+  list(APPEND libraries "${VISIONRT_JPEG_LIBRARY}")
   add_library(visionrt::opencv INTERFACE IMPORTED GLOBAL)
   set_target_properties(visionrt::opencv PROPERTIES
-    INTERFACE_INCLUDE_DIRECTORIES "${VISIONRT_OPENCV_INCLUDE_DIR}"
+    INTERFACE_INCLUDE_DIRECTORIES "${VISIONRT_OPENCV_INCLUDE_DIR};${VISIONRT_JPEG_INCLUDE_DIR}"
     INTERFACE_LINK_LIBRARIES "${libraries}")
   message(STATUS "visionrt: OpenCV ${major} in ${VISIONRT_OPENCV_INCLUDE_DIR}")
   set(${found} TRUE PARENT_SCOPE)

@@ -310,6 +310,23 @@ TEST(HostileImages, TruncatedPngDataGivesOneErrorAndNothingOnStderr) {
   }
 }
 
+TEST(HostileImages, DamagedButDecodableJpegsDecodeWithNothingOnStderr) {
+#if !VISIONRT_HAVE_OPENCV
+  GTEST_SKIP() << "built without OpenCV";
+#endif
+  // libjpeg warns on each ("Corrupt JPEG data: ..."); PIL decodes them, and
+  // tests/test_image_decode.cpp checks the pixels against PIL's.
+  ScratchDir scratch;
+  for (const char* name : {"extraneous_bytes.jpg", "cut_scan.jpg", "cut_scan_progressive.jpg"}) {
+    SCOPED_TRACE(name);
+    const std::string chatter = stderr_of(scratch, [&] {
+      const auto image = visionrt::io::load_image((kFixtures / "frontend" / "decode" / name).string(), 1 << 20);
+      EXPECT_GT(image.width, 0);
+    });
+    EXPECT_EQ(chatter, "");
+  }
+}
+
 // ------------------------------------------------------------ 4. file bytes
 
 TEST(HostileImages, AHugeFileIsRefusedBeforeItIsRead) {

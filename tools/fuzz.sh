@@ -21,7 +21,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # the readers under test. libomp-14-dev and tools/sanitize.sh's libomp-16-dev
 # conflict: installing either removes the other.
 packages=(cmake ninja-build pkg-config clang libclang-rt-14-dev libomp-14-dev llvm-14 nlohmann-json3-dev
-          libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev zlib1g-dev)
+          libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libjpeg-dev zlib1g-dev)
 
 source tools/apt_packages.sh
 install_packages fuzz "${packages[@]}"

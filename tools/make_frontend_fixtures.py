@@ -11,8 +11,9 @@ PIL.Image.resize and then rescale and normalise with NumPy:
   scikit-learn's two sample photos (copied here as JPEG files, with their
   CC BY 2.0 attribution), with each case's preprocessor_config.json content;
 * decode: small images written by PIL in each supported format (grey, alpha,
-  16-bit, every EXIF orientation), with the RGB array transformers'
-  load_image gives (EXIF transpose, then convert("RGB")).
+  16-bit, progressive and CMYK JPEG, JPEGs with stray bytes or cut scans, every EXIF
+  orientation), with the RGB array transformers' load_image gives (EXIF
+  transpose, then convert("RGB")).
 
 Arrays are raw little-endian files; manifest.json gives each one's file,
 byte offset, dtype and shape. Run from anywhere:
@@ -230,6 +231,25 @@ def make_decode_cases(store):
     palette = Image.fromarray(pattern).convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
     save("palette.png", palette, format="PNG", transparency=3)
     save("grey.jpg", Image.fromarray(pattern[..., 1]), format="JPEG", quality=95)
+    save("progressive.jpg", Image.fromarray(pattern), format="JPEG", quality=90, progressive=True)
+    # PIL writes CMYK as Adobe does, inverted, with an Adobe marker.
+    cmyk = rng.integers(0, 256, size=(17, 23, 4), dtype=np.uint8)
+    save("cmyk.jpg", Image.fromarray(cmyk, mode="CMYK"), format="JPEG", quality=95)
+    # Damaged but decodable: 38 stray bytes after the first marker segment,
+    # which libjpeg reports as a warning while reading the header ("Corrupt
+    # JPEG data: 38 extraneous bytes before marker 0x..") and PIL skips.
+    save("extraneous_bytes.jpg", Image.fromarray(pattern), format="JPEG", quality=95)
+    clean = files["extraneous_bytes.jpg"]
+    assert clean[2] == 0xFF
+    after_segment = 4 + struct.unpack(">H", clean[4:6])[0]
+    files["extraneous_bytes.jpg"] = clean[:after_segment] + bytes(range(1, 39)) + clean[after_segment:]
+    # Scans cut short, then the end-of-image marker: libjpeg warns and pads
+    # the rest with grey, and so does PIL.
+    noise = Image.fromarray(rng.integers(0, 256, size=(48, 64, 3), dtype=np.uint8))
+    for progressive in (False, True):
+        name = f"cut_scan{'_progressive' if progressive else ''}.jpg"
+        save(name, noise, format="JPEG", quality=90, progressive=progressive)
+        files[name] = files[name][: len(files[name]) * 2 // 3] + b"\xff\xd9"
     for orientation in range(1, 9):
         save(f"orientation_{orientation}.jpg", Image.fromarray(pattern), format="JPEG", quality=95,
              exif=with_orientation(orientation))

@@ -30,7 +30,7 @@ supp=$PWD/tests/sanitizers
 # tools/setup.sh's packages; gcc's sanitizer runtimes, named although
 # build-essential brings them; libomp, with libarcher, for the TSan run.
 packages=(build-essential cmake ninja-build pkg-config nlohmann-json3-dev libgtest-dev libdnnl-dev
-          libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev zlib1g-dev
+          libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libjpeg-dev zlib1g-dev
           libasan8 libubsan1 libtsan2 libomp-dev)
 source tools/apt_packages.sh
 install_packages sanitize "${packages[@]}"

@@ -14,7 +14,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # OpenCV: only the modules the image front end uses (core, imgproc, imgcodecs);
 # libopencv-dev would bring every module (cmake/VisionrtOptional.cmake).
 packages=(build-essential cmake ninja-build pkg-config nlohmann-json3-dev libgtest-dev libdnnl-dev
-          libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev zlib1g-dev)
+          libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libjpeg-dev zlib1g-dev)
 
 source tools/apt_packages.sh
 install_packages setup "${packages[@]}"

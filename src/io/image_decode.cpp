@@ -1,12 +1,14 @@
 // Image decoding into 8-bit RGB, giving the pixels transformers' load_image
 // gives (PIL.Image.open, ImageOps.exif_transpose, convert("RGB")).
 //
-// The header is checked here before OpenCV sees the data: the format from its
-// magic bytes and the pixel count from the header, so that an image claiming
-// an enormous size is refused without allocating anything. OpenCV then
-// decodes with IMREAD_UNCHANGED, which keeps 16-bit samples and alpha and
-// ignores EXIF orientation; orientation and the conversion to RGB are done
-// here, the way PIL does them:
+// The header is checked here before a decoder sees the data: the format from
+// its magic bytes and the pixel count from the header, so that an image
+// claiming an enormous size is refused without allocating anything. JPEG is
+// then decoded by libjpeg itself (io/jpeg_decode.cpp, silent where OpenCV's
+// reader prints libjpeg's warnings); the other formats by OpenCV with
+// IMREAD_UNCHANGED, which keeps 16-bit samples and alpha and ignores EXIF
+// orientation. Orientation and the conversion to RGB are done here, the way
+// PIL does them:
 //  * EXIF orientation 2..8 is applied as exif_transpose does, from the EXIF
 //    block of JPEG (APP1), PNG (eXIf), WebP (EXIF) or the TIFF's own first IFD.
 //    (PIL also reads XMP orientation and ImageMagick text-chunk EXIF; those
@@ -22,6 +24,8 @@
 #include "core/error.hpp"
 
 #if VISIONRT_HAVE_OPENCV
+
+#include "io/jpeg_decode.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -276,7 +280,10 @@ bool parse_jpeg(ByteReader r, HeaderInfo* info, size_t* scan_start) {
   bool have_size = false, have_exif = false;
   size_t pos = 2;
   while (r.has(pos, 2)) {
-    if (*r.at(pos) != 0xFF) return false;
+    // Stray bytes before a marker are skipped, as PIL and libjpeg do (libjpeg
+    // warns "extraneous bytes before marker").
+    while (r.has(pos, 1) && *r.at(pos) != 0xFF) ++pos;
+    if (!r.has(pos, 2)) return false;
     while (r.has(pos + 1, 1) && *r.at(pos + 1) == 0xFF) ++pos;  // fill bytes
     if (!r.has(pos + 1, 1)) return false;
     const uint8_t marker = *r.at(pos + 1);
@@ -514,6 +521,8 @@ ImageRGB8 decode_image(const uint8_t* data, size_t size, const std::string& name
     }
     data = patched.data();
   }
+
+  if (format == Format::jpeg) return apply_orientation(decode_jpeg(data, size, name), info.orientation);
 
   cv::Mat decoded;
   try {

@@ -1,0 +1,25 @@
+// JPEG decoding with libjpeg itself rather than through OpenCV: libjpeg
+// reports a damaged but decodable stream ("Corrupt JPEG data: 38 extraneous
+// bytes before marker 0xd9") through a message hook that OpenCV leaves
+// printing to stderr, and the library never prints. Here that hook is
+// silent, as in PIL, and the pixels are PIL's.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "io/preprocess.hpp"
+
+namespace visionrt::io {
+
+// Decodes a JPEG into 8-bit RGB as PIL's Image.open(...).convert("RGB")
+// does (no EXIF orientation: the caller applies it). Grey is replicated;
+// CMYK and YCCK are read as Adobe's inverted CMYK and converted with PIL's
+// formula. The caller has checked the header's size against its limit.
+// Throws corrupt_file when libjpeg fails or the data ends before the image
+// does (PIL's "image file is truncated"), unsupported for what libjpeg
+// cannot give as 8-bit samples, out_of_memory when the pixels cannot be
+// allocated.
+ImageRGB8 decode_jpeg(const uint8_t* data, size_t size, const std::string& name);
+
+}  // namespace visionrt::io

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # The README's multi-node recipe, on one machine: two Ray nodes, each in a
 # network namespace of its own (10.77.0.1, the head, and 10.77.0.2, joined
-# with `ray start --address`), linked by a veth pair; the worker node with
-# its own /tmp and /dev/shm, as another machine would have. `serve deploy`
+# with `ray start --address`), linked by a veth pair. `serve deploy`
 # places the two demo models' replicas on both nodes, with an HTTP proxy on
 # each (proxy_location: EveryNode), and every answer through either node's
 # proxy must equal the package's in-process one. Everything is stopped and
@@ -10,7 +9,7 @@
 #
 #   bash tools/test_serve_cluster.sh        # as root, after tools/test_serve.sh
 #
-# Needs iproute2 and root (network and mount namespaces); uses the virtual
+# Needs iproute2 and root (network namespaces); uses the virtual
 # environment that tools/test_serve.sh made (VISIONRT_VENV, default
 # build-venv).
 set -euo pipefail
@@ -24,42 +23,50 @@ venv=$(cd "${VISIONRT_VENV:-build-venv}" && pwd)
 source tools/apt_packages.sh
 install_packages test_serve_cluster iproute2
 
-head=vrt-head worker=vrt-worker
 work=$(mktemp -d /tmp/visionrt-cluster.XXXXXX)
 # Ray 2.60 starts clusters with token authentication; the worker node and
 # the serve commands read the head's token from ~/.ray/auth_token.
 export RAY_AUTH_MODE=token PATH="$venv/bin:$PATH"
-on_head() { ip netns exec "$head" "$@"; }
+# Each node's network namespace is held by a sleeping process and entered
+# with nsenter (not `ip netns`, whose exec remounts / and /sys, which a
+# chroot cannot do).
+holders=()
 cleanup() {
-  on_head serve shutdown -y >/dev/null 2>&1 || true
+  on head serve shutdown -y >/dev/null 2>&1 || true
   # ray stop ends the Ray processes of both nodes: they share this process
   # namespace.
-  on_head ray stop --force >/dev/null 2>&1 || true
-  ip netns del "$head" 2>/dev/null || true
-  ip netns del "$worker" 2>/dev/null || true
+  ray stop --force >/dev/null 2>&1 || true
+  ((${#holders[@]})) && kill "${holders[@]}" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
+declare -A pid_of
+for node in head worker; do
+  unshare --net sleep infinity &
+  pid_of[$node]=$!
+  holders+=($!)
+  while [[ $(readlink /proc/$!/ns/net) == $(readlink /proc/$$/ns/net) ]]; do sleep 0.05; done
+done
+on() { local node=$1; shift; nsenter --net="/proc/${pid_of[$node]}/ns/net" "$@"; }
 
-ip netns add "$head"
-ip netns add "$worker"
-ip link add vrt-h0 type veth peer name vrt-w0
-ip link set vrt-h0 netns "$head"
-ip link set vrt-w0 netns "$worker"
-ip -n "$head" addr add 10.77.0.1/24 dev vrt-h0
-ip -n "$worker" addr add 10.77.0.2/24 dev vrt-w0
-for ns in "$head" "$worker"; do ip -n "$ns" link set lo up; done
-ip -n "$head" link set vrt-h0 up
-ip -n "$worker" link set vrt-w0 up
+ip link add vrt-head0 type veth peer name vrt-worker0
+ip link set vrt-head0 netns "${pid_of[head]}"
+ip link set vrt-worker0 netns "${pid_of[worker]}"
+on head ip addr add 10.77.0.1/24 dev vrt-head0
+on worker ip addr add 10.77.0.2/24 dev vrt-worker0
+for node in head worker; do
+  on "$node" ip link set lo up
+  on "$node" ip link set "vrt-${node}0" up
+done
 
 start=$SECONDS
-on_head ray start --head --port 6379 --node-ip-address 10.77.0.1 --num-cpus 1 \
+on head ray start --head --port 6379 --node-ip-address 10.77.0.1 --num-cpus 1 \
   --dashboard-host 0.0.0.0 --disable-usage-stats >"$work/head.log" 2>&1 ||
   { cat "$work/head.log" >&2; exit 1; }
-ip netns exec "$worker" unshare --mount --propagation private bash -c '
-  mount -t tmpfs tmpfs /tmp && mount -t tmpfs tmpfs /dev/shm &&
-  exec ray start --address 10.77.0.1:6379 --node-ip-address 10.77.0.2 --num-cpus 1 --disable-usage-stats' \
-  >"$work/worker.log" 2>&1 || { cat "$work/worker.log" >&2; exit 1; }
+# Both nodes keep their files under Ray's session folder in /tmp, as the
+# nodes of a cluster Ray starts on one machine for its own tests do.
+on worker ray start --address 10.77.0.1:6379 --node-ip-address 10.77.0.2 --num-cpus 1 \
+  --disable-usage-stats >"$work/worker.log" 2>&1 || { cat "$work/worker.log" >&2; exit 1; }
 echo "test_serve_cluster: 2 Ray nodes up in $((SECONDS - start)) s (10.77.0.1 head, 10.77.0.2 worker)"
 
 cat >"$work/serve.yaml" <<EOF
@@ -79,9 +86,9 @@ start=$SECONDS
 # On a loaded machine Serve's first start can give up on a proxy that is
 # slow to come up; deploying again is what an operator would do.
 for try in 1 2 3; do
-  on_head serve deploy "$work/serve.yaml" >"$work/deploy.log" 2>&1 && break
+  on head serve deploy "$work/serve.yaml" >"$work/deploy.log" 2>&1 && break
   ((try < 3)) || { cat "$work/deploy.log" >&2; exit 1; }
   echo "test_serve_cluster: serve deploy failed ($(grep -m1 -o '[A-Za-z]*Error: .*' "$work/deploy.log" | cut -c1-120)); again"
 done
-on_head python tools/serve_cluster_check.py --hosts 10.77.0.1,10.77.0.2 --deadline 300
+on head python tools/serve_cluster_check.py --hosts 10.77.0.1,10.77.0.2 --deadline 300
 echo "test_serve_cluster: deployed and checked in $((SECONDS - start)) s"

@@ -27,12 +27,14 @@ work=$(mktemp -d /tmp/visionrt-cluster.XXXXXX)
 # Ray 2.60 starts clusters with token authentication; the worker node and
 # the serve commands read the head's token from ~/.ray/auth_token.
 export RAY_AUTH_MODE=token PATH="$venv/bin:$PATH"
+# By address: a new system may have no /etc/hosts, and so no "localhost".
+dashboard=http://10.77.0.1:8265
 # Each node's network namespace is held by a sleeping process and entered
 # with nsenter (not `ip netns`, whose exec remounts / and /sys, which a
 # chroot cannot do).
 holders=()
 cleanup() {
-  on head serve shutdown -y >/dev/null 2>&1 || true
+  on head serve shutdown -y --address "$dashboard" >/dev/null 2>&1 || true
   # ray stop ends the Ray processes of both nodes: they share this process
   # namespace.
   ray stop --force >/dev/null 2>&1 || true
@@ -86,7 +88,7 @@ start=$SECONDS
 # On a loaded machine Serve's first start can give up on a proxy that is
 # slow to come up; deploying again is what an operator would do.
 for try in 1 2 3; do
-  on head serve deploy "$work/serve.yaml" >"$work/deploy.log" 2>&1 && break
+  on head serve deploy --address "$dashboard" "$work/serve.yaml" >"$work/deploy.log" 2>&1 && break
   ((try < 3)) || { cat "$work/deploy.log" >&2; exit 1; }
   echo "test_serve_cluster: serve deploy failed ($(grep -m1 -o '[A-Za-z]*Error: .*' "$work/deploy.log" | cut -c1-120)); again"
 done

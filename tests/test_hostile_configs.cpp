@@ -2,6 +2,7 @@
 // checkpoints holding tensors the config does not use, decoder chatter on
 // stderr, oversized and non-regular image files. Each is refused with one
 // visionrt error naming the file and the key.
+#include <algorithm>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -325,6 +326,65 @@ TEST(HostileImages, DamagedButDecodableJpegsDecodeWithNothingOnStderr) {
     });
     EXPECT_EQ(chatter, "");
   }
+}
+
+std::string le16(uint16_t v) { return {char(v & 0xFF), char(v >> 8)}; }
+std::string le32(uint32_t v) { return le16(static_cast<uint16_t>(v)) + le16(static_cast<uint16_t>(v >> 16)); }
+
+// A 1x1 grey TIFF with one strip; `tags` (tag, SHORT value) in ascending order.
+std::string tiff_with(const std::vector<std::pair<uint16_t, uint16_t>>& tags) {
+  std::string ifd = le16(static_cast<uint16_t>(tags.size() + 2));
+  const uint32_t data_at = static_cast<uint32_t>(8 + 2 + (tags.size() + 2) * 12 + 4);
+  std::vector<std::pair<uint16_t, uint32_t>> all(tags.begin(), tags.end());
+  all.emplace_back(273, data_at);  // StripOffsets
+  all.emplace_back(279, 1);        // StripByteCounts
+  std::sort(all.begin(), all.end());
+  for (const auto& [tag, value] : all)
+    ifd += le16(tag) + le16(tag == 273 || tag == 279 ? 4 : 3) + le32(1) + le32(value);
+  return std::string("II*\0", 4) + le32(8) + ifd + le32(0) + std::string(1, '\x80');
+}
+
+TEST(HostileImages, HeadersOpenCvWouldPrintAboutAreRefusedFirst) {
+#if !VISIONRT_HAVE_OPENCV
+  GTEST_SKIP() << "built without OpenCV";
+#endif
+  ScratchDir scratch;
+  // An 8-bit BMP whose 256-entry palette is missing (its one pixel row is there).
+  std::string bmp = "BM" + le32(62) + le32(0) + le32(54) + le32(40) + le32(1) + le32(1) + le16(1) + le16(8) +
+                    le32(0) + le32(4) + le32(0) + le32(0) + le32(0) + le32(0) + std::string(4, '\0');
+  struct Case {
+    std::string what, bytes, name, message;
+    StatusCode code;
+  };
+  const std::vector<Case> cases = {
+      {"bmp palette cut", bmp, "image.bmp",
+       "image.bmp: malformed or truncated BMP file (cannot read its header, or its data ends early)",
+       StatusCode::corrupt_file},
+      {"tiff 7 bits", tiff_with({{256, 1}, {257, 1}, {258, 7}, {259, 1}, {262, 1}, {277, 1}}), "image.tif",
+       "image.tif: TIFF with 7 bits per sample is not supported", StatusCode::unsupported},
+      {"tiff without photometric", tiff_with({{256, 1}, {257, 1}, {258, 8}, {259, 1}, {277, 1}}), "image.tif",
+       "image.tif: TIFF without a PhotometricInterpretation tag is not supported", StatusCode::unsupported},
+      {"tiff 5 samples", tiff_with({{256, 1}, {257, 1}, {258, 8}, {259, 1}, {262, 1}, {277, 5}}), "image.tif",
+       "image.tif: TIFF with 5 samples per pixel is not supported", StatusCode::unsupported},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    std::string message;
+    const std::string chatter = stderr_of(scratch, [&] {
+      try {
+        visionrt::io::decode_image(reinterpret_cast<const uint8_t*>(c.bytes.data()), c.bytes.size(), c.name, 1 << 20);
+      } catch (const visionrt::Error& e) {
+        message = e.what();
+        EXPECT_EQ(e.code(), c.code);
+      }
+    });
+    EXPECT_EQ(message, c.message);
+    EXPECT_EQ(chatter, "");
+  }
+  // The same TIFF with 8 bits and a PhotometricInterpretation decodes.
+  const std::string good = tiff_with({{256, 1}, {257, 1}, {258, 8}, {259, 1}, {262, 1}, {277, 1}});
+  const auto image = visionrt::io::decode_image(reinterpret_cast<const uint8_t*>(good.data()), good.size(), "good.tif", 1 << 20);
+  EXPECT_EQ(image.pixels, std::vector<uint8_t>(3, 0x80));
 }
 
 // ------------------------------------------------------------ 4. file bytes

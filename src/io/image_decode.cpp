@@ -114,6 +114,11 @@ struct TiffIfd {
   size_t alpha_at = 0;            // where a single ExtraSamples value of 2 sits, 0 if none
   bool big_endian = false;
   uint64_t data_end = 0;          // end of the last strip or tile, 0 if not given
+  // What OpenCV's reader checks before decoding (-1: tag absent).
+  int64_t photometric = -1;       // PhotometricInterpretation (262)
+  int64_t bits_per_sample = -1;   // BitsPerSample (258), its first value
+  int64_t samples_per_pixel = -1; // SamplesPerPixel (277)
+  int64_t sample_format = -1;     // SampleFormat (339), its first value
 };
 
 // Classic TIFF and BigTIFF. Returns false when the structure is malformed.
@@ -156,6 +161,13 @@ bool read_tiff_ifd0(ByteReader r, TiffIfd* out) {
       continue;
     }
     const uint64_t v = r.uint(value, bytes);
+    if (tag == 258 || tag == 339) {
+      // Per-sample arrays too long for the value field sit at its offset.
+      const size_t at = n * bytes <= inline_size ? value : r.uint(value, static_cast<int>(inline_size));
+      (tag == 258 ? out->bits_per_sample : out->sample_format) = static_cast<int64_t>(r.uint(at, bytes));
+    }
+    if (tag == 262) out->photometric = static_cast<int64_t>(v);
+    if (tag == 277) out->samples_per_pixel = static_cast<int64_t>(v);
     if (tag == 256) out->width = static_cast<int64_t>(std::min<uint64_t>(v, INT32_MAX));
     if (tag == 257) out->height = static_cast<int64_t>(std::min<uint64_t>(v, INT32_MAX));
     if (tag == 274 && v >= 1 && v <= 8) {
@@ -327,6 +339,24 @@ bool parse_bmp(ByteReader r, HeaderInfo* info) {
     compression = r.uint(30, 4);
   }
   if (!r.ok() || dib_size < 12 || info->width < 1) return false;
+  // OpenCV's reader throws, and prints, when its header reads run past the
+  // data: the palette after the info header (4-byte entries, 3-byte in the
+  // OS/2 header) or, for 16-bit bit fields, three colour masks.
+  if (dib_size > INT32_MAX) return false;
+  const uint64_t after_header = 14 + dib_size;
+  if (dib_size == 12) {
+    if (bits_per_pixel <= 8 && !r.has(26, (uint64_t{1} << bits_per_pixel) * 3)) return false;
+  } else if (dib_size >= 36) {
+    if (!r.has(0, 50)) return false;
+    if (bits_per_pixel <= 8) {
+      const uint64_t colours_used = r.uint(46, 4);
+      if (colours_used > 256) return false;
+      const uint64_t entries = colours_used == 0 ? uint64_t{1} << bits_per_pixel : colours_used;
+      if (!r.has(after_header, entries * 4)) return false;
+    } else if (bits_per_pixel == 16 && compression == 3 && !r.has(after_header, 12)) {
+      return false;
+    }
+  }
   // Uncompressed rows are padded to 4 bytes; they must all be present.
   const bool uncompressed = compression == 0 || compression == 3 || compression == 6;
   if (uncompressed && bits_per_pixel > 0 && bits_per_pixel <= 64) {
@@ -367,6 +397,23 @@ bool parse_webp(ByteReader r, HeaderInfo* info) {
   return r.ok();
 }
 
+// OpenCV's TIFF reader prints to stderr when its header checks throw; what
+// it would refuse, or what visionrt cannot convert anyway (floating-point or
+// signed samples), is refused here first. Absent tags take TIFF's defaults.
+void check_tiff_layout(const TiffIfd& ifd, const std::string& name) {
+  if (ifd.photometric < 0)
+    fail(StatusCode::unsupported, name, ": TIFF without a PhotometricInterpretation tag is not supported");
+  const int64_t samples = ifd.samples_per_pixel < 0 ? 1 : ifd.samples_per_pixel;
+  if (samples < 1 || samples > 4)
+    fail(StatusCode::unsupported, name, ": TIFF with ", samples, " samples per pixel is not supported");
+  const int64_t bits = ifd.bits_per_sample < 0 ? 1 : ifd.bits_per_sample;
+  const bool palette = ifd.photometric == 3;
+  if (!(bits == 1 || bits == 8 || bits == 16 || (bits == 4 && palette)))
+    fail(StatusCode::unsupported, name, ": TIFF with ", bits, " bits per sample is not supported");
+  if (ifd.sample_format > 1)
+    fail(StatusCode::unsupported, name, ": TIFF with signed or floating-point samples is not supported");
+}
+
 const char* format_name(Format f) {
   switch (f) {
     case Format::jpeg: return "JPEG";
@@ -395,6 +442,7 @@ HeaderInfo parse_header(const uint8_t* data, size_t size, Format format, const s
       TiffIfd ifd;
       // Strips or tiles reaching past the end mean a truncated file.
       ok = read_tiff_ifd0(r, &ifd) && ifd.data_end <= size;
+      if (ok) check_tiff_layout(ifd, name);
       info.width = ifd.width;
       info.height = ifd.height;
       info.orientation = ifd.orientation;

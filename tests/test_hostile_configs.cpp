@@ -331,8 +331,9 @@ TEST(HostileImages, DamagedButDecodableJpegsDecodeWithNothingOnStderr) {
 std::string le16(uint16_t v) { return {char(v & 0xFF), char(v >> 8)}; }
 std::string le32(uint32_t v) { return le16(static_cast<uint16_t>(v)) + le16(static_cast<uint16_t>(v >> 16)); }
 
-// A 1x1 grey TIFF with one strip; `tags` (tag, SHORT value) in ascending order.
-std::string tiff_with(const std::vector<std::pair<uint16_t, uint16_t>>& tags) {
+// A grey TIFF with one strip of one byte; `tags` (tag, value: SHORT below
+// 65536, LONG above), sorted here.
+std::string tiff_with(const std::vector<std::pair<uint16_t, uint32_t>>& tags) {
   std::string ifd = le16(static_cast<uint16_t>(tags.size() + 2));
   const uint32_t data_at = static_cast<uint32_t>(8 + 2 + (tags.size() + 2) * 12 + 4);
   std::vector<std::pair<uint16_t, uint32_t>> all(tags.begin(), tags.end());
@@ -340,7 +341,7 @@ std::string tiff_with(const std::vector<std::pair<uint16_t, uint16_t>>& tags) {
   all.emplace_back(279, 1);        // StripByteCounts
   std::sort(all.begin(), all.end());
   for (const auto& [tag, value] : all)
-    ifd += le16(tag) + le16(tag == 273 || tag == 279 ? 4 : 3) + le32(1) + le32(value);
+    ifd += le16(tag) + le16(tag == 273 || tag == 279 || value > 0xFFFF ? 4 : 3) + le32(1) + le32(value);
   return std::string("II*\0", 4) + le32(8) + ifd + le32(0) + std::string(1, '\x80');
 }
 
@@ -381,10 +382,42 @@ TEST(HostileImages, HeadersOpenCvWouldPrintAboutAreRefusedFirst) {
     EXPECT_EQ(message, c.message);
     EXPECT_EQ(chatter, "");
   }
+  // OpenCV would allocate a strip of RowsPerStrip rows, here 16 million
+  // (about 4 GB of RGBA for 60 pixels), where libtiff clamps it to the image.
+  const std::string tall_strip =
+      tiff_with({{256, 60}, {257, 1}, {258, 8}, {259, 1}, {262, 1}, {277, 1}, {278, 16000000}});
+  try {
+    visionrt::io::decode_image(reinterpret_cast<const uint8_t*>(tall_strip.data()), tall_strip.size(), "image.tif",
+                               1 << 20);
+    ADD_FAILURE() << "a TIFF strip of 16 million rows for a 1-row image was accepted";
+  } catch (const visionrt::Error& e) {
+    EXPECT_EQ(e.code(), StatusCode::unsupported);
+    EXPECT_STREQ(e.what(), "image.tif: TIFF strips of 60x16000000 pixels for a 60x1 image are not supported");
+  }
   // The same TIFF with 8 bits and a PhotometricInterpretation decodes.
   const std::string good = tiff_with({{256, 1}, {257, 1}, {258, 8}, {259, 1}, {262, 1}, {277, 1}});
   const auto image = visionrt::io::decode_image(reinterpret_cast<const uint8_t*>(good.data()), good.size(), "good.tif", 1 << 20);
   EXPECT_EQ(image.pixels, std::vector<uint8_t>(3, 0x80));
+}
+
+// A fuzzer finding: "FF 00" between segments, which libjpeg skips as junk,
+// was read here as a marker with a length, so that the header parser and
+// libjpeg framed the file differently. The parser saw an 8x8 frame; libjpeg
+// a 40000x40000 one hidden in the skipped bytes, and 4.8 GB were allocated.
+// Both now read the 40000x40000 frame, which the pixel limit refuses.
+TEST(HostileImages, AJpegFrameHiddenFromTheHeaderCheckIsRefused) {
+#if !VISIONRT_HAVE_OPENCV
+  GTEST_SKIP() << "built without OpenCV";
+#endif
+  try {
+    visionrt::io::load_image((kFixtures / "frontend" / "hostile" / "jpeg_ff00_desync.jpg").string(), 100000000);
+    ADD_FAILURE() << "a 40000x40000 JPEG frame was decoded";
+  } catch (const visionrt::Error& e) {
+    EXPECT_EQ(e.code(), StatusCode::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("JPEG image of 40000x40000 pixels is over the limit of 100000000 pixels"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 // ------------------------------------------------------------ 4. file bytes

@@ -119,6 +119,8 @@ struct TiffIfd {
   int64_t bits_per_sample = -1;   // BitsPerSample (258), its first value
   int64_t samples_per_pixel = -1; // SamplesPerPixel (277)
   int64_t sample_format = -1;     // SampleFormat (339), its first value
+  int64_t rows_per_strip = -1;    // RowsPerStrip (278)
+  int64_t tile_width = -1, tile_length = -1;  // TileWidth (322), TileLength (323)
 };
 
 // Classic TIFF and BigTIFF. Returns false when the structure is malformed.
@@ -167,6 +169,9 @@ bool read_tiff_ifd0(ByteReader r, TiffIfd* out) {
       (tag == 258 ? out->bits_per_sample : out->sample_format) = static_cast<int64_t>(r.uint(at, bytes));
     }
     if (tag == 262) out->photometric = static_cast<int64_t>(v);
+    if (tag == 278) out->rows_per_strip = static_cast<int64_t>(v);
+    if (tag == 322) out->tile_width = static_cast<int64_t>(v);
+    if (tag == 323) out->tile_length = static_cast<int64_t>(v);
     if (tag == 277) out->samples_per_pixel = static_cast<int64_t>(v);
     if (tag == 256) out->width = static_cast<int64_t>(std::min<uint64_t>(v, INT32_MAX));
     if (tag == 257) out->height = static_cast<int64_t>(std::min<uint64_t>(v, INT32_MAX));
@@ -300,6 +305,7 @@ bool parse_jpeg(ByteReader r, HeaderInfo* info, size_t* scan_start) {
     if (!r.has(pos + 1, 1)) return false;
     const uint8_t marker = *r.at(pos + 1);
     pos += 2;
+    if (marker == 0x00) continue;  // a stuffed 0xFF, not a marker: libjpeg skips it too
     if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) continue;  // no payload
     if (marker == 0xD9) return false;                                     // EOI before any scan
     if (marker == 0xDA) {
@@ -412,6 +418,20 @@ void check_tiff_layout(const TiffIfd& ifd, const std::string& name) {
     fail(StatusCode::unsupported, name, ": TIFF with ", bits, " bits per sample is not supported");
   if (ifd.sample_format > 1)
     fail(StatusCode::unsupported, name, ": TIFF with signed or floating-point samples is not supported");
+  // OpenCV allocates one strip or tile of RGBA at the size the tags give,
+  // where libtiff would clamp a strip to the image: a 1-row image claiming
+  // 16 million rows per strip would cost gigabytes. Tiles may exceed a small
+  // image (256x256 tiles for a 10x10 image), not by orders of magnitude.
+  const bool tiled = ifd.tile_width >= 0 || ifd.tile_length >= 0;
+  int64_t block_width = tiled ? ifd.tile_width : ifd.width;
+  int64_t block_rows = tiled ? ifd.tile_length : ifd.rows_per_strip;
+  if (block_width <= 0) block_width = ifd.width;
+  if (block_rows <= 0 || (!tiled && block_rows >= int64_t{UINT32_MAX})) block_rows = ifd.height;
+  // In double: each size is below 2^32, their products below 2^64.
+  const double block = static_cast<double>(block_width) * static_cast<double>(block_rows);
+  if (block > 4.0 * static_cast<double>(ifd.width) * static_cast<double>(ifd.height) + 65536.0)
+    fail(StatusCode::unsupported, name, ": TIFF ", tiled ? "tiles" : "strips", " of ", block_width, "x",
+         block_rows, " pixels for a ", ifd.width, "x", ifd.height, " image are not supported");
 }
 
 const char* format_name(Format f) {
@@ -570,7 +590,8 @@ ImageRGB8 decode_image(const uint8_t* data, size_t size, const std::string& name
     data = patched.data();
   }
 
-  if (format == Format::jpeg) return apply_orientation(decode_jpeg(data, size, name), info.orientation);
+  if (format == Format::jpeg)
+    return apply_orientation(decode_jpeg(data, size, name, info.width, info.height), info.orientation);
 
   cv::Mat decoded;
   try {

@@ -74,7 +74,8 @@ void row_to_rgb(const JSAMPLE* in, int width, int components, uint8_t* out) {
 
 }  // namespace
 
-ImageRGB8 decode_jpeg(const uint8_t* data, size_t size, const std::string& name) {
+ImageRGB8 decode_jpeg(const uint8_t* data, size_t size, const std::string& name, int64_t width,
+                      int64_t height) {
   // Everything with a destructor lives before setjmp: the jump back from
   // libjpeg then skips no destructor.
   ImageRGB8 out;
@@ -95,6 +96,11 @@ ImageRGB8 decode_jpeg(const uint8_t* data, size_t size, const std::string& name)
   try {
     jpeg_mem_src(&cinfo, const_cast<unsigned char*>(data), static_cast<unsigned long>(size));
     jpeg_read_header(&cinfo, TRUE);
+    // The size checked against the pixel limit must be the one libjpeg
+    // allocates for.
+    if (cinfo.image_width != width || cinfo.image_height != height)
+      fail(StatusCode::corrupt_file, name, ": JPEG frame of ", cinfo.image_width, "x", cinfo.image_height,
+           " pixels where its header was read as ", width, "x", height);
     // PIL chooses by the number of components: L, RGB or CMYK; libjpeg
     // converts YCbCr to RGB and YCCK to CMYK.
     const int components = cinfo.num_components;

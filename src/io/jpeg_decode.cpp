@@ -74,8 +74,8 @@ void row_to_rgb(const JSAMPLE* in, int width, int components, uint8_t* out) {
 
 }  // namespace
 
-ImageRGB8 decode_jpeg(const uint8_t* data, size_t size, const std::string& name, int64_t width,
-                      int64_t height) {
+ImageRGB8 decode_jpeg(const uint8_t* data, size_t size, const std::string& name, int64_t header_width,
+                      int64_t header_height) {
   // Everything with a destructor lives before setjmp: the jump back from
   // libjpeg then skips no destructor.
   ImageRGB8 out;
@@ -98,9 +98,9 @@ ImageRGB8 decode_jpeg(const uint8_t* data, size_t size, const std::string& name,
     jpeg_read_header(&cinfo, TRUE);
     // The size checked against the pixel limit must be the one libjpeg
     // allocates for.
-    if (cinfo.image_width != width || cinfo.image_height != height)
+    if (cinfo.image_width != header_width || cinfo.image_height != header_height)
       fail(StatusCode::corrupt_file, name, ": JPEG frame of ", cinfo.image_width, "x", cinfo.image_height,
-           " pixels where its header was read as ", width, "x", height);
+           " pixels where its header was read as ", header_width, "x", header_height);
     // PIL chooses by the number of components: L, RGB or CMYK; libjpeg
     // converts YCbCr to RGB and YCCK to CMYK.
     const int components = cinfo.num_components;

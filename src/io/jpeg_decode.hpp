@@ -15,13 +15,13 @@ namespace visionrt::io {
 // Decodes a JPEG into 8-bit RGB as PIL's Image.open(...).convert("RGB")
 // does (no EXIF orientation: the caller applies it). Grey is replicated;
 // CMYK and YCCK are read as Adobe's inverted CMYK and converted with PIL's
-// formula. `width` and `height` are the frame size the caller read from the
+// formula. `header_width` and `header_height` are the frame size the caller read from the
 // header and checked against its limit; a frame libjpeg reads otherwise is
 // refused before anything is allocated for it. Throws corrupt_file when
 // libjpeg fails, the sizes disagree or the data ends before the image does
 // (PIL's "image file is truncated"), unsupported for what libjpeg cannot
 // give as 8-bit samples, out_of_memory when the pixels cannot be allocated.
-ImageRGB8 decode_jpeg(const uint8_t* data, size_t size, const std::string& name, int64_t width,
-                      int64_t height);
+ImageRGB8 decode_jpeg(const uint8_t* data, size_t size, const std::string& name, int64_t header_width,
+                      int64_t header_height);
 
 }  // namespace visionrt::io

@@ -1,10 +1,29 @@
 #!/usr/bin/env bash
-# GPU check: builds visionrt with CUDA, runs the kernel tests and the whole
-# test suite, benchmarks the kernels against PyTorch, and prints one
-# comparison table last. Logs go to OUT_DIR. Exits non-zero when the build or
-# any test fails (the table is still printed when benchmarks ran).
+# GPU check: the one prepared call for a GPU machine whose image is not the
+# project's. It prints what the machine has, builds visionrt there for sm_90
+# (CUDA on, OpenCV off) with what the system has and, for what it lacks, the
+# Debian packages tools/gpu_pack.sh put in .gpudeps/ (unpacked with dpkg -x:
+# no network or apt needed), then gathers evidence in order of worth, each
+# step's timeout cut to what is left of one budget:
+#   1. the GPU test suites, once each, one process per suite (a sticky CUDA
+#      error fails one suite, not the rest), the out-of-memory test alone;
+#   2. the whole-model GPU tests (every precision);
+#   3. `visionrt bench` next to PyTorch eager (tools/peers_gpu.py), and the
+#      kernel benchmark next to its PyTorch peer (tools/peer_torch_kernels.py),
+#      in the same call;
+#   4. compute-sanitizer racecheck and memcheck over the project's kernels;
+#   5. the CPU remainder: every ctest test that is not a GPU test;
+#   6. torch.compile peers, when time is left.
+# Writes two files to OUT_DIR: summary.txt (the probe, each step's outcome,
+# configure's and ctest's summary lines, the benchmark tables) and
+# logs.tar.gz (every log). Exit status: 0 when everything ran and passed, 1
+# when anything failed or a needed step ran out of time, 2 when it passed
+# but the GPU steps could not run (no usable GPU: each is listed as skipped).
 #
-#   tools/gpu_check.sh OUT_DIR
+#   bash tools/gpu_check.sh OUT_DIR
+#
+# GPU_CHECK_LIMIT: the budget in seconds (default 540, for one 600 s call; a
+# build on a few cores needs more).
 set -uo pipefail
 
 if [ $# -ne 1 ]; then
@@ -13,157 +32,359 @@ if [ $# -ne 1 ]; then
 fi
 mkdir -p "$1"
 OUT=$(cd "$1" && pwd)
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD="$ROOT/build-gpu"
+DEPS="$ROOT/build-gpudeps"
+LOGS="$ROOT/build-gpu-logs"
+SUMMARY="$OUT/summary.txt"
 JOBS=$(nproc)
-failures=()
-# Every step's timeout is cut to what is left of LIMIT seconds, so the whole
-# check ends within 8 minutes even when something hangs (GPU_CHECK_LIMIT
-# raises it where the build alone takes longer, as on a 2-core machine).
 START=$(date +%s)
-LIMIT=${GPU_CHECK_LIMIT:-450}
-budget() {
-  local want=$1 left=$((START + LIMIT - $(date +%s)))
-  if [ "$left" -lt "$want" ]; then want=$left; fi
-  if [ "$want" -lt 1 ]; then want=1; fi
-  echo "$want"
+LIMIT=${GPU_CHECK_LIMIT:-540}
+rm -rf "$LOGS"
+mkdir -p "$LOGS"
+: > "$SUMMARY"
+
+failed=0 cut=0 skipped=0
+note() { echo "$*" | tee -a "$SUMMARY"; }
+left() { echo $((START + LIMIT - $(date +%s))); }
+
+finish() {
+  trap - EXIT
+  local rc
+  if ((failed || cut)); then
+    rc=1
+  elif ((skipped)); then
+    rc=2
+  else
+    rc=0
+  fi
+  note ""
+  note "result: $failed failed, $cut cut (out of time), $skipped skipped (no GPU); $(($(date +%s) - START)) s of $LIMIT; exit $rc"
+  case $rc in
+    0) note "GPU CHECK PASSED" ;;
+    1) note "GPU CHECK FAILED" ;;
+    2) note "GPU CHECK INCOMPLETE: built and CPU-tested; every GPU step skipped (no usable GPU)" ;;
+  esac
+  tar -C "$LOGS" -czf "$OUT/logs.tar.gz" . 2>/dev/null
+  exit "$rc"
+}
+trap finish EXIT
+trap 'note "interrupted"; failed=$((failed + 1)); exit 1' INT TERM
+
+# record NAME STATUS: one line of the summary per step.
+record() { note "$(printf '%-9s %s' "$2" "$1")"; }
+
+# run_step KIND NAME WANT LOG COMMAND...: runs COMMAND with its output in
+# LOGS/LOG and a timeout of WANT seconds, cut to what is left. KIND holds
+# "gpu" for a step that needs the GPU (skipped without one), "opt" for one
+# whose failure or lack of time is noted but does not fail the check, and
+# "cutok" for one whose lack of time is noted but whose failure counts.
+# Returns COMMAND's status, 3 when skipped, 4 when cut.
+MIN_STEP=10
+run_step() {
+  local kind=$1 name=$2 want=$3 log=$4 rc t0 budget
+  shift 4
+  if [[ $kind == *gpu* && $GPU -eq 0 ]]; then
+    record "$name" "SKIPPED"
+    skipped=$((skipped + 1))
+    return 3
+  fi
+  budget=$(left)
+  if ((budget < MIN_STEP)); then
+    record "$name" "CUT"
+    [[ $kind == *opt* || $kind == *cutok* ]] || cut=$((cut + 1))
+    return 4
+  fi
+  ((want < budget)) || want=$budget
+  echo "--- $name (up to $want s, $(date +%T))"
+  t0=$(date +%s)
+  timeout -k 10 "$want" "$@" > "$LOGS/$log" 2>&1
+  rc=$?
+  local took=$(($(date +%s) - t0))
+  if ((rc == 124 || rc == 137)); then
+    record "$name ($took s; timed out: see $log)" "CUT"
+    [[ $kind == *opt* || $kind == *cutok* ]] || cut=$((cut + 1))
+    return 4
+  elif ((rc != 0)); then
+    if [[ $kind == *opt* ]]; then
+      record "$name ($took s; exit $rc, not counted: see $log)" "FAILED"
+    else
+      record "$name ($took s; exit $rc: see $log)" "FAILED"
+      failed=$((failed + 1))
+    fi
+    tail -n 25 "$LOGS/$log" | sed 's/^/    | /'
+    return "$rc"
+  fi
+  record "$name ($took s)" "passed"
+  return 0
 }
 
-step() { echo; echo "=== $* ($(date +%T))"; }
-failed() { failures+=("$1"); echo "!!! FAILED: $1"; }
-finish() {
-  echo
-  if [ ${#skipped[@]} -gt 0 ]; then
-    echo "GPU steps skipped (no usable GPU):"
-    printf '  - %s\n' "${skipped[@]}"
+# A test step whose log says a test skipped for want of a CUDA device, on a
+# machine whose nvidia-smi shows a GPU, has failed: the GPU was not usable.
+check_no_device_skip() {  # NAME LOG
+  if grep -q "no CUDA device" "$LOGS/$2"; then
+    record "$1: skipped as 'no CUDA device' with a GPU present ($(grep -m1 -o 'no CUDA device.*' "$LOGS/$2"))" "FAILED"
+    failed=$((failed + 1))
   fi
-  if [ ${#failures[@]} -gt 0 ]; then
-    echo "GPU CHECK FAILED:"
-    printf '  - %s\n' "${failures[@]}"
-    exit 1
-  fi
-  if [ "$GPU" -eq 0 ]; then
-    echo "GPU CHECK INCOMPLETE: built and CPU-tested only"
-    exit 2
-  fi
-  echo "GPU CHECK PASSED"
-  exit 0
 }
+
+# ---------------------------------------------------------------- probe
+note "gpu_check: visionrt $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '(no git)'), $(date -u '+%F %T UTC'), budget $LIMIT s"
+probe() { note "probe: $*"; }
+first() { head -n 1 | cut -c1-200; }
+probe "host: $(uname -srm), $JOBS cores, $(awk '/MemTotal/ {printf "%d GiB", $2 / 1048576}' /proc/meminfo)"
+probe "os: $( (. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME") || echo unknown), glibc $(getconf GNU_LIBC_VERSION 2>/dev/null | awk '{print $2}')"
+
+GPU=0
+if command -v nvidia-smi >/dev/null 2>&1; then
+  timeout 60 nvidia-smi > "$LOGS/nvidia-smi.txt" 2>&1
+  gpus=$(timeout 30 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1)
+  if [ $? -eq 0 ] && [ -n "$gpus" ] && timeout 30 nvidia-smi -L 2>/dev/null | grep -q "^GPU "; then
+    GPU=1
+    while IFS= read -r line; do probe "GPU: $line"; done <<<"$gpus"
+    driver=$(awk -F', ' 'NR == 1 {print $3}' <<<"$gpus")
+    if [ "${driver%%.*}" -lt 580 ] 2>/dev/null; then
+      probe "driver $driver is older than CUDA 13 needs (R580): the GPU tests will fail"
+    fi
+  else
+    probe "GPU: none usable (nvidia-smi: $(first <<<"$gpus"))"
+  fi
+else
+  probe "GPU: none (no nvidia-smi)"
+fi
 
 if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
   export PATH=/usr/local/cuda/bin:$PATH
 fi
-
-# Without a usable GPU the check still builds for sm_90 and runs the CPU
-# suite, reports every GPU step as skipped, prints its table and exits 2.
-step "device"
-GPU=1
-if ! nvidia-smi 2>&1 | tee "$OUT/nvidia-smi.txt" || ! nvidia-smi -L 2>/dev/null | grep -q "^GPU "; then
-  GPU=0
-  echo "no usable GPU (nvidia-smi finds none): every GPU step below is skipped"
-fi
-skipped=()
-gpu_step() {  # gpu_step NAME: false (and noted) where there is no GPU
-  if [ "$GPU" -eq 0 ]; then
-    skipped+=("$1")
-    echo; echo "=== $1: skipped, no usable GPU"
-    return 1
+NVCC=$(command -v nvcc || true)
+CUDA_HOME=$( [ -n "$NVCC" ] && cd "$(dirname "$(readlink -f "$NVCC")")/.." && pwd)
+probe "nvcc: ${NVCC:-none} ($( [ -n "$NVCC" ] && nvcc --version | grep -m1 release | sed 's/.*release //'))"
+for tool in cmake ninja g++ python3; do
+  if command -v "$tool" >/dev/null 2>&1; then
+    probe "$tool: $(command -v "$tool") ($("$tool" --version 2>&1 | first))"
+  else
+    probe "$tool: none"
   fi
-  step "$1"
+done
+probe "python3 packages: $(timeout 120 python3 -c '
+import importlib.metadata as m
+out = []
+try:
+    import torch
+    out.append(f"torch {torch.__version__} (CUDA {torch.version.cuda}, device {torch.cuda.is_available()})")
+except Exception as e:
+    out.append(f"torch: {type(e).__name__}: {e}")
+for name in ("transformers", "nvidia-cudnn-cu13", "nvidia-cudnn-cu12"):
+    try:
+        out.append(f"{name} {m.version(name)}")
+    except Exception:
+        pass
+print("; ".join(out))' 2>&1 | tail -n 1 | cut -c1-300)"
+PURELIB=$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' 2>/dev/null)
+find_lib() {  # NAME: the first match beside the toolkit, then the loader's cache
+  local f
+  for f in "$CUDA_HOME"/lib64/"$1"* "$CUDA_HOME"/targets/*/lib/"$1"*; do
+    [ -e "$f" ] && { echo "$f"; return; }
+  done
+  ldconfig -p 2>/dev/null | awk -v n="$1" '$1 ~ "^" n {print $NF; exit}'
 }
+probe "cuBLAS: $(find_lib libcublas.so) $(find_lib libcublasLt.so)"
+system_cudnn=$(find_lib libcudnn.so)
+wheel_cudnn=$(ls "$PURELIB"/nvidia/cudnn/lib/libcudnn.so* 2>/dev/null | head -n 1)
+probe "cuDNN: system ${system_cudnn:-none}; python3 wheel ${wheel_cudnn:-none}"
+SANITIZER=$(command -v compute-sanitizer || ls "$CUDA_HOME"/bin/compute-sanitizer "$CUDA_HOME"/compute-sanitizer/compute-sanitizer 2>/dev/null | head -n 1)
+probe "compute-sanitizer: ${SANITIZER:-none}"
 
-step "configure"
-if ! timeout "$(budget 120)" cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DVISIONRT_WITH_CUDA=ON -DVISIONRT_WITH_OPENCV=OFF -DCMAKE_CUDA_ARCHITECTURES=90 \
-    2>&1 | tee "$OUT/configure.log"; then
-  failed "configure (see $OUT/configure.log)"
-  finish
-fi
-
-step "build ($JOBS jobs)"
-if ! timeout "$(budget $((LIMIT * 2 / 3)))" cmake --build "$BUILD" -j "$JOBS" 2>&1 | tee "$OUT/build.log"; then
-  failed "build (see $OUT/build.log)"
-  finish
-fi
-
-TESTS="$BUILD/tests/visionrt_tests"
-if gpu_step "kernel tests"; then
-if ! timeout "$(budget 180)" "$TESTS" --gtest_filter='*Kernel*' --gtest_output="xml:$OUT/kernel_tests.xml" \
-    2>&1 | tee "$OUT/kernel_tests.log"; then
-  failed "kernel tests (see $OUT/kernel_tests.log)"
-fi
-# A kernel test that skips on this machine means the device was not usable.
-if grep -q "no CUDA device" "$OUT/kernel_tests.log"; then
-  failed "kernel tests skipped: no usable CUDA device"
-fi
-fi
-
-step "whole test suite"
-SUITE_TIME=$(budget $((LIMIT * 4 / 9)))
-if ! timeout "$SUITE_TIME" ctest --test-dir "$BUILD" -j "$JOBS" --timeout "$SUITE_TIME" --output-on-failure \
-    2>&1 | tee "$OUT/ctest.log"; then
-  failed "test suite (see $OUT/ctest.log)"
-fi
-
-if gpu_step "whole models on the GPU"; then
-if ! timeout "$(budget 120)" "$TESTS" --gtest_filter='CudaModels*:CudaDetr*:CudaBackendLibrary*' \
-    --gtest_output="xml:$OUT/model_tests.xml" 2>&1 | tee "$OUT/model_tests.log"; then
-  failed "model tests on the GPU (see $OUT/model_tests.log)"
-fi
-if grep -q "no CUDA device" "$OUT/model_tests.log"; then
-  failed "model tests skipped: no usable CUDA device"
-fi
-fi
-
-if gpu_step "ViT-B/16 and DETR-R50 next to PyTorch (visionrt bench and peers in the same call)"; then
-timeout "$(budget 150)" python3 "$ROOT/tools/peers_gpu.py" --visionrt "$BUILD/visionrt" \
-    --precisions fp32,fp16 --batches 1,64,256 2>&1 | tee "$OUT/peers_gpu.txt" \
-  || echo "peers_gpu (ViT) did not finish (see $OUT/peers_gpu.txt)"
-timeout "$(budget 90)" python3 "$ROOT/tools/peers_gpu.py" --visionrt "$BUILD/visionrt" --model detr-r50 \
-    --precisions fp32,fp16 --batches 1,8 --no-compile 2>&1 | tee "$OUT/peers_gpu_detr.txt" \
-  || echo "peers_gpu (DETR) did not finish (see $OUT/peers_gpu_detr.txt)"
-fi
-
-if gpu_step "kernel benchmarks, visionrt and torch"; then
-timeout "$(budget 120)" "$BUILD/bench_kernels" --csv > "$OUT/bench_visionrt.csv" \
-  2> "$OUT/bench_visionrt.err" || failed "bench_kernels (see $OUT/bench_visionrt.err)"
-cat "$OUT/bench_visionrt.csv" "$OUT/bench_visionrt.err"
-
-echo; echo "=== torch peer benchmark"
-timeout "$(budget 120)" python3 "$ROOT/tools/peer_torch_kernels.py" --csv > "$OUT/bench_torch.csv" \
-  2> "$OUT/bench_torch.err" || echo "torch peer failed (see $OUT/bench_torch.err); table without it"
-cat "$OUT/bench_torch.csv" "$OUT/bench_torch.err"
-fi
-
-# compute-sanitizer: memcheck over every kernel test, racecheck (shared
-# memory hazards) over the small cases. Running out of time is noted, not
-# counted as a failure; an error report is.
-sanitize() {
-  local tool=$1 filter=$2 log="$OUT/sanitizer_$1.log" rc
-  step "compute-sanitizer $tool"
-  timeout "$(budget 120)" compute-sanitizer --tool "$tool" --error-exitcode 99 \
-    "$TESTS" --gtest_filter="$filter" > "$log" 2>&1
-  rc=$?
-  tail -n 5 "$log"
-  if [ "$rc" -eq 124 ]; then
-    echo "compute-sanitizer $tool did not finish in time (see $log)"
-  elif [ "$rc" -ne 0 ]; then
-    failed "compute-sanitizer $tool (see $log)"
+# ------------------------------------------- dependencies: the system's, else carried
+# A small CMake project asks find_package what the system has.
+mkdir -p "$DEPS/probe"
+cat > "$DEPS/probe/CMakeLists.txt" <<'EOF'
+cmake_minimum_required(VERSION 3.18)
+project(probe LANGUAGES CXX)
+find_package(nlohmann_json 3.2 QUIET)
+find_package(GTest QUIET)
+find_package(OpenMP QUIET COMPONENTS CXX)
+message(STATUS "probe nlohmann_json=${nlohmann_json_FOUND} ${nlohmann_json_DIR}")
+message(STATUS "probe GTest=${GTest_FOUND} ${GTest_DIR}")
+message(STATUS "probe OpenMP=${OpenMP_CXX_FOUND}")
+EOF
+timeout 120 cmake -S "$DEPS/probe" -B "$DEPS/probe/build" > "$LOGS/deps-probe.log" 2>&1
+found() { grep -q "probe $1=\(TRUE\|1\|ON\)" "$LOGS/deps-probe.log"; }
+PREFIX="$DEPS/root"
+MULTIARCH=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+unpack() {  # WHAT DEB_GLOB...: unpacks the carried packages into PREFIX
+  local what=$1 deb ok=1 names=()
+  shift
+  for pattern in "$@"; do
+    deb=$(ls "$ROOT"/.gpudeps/$pattern 2>/dev/null | head -n 1)
+    [ -n "$deb" ] && names+=("$(basename "$deb")")
+    if [ -z "$deb" ]; then
+      ok=0
+    elif command -v dpkg >/dev/null 2>&1; then
+      dpkg -x "$deb" "$PREFIX" || ok=0
+    else
+      (cd "$DEPS" && ar x "$deb" && tar -xf data.tar.* -C "$PREFIX" && rm -f data.tar.* control.tar.* debian-binary) || ok=0
+    fi
+  done
+  if ((ok)); then
+    probe "$what: not on the system; unpacked from .gpudeps (${names[*]})"
+  else
+    probe "$what: not on the system and not carried (run tools/gpu_pack.sh first and carry .gpudeps)"
   fi
 }
-if [ "$GPU" -eq 0 ]; then
-  skipped+=("compute-sanitizer")
-elif command -v compute-sanitizer >/dev/null 2>&1; then
-  sanitize memcheck '*Kernel*'
-  sanitize racecheck '*AttentionKernel*tails*:*AttentionKernel*one_token*:*exact_tiles*:*LayerNormKernel*w770*:*SoftmaxKernel*:*SinePositionKernel*detr_padding*'
+rm -rf "$PREFIX"
+mkdir -p "$PREFIX"
+if found nlohmann_json; then
+  probe "nlohmann_json: system ($(sed -n 's/.*probe nlohmann_json=[^ ]* //p' "$LOGS/deps-probe.log"))"
 else
-  echo "compute-sanitizer not found; skipped"
+  unpack nlohmann_json 'nlohmann-json3-dev_*.deb'
+fi
+if found GTest; then
+  probe "GoogleTest: system ($(sed -n 's/.*probe GTest=[^ ]* //p' "$LOGS/deps-probe.log"))"
+else
+  unpack GoogleTest 'libgtest-dev_*.deb'
+fi
+found OpenMP || probe "OpenMP: not found by CMake (the compiler's libgomp; not carried): configure will fail"
+if command -v pkg-config >/dev/null 2>&1; then
+  probe "pkg-config: system ($(command -v pkg-config))"
+else
+  unpack pkg-config 'pkgconf_*.deb' 'pkgconf-bin_*.deb' 'libpkgconf3_*.deb'
+  if [ -x "$PREFIX/usr/bin/pkgconf" ]; then
+    mkdir -p "$DEPS/bin"
+    printf '#!/bin/sh\nLD_LIBRARY_PATH="%s${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "%s" "$@"\n' \
+      "$PREFIX/usr/lib/$MULTIARCH" "$PREFIX/usr/bin/pkgconf" > "$DEPS/bin/pkg-config"
+    chmod +x "$DEPS/bin/pkg-config"
+    export PATH="$DEPS/bin:$PATH"
+  fi
+fi
+if [ -d "$PREFIX/usr" ]; then
+  export CMAKE_PREFIX_PATH="$PREFIX/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
+  export PKG_CONFIG_PATH="$PREFIX/usr/lib/$MULTIARCH/pkgconfig:$PREFIX/usr/share/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 fi
 
-step "comparison (torch/visionrt > 1: visionrt faster)"
-cat "$OUT/peers_gpu.txt" "$OUT/peers_gpu_detr.txt" 2>/dev/null | grep -E "^(fp32|fp16|bf16) |; (vit|detr) " \
-  | tee "$OUT/models.txt"
-python3 - "$OUT/bench_visionrt.csv" "$OUT/bench_torch.csv" <<'EOF' | tee "$OUT/comparison.txt"
+# ---------------------------------------------------------------- build
+note ""
+cuda_compiler=()
+[ -n "$NVCC" ] && cuda_compiler=(-DCMAKE_CUDA_COMPILER="$NVCC")
+run_step cpu "configure (Release, CUDA on, OpenCV off, sm_90, Ninja)" 240 configure.log \
+  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release "${cuda_compiler[@]}" \
+  -DVISIONRT_WITH_CUDA=ON -DVISIONRT_WITH_OPENCV=OFF -DCMAKE_CUDA_ARCHITECTURES=90
+configured=$?
+sed -n '/visionrt: CUDA=/,/^-- [^ ]/p' "$LOGS/configure.log" | grep -v '^-- [^v]' | sed 's/^-- /  /' | tee -a "$SUMMARY"
+grep -h "cuDNN from" "$LOGS/configure.log" | sed 's/^-- /  /' | tee -a "$SUMMARY"
+((configured == 0)) || exit
+cudnn_lib=$(sed -n 's/^VISIONRT_CUDNN_LIBRARY:FILEPATH=//p' "$BUILD/CMakeCache.txt")
+note "  cuDNN: $cudnn_lib"
+# cuDNN from the wheel loads its engine libraries from its own folder.
+if [ -n "$PURELIB" ] && [[ $cudnn_lib == "$PURELIB"/* ]]; then
+  LD_LIBRARY_PATH="$(dirname "$cudnn_lib")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  export LD_LIBRARY_PATH
+fi
+
+# Only what runs: the tests, the tool (and its library and the CUDA
+# backend), and the kernel benchmark where there is a GPU to run it.
+targets=(visionrt_cli visionrt_cuda visionrt_tests visionrt_allocation_tests)
+((GPU)) && targets+=(bench_kernels)
+run_step cpu "build ($JOBS jobs: ${targets[*]})" "$LIMIT" build.log \
+  cmake --build "$BUILD" -j "$JOBS" --target "${targets[@]}" || exit
+TESTS="$BUILD/tests/visionrt_tests"
+
+# --------------------------------------------------------- the GPU tests
+# GPU test suites: those whose tests call VRT_REQUIRE_CUDA, and Cuda*.
+gpu_suites=$(awk '
+  FNR == 1 { suite = "" }
+  /^[ \t]*(TEST|TEST_F|TEST_P|TYPED_TEST|TYPED_TEST_P)\(/ {
+    suite = $0; sub(/^[ \t]*[A-Z_]+\([ \t]*/, "", suite); sub(/[ \t]*,.*/, "", suite)
+    if (suite ~ /^Cuda/) gpu[suite] = 1
+  }
+  /VRT_REQUIRE_CUDA\(\)/ && suite != "" { gpu[suite] = 1 }
+  END { for (s in gpu) print s }' "$ROOT"/tests/*.cpp "$ROOT"/tests/cuda/*.cpp | sort)
+# The suites as the binary lists them ("Prefix/Suite" for parameterised ones).
+"$TESTS" --gtest_list_tests > "$LOGS/test-list.txt" 2>&1 \
+  || { record "list the tests (see test-list.txt)" "FAILED"; failed=$((failed + 1)); exit; }
+listed=$(grep -v '^ ' "$LOGS/test-list.txt" | sed 's/\.[[:space:]]*\(#.*\)\{0,1\}$//' | grep -v '^$')
+kernel_suites=() model_suites=()
+while IFS= read -r s; do
+  base=${s##*/}
+  grep -qx "$base" <<<"$gpu_suites" || continue
+  if [[ $base == Cuda* ]]; then model_suites+=("$s"); else kernel_suites+=("$s"); fi
+done <<<"$listed"
+OOM='*OutOfDeviceMemory*'
+note ""
+note "GPU test suites: ${#kernel_suites[@]} kernel suites, ${#model_suites[@]} model suites; $OOM alone"
+gtest_step() {  # KIND NAME LOG FILTER WANT
+  local log=$3
+  run_step "$1" "$2" "$5" "$log" "$TESTS" --gtest_filter="$4" --gtest_output="xml:$LOGS/${log%.log}.xml"
+  local rc=$?
+  ((rc == 3 || rc == 4)) || check_no_device_skip "$2" "$log"
+}
+for s in "${kernel_suites[@]}"; do
+  gtest_step gpu "gpu tests: $s" "gpu-${s//\//-}.log" "$s.*-$OOM" 120
+done
+gtest_step gpu "gpu tests: out of device memory (alone)" gpu-out-of-memory.log "$OOM" 90
+for s in "${model_suites[@]}"; do
+  gtest_step gpu "gpu model tests: $s" "gpu-model-${s//\//-}.log" "$s.*-$OOM" 180
+done
+
+# ------------------------------------------------------------ benchmarks
+note ""
+run_step "gpu opt" "ViT-B/16: visionrt bench and torch eager (fp32, fp16; batch 1, 64, 256)" 150 peers-vit.log \
+  python3 "$ROOT/tools/peers_gpu.py" --visionrt "$BUILD/visionrt" --precisions fp32,fp16 --batches 1,64,256 --no-compile
+run_step "gpu opt" "DETR-R50: visionrt bench and torch eager (fp32, fp16; batch 1, 8)" 120 peers-detr.log \
+  python3 "$ROOT/tools/peers_gpu.py" --visionrt "$BUILD/visionrt" --model detr-r50 --precisions fp32,fp16 --batches 1,8 --no-compile
+run_step gpu "kernel benchmark (bench_kernels)" 120 bench-visionrt.log \
+  sh -c '"$1" --csv > "$2"' sh "$BUILD/bench_kernels" "$LOGS/bench-visionrt.csv"
+run_step "gpu opt" "kernel benchmark, torch peer (peer_torch_kernels.py)" 120 bench-torch.log \
+  sh -c 'python3 "$1" --csv > "$2"' sh "$ROOT/tools/peer_torch_kernels.py" "$LOGS/bench-torch.csv"
+
+# ------------------------------------------------------ compute-sanitizer
+# Over the project's own kernels (not cuBLASLt's or cuDNN's): racecheck
+# (shared-memory hazards) on the small cases, then memcheck. An error report
+# fails the check; running out of time is noted.
+note ""
+own_kernels="*Kernel*-*GemmLt*:*ConvKernel*:*Params*:$OOM"
+racecheck_cases='*AttentionKernel*tails*:*AttentionKernel*one_token*:*exact_tiles*:*LayerNormKernel*w770*:*SoftmaxKernel*:*SinePositionKernel*detr_padding*'
+if [ -z "$SANITIZER" ] && ((GPU)); then
+  record "compute-sanitizer: not found" "FAILED"
+  failed=$((failed + 1))
+else
+  run_step "gpu cutok" "compute-sanitizer racecheck (small cases)" 120 sanitizer-racecheck.log \
+    "${SANITIZER:-compute-sanitizer}" --tool racecheck --error-exitcode 99 "$TESTS" --gtest_filter="$racecheck_cases"
+  run_step "gpu cutok" "compute-sanitizer memcheck (the project's kernels)" 180 sanitizer-memcheck.log \
+    "${SANITIZER:-compute-sanitizer}" --tool memcheck --error-exitcode 99 "$TESTS" --gtest_filter="$own_kernels"
+fi
+
+# ---------------------------------------------------------- CPU remainder
+note ""
+gpu_regex=$(paste -sd'|' <<<"$gpu_suites")
+exclude="^([^/.]*/)?(${gpu_regex:-none-at-all})\\."
+remaining=$(left)
+run_step cpu "CPU remainder: ctest without the GPU suites (-j $JOBS)" "$remaining" ctest.log \
+  ctest --test-dir "$BUILD" -j "$JOBS" -E "$exclude" --timeout "$((remaining > 600 ? 600 : remaining))" --output-on-failure
+grep -E "tests passed|tests failed" "$LOGS/ctest.log" | sed 's/^/  ctest: /' | tee -a "$SUMMARY"
+sed -n '/The following tests FAILED/,$p' "$LOGS/ctest.log" | head -n 20 | sed 's/^/  /' | tee -a "$SUMMARY"
+if [ -s "$BUILD/Testing/Temporary/LastTest.log" ]; then
+  bash "$ROOT/tools/check_test_skips.sh" "$BUILD" 2>&1 | grep -E '^ +[0-9]+ ' | sed 's/^ */  skipped: /' | tee -a "$SUMMARY"
+fi
+
+# ----------------------------------------- torch.compile, when time is left
+if ((GPU)) && (($(left) >= 150)); then
+  run_step "gpu opt" "ViT-B/16 fp16 with torch.compile (batch 1, 64)" "$(($(left) - 20))" peers-vit-compile.log \
+    python3 "$ROOT/tools/peers_gpu.py" --visionrt "$BUILD/visionrt" --precisions fp16 --batches 1,64
+elif ((GPU)); then
+  record "ViT-B/16 fp16 with torch.compile: not run, $(left) s left" "CUT"
+fi
+
+# ---------------------------------------------------------------- tables
+if ((GPU)); then
+  note ""
+  note "=== whole models (torch/visionrt > 1: visionrt faster)"
+  for f in peers-vit.log peers-detr.log peers-vit-compile.log; do
+    [ -s "$LOGS/$f" ] && grep -E '^(precision|fp32|fp16|bf16) |; (vit|detr) ' "$LOGS/$f" | tee -a "$SUMMARY"
+  done
+  note ""
+  note "=== kernels (torch/visionrt > 1: visionrt faster)"
+  python3 - "$LOGS/bench-visionrt.csv" "$LOGS/bench-torch.csv" <<'EOF' 2>&1 | tee -a "$SUMMARY"
 import csv, os, sys
 
 def load(path):
@@ -194,5 +415,5 @@ for r in rows:
 if not rows:
     print("(no benchmark results)")
 EOF
-
-finish
+fi
+exit

@@ -13,6 +13,12 @@
 // Masked keys and keys past the end are loaded as zero K and V rows and get a
 // -inf bias, so their weight is exactly 0 and 0 * 0 is added: whatever a
 // padded position holds (NaN and Inf included) cannot reach the output.
+//
+// Each kernel is compiled for a few tile widths HD (16, 32, 64, 80, 128) and
+// runs any head_dim that is a multiple of 8 up to 128 on the narrowest that
+// holds it: columns from head_dim to HD are loaded as zeros (they add 0 to
+// every Q.K product) and never stored, so a head of 8 (small DETRs) or 48
+// needs no kernel of its own.
 #include <cmath>
 
 #include "kernels/cuda_common.cuh"
@@ -31,6 +37,7 @@ struct AttentionArgs {
   const float* key_mask;
   int64_t q_stride, k_stride, v_stride, out_stride;
   int q_len, kv_len;
+  int head_dim;      // the real width of a head, <= the kernel's HD
   float scale_log2;  // scale * log2(e): the softmax runs on exp2
 };
 
@@ -72,20 +79,21 @@ __global__ void __launch_bounds__(kMmaThreads) attention_mma_kernel(const Attent
   const int g = lane / 4, t = lane % 4;  // fragment row group and column pair
   const int h = blockIdx.y, b = blockIdx.z;
   const int q0 = blockIdx.x * kMmaBlockM;
-  const T* qbase = static_cast<const T*>(a.q) + int64_t(b) * a.q_len * a.q_stride + h * HD;
-  const T* kbase = static_cast<const T*>(a.k) + int64_t(b) * a.kv_len * a.k_stride + h * HD;
-  const T* vbase = static_cast<const T*>(a.v) + int64_t(b) * a.kv_len * a.v_stride + h * HD;
+  const T* qbase = static_cast<const T*>(a.q) + int64_t(b) * a.q_len * a.q_stride + h * a.head_dim;
+  const T* kbase = static_cast<const T*>(a.k) + int64_t(b) * a.kv_len * a.k_stride + h * a.head_dim;
+  const T* vbase = static_cast<const T*>(a.v) + int64_t(b) * a.kv_len * a.v_stride + h * a.head_dim;
   const float* mask = a.key_mask ? a.key_mask + int64_t(b) * a.kv_len : nullptr;
 
   auto is_real_key = [&](int key) {
     return key < a.kv_len && (mask == nullptr || mask[key] != 0.f);
   };
-  // Rows row0 .. row0+rows-1 of a [len, HD] slice into shared memory; rows
-  // for which keep(row) is false are not read and become zeros.
+  // Rows row0 .. row0+rows-1 of a [len, head_dim] slice into shared memory;
+  // rows for which keep(row) is false are not read and become zeros, and so
+  // do the columns past head_dim.
   auto load_rows = [&](T* dst, const T* src, int64_t stride, int row0, int rows, auto keep) {
     for (int c = tid; c < rows * kChunks; c += kMmaThreads) {
       const int r = c / kChunks, col = (c % kChunks) * kVec;
-      const bool valid = keep(row0 + r);
+      const bool valid = col < a.head_dim && keep(row0 + r);
       const T* from = valid ? src + int64_t(row0 + r) * stride + col : src;
       ptx::cp_async_16(dst + r * kPitch + col, from, valid);
     }
@@ -206,7 +214,7 @@ __global__ void __launch_bounds__(kMmaThreads) attention_mma_kernel(const Attent
     __syncthreads();  // every warp is done with this buffer before it is refilled
   }
 
-  T* obase = static_cast<T*>(a.out) + int64_t(b) * a.q_len * a.out_stride + h * HD;
+  T* obase = static_cast<T*>(a.out) + int64_t(b) * a.q_len * a.out_stride + h * a.head_dim;
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     float total = row_sum[r];
@@ -218,8 +226,9 @@ __global__ void __launch_bounds__(kMmaThreads) attention_mma_kernel(const Attent
       T* orow = obase + int64_t(row) * a.out_stride;
 #pragma unroll
       for (int d = 0; d < HD / 8; ++d)
-        *reinterpret_cast<uint32_t*>(orow + d * 8 + 2 * t) =
-            pack2<T>(o[d][2 * r] * inv, o[d][2 * r + 1] * inv);
+        if (d * 8 < a.head_dim)
+          *reinterpret_cast<uint32_t*>(orow + d * 8 + 2 * t) =
+              pack2<T>(o[d][2 * r] * inv, o[d][2 * r + 1] * inv);
     }
   }
 }
@@ -251,17 +260,18 @@ __global__ void __launch_bounds__(kF32Threads) attention_f32_kernel(const Attent
   // First of the four dims of this thread's i-th float4.
   auto dim_of = [&](int i) { return (i * kSplit + part) * 4; };
   const bool active = row < a.q_len;  // inactive threads still help load tiles
-  const float* kbase = static_cast<const float*>(a.k) + int64_t(b) * a.kv_len * a.k_stride + h * HD;
-  const float* vbase = static_cast<const float*>(a.v) + int64_t(b) * a.kv_len * a.v_stride + h * HD;
+  const float* kbase = static_cast<const float*>(a.k) + int64_t(b) * a.kv_len * a.k_stride + h * a.head_dim;
+  const float* vbase = static_cast<const float*>(a.v) + int64_t(b) * a.kv_len * a.v_stride + h * a.head_dim;
   const float* mask = a.key_mask ? a.key_mask + int64_t(b) * a.kv_len : nullptr;
 
   float q[kDims], o[kDims];
   const float* qrow = static_cast<const float*>(a.q) +
-                      (int64_t(b) * a.q_len + (active ? row : 0)) * a.q_stride + h * HD;
+                      (int64_t(b) * a.q_len + (active ? row : 0)) * a.q_stride + h * a.head_dim;
 #pragma unroll
   for (int d = 0; d < kDims; d += 4) {
-    const float4 v =
-        active ? *reinterpret_cast<const float4*>(qrow + dim_of(d / 4)) : make_float4(0, 0, 0, 0);
+    const float4 v = active && dim_of(d / 4) < a.head_dim
+                         ? *reinterpret_cast<const float4*>(qrow + dim_of(d / 4))
+                         : make_float4(0, 0, 0, 0);
     q[d] = v.x * a.scale_log2;
     q[d + 1] = v.y * a.scale_log2;
     q[d + 2] = v.z * a.scale_log2;
@@ -279,7 +289,7 @@ __global__ void __launch_bounds__(kF32Threads) attention_f32_kernel(const Attent
       const int r = c / (HD / 4), col = (c % (HD / 4)) * 4;
       const int key = k0 + r;
       float4 kv = make_float4(0, 0, 0, 0), vv = kv;
-      if (is_real_key(key)) {
+      if (col < a.head_dim && is_real_key(key)) {
         kv = *reinterpret_cast<const float4*>(kbase + int64_t(key) * a.k_stride + col);
         vv = *reinterpret_cast<const float4*>(vbase + int64_t(key) * a.v_stride + col);
       }
@@ -333,11 +343,12 @@ __global__ void __launch_bounds__(kF32Threads) attention_f32_kernel(const Attent
 
   if (active) {
     const float inv = row_sum > 0.f ? 1.f / row_sum : 0.f;
-    float* orow = static_cast<float*>(a.out) + (int64_t(b) * a.q_len + row) * a.out_stride + h * HD;
+    float* orow = static_cast<float*>(a.out) + (int64_t(b) * a.q_len + row) * a.out_stride + h * a.head_dim;
 #pragma unroll
     for (int d = 0; d < kDims; d += 4)
-      *reinterpret_cast<float4*>(orow + dim_of(d / 4)) =
-          make_float4(o[d] * inv, o[d + 1] * inv, o[d + 2] * inv, o[d + 3] * inv);
+      if (dim_of(d / 4) < a.head_dim)
+        *reinterpret_cast<float4*>(orow + dim_of(d / 4)) =
+            make_float4(o[d] * inv, o[d + 1] * inv, o[d + 2] * inv, o[d + 3] * inv);
   }
 }
 
@@ -359,18 +370,24 @@ void launch_attention(const AttentionArgs& a, int batch, int heads, cudaStream_t
   }
 }
 
-// The head dims both kernels are instantiated for.
-bool is_supported_head_dim(int head_dim) {
-  return head_dim == 32 || head_dim == 64 || head_dim == 80 || head_dim == 128;
+// The narrowest tile width both kernels are instantiated for that holds
+// head_dim, or 0 where none does.
+int tile_width(int head_dim) {
+  if (head_dim < 8 || head_dim % 8 != 0) return 0;
+  for (int hd : {16, 32, 64, 80, 128})
+    if (head_dim <= hd) return hd;
+  return 0;
 }
 
 }  // namespace
 
+bool supports_head_dim(int head_dim) { return tile_width(head_dim) != 0; }
+
 bool can_implement(const AttentionParams& p, std::string* why) {
   Requirements req{why};
   req.require(is_valid(p.dtype), "unknown data type");
-  req.require(is_supported_head_dim(p.head_dim), "head_dim ", p.head_dim,
-              " is not supported (32, 64, 80 or 128)");
+  req.require(supports_head_dim(p.head_dim), "head_dim ", p.head_dim,
+              " is not supported (a multiple of 8 up to ", kMaxHeadDim, ")");
   req.require(p.batch >= 1 && p.batch <= 65535, "batch ", p.batch, " outside 1..65535");
   req.require(p.heads >= 1 && p.heads <= 65535, "heads ", p.heads, " outside 1..65535");
   req.require(p.q_len >= 1 && p.kv_len >= 1, "empty sequence: q_len ", p.q_len, ", kv_len ",
@@ -420,13 +437,16 @@ void mha_flash_tiled(const AttentionParams& p) {
   a.out_stride = p.out_row_stride ? p.out_row_stride : width;
   a.q_len = p.q_len;
   a.kv_len = p.kv_len;
+  a.head_dim = p.head_dim;
   const float scale = p.scale > 0.f ? p.scale : 1.f / std::sqrt(float(p.head_dim));
   a.scale_log2 = scale * kLog2e;
 
   const cudaStream_t stream = as_stream(p.stream);
   dispatch_dtype(p.dtype, [&](auto tag) {
     using T = decltype(tag);
-    switch (p.head_dim) {
+    switch (tile_width(p.head_dim)) {
+      case 16:
+        return launch_attention<T, 16>(a, p.batch, p.heads, stream);
       case 32:
         return launch_attention<T, 32>(a, p.batch, p.heads, stream);
       case 64:

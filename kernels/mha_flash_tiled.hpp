@@ -16,10 +16,13 @@
 
 namespace visionrt::kernels {
 
+// The widest head the kernels hold (their registers and shared memory).
+constexpr int kMaxHeadDim = 128;
+
 struct AttentionParams {
   DataType dtype = DataType::f16;  // of Q, K, V and the output
   int batch = 0, heads = 0;
-  int head_dim = 0;  // 32, 64, 80 (ViT-H/14) or 128
+  int head_dim = 0;  // any multiple of 8 up to kMaxHeadDim
   int q_len = 0, kv_len = 0;
 
   const void* q = nullptr;
@@ -40,6 +43,10 @@ struct AttentionParams {
   float scale = 0.f;       // 0 means 1 / sqrt(head_dim)
   void* stream = nullptr;  // cudaStream_t
 };
+
+// Whether the kernels hold a head of this width: the table asks when the
+// model is planned, can_implement again before every launch.
+bool supports_head_dim(int head_dim);
 
 // Whether the kernel handles these parameters; if not, *why says what fails.
 // The tensor-core path needs 16-byte aligned rows: every row stride, column

@@ -1,5 +1,6 @@
 // Fused attention kernel against the double-precision reference: f32, f16 and
-// bf16, head dims 32, 64, 80 and 128, fused-QKV and strided separate inputs,
+// bf16, head dims 8 to 128 (each tile width, and heads narrower than their
+// tile), fused-QKV and strided separate inputs,
 // sequence tails, key-padding masks including fully padded batches and a
 // fully padded first key tile, logits near +-50, NaN and Inf in the K and V
 // rows of padded keys, an output row stride whose gap must stay untouched,
@@ -149,13 +150,7 @@ TEST_P(AttentionKernel, MatchesReference) {
   p.scale = c.scale;
   std::string why;
   ASSERT_TRUE(can_implement(p, &why)) << why;
-  if (c.in_graph) {
-    DeviceStream stream;
-    p.stream = stream.get();
-    run_as_graph(stream, [&] { mha_flash_tiled(p); });
-  } else {
-    mha_flash_tiled(p);
-  }
+  launch_maybe_in_graph(p, c.in_graph, out, mha_flash_tiled);
 
   const std::vector<double> got_rows = download(c.dtype, out, out_elems);
   const std::vector<double> ref =
@@ -324,6 +319,27 @@ INSTANTIATE_TEST_SUITE_P(
         AttentionCase{"bf16_d128_graph", bf16, 1, 2, 128, 100, 150, separate, partial, 0, 0.f,
                       plain, in_graph},
         AttentionCase{"f32_d80_graph", f32, 1, 2, 80, 100, 150, separate, partial, 0, 0.f, plain,
+                      in_graph},
+        // Heads narrower than the tile that runs them (zero columns up to
+        // 16, 32, 64 or 128): small DETRs (8), DINOv2-style and odd widths.
+        AttentionCase{"f16_d8_detr_mask", f16, 2, 2, 8, 100, 300, separate, partial, 0, 0.f, plain,
+                      direct},
+        AttentionCase{"bf16_d16_fused", bf16, 2, 4, 16, 65, 65, fused, padded_batch, 0, 0.f, plain,
+                      direct},
+        AttentionCase{"f32_d8_fused", f32, 2, 4, 8, 50, 50, fused, partial, 4, 0.f, plain, direct},
+        AttentionCase{"f32_d16_tails", f32, 1, 2, 16, 129, 17, separate, partial, 4, 0.f, plain,
+                      direct},
+        AttentionCase{"f16_d24_tails", f16, 1, 3, 24, 65, 37, separate, partial, 8, 0.f, plain,
+                      direct},
+        AttentionCase{"bf16_d48_nonfinite", bf16, 2, 2, 48, 70, 150, separate, padded_first_tile, 0,
+                      0.f, nonfinite, direct},
+        AttentionCase{"f32_d48_fused", f32, 1, 2, 48, 197, 197, fused, no_mask, 0, 0.f, plain,
+                      direct},
+        AttentionCase{"f16_d96_logits50", f16, 1, 2, 96, 130, 130, separate, partial, 0, 1.25f,
+                      large_logits, direct},
+        AttentionCase{"f32_d120_tails", f32, 1, 2, 120, 65, 33, separate, partial, 8, 0.f, plain,
+                      direct},
+        AttentionCase{"f16_d8_graph", f16, 2, 2, 8, 100, 150, separate, partial, 0, 0.f, plain,
                       in_graph}),
     [](const ::testing::TestParamInfo<AttentionCase>& info) {
       return std::string(info.param.name);
@@ -349,7 +365,7 @@ TEST(AttentionKernelParams, AcceptsValidParameters) {
   EXPECT_TRUE(can_implement(valid_params(), &why)) << why;
 }
 
-TEST(AttentionKernelParams, AcceptsExactlyTheInstantiatedHeadDims) {
+TEST(AttentionKernelParams, AcceptsEveryMultipleOfEightUpTo128) {
   for (const DataType dtype : {DataType::f32, DataType::f16, DataType::bf16})
     for (int head_dim = 1; head_dim <= 256; ++head_dim) {
       AttentionParams p = valid_params();
@@ -358,10 +374,9 @@ TEST(AttentionKernelParams, AcceptsExactlyTheInstantiatedHeadDims) {
       p.head_dim = head_dim;
       // Packed rows of one head: 16-byte multiples when head_dim is a multiple of 8.
       p.q_row_stride = p.k_row_stride = p.v_row_stride = p.out_row_stride = 128;
-      const bool instantiated =
-          head_dim == 32 || head_dim == 64 || head_dim == 80 || head_dim == 128;
+      const bool held = head_dim % 8 == 0 && head_dim <= kMaxHeadDim;
       std::string why;
-      EXPECT_EQ(can_implement(p, &why), instantiated)
+      EXPECT_EQ(can_implement(p, &why), held)
           << data_type_name(dtype) << " head_dim " << head_dim << ": " << why;
     }
 }
@@ -372,8 +387,8 @@ TEST(AttentionKernelParams, RefusesWhatItCannotRun) {
     void (*edit)(AttentionParams&);
   };
   const Bad cases[] = {
-      {"head_dim 48", [](AttentionParams& p) { p.head_dim = 48; }},
-      {"head_dim 96", [](AttentionParams& p) { p.head_dim = 96; }},
+      {"head_dim 12", [](AttentionParams& p) { p.head_dim = 12; }},
+      {"head_dim 136", [](AttentionParams& p) { p.head_dim = 136; }},
       {"head_dim 256", [](AttentionParams& p) { p.head_dim = 256; }},
       {"empty sequence", [](AttentionParams& p) { p.kv_len = 0; }},
       {"null", [](AttentionParams& p) { p.v = nullptr; }},

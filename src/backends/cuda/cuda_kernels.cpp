@@ -3,6 +3,8 @@
 // can_implement check), or null where the GPU has no kernel yet.
 #include <cuda_runtime.h>
 
+#include <memory>
+
 #include "backends/cuda/cuda_context.hpp"
 #include "core/error.hpp"
 #include "kernels/cast.hpp"
@@ -104,46 +106,75 @@ void layer_norm(const KernelArgs& a) {
   kernels::layer_norm(p);
 }
 
-kernels::GemmShape gemm_shape(const Shape& x, const Shape& w, DType dtype, const graph::Attrs& at, bool residual,
-                              bool tf32) {
+kernels::Activation elementwise_activation(Activation act) {
+  switch (act) {
+    case Activation::none: return kernels::Activation::none;
+    case Activation::gelu_erf: return kernels::Activation::gelu_erf;
+    case Activation::gelu_tanh: return kernels::Activation::gelu_tanh;
+    case Activation::relu: return kernels::Activation::relu;
+    case Activation::sigmoid: return kernels::Activation::sigmoid;
+  }
+  fail(StatusCode::internal, "unknown activation ", static_cast<int>(act));
+}
+
+kernels::GemmShape gemm_shape(const Shape& x, const Shape& w, DType dtype, const LinearEpilogue& e, bool tf32) {
   kernels::GemmShape s;
   s.dtype = data_type_of(dtype);
   s.tf32 = tf32 && dtype == DType::f32;
   s.K = x.back();
   s.M = shape_numel(x) / s.K;
   s.N = w[0];
-  s.epilogue = at.act == Activation::relu        ? kernels::GemmEpilogue::relu
-               : at.act == Activation::gelu_tanh ? kernels::GemmEpilogue::gelu_tanh
-                                                 : kernels::GemmEpilogue::none;
+  s.epilogue = e.gemm;
   s.has_bias = true;
-  s.has_residual = residual;
+  s.has_residual = e.gemm_residual;
   return s;
 }
 
 size_t linear_workspace(const NodeSignature&, int) { return kGemmWorkspace; }
 
+struct LinearState {
+  kernels::GemmPlan plan;
+  LinearEpilogue epilogue;
+};
+
 // The algorithm is chosen once, when the executor is planned.
 void* linear_prepare(const NodeSignature& sig) {
   const CudaContext& c = *static_cast<const CudaContext*>(sig.backend->context());
   // The residual, when fused, is the fourth input.
-  const kernels::GemmShape shape = gemm_shape(*sig.in_shapes[0], *sig.in_shapes[1], sig.out_dtype, sig.node->attrs,
-                                              sig.in_shapes.size() > 3, c.tf32);
-  return new kernels::GemmPlan(kernels::GemmPlan::create(shape, kGemmWorkspace, c.lt.get()));
+  auto state = std::make_unique<LinearState>();
+  state->epilogue = split_linear_epilogue(sig.node->attrs, sig.in_shapes.size() > 3);
+  const kernels::GemmShape shape =
+      gemm_shape(*sig.in_shapes[0], *sig.in_shapes[1], sig.out_dtype, state->epilogue, c.tf32);
+  state->plan = kernels::GemmPlan::create(shape, kGemmWorkspace, c.lt.get());
+  return state.release();
 }
 
-void linear_release(void* state) noexcept { delete static_cast<kernels::GemmPlan*>(state); }
+void linear_release(void* state) noexcept { delete static_cast<LinearState*>(state); }
 
 void linear(const KernelArgs& a) {
+  const LinearState& state = *static_cast<const LinearState*>(a.state);
+  const void* residual = a.num_inputs > 3 && a.in[3] ? a.in[3]->data() : nullptr;
   kernels::GemmArgs g;
   g.x = a.in[0]->data();
   g.w = a.in[1]->data();
   g.bias = a.in[2]->data();
-  g.residual = a.num_inputs > 3 && a.in[3] ? a.in[3]->data() : nullptr;
+  g.residual = state.epilogue.gemm_residual ? residual : nullptr;
   g.out = a.out.data();
   g.workspace = a.workspace;
   g.workspace_bytes = a.workspace_bytes;
   g.stream = a.stream;
-  kernels::gemm_lt(*static_cast<const kernels::GemmPlan*>(a.state), g);
+  kernels::gemm_lt(state.plan, g);
+  if (!state.epilogue.elementwise) return;
+  kernels::BiasActivationParams p;
+  p.dtype = data_type_of(a.out.dtype());
+  p.cols = a.out.dim(-1);
+  p.rows = a.out.numel() / p.cols;
+  p.input = a.out.data();
+  p.activation = state.epilogue.act;
+  p.residual = state.epilogue.residual_after ? residual : nullptr;
+  p.output = a.out.data();
+  p.stream = a.stream;
+  kernels::bias_activation(p);
 }
 
 void attention(const KernelArgs& a) {
@@ -173,15 +204,15 @@ void attention(const KernelArgs& a) {
 
 // ---- element-wise and data movement ------------------------------------------------
 
-// activation (exact-erf GELU; cuBLASLt fuses the others) and add share one
-// kernel: out = act(x + bias) + residual with the parts absent.
+// activation and add share one kernel: out = act(x + bias) + residual with
+// the parts absent.
 void activation(const KernelArgs& a) {
   kernels::BiasActivationParams p;
   p.dtype = data_type_of(a.out.dtype());
   p.cols = a.out.dim(-1);
   p.rows = a.out.numel() / p.cols;
   p.input = a.in[0]->data();
-  p.activation = a.node->attrs.act == Activation::gelu_erf ? kernels::Activation::gelu_erf : kernels::Activation::none;
+  p.activation = elementwise_activation(a.node->attrs.act);
   p.output = a.out.data();
   p.stream = a.stream;
   kernels::bias_activation(p);
@@ -261,13 +292,32 @@ bool is_float(DType t) { return t == DType::f32 || t == DType::f16 || t == DType
 
 }  // namespace
 
+LinearEpilogue split_linear_epilogue(const graph::Attrs& at, bool residual) {
+  LinearEpilogue e;
+  const bool lt_act = at.act == Activation::none || at.act == Activation::relu || at.act == Activation::gelu_tanh;
+  const bool residual_first = at.order == graph::EpilogueOrder::residual_then_act || at.act == Activation::none;
+  if (lt_act && (!residual || residual_first)) {
+    e.gemm = at.act == Activation::relu        ? kernels::GemmEpilogue::relu
+             : at.act == Activation::gelu_tanh ? kernels::GemmEpilogue::gelu_tanh
+                                               : kernels::GemmEpilogue::none;
+    e.gemm_residual = residual;
+    return e;
+  }
+  e.elementwise = true;
+  e.act = elementwise_activation(at.act);
+  e.gemm_residual = residual && residual_first;
+  e.residual_after = residual && !residual_first;
+  return e;
+}
+
 bool cuda_accepts_epilogue(const graph::Epilogue& e) {
   // Convolutions: ReLU and a residual in either order (cuDNN fuses the
   // residual-first one; the other gets an epilogue kernel).
   if (e.op == Op::conv2d) return e.act == Activation::none || e.act == Activation::relu;
   // cuBLASLt computes act(x W + bias + C): a residual joins before the
-  // activation, and its activations are ReLU and the tanh GELU. The exact
-  // erf GELU runs as its own kernel.
+  // activation, and its activations are ReLU and the tanh GELU. Other
+  // epilogues would run as a second kernel after the product (linear's
+  // split_epilogue) and gain nothing from fusing.
   if (e.op != Op::linear) return false;
   if (e.act == Activation::gelu_erf || e.act == Activation::sigmoid) return false;
   return !(e.residual && e.act != Activation::none && e.order != graph::EpilogueOrder::residual_then_act);
@@ -284,12 +334,10 @@ const Kernel* cuda_kernel(const NodeSignature& sig) {
     case Op::layer_norm: return &kLayerNorm;
     case Op::linear: return &kLinear;
     case Op::attention: {
-      const int head_dim = at.heads ? at.dim / at.heads : 0;
-      const bool supported = head_dim == 32 || head_dim == 64 || head_dim == 80 || head_dim == 128;
+      const bool supported = at.heads > 0 && at.dim % at.heads == 0 && kernels::supports_head_dim(at.dim / at.heads);
       return supported ? &kAttention : nullptr;
     }
-    case Op::activation:
-      return at.act == Activation::gelu_erf || at.act == Activation::none ? &kActivation : nullptr;
+    case Op::activation: return &kActivation;
     case Op::add: return &kAdd;
     case Op::select_token: return &kSelectToken;
     case Op::flatten_spatial: return &kCopy;

@@ -22,9 +22,17 @@ struct EpilogueArgs {
 
 constexpr int kThreads = 256;
 
+// The formulas of the graph's activations, as the CPU backend computes them.
 __device__ __forceinline__ float activate(Activation act, float x) {
-  // Exact GELU, x * Phi(x), as the erf form used by ViT.
-  return act == Activation::gelu_erf ? 0.5f * x * (1.f + erff(x * 0.70710678118654752f)) : x;
+  switch (act) {
+    case Activation::none: return x;
+    case Activation::gelu_erf: return 0.5f * x * (1.f + erff(x * 0.70710678118654752f));  // x * Phi(x)
+    case Activation::gelu_tanh:
+      return 0.5f * x * (1.f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+    case Activation::relu: return fmaxf(x, 0.f);
+    case Activation::sigmoid: return 1.f / (1.f + expf(-x));
+  }
+  return x;
 }
 
 template <typename T>
@@ -119,8 +127,7 @@ bool can_implement(const BiasActivationParams& p, std::string* why) {
   req.require(is_valid(p.dtype), "unknown data type");
   req.require(p.rows >= 0 && p.cols >= 1, "bad shape [", p.rows, ", ", p.cols, "]");
   req.require(p.input && p.output, "null input or output");
-  req.require(p.activation == Activation::none || p.activation == Activation::gelu_erf,
-              "unknown activation");
+  req.require(p.activation >= Activation::none && p.activation <= Activation::sigmoid, "unknown activation");
   return req.ok;
 }
 

@@ -8,11 +8,13 @@
 
 namespace visionrt::kernels {
 
-enum class Activation { none, gelu_erf };
+// gelu_erf is nn.GELU()'s exact form, gelu_tanh its approximate='tanh' one.
+enum class Activation { none, gelu_erf, gelu_tanh, relu, sigmoid };
 
 // output = activation(input + bias) + residual, computed in fp32 and rounded
 // once. bias [cols] and residual [rows, cols] are optional, so this is
-// bias + GELU (exact erf form), bias + residual, or all three fused.
+// bias + an activation, bias + residual, or all three fused; it is also the
+// part of a linear layer's epilogue cuBLASLt cannot run.
 // output may alias input or residual.
 struct BiasActivationParams {
   DataType dtype = DataType::f32;  // of every tensor below

@@ -2,6 +2,7 @@
 // epilogue and the row softmax against double-precision references.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -196,6 +197,17 @@ void PrintTo(const EpilogueCase& c, std::ostream* os) { *os << c.name; }
 
 class BiasActivationKernel : public ::testing::TestWithParam<EpilogueCase> {};
 
+double reference_activation(Activation a, double x) {
+  switch (a) {
+    case Activation::none: return x;
+    case Activation::gelu_erf: return reference::gelu_erf(x);
+    case Activation::gelu_tanh: return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+    case Activation::relu: return std::max(x, 0.0);
+    case Activation::sigmoid: return 1.0 / (1.0 + std::exp(-x));
+  }
+  return NAN;
+}
+
 TEST_P(BiasActivationKernel, MatchesReference) {
   VRT_REQUIRE_CUDA();
   const EpilogueCase& c = GetParam();
@@ -225,7 +237,7 @@ TEST_P(BiasActivationKernel, MatchesReference) {
   for (size_t i = 0; i < n; ++i) {
     double v = x.values[i] + (c.bias ? bias.values[i % c.cols] : 0.0);
     const double pre = std::abs(v);
-    if (c.activation == Activation::gelu_erf) v = reference::gelu_erf(v);
+    v = reference_activation(c.activation, v);
     const double r = c.residual ? res.values[i] : 0.0;
     ref[i] = v + r;
     tol[i] = rounding_error(c.dtype, ref[i]) + 8 * std::ldexp(1.0, -24) * (pre + std::abs(r));
@@ -246,7 +258,14 @@ INSTANTIATE_TEST_SUITE_P(
         // Widths that are not a whole number of 16-byte vectors.
         EpilogueCase{"f16_odd_width", f16, 5, 771, true, Activation::gelu_erf, true, 0},
         EpilogueCase{"f32_odd_width_in_place", f32, 4, 97, true, Activation::gelu_erf, false, 1},
-        EpilogueCase{"bf16_one_column", bf16, 3, 1, true, Activation::none, true, 0}),
+        EpilogueCase{"bf16_one_column", bf16, 3, 1, true, Activation::none, true, 0},
+        // The other activations a linear layer's epilogue may need apart
+        // from cuBLASLt: DETR's box head ends in a sigmoid.
+        EpilogueCase{"f32_bias_sigmoid", f32, 7, 4, true, Activation::sigmoid, false, 0},
+        EpilogueCase{"f16_sigmoid_in_place", f16, 5, 256, false, Activation::sigmoid, false, 1},
+        EpilogueCase{"bf16_relu_residual", bf16, 9, 768, true, Activation::relu, true, 0},
+        EpilogueCase{"f32_gelu_tanh_residual", f32, 4, 97, true, Activation::gelu_tanh, true, 0},
+        EpilogueCase{"f16_gelu_tanh", f16, 3, 3072, true, Activation::gelu_tanh, false, 0}),
     [](const ::testing::TestParamInfo<EpilogueCase>& info) { return std::string(info.param.name); });
 
 // ---- softmax --------------------------------------------------------------------------

@@ -22,6 +22,29 @@ void check(cudaError_t status, const char* what) {
        " failed: ", cudaGetErrorName(status), " (", cudaGetErrorString(status), ")");
 }
 
+CudaStream::CudaStream() {
+  check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+}
+
+CudaStream::~CudaStream() {
+  cudaStreamSynchronize(stream);
+  cudaStreamDestroy(stream);
+}
+
+std::shared_ptr<const kernels::ConvPlan> ConvPlanCache::get(const kernels::ConvShape& s, size_t max_workspace_bytes,
+                                                            void* cudnn_handle) {
+  const std::vector<int64_t> key = {static_cast<int64_t>(s.dtype), s.tf32, s.N, s.H, s.W, s.Ci, s.Co, s.kh, s.kw,
+                                    s.stride, s.pad, s.dilation, static_cast<int64_t>(s.act), s.has_residual,
+                                    static_cast<int64_t>(s.order), static_cast<int64_t>(max_workspace_bytes)};
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto plan = plans_[key].lock()) return plan;
+  for (auto it = plans_.begin(); it != plans_.end();)  // shapes no executor uses any more
+    it = it->second.expired() && it->first != key ? plans_.erase(it) : std::next(it);
+  auto plan = std::make_shared<const kernels::ConvPlan>(kernels::ConvPlan::create(s, max_workspace_bytes, cudnn_handle));
+  plans_[key] = plan;
+  return plan;
+}
+
 namespace {
 
 // A weight converted on the host to `to` (F32, F16 or BF16).
@@ -65,15 +88,15 @@ struct CurrentDevice {
 class CudaBackend final : public Backend {
  public:
   explicit CudaBackend(const CudaBackendConfig& config) : device_(config.device) {
-    check(cudaStreamCreateWithFlags(&context_.stream, cudaStreamNonBlocking), "cudaStreamCreate");
     context_.compute = config.compute;
     context_.tf32 = config.tf32 && config.compute == DType::f32;
+    context_.device = config.device;
   }
-  ~CudaBackend() override {
-    cudaStreamSynchronize(context_.stream);
-    cudaStreamDestroy(context_.stream);
-  }
+  // The context's members go in reverse order: the library handles first,
+  // then the stream they were bound to (CudaStream waits for it first).
+  ~CudaBackend() override { cudaSetDevice(device_.index); }
   const char* name() const override { return "cuda"; }
+  void make_current() override { check(cudaSetDevice(device_.index), "cudaSetDevice"); }
 
   void* allocate(size_t bytes) override {
     void* p = nullptr;
@@ -115,9 +138,14 @@ class CudaBackend final : public Backend {
       src = host.data();
     }
     const size_t bytes = static_cast<size_t>(stored.numel()) * dtype_size(dtype);
+    make_current();
     void* device = allocate(std::max<size_t>(bytes, 1));
     std::shared_ptr<void> keeper(device, [](void* p) { cudaFree(p); });
-    check(cudaMemcpy(device, src, bytes, cudaMemcpyHostToDevice), "uploading a weight");
+    // On the backend's own stream, which every kernel reading the weight
+    // (a convolution's channel padding included) runs on after it; waited
+    // for, since `host` goes when this returns.
+    check(cudaMemcpyAsync(device, src, bytes, cudaMemcpyHostToDevice, context_.stream), "uploading a weight");
+    check(cudaStreamSynchronize(context_.stream), "uploading a weight");
     return Tensor::view(dtype, stored.shape(), device, std::move(keeper));
   }
 
@@ -131,6 +159,7 @@ class CudaBackend final : public Backend {
   void* context() override { return &context_; }
 
   std::unique_ptr<CapturedWork> capture(const std::function<void()>& enqueue) override {
+    make_current();
     // Thread-local mode: other threads' unrelated CUDA calls do not break
     // this capture, and it cannot break theirs.
     check(cudaStreamBeginCapture(context_.stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");

@@ -4,21 +4,55 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
 #include "backends/backend.hpp"
 #include "kernels/conv2d_cudnn.hpp"
+#include "kernels/elementwise.hpp"
 #include "kernels/gemm_lt.hpp"
 #include "kernels/kernel_types.hpp"
 #include "kernels/patch_embed.hpp"
 
 namespace visionrt::cuda {
 
-struct CudaContext {
+// cuDNN plans shared by every node of the same convolution shape: a ResNet
+// repeats a few shapes many times, and finding a plan (heuristics, then
+// finalising engines until one fits) is the slow part of planning DETR.
+// Holds them weakly: a plan lives while some executor's node uses it, so
+// input sizes a server no longer sees do not keep theirs.
+class ConvPlanCache {
+ public:
+  std::shared_ptr<const kernels::ConvPlan> get(const kernels::ConvShape& shape, size_t max_workspace_bytes,
+                                               void* cudnn_handle);
+
+ private:
+  std::mutex mu_;
+  std::map<std::vector<int64_t>, std::weak_ptr<const kernels::ConvPlan>> plans_;
+};
+
+// Members are destroyed in reverse: the plan cache (weak only), the library
+// handles, and the stream they were bound to last (CudaStream).
+struct CudaStream {
   cudaStream_t stream = nullptr;
+  CudaStream();
+  ~CudaStream();
+  CudaStream(const CudaStream&) = delete;
+  CudaStream& operator=(const CudaStream&) = delete;
+};
+
+struct CudaContext {
+  CudaStream owned_stream;
+  cudaStream_t stream = owned_stream.stream;
   kernels::BlasHandle blas;  // patch embedding's GEMM
   kernels::LtHandle lt;      // every linear layer's
   kernels::CudnnHandle cudnn;  // the convolutions'; its stream is set per call
+  ConvPlanCache conv_plans;
   DType compute = DType::f32;
   bool tf32 = false;
+  int device = 0;  // made current by every call that enqueues work
 };
 
 // Raises visionrt::Error for a failed runtime call: out_of_memory for an
@@ -33,6 +67,21 @@ inline kernels::DataType data_type_of(DType t) {
 // ops come from cuda_detr_kernel.
 const Kernel* cuda_kernel(const NodeSignature& sig);
 const Kernel* cuda_detr_kernel(const NodeSignature& sig);
+
+// How a linear node's epilogue is split between cuBLASLt and the
+// element-wise kernel. cuBLASLt computes act(x W^T + b + C) with act none,
+// ReLU or the tanh GELU: a node it cannot express whole (the exact GELU, a
+// sigmoid, or a residual added after the activation) gets x W^T + b (plus
+// the residual when it joins before the activation) from cuBLASLt, then
+// act(.) (+ residual) in place from bias_activation.
+struct LinearEpilogue {
+  kernels::GemmEpilogue gemm = kernels::GemmEpilogue::none;
+  bool gemm_residual = false;
+  bool elementwise = false;  // a second kernel runs after the product
+  kernels::Activation act = kernels::Activation::none;
+  bool residual_after = false;
+};
+LinearEpilogue split_linear_epilogue(const graph::Attrs& attrs, bool residual);
 
 // Which fused epilogues cuBLASLt runs (graph::fuse_epilogues asks).
 bool cuda_accepts_epilogue(const graph::Epilogue& e);

@@ -62,18 +62,18 @@ size_t conv2d_workspace(const NodeSignature& sig, int) {
   return (copy + 255) / 256 * 256 + kConvScratch;
 }
 
-// A plan and the weight in the layout it reads, both made once per node
-// (the weight once per model: every input shape shares it).
+// A plan, shared by every node of its shape (ConvPlanCache), and the weight
+// in the layout it reads, made once per model: every input shape shares it.
 struct ConvState {
-  kernels::ConvPlan plan;
+  std::shared_ptr<const kernels::ConvPlan> plan;
   Tensor weight;
 };
 
 void* conv2d_prepare(const NodeSignature& sig) {
-  const CudaContext& c = *static_cast<const CudaContext*>(sig.backend->context());
+  CudaContext& c = *static_cast<CudaContext*>(sig.backend->context());
   const kernels::ConvShape shape = conv_shape(sig, c.tf32);
   auto state = std::make_unique<ConvState>();
-  state->plan = kernels::ConvPlan::create(shape, conv2d_workspace(sig, 1), c.cudnn.get());
+  state->plan = c.conv_plans.get(shape, conv2d_workspace(sig, 1), c.cudnn.get());
   const int64_t padded = kernels::conv2d_weight_channels(shape);
   state->weight = sig.weights->derived(
       sig.weight_ids[1], sig.in_dtypes[1], "cudnn_ci" + std::to_string(padded), [&](const Tensor& plain) {
@@ -101,7 +101,7 @@ void conv2d(const KernelArgs& a) {
   c.workspace = a.workspace;
   c.workspace_bytes = a.workspace_bytes;
   c.stream = a.stream;
-  kernels::conv2d_cudnn(state.plan, c);
+  kernels::conv2d_cudnn(*state.plan, c);
 }
 
 void max_pool(const KernelArgs& a) {
@@ -172,7 +172,9 @@ const Kernel kSinePosition{sine_position};
 
 const Kernel* cuda_detr_kernel(const NodeSignature& sig) {
   switch (sig.node->op) {
-    case Op::conv2d: return &kConv2d;
+    // cuDNN's fusions and the epilogue kernel run ReLU only.
+    case Op::conv2d:
+      return sig.node->attrs.act == Activation::none || sig.node->attrs.act == Activation::relu ? &kConv2d : nullptr;
     case Op::max_pool: return &kMaxPool;
     case Op::nchw_to_nhwc: return &kNchwToNhwc;
     case Op::mask_resize: return &kMaskResize;

@@ -1,0 +1,156 @@
+// The CUDA backend's kernel table, asked at load time as the library asks it
+// (graph::missing_kernel: the fusion pass with the backend's epilogue
+// filter, the precision pass, then a kernel for every node), for every
+// model the project ships or tests: each ViT and DETR fixture and demo
+// model in each GPU precision. The table is plain code in the backend
+// library, so this needs no GPU: a model the table refuses would otherwise
+// be found only on a GPU machine, or run silently on the CPU.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "backends/cuda/cuda_context.hpp"
+#include "core/error.hpp"
+#include "io/model_folder.hpp"
+#include "models/detr.hpp"
+#include "models/vit.hpp"
+#include "runtime/executor.hpp"
+
+namespace visionrt {
+namespace {
+
+namespace fs = std::filesystem;
+const fs::path kRoot(VISIONRT_SOURCE_DIR);
+
+// The CUDA backend's table and epilogue filter, with nothing of a device:
+// only what missing_kernel asks of a backend.
+class KernelTableBackend final : public Backend {
+ public:
+  explicit KernelTableBackend(DType compute) : compute_(compute) {}
+  const char* name() const override { return "cuda kernel table"; }
+  void* allocate(size_t) override { fail(StatusCode::internal, "no device"); }
+  void release(void*) noexcept override {}
+  void copy_to_device(void*, const void*, size_t) override { fail(StatusCode::internal, "no device"); }
+  void copy_to_host(void*, const void*, size_t) override { fail(StatusCode::internal, "no device"); }
+  Tensor prepare_weight(const Tensor&, DType) override { fail(StatusCode::internal, "no device"); }
+  void bind_context(KernelArgs&) override {}
+  DType compute_dtype() const override { return compute_; }
+  const Kernel* kernel(const NodeSignature& sig) const override { return cuda::cuda_kernel(sig); }
+  graph::EpilogueFilter epilogue_filter() const override { return cuda::cuda_accepts_epilogue; }
+
+ private:
+  DType compute_;
+};
+
+struct ModelDir {
+  fs::path path;
+  bool detr;
+};
+
+// Every folder with a config.json under the fixtures and the demo models.
+std::vector<ModelDir> model_dirs() {
+  std::vector<ModelDir> dirs;
+  for (const fs::path& root : {kRoot / "tests/fixtures/vit", kRoot / "tests/fixtures/detr", kRoot / "models/demo"})
+    for (const auto& e : fs::directory_iterator(root)) {
+      if (!fs::exists(e.path() / "config.json")) continue;
+      std::ifstream in(e.path() / "config.json");
+      const std::string type = nlohmann::json::parse(in).value("model_type", "");
+      dirs.push_back({e.path(), type == "detr"});
+    }
+  std::sort(dirs.begin(), dirs.end(), [](const ModelDir& a, const ModelDir& b) { return a.path < b.path; });
+  return dirs;
+}
+
+// The graph the library asks about when it loads the model (classifier.cpp,
+// detector.cpp): one image at the checkpoint's size, or DETR's sample side.
+graph::Graph sample_graph(const ModelDir& m) {
+  const io::ModelFolder folder = io::ModelFolder::open(m.path.string());
+  if (m.detr) return models::DetrModel::load(folder).build(1, 64, 96);
+  const models::VitModel vit = models::VitModel::load(folder);
+  return vit.build(1, vit.config().image_height, vit.config().image_width, false);
+}
+
+TEST(CudaKernelTable, AcceptsEveryShippedModelInEveryPrecision) {
+  const std::vector<ModelDir> dirs = model_dirs();
+  ASSERT_GE(dirs.size(), 10u) << "fixtures and demo models found";
+  const std::pair<const char*, DType> precisions[] = {
+      {"fp32", DType::f32}, {"tf32", DType::f32}, {"fp16", DType::f16}, {"bf16", DType::bf16}};
+  int accepted = 0, asked = 0;
+  for (const ModelDir& m : dirs) {
+    const graph::Graph g = sample_graph(m);
+    for (const auto& [name, dtype] : precisions) {
+      KernelTableBackend backend(dtype);
+      const std::string missing = graph::missing_kernel(g, backend);
+      const std::string model = fs::relative(m.path, kRoot).string();
+      ++asked;
+      if (missing.empty()) ++accepted;
+      std::cout << (missing.empty() ? "  accepted " : "  refused  ") << model << " " << name
+                << (missing.empty() ? "" : ": no " + missing) << "\n";
+      EXPECT_EQ(missing, "") << model << " in " << name;
+    }
+  }
+  std::cout << "the CUDA kernel table accepts " << accepted << " of " << asked << " (model, precision) pairs\n";
+}
+
+// A linear node's epilogue as the CUDA kernel runs it, cuBLASLt's part then
+// the element-wise kernel's, evaluated on numbers: it must be the node's
+// own act(xW+b)+r or act(xW+b+r) for every activation, with and without a
+// residual, in either order.
+double activate(graph::Activation a, double x) {
+  switch (a) {
+    case graph::Activation::none: return x;
+    case graph::Activation::gelu_erf: return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0)));
+    case graph::Activation::gelu_tanh: return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+    case graph::Activation::relu: return std::max(x, 0.0);
+    case graph::Activation::sigmoid: return 1 / (1 + std::exp(-x));
+  }
+  return NAN;
+}
+
+double run_split(const cuda::LinearEpilogue& e, double xwb, double r) {
+  double v = xwb + (e.gemm_residual ? r : 0);
+  switch (e.gemm) {
+    case kernels::GemmEpilogue::none: break;
+    case kernels::GemmEpilogue::relu: v = activate(graph::Activation::relu, v); break;
+    case kernels::GemmEpilogue::gelu_tanh: v = activate(graph::Activation::gelu_tanh, v); break;
+  }
+  if (!e.elementwise) return v;
+  const graph::Activation act[] = {graph::Activation::none, graph::Activation::gelu_erf, graph::Activation::gelu_tanh,
+                                   graph::Activation::relu, graph::Activation::sigmoid};
+  return activate(act[static_cast<int>(e.act)], v) + (e.residual_after ? r : 0);
+}
+
+TEST(CudaKernelTable, LinearEpiloguesComputeTheNodesFormula) {
+  using graph::Activation;
+  int checked = 0;
+  for (Activation act : {Activation::none, Activation::gelu_erf, Activation::gelu_tanh, Activation::relu,
+                         Activation::sigmoid})
+    for (bool residual : {false, true})
+      for (graph::EpilogueOrder order : {graph::EpilogueOrder::act_then_residual, graph::EpilogueOrder::residual_then_act}) {
+        graph::Attrs at;
+        at.act = act;
+        at.order = order;
+        const cuda::LinearEpilogue e = cuda::split_linear_epilogue(at, residual);
+        EXPECT_FALSE(e.gemm_residual && e.residual_after) << "the residual added twice";
+        for (double xwb : {-2.5, -0.3, 0.7, 1.9})
+          for (double r : {-1.25, 0.5}) {
+            const double rr = residual ? r : 0;
+            const double want = order == graph::EpilogueOrder::residual_then_act ? activate(act, xwb + rr)
+                                                                                 : activate(act, xwb) + rr;
+            EXPECT_NEAR(run_split(e, xwb, r), want, 1e-12)
+                << "act " << int(act) << " residual " << residual << " order " << int(order) << " at " << xwb;
+            ++checked;
+          }
+      }
+  EXPECT_EQ(checked, 5 * 2 * 2 * 8);
+}
+
+}  // namespace
+}  // namespace visionrt

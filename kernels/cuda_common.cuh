@@ -18,9 +18,13 @@ namespace visionrt::kernels {
 
 // ---- host side -------------------------------------------------------------
 
+// A failed call also leaves its error as the thread's last error, where the
+// next launch's check_launch would report it again: it is cleared first (a
+// sticky error, one that broke the context, stays whatever is done here).
 inline void check_cuda(cudaError_t status, const char* what) {
-  if (status != cudaSuccess)
-    fail(status == cudaErrorMemoryAllocation ? StatusCode::out_of_memory : StatusCode::device_error,
+  if (status == cudaSuccess) return;
+  cudaGetLastError();
+  fail(status == cudaErrorMemoryAllocation ? StatusCode::out_of_memory : StatusCode::device_error,
          what, " failed: ", cudaGetErrorName(status), " (", cudaGetErrorString(status), ")");
 }
 

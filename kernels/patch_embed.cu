@@ -12,12 +12,29 @@
 namespace visionrt::kernels {
 namespace {
 
+// ALLOC_FAILED is cuBLAS running out of memory, as a caller would want it
+// reported; every other failure is the device's.
 void check_blas(cublasStatus_t status, const char* what) {
-  if (status != CUBLAS_STATUS_SUCCESS)
-    fail(StatusCode::device_error, what, " failed: cuBLAS status ", static_cast<int>(status));
+  if (status == CUBLAS_STATUS_SUCCESS) return;
+  fail(status == CUBLAS_STATUS_ALLOC_FAILED ? StatusCode::out_of_memory : StatusCode::device_error, what,
+       " failed: ", cublasGetStatusName(status), " (", cublasGetStatusString(status), ")");
 }
 
 constexpr int kThreads = 256;
+
+// cuBLAS's own scratch, given to it from the planned workspace: without one
+// it allocates from a stream-ordered pool of its own, which a CUDA graph
+// capture records as allocations in the graph. 32 MiB is what cuBLAS asks
+// for on Hopper to use every algorithm.
+constexpr size_t kBlasWorkspace = size_t(32) << 20;
+
+size_t im2col_bytes(const PatchEmbedParams& p) {
+  return size_t(std::max(p.batch, 0)) * size_t(patch_count(p)) * size_t(std::max(p.channels, 0)) *
+         size_t(std::max(p.patch, 0)) * size_t(std::max(p.patch, 0)) * data_type_size(p.dtype);
+}
+
+// The im2col columns first, then cuBLAS's scratch, 256-byte aligned.
+size_t blas_offset(const PatchEmbedParams& p) { return (im2col_bytes(p) + 255) / 256 * 256; }
 
 
 struct Geometry {
@@ -86,10 +103,7 @@ int patch_count(const PatchEmbedParams& p) {
 
 int token_count(const PatchEmbedParams& p) { return patch_count(p) + (p.cls ? 1 : 0); }
 
-size_t patch_embed_workspace_bytes(const PatchEmbedParams& p) {
-  return size_t(std::max(p.batch, 0)) * size_t(patch_count(p)) * size_t(std::max(p.channels, 0)) *
-         size_t(std::max(p.patch, 0)) * size_t(std::max(p.patch, 0)) * data_type_size(p.dtype);
-}
+size_t patch_embed_workspace_bytes(const PatchEmbedParams& p) { return blas_offset(p) + kBlasWorkspace; }
 
 bool can_implement(const PatchEmbedParams& p, std::string* why) {
   Requirements req{why};
@@ -108,6 +122,7 @@ bool can_implement(const PatchEmbedParams& p, std::string* why) {
               "GEMM too large for cuBLAS int sizes");
   req.require(p.workspace && p.workspace_bytes >= patch_embed_workspace_bytes(p), "workspace of ",
               p.workspace_bytes, " bytes, ", patch_embed_workspace_bytes(p), " needed");
+  req.require(is_aligned(p.workspace, 256), "workspace must be 256-byte aligned");
   return req.ok;
 }
 
@@ -141,7 +156,10 @@ void patch_embed(const PatchEmbedParams& p) {
   const cudaDataType_t type = blas_type(p.dtype);
   const float alpha = 1.f, beta = 1.f;
   void* c = static_cast<char*>(p.output) + (p.cls ? size_t(dim) * esize : 0);
+  // cublasSetStream resets the workspace to cuBLAS's own pool: set ours after it.
   check_blas(cublasSetStream(handle, stream), "cublasSetStream");
+  check_blas(cublasSetWorkspace(handle, static_cast<char*>(p.workspace) + blas_offset(p), kBlasWorkspace),
+             "cublasSetWorkspace");
   check_blas(cublasGemmStridedBatchedEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, dim, patches, k, &alpha,
                                         p.weight, type, k, 0, p.workspace, type, k,
                                         int64_t(patches) * k, &beta, c, type, dim,

@@ -37,7 +37,7 @@ struct PatchEmbedParams {
   const void* cls = nullptr;     // optional [embed_dim]: a class token before the patches
   const void* pos = nullptr;     // optional [tokens, embed_dim]
   void* output = nullptr;        // [batch, tokens, embed_dim]; tokens = (cls ? 1 : 0) + patches
-  void* workspace = nullptr;     // device scratch of patch_embed_workspace_bytes(p)
+  void* workspace = nullptr;     // device scratch of patch_embed_workspace_bytes(p), 256-byte aligned
   size_t workspace_bytes = 0;
   void* blas_handle = nullptr;  // BlasHandle::get(); its stream is set to p.stream
   void* stream = nullptr;       // cudaStream_t
@@ -47,6 +47,8 @@ struct PatchEmbedParams {
 int patch_count(const PatchEmbedParams& p);
 int token_count(const PatchEmbedParams& p);
 
+// The im2col columns and cuBLAS's own scratch (cublasSetWorkspace), so that
+// a captured run allocates nothing.
 size_t patch_embed_workspace_bytes(const PatchEmbedParams& p);
 
 bool can_implement(const PatchEmbedParams& p, std::string* why);

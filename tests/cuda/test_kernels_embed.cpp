@@ -191,7 +191,7 @@ INSTANTIATE_TEST_SUITE_P(
 // ---- parameter validation (needs no device) -------------------------------------
 
 TEST(EmbedKernelParams, RefusesBadParameters) {
-  alignas(16) static char storage[64];
+  alignas(256) static char storage[512];
   PatchEmbedParams pe;
   pe.batch = 1;
   pe.channels = 3;
@@ -203,13 +203,18 @@ TEST(EmbedKernelParams, RefusesBadParameters) {
   pe.blas_handle = storage;
   pe.workspace = storage;
   pe.workspace_bytes = patch_embed_workspace_bytes(pe);
-  EXPECT_EQ(pe.workspace_bytes, size_t(4 * 3 * 16 * 16 * 4));
+  // The im2col columns, then cuBLAS's 32 MiB of scratch.
+  EXPECT_EQ(pe.workspace_bytes, size_t(4 * 3 * 16 * 16 * 4) + (size_t(32) << 20));
   std::string why;
   EXPECT_TRUE(can_implement(pe, &why)) << why;
   PatchEmbedParams bad = pe;
   bad.workspace_bytes -= 1;
   EXPECT_FALSE(can_implement(bad, &why));
   EXPECT_NE(why.find("workspace"), std::string::npos) << why;
+  bad = pe;
+  bad.workspace = storage + 16;
+  EXPECT_FALSE(can_implement(bad, &why));
+  EXPECT_NE(why.find("256-byte aligned"), std::string::npos) << why;
   bad = pe;
   bad.height = 8;
   EXPECT_FALSE(can_implement(bad, &why));

@@ -379,15 +379,18 @@ ConvPlan ConvPlan::create(const ConvShape& s, size_t max_workspace_bytes, void* 
   std::string refusals;
   for (Variant v : variants) {
     Candidate c;
+    // A fused graph cuDNN refuses for any reason but memory (NOT_SUPPORTED,
+    // and also BAD_PARAM or an internal error some versions give for a
+    // fusion they cannot build) leaves the plain convolution to try.
     try {
       c.graph = build_graph(s, v, handle);
+      for (cudnnBackendHeurMode_t mode : {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK})
+        for (DescPtr& config : engine_configs(c.graph.op_graph, mode)) c.configs.push_back(std::move(config));
     } catch (const Error& e) {
-      if (e.code() != StatusCode::unsupported || v == Variant::plain) throw;
+      if (e.code() == StatusCode::out_of_memory || v == Variant::plain) throw;
       refusals += str_cat("; fused graph: ", e.what());
       continue;
     }
-    for (cudnnBackendHeurMode_t mode : {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK})
-      for (DescPtr& config : engine_configs(c.graph.op_graph, mode)) c.configs.push_back(std::move(config));
     candidates.push_back(std::move(c));
   }
 

@@ -11,6 +11,7 @@
 #include <random>
 
 #include "backends/backend.hpp"
+#include "core/error.hpp"
 #include "io/model_folder.hpp"
 #include "models/vit.hpp"
 #include "runtime/executor.hpp"
@@ -49,9 +50,11 @@ class CapturingBackend final : public Backend {
   void release_staging(void* p) noexcept override { std::free(p); }
   std::unique_ptr<CapturedWork> capture(const std::function<void()>& enqueue) override {
     ++captures;
+    if (refuse_capture) fail(StatusCode::device_error, "cudaStreamEndCapture failed: operation not permitted");
     return std::make_unique<ReplayingWork>(enqueue, &launches);
   }
   int captures = 0, launches = 0;
+  bool refuse_capture = false;  // capture() throws, as a CUDA capture that fails
   bool stage = false;  // stage inputs and outputs in memory of the backend's, as a GPU's pinned memory
 
  private:
@@ -100,6 +103,34 @@ TEST(ExecutorCaptureTest, OffRunsNodeByNode) {
     ex.run({Tensor::view(DType::f32, {1, 3, 64, 64}, px.data())},
            {Tensor::view(DType::f32, {1, int64_t(logits.size())}, logits.data())});
   EXPECT_EQ(backend->captures, 0);
+}
+
+// A capture that throws leaves the run to go node by node: the same
+// results, the capture tried once only, and the reason kept for the caller.
+TEST(ExecutorCaptureTest, AFailedCaptureFallsBackToNodeByNodeRuns) {
+  const io::ModelFolder folder =
+      io::ModelFolder::open((std::filesystem::path(VISIONRT_SOURCE_DIR) / "tests/fixtures/vit/p16_d64").string());
+  const models::VitModel model = models::VitModel::load(folder);
+  auto backend = std::make_shared<CapturingBackend>();
+  backend->refuse_capture = true;
+  graph::Executor ex(model.build(1, 64, 64, false), backend);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal;
+  std::vector<float> px(3 * 64 * 64);
+  for (float& v : px) v = normal(rng);
+  const int64_t labels = static_cast<int64_t>(model.config().labels.size());
+  auto run = [&] {
+    std::vector<float> logits(labels, NAN);
+    ex.run({Tensor::view(DType::f32, {1, 3, 64, 64}, px.data())}, {Tensor::view(DType::f32, {1, labels}, logits.data())});
+    return logits;
+  };
+  const std::vector<float> first = run();
+  EXPECT_TRUE(ex.capture_notice().empty());
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(run(), first) << "run " << i + 2;
+  EXPECT_EQ(backend->captures, 1) << "a failed capture is not tried again";
+  EXPECT_EQ(backend->launches, 0);
+  EXPECT_NE(ex.capture_notice().find("node by node"), std::string::npos) << ex.capture_notice();
+  EXPECT_NE(ex.capture_notice().find("operation not permitted"), std::string::npos) << ex.capture_notice();
 }
 
 // With staging memory, inputs are copied in at enqueue and outputs reach

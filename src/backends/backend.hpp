@@ -114,6 +114,10 @@ class Backend {
   virtual void* context() { return nullptr; }
   // Worker threads the CPU kernels split work over (workspace rules).
   virtual int threads() const { return 1; }
+  // Makes this backend's device the calling thread's current one (CUDA
+  // keeps it per thread): the executor calls it before planning and before
+  // each run, so that a thread last used on another GPU enqueues here.
+  virtual void make_current() {}
   // Records the kernels `enqueue` launches (without running them) for
   // launching again whole; null where the backend cannot (the CPU).
   virtual std::unique_ptr<CapturedWork> capture(const std::function<void()>& enqueue) { return nullptr; }

@@ -13,7 +13,7 @@ namespace visionrt {
 
 // Bumped whenever Backend, KernelArgs, NodeSignature or the config change
 // layout: a plugin of another version is refused, not run.
-constexpr int kCudaPluginAbi = 1;
+constexpr int kCudaPluginAbi = 2;
 
 struct CudaBackendConfig {
   DType compute = DType::f32;  // activations and weights: f32, f16 or bf16

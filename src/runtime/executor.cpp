@@ -106,6 +106,7 @@ Executor::NodeStates::~NodeStates() {
 Executor::Executor(Graph graph, std::shared_ptr<Backend> backend, std::shared_ptr<PreparedWeights> weights,
                    const ExecutorOptions& options)
     : graph_(std::move(graph)), backend_(std::move(backend)), weights_(std::move(weights)), capture_(options.capture) {
+  backend_->make_current();
   if (options.fuse) fuse_epilogues(graph_, backend_->epilogue_filter());
   graph_ = apply_precision(graph_, options.compute.value_or(backend_->compute_dtype()));
   if (!weights_) weights_ = std::make_shared<PreparedWeights>(backend_, graph_.weights());
@@ -192,6 +193,7 @@ void Executor::bind_memory(void* memory) {
 
 void Executor::enqueue(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs) {
   VRT_CHECK(bound_memory_, "executor run before its memory was bound");
+  backend_->make_current();
   VRT_CHECK(inputs.size() == graph_.inputs().size() && outputs.size() == graph_.outputs().size(),
             "executor given the wrong number of inputs or outputs");
   auto check = [&](const Tensor& host, int v) {
@@ -216,7 +218,14 @@ void Executor::enqueue(const std::vector<Tensor>& inputs, const std::vector<Tens
     for (const Step& s : steps_) s.fn(s.args);
   };
   if (!captured_ && capture_ && runs_ > 0) {
-    captured_ = backend_->capture(launch_steps);
+    // A capture that fails (a library that allocates or synchronises inside
+    // it, a driver that refuses the graph) leaves runs node by node, which
+    // worked on the first run: it is tried once, and said once.
+    try {
+      captured_ = backend_->capture(launch_steps);
+    } catch (const Error& e) {
+      capture_notice_ = str_cat("running node by node: capturing the run failed: ", e.what());
+    }
     if (!captured_) capture_ = false;  // the backend cannot: node by node from now on
   }
   if (captured_)

@@ -77,6 +77,9 @@ class Executor {
   const PreparedWeights& weights() const { return *weights_; }
   // The tensor a value is bound to (weights: the prepared weight).
   const Tensor& bound(int value) const { return bound_.at(value); }
+  // Why runs go node by node although capture was asked for (the capture
+  // failed once and is not tried again), or empty: for the caller to show.
+  const std::string& capture_notice() const { return capture_notice_; }
 
  private:
   struct MemoryBlock {
@@ -116,6 +119,7 @@ class Executor {
   bool capture_ = true;
   int runs_ = 0;  // since the memory was bound
   std::unique_ptr<CapturedWork> captured_;  // of the steps, on the bound memory
+  std::string capture_notice_;
 };
 
 }  // namespace visionrt::graph

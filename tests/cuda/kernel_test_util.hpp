@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/cuda_plugin.hpp"
 #include "core/half.hpp"
 #include "kernels/device_buffer.hpp"
 #include "kernels/kernel_types.hpp"
@@ -23,19 +24,31 @@ constexpr auto f32 = DataType::f32;
 constexpr auto f16 = DataType::f16;
 constexpr auto bf16 = DataType::bf16;
 
-// Whether a device is present, and why not, asked once per process.
-inline const std::string& missing_device_reason() {
-  static const std::string reason = [] {
-    std::string why;
-    return cuda_device_count(&why) > 0 ? std::string() : why;
+// Whether a device is present, asked once per process. A test skips only
+// where the NVIDIA driver itself sees no GPU; a GPU the driver reports but
+// the CUDA runtime cannot use (a driver older than the runtime, say) is a
+// failure, never a skip.
+struct DeviceState {
+  bool driver_has_device = false;
+  std::string why;  // the driver's reason, or the runtime's failure
+};
+
+inline const DeviceState& device_state() {
+  static const DeviceState state = [] {
+    DeviceState s;
+    s.driver_has_device = cuda_driver_has_device(&s.why);
+    if (s.driver_has_device && cuda_device_count(&s.why) > 0) s.why.clear();
+    return s;
   }();
-  return reason;
+  return state;
 }
 
-#define VRT_REQUIRE_CUDA()                                                          \
-  do {                                                                              \
-    if (!::visionrt::kernels::testing::missing_device_reason().empty())             \
-      GTEST_SKIP() << "no CUDA device: " << ::visionrt::kernels::testing::missing_device_reason(); \
+#define VRT_REQUIRE_CUDA()                                                                         \
+  do {                                                                                             \
+    const ::visionrt::kernels::testing::DeviceState& vrt_device = ::visionrt::kernels::testing::device_state(); \
+    if (!vrt_device.driver_has_device) GTEST_SKIP() << "no CUDA device: " << vrt_device.why;       \
+    if (!vrt_device.why.empty())                                                                   \
+      FAIL() << "the NVIDIA driver reports a GPU the CUDA runtime cannot use: " << vrt_device.why; \
   } while (0)
 
 // Unit roundoff of a data type: half the distance from 1 to the next value.
@@ -176,12 +189,19 @@ inline double max_abs(const std::vector<double>& v) {
 }
 
 // Calls launch(p) on the default stream, or with p.stream set to a stream of
-// its own inside graph capture (the graph is run and waited for).
+// its own inside graph capture (the graph is run and waited for). Before a
+// capture the launch runs once directly, so that the kernel's module is
+// loaded (CUDA loads kernels lazily, on first launch) outside the capture,
+// as the executor's first node-by-node run does; `out` is then poisoned
+// again, so that only the graph's own run can have written it.
 template <typename Params, typename Launch>
-void launch_maybe_in_graph(Params& p, bool in_graph, Launch launch) {
+void launch_maybe_in_graph(Params& p, bool in_graph, DeviceBuffer& out, Launch launch) {
   if (!in_graph) return launch(p);
   DeviceStream stream;
   p.stream = stream.get();
+  launch(p);
+  device_synchronize();
+  out.fill_bytes(0xff);
   run_as_graph(stream, [&] { launch(p); });
 }
 

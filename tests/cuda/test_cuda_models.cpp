@@ -120,24 +120,69 @@ TEST(CudaModels, ReducedPrecisionsKeepTheTopLabel) {
   }
 }
 
+// The digits demo in every GPU precision against the CPU: on random pixel
+// batches always (the top label wherever the CPU's leads by more than the
+// rounding bound of ReducedPrecisionsKeepTheTopLabel), and on the demo's
+// image files where the image front end is built.
 TEST(CudaModels, DigitsDemoGivesTheCpuLabels) {
   VRT_REQUIRE_CUDA();
   const fs::path model = kRoot / "models/demo/vit-digits";
   Options cpu_opt;
   cpu_opt.device = Device::cpu;
   const Classifier cpu = Classifier::load(model.string(), cpu_opt);
+  const int size = cpu.info().image_height, width = cpu.info().image_width, n = 16;
+  const std::vector<float> px = kernels::testing::random_floats(size_t(n) * cpu.info().num_channels * size * width, -1.f, 1.f, 7u);
+  const std::vector<float> want = cpu.logits(px.data(), n, size, width);
+  const int labels = static_cast<int>(want.size()) / n;
+  int compared = 0;
   for (Precision p : {Precision::fp32, Precision::fp16, Precision::bf16}) {
     Options opt;
     opt.device = Device::cuda;
     opt.precision = p;
     const Classifier gpu = Classifier::load(model.string(), opt);
+    const std::vector<float> got = gpu.logits(px.data(), n, size, width);
+    ASSERT_EQ(got.size(), want.size());
+    for (int i = 0; i < n; ++i) {
+      const float* w = want.data() + i * labels;
+      const auto [lo, hi] = std::minmax_element(w, w + labels);
+      const double bound = (p == Precision::bf16 ? 0.05 : 0.01) * std::max(1.f, *hi - *lo);
+      std::vector<float> sorted(w, w + labels);
+      std::sort(sorted.rbegin(), sorted.rend());
+      if (sorted[0] - sorted[1] <= 2 * bound) continue;
+      EXPECT_EQ(argmax(got.data() + i * labels, labels), argmax(w, labels)) << "batch image " << i << " precision " << int(p);
+      ++compared;
+    }
     if (!has_image_io()) continue;
     for (const auto& e : fs::directory_iterator(kRoot / "models/demo/images/digits")) {
-      const auto want = cpu.classify_files({e.path().string()}, 1);
-      const auto got = gpu.classify_files({e.path().string()}, 1);
-      EXPECT_EQ(got.at(0).at(0).id, want.at(0).at(0).id) << e.path() << " precision " << int(p);
+      const auto cpu_top = cpu.classify_files({e.path().string()}, 1);
+      const auto gpu_top = gpu.classify_files({e.path().string()}, 1);
+      EXPECT_EQ(gpu_top.at(0).at(0).id, cpu_top.at(0).at(0).id) << e.path() << " precision " << int(p);
+      ++compared;
     }
   }
+  EXPECT_GT(compared, 0) << "no image's top label was compared";
+}
+
+// Backends made and dropped in turn, each running a model: every one
+// tears its library handles down before the stream they were bound to,
+// and nothing of an earlier one breaks the next.
+TEST(CudaModels, BackendsComeAndGoCleanly) {
+  VRT_REQUIRE_CUDA();
+  const fs::path dir = kRoot / "tests/fixtures/vit/p16_d64";
+  const Reference r = read_reference(dir);
+  const int n = static_cast<int>(r.pixels.dim(0)), h = static_cast<int>(r.pixels.dim(2)),
+            w = static_cast<int>(r.pixels.dim(3));
+  std::vector<float> first;
+  for (int i = 0; i < 24; ++i) {
+    Options opt;
+    opt.device = Device::cuda;
+    const Classifier c = Classifier::load(dir.string(), opt);
+    const std::vector<float> got = c.logits(r.pixels.f32(), n, h, w);
+    if (first.empty()) first = got;
+    EXPECT_EQ(got, first) << "backend " << i;
+  }
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
 }
 
 // With the GPU's memory all but taken, planning a new input shape is an

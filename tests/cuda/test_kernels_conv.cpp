@@ -125,7 +125,7 @@ std::vector<double> run_conv(const ConvPlan& plan, ConvProblem& p, bool in_graph
   DeviceBuffer workspace;
   if (plan.workspace_bytes() > 0) workspace = DeviceBuffer(plan.workspace_bytes());
   ConvArgs a = args_for(p, out.data(), workspace, nullptr);
-  launch_maybe_in_graph(a, in_graph, [&](const ConvArgs& args) { conv2d_cudnn(plan, args); });
+  launch_maybe_in_graph(a, in_graph, out, [&](const ConvArgs& args) { conv2d_cudnn(plan, args); });
   return download(p.shape.dtype, out, n);
 }
 
@@ -349,7 +349,7 @@ TEST_P(MaxPoolKernel, MatchesReference) {
   p.pad = c.pad;
   p.input = x.buffer.data();
   p.output = out.data();
-  launch_maybe_in_graph(p, c.in_graph, max_pool);
+  launch_maybe_in_graph(p, c.in_graph, out, max_pool);
   // A maximum of stored values: exact.
   const std::vector<double> ref = reference::max_pool(c.batch, c.height, c.width, c.channels,
                                                       c.kernel, c.stride, c.pad, x.values);
@@ -407,7 +407,7 @@ TEST_P(MaskResizeKernel, MatchesReferenceExactly) {
   p.out_w = c.out_w;
   p.mask = static_cast<const float*>(m.buffer.data());
   p.output = static_cast<float*>(out.data());
-  launch_maybe_in_graph(p, c.in_graph, mask_resize);
+  launch_maybe_in_graph(p, c.in_graph, out, mask_resize);
   const std::vector<float> want = reference::mask_resize(c.batch, c.in_h, c.in_w, c.out_h, c.out_w, mask);
   const std::vector<double> got = download(f32, out, n);
   EXPECT_TRUE(all_close(c.name, got, std::vector<double>(want.begin(), want.end()), constant(n, 0.0)));
@@ -454,7 +454,7 @@ TEST_P(NchwToNhwcKernel, MovesEveryElement) {
   p.width = c.width;
   p.input = in.data();
   p.output = out.data();
-  launch_maybe_in_graph(p, c.in_graph, nchw_to_nhwc);
+  launch_maybe_in_graph(p, c.in_graph, out, nchw_to_nhwc);
   device_synchronize();
   std::vector<uint8_t> got(bytes.size());
   out.download(got.data(), got.size());

@@ -77,7 +77,7 @@ TEST_P(EmbedTokensKernel, MatchesReference) {
   p.output = out.data();
   std::string why;
   ASSERT_TRUE(can_implement(p, &why)) << why;
-  launch_maybe_in_graph(p, c.in_graph, embed_tokens);
+  launch_maybe_in_graph(p, c.in_graph, out, embed_tokens);
   const std::vector<double> got = download(c.dtype, out, out_elems);
 
   const std::vector<double> patches(input.values.begin() + c.misalign, input.values.end());
@@ -137,7 +137,7 @@ TEST_P(SelectTokenKernel, CopiesTheToken) {
   p.index = c.index;
   p.input = x.buffer.data();
   p.output = out.data();
-  launch_maybe_in_graph(p, c.in_graph, select_token);
+  launch_maybe_in_graph(p, c.in_graph, out, select_token);
   // A copy: exact.
   EXPECT_TRUE(exactly_equal(c.name, download(c.dtype, out, out_elems),
                             reference::select_token(c.batch, c.tokens, c.dim, c.index, x.values)));
@@ -199,7 +199,7 @@ TEST_P(CastKernel, RoundsToNearestEven) {
   p.count = int64_t(n);
   p.input = in.buffer.data();
   p.output = out.data();
-  launch_maybe_in_graph(p, c.in_graph, cast);
+  launch_maybe_in_graph(p, c.in_graph, out, cast);
   // Round to nearest even is fully specified: the result must be exact.
   EXPECT_TRUE(exactly_equal(c.name, download(c.to, out, n), reference::cast(c.to, in.values)));
 }
@@ -247,7 +247,7 @@ TEST_P(ExpandKernel, RepeatsTheInput) {
   p.count = c.count;
   p.input = in.data();
   p.output = static_cast<char*>(out.data()) + c.misalign;
-  launch_maybe_in_graph(p, c.in_graph, expand);
+  launch_maybe_in_graph(p, c.in_graph, out, expand);
   device_synchronize();
   std::vector<uint8_t> got(out_bytes + c.misalign);
   out.download(got.data(), got.size());
@@ -300,7 +300,7 @@ TEST_P(ResamplePositionKernel, MatchesReference) {
   p.dim = c.dim;
   p.input = table.buffer.data();
   p.output = out.data();
-  launch_maybe_in_graph(p, c.in_graph, resample_position);
+  launch_maybe_in_graph(p, c.in_graph, out, resample_position);
   const std::vector<double> got = download(c.dtype, out, out_elems);
 
   std::vector<double> taps;

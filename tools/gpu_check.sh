@@ -90,7 +90,7 @@ run_step() {
     return 3
   fi
   budget=$(left)
-  if ((budget < MIN_STEP)); then
+  if ((budget < MIN_STEP || want < MIN_STEP)); then
     record "$name" "CUT"
     [[ $kind == *opt* || $kind == *cutok* ]] || cut=$((cut + 1))
     return 4
@@ -249,12 +249,19 @@ if command -v pkg-config >/dev/null 2>&1; then
   probe "pkg-config: system ($(command -v pkg-config))"
 else
   unpack pkg-config 'pkgconf_*.deb' 'pkgconf-bin_*.deb' 'libpkgconf3_*.deb'
+  # pkgconf needs its library: the names in PREFIX/usr/bin (which CMake
+  # searches first, through CMAKE_PREFIX_PATH) become wrappers that set
+  # LD_LIBRARY_PATH for it alone.
   if [ -x "$PREFIX/usr/bin/pkgconf" ]; then
-    mkdir -p "$DEPS/bin"
-    printf '#!/bin/sh\nLD_LIBRARY_PATH="%s${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "%s" "$@"\n' \
-      "$PREFIX/usr/lib/$MULTIARCH" "$PREFIX/usr/bin/pkgconf" > "$DEPS/bin/pkg-config"
-    chmod +x "$DEPS/bin/pkg-config"
-    export PATH="$DEPS/bin:$PATH"
+    mkdir -p "$DEPS/libexec"
+    mv "$PREFIX/usr/bin/pkgconf" "$DEPS/libexec/pkgconf"
+    find "$PREFIX/usr/bin" -type l -delete
+    for name in pkgconf pkg-config; do
+      printf '#!/bin/sh\nLD_LIBRARY_PATH="%s${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "%s" "$@"\n' \
+        "$PREFIX/usr/lib/$MULTIARCH" "$DEPS/libexec/pkgconf" > "$PREFIX/usr/bin/$name"
+      chmod +x "$PREFIX/usr/bin/$name"
+    done
+    export PATH="$PREFIX/usr/bin:$PATH"
   fi
 fi
 if [ -d "$PREFIX/usr" ]; then
@@ -340,7 +347,10 @@ run_step "gpu opt" "kernel benchmark, torch peer (peer_torch_kernels.py)" 120 be
 # ------------------------------------------------------ compute-sanitizer
 # Over the project's own kernels (not cuBLASLt's or cuDNN's): racecheck
 # (shared-memory hazards) on the small cases, then memcheck. An error report
-# fails the check; running out of time is noted.
+# fails the check; running out of time is noted. They leave the CPU tests
+# after them CPU_RESERVE seconds (about what those take on 16 cores).
+CPU_RESERVE=90
+upto() { local w=$(($(left) - CPU_RESERVE)); echo $((w < $1 ? w : $1)); }
 note ""
 own_kernels="*Kernel*-*GemmLt*:*ConvKernel*:*Params*:$OOM"
 racecheck_cases='*AttentionKernel*tails*:*AttentionKernel*one_token*:*exact_tiles*:*LayerNormKernel*w770*:*SoftmaxKernel*:*SinePositionKernel*detr_padding*'
@@ -348,9 +358,9 @@ if [ -z "$SANITIZER" ] && ((GPU)); then
   record "compute-sanitizer: not found" "FAILED"
   failed=$((failed + 1))
 else
-  run_step "gpu cutok" "compute-sanitizer racecheck (small cases)" 120 sanitizer-racecheck.log \
+  run_step "gpu cutok" "compute-sanitizer racecheck (small cases)" "$(upto 120)" sanitizer-racecheck.log \
     "${SANITIZER:-compute-sanitizer}" --tool racecheck --error-exitcode 99 "$TESTS" --gtest_filter="$racecheck_cases"
-  run_step "gpu cutok" "compute-sanitizer memcheck (the project's kernels)" 180 sanitizer-memcheck.log \
+  run_step "gpu cutok" "compute-sanitizer memcheck (the project's kernels)" "$(upto 180)" sanitizer-memcheck.log \
     "${SANITIZER:-compute-sanitizer}" --tool memcheck --error-exitcode 99 "$TESTS" --gtest_filter="$own_kernels"
 fi
 

@@ -1,6 +1,6 @@
 #include "io/json_text.hpp"
 
-#include <set>
+#include <utility>
 #include <vector>
 
 #include "core/error.hpp"
@@ -9,28 +9,96 @@ namespace visionrt::io {
 
 using json = nlohmann::json;
 
+namespace {
+
 // nlohmann::json silently keeps the last of repeated keys, so a file that
 // sets a key twice would be read differently by different tools; refuse it.
-json parse_json_text(const char* begin, const char* end, const std::string& source) {
-  std::vector<std::set<std::string>> open_objects;
-  auto refuse_duplicate_keys = [&](int depth, json::parse_event_t event, json& parsed) {
-    // `depth` counts the containers around the one starting here.
-    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
-        depth >= kMaxJsonDepth)
-      fail(StatusCode::corrupt_file, source, ": JSON nests deeper than ", kMaxJsonDepth, " levels");
-    if (event == json::parse_event_t::object_start) {
-      open_objects.emplace_back();
-    } else if (event == json::parse_event_t::object_end) {
-      open_objects.pop_back();
-    } else if (event == json::parse_event_t::key) {
-      const std::string& key = parsed.get_ref<const std::string&>();
-      if (!open_objects.back().insert(key).second)
-        fail(StatusCode::corrupt_file, source, ": the key '", key, "' appears twice in one object");
-    }
+// The document is built by this SAX handler rather than by json::parse with
+// a callback: the callback parser scans the whole parent object each time a
+// nested object ends, quadratic in the number of keys (a safetensors header
+// of 300,000 entries took minutes). Repeated keys are found in the object
+// being built, at no extra cost.
+class StrictDomBuilder {
+ public:
+  StrictDomBuilder(const std::string& source, size_t max_root_keys, const char* root_keys_name)
+      : source_(source), max_root_keys_(max_root_keys), root_keys_name_(root_keys_name) {}
+  json take() { return std::move(root_); }
+
+  bool null() { return put(nullptr); }
+  bool boolean(bool v) { return put(v); }
+  bool number_integer(json::number_integer_t v) { return put(v); }
+  bool number_unsigned(json::number_unsigned_t v) { return put(v); }
+  bool number_float(json::number_float_t v, const std::string&) { return put(v); }
+  bool string(std::string& v) { return put(std::move(v)); }
+  bool binary(json::binary_t& v) { return put(std::move(v)); }
+
+  bool start_object(std::size_t) { return open(json::value_t::object); }
+  bool start_array(std::size_t) { return open(json::value_t::array); }
+  bool end_object() { return close(); }
+  bool end_array() { return close(); }
+  bool key(std::string& key) {
+    auto& object = open_.back()->get_ref<json::object_t&>();
+    if (open_.size() == 1 && object.size() >= max_root_keys_)
+      fail(StatusCode::corrupt_file, source_, ": more than ", max_root_keys_, " ", root_keys_name_, " (the limit)");
+    auto [it, added] = object.try_emplace(key);
+    if (!added) fail(StatusCode::corrupt_file, source_, ": the key '", key, "' appears twice in one object");
+    slot_ = &it->second;
     return true;
-  };
+  }
+  template <class Exception>
+  bool parse_error(std::size_t, const std::string&, const Exception& e) {
+    throw e;
+  }
+
+ private:
+  // Where the next value goes: the root, the end of the open array, or the
+  // object member whose key was read last.
+  json* place() {
+    if (open_.empty()) return &root_;
+    if (open_.back()->is_array()) {
+      auto& array = open_.back()->get_ref<json::array_t&>();
+      array.emplace_back();
+      return &array.back();
+    }
+    return slot_;
+  }
+  template <class T>
+  bool put(T&& value) {
+    *place() = json(std::forward<T>(value));
+    return true;
+  }
+  // An array's elements may move as it grows, but not while one of them is
+  // open: the array gains no element until that one is closed.
+  bool open(json::value_t type) {
+    // open_.size() counts the containers around the one starting here.
+    if (open_.size() >= static_cast<size_t>(kMaxJsonDepth))
+      fail(StatusCode::corrupt_file, source_, ": JSON nests deeper than ", kMaxJsonDepth, " levels");
+    json* at = place();
+    *at = json(type);
+    open_.push_back(at);
+    return true;
+  }
+  bool close() {
+    open_.pop_back();
+    return true;
+  }
+
+  const std::string& source_;
+  const size_t max_root_keys_;
+  const char* root_keys_name_;
+  json root_;
+  std::vector<json*> open_;
+  json* slot_ = nullptr;
+};
+
+}  // namespace
+
+json parse_json_text(const char* begin, const char* end, const std::string& source, size_t max_root_keys,
+                     const char* root_keys_name) {
   try {
-    return json::parse(begin, end, refuse_duplicate_keys);
+    StrictDomBuilder builder(source, max_root_keys, root_keys_name);
+    json::sax_parse(begin, end, &builder);
+    return builder.take();
   } catch (const json::exception& e) {
     // Syntax errors and numbers out of range ("1e999"). nlohmann's text
     // starts with "[json.exception.parse_error.101] "; the rest says where

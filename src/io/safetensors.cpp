@@ -224,7 +224,8 @@ void SafetensorsFile::parse(const unsigned char* bytes, size_t file_size) {
 
   // The header may be padded with trailing spaces, which JSON allows.
   const char* header_text = reinterpret_cast<const char*>(bytes + 8);
-  const json header = parse_json_text(header_text, header_text + header_size, path + ": header");
+  const json header = parse_json_text(header_text, header_text + header_size, path + ": header",
+                                      kMaxSafetensorsEntries, "entries");
   if (!header.is_object()) fail(StatusCode::corrupt_file, path, ": header must be a JSON object");
 
   const size_t data_size = file_size - 8 - static_cast<size_t>(header_size);

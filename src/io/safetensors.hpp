@@ -15,6 +15,12 @@ namespace visionrt::io {
 // Headers larger than this are refused (the reference implementation's limit).
 constexpr size_t kMaxSafetensorsHeader = 100'000'000;
 
+// Header entries (tensors, and __metadata__) beyond this are refused while
+// the header is parsed. Checkpoints hold a few thousand tensors a file at
+// most (ViT-B/16: 200, DETR-R50: about 500); 300,000 empty entries fit in
+// the header size limit and cost seconds and 350 MB to read.
+constexpr size_t kMaxSafetensorsEntries = 100'000;
+
 struct TensorEntry {
   std::string name;
   DType dtype = DType::f32;
@@ -26,7 +32,8 @@ class SafetensorsFile {
  public:
   // Maps and validates `path`. Throws Error (not_found, io_error or
   // corrupt_file) naming the file and what is wrong with it:
-  // header length beyond the file or over kMaxSafetensorsHeader; malformed
+  // header length beyond the file or over kMaxSafetensorsHeader, or more
+  // than kMaxSafetensorsEntries entries in it; malformed
   // JSON or duplicate keys; unknown dtype; shape x dtype size != byte range,
   // or a shape whose element count (multiplied in order) overflows int64;
   // ranges outside the data section, overlapping, or leaving bytes unaccounted.

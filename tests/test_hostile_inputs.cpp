@@ -1,5 +1,6 @@
 // Hostile inputs that cost time, memory or silence rather than a crash:
-// safetensors headers of countless entries, and more. Each is generated here and refused within bounded time with one
+// JPEG scans without end, safetensors headers of countless entries, and
+// more. Each is generated here and refused within bounded time with one
 // error naming the limit or the cause.
 #include <chrono>
 #include <cstdint>
@@ -9,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include "io/image.hpp"
+#include "io/jpeg_decode.hpp"
 #include "io/safetensors.hpp"
 #include "model_folder_fixture.hpp"
 #include "visionrt/visionrt.hpp"
@@ -44,6 +47,67 @@ std::vector<uint8_t> read_bytes(const std::filesystem::path& path) {
 
 void write_bytes(const std::filesystem::path& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
+}
+
+// --- Progressive JPEG scans -------------------------------------------------
+
+std::string segment(uint8_t marker, const std::string& payload) {
+  const size_t length = payload.size() + 2;
+  return std::string{'\xFF', static_cast<char>(marker), static_cast<char>(length >> 8),
+                     static_cast<char>(length & 0xFF)} +
+         payload;
+}
+
+// A grey progressive JPEG of width x height whose first scan holds the DC
+// coefficients and every later one the AC band 1..63 again, each with one
+// byte of entropy data (libjpeg reads the rest of the band as zero). Every
+// scan is a pass over the whole frame: the shape of an attacker's file.
+std::string progressive_jpeg(int width, int height, int scans) {
+  using namespace std::string_literals;
+  std::string jpeg = "\xFF\xD8"s;
+  jpeg += segment(0xDB, "\x00"s + std::string(64, '\x01'));  // quantisation table 0
+  jpeg += segment(0xC2, "\x08"s + static_cast<char>(height >> 8) + static_cast<char>(height & 0xFF) +
+                            static_cast<char>(width >> 8) + static_cast<char>(width & 0xFF) +
+                            "\x01\x01\x11\x00"s);  // SOF2: one component
+  // Huffman tables of one 1-bit code each: DC difference 0, AC end of band.
+  const std::string one_code = "\x01"s + std::string(15, '\x00') + "\x00"s;
+  jpeg += segment(0xC4, "\x00"s + one_code) + segment(0xDA, "\x01\x01\x00\x00\x00\x00"s) + "\x00"s;
+  for (int i = 1; i < scans; ++i)
+    jpeg += segment(0xC4, "\x10"s + one_code) + segment(0xDA, "\x01\x01\x00\x01\x3F\x00"s) + "\x00"s;
+  return jpeg + "\xFF\xD9"s;
+}
+
+io::ImageRGB8 decode(const std::string& bytes) {
+  return io::decode_image(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "t.jpg",
+                          kMaxImagePixels);
+}
+
+TEST(HostileInputs, ProgressiveJpegWithFewScansDecodes) {
+  if (!has_image_io()) GTEST_SKIP() << "built without the OpenCV image front end";
+  const io::ImageRGB8 image = decode(progressive_jpeg(16, 16, 10));
+  EXPECT_EQ(image.width, 16);
+  EXPECT_EQ(image.height, 16);
+  // Every coefficient is zero: level 128 after the inverse DCT.
+  for (uint8_t v : image.pixels) ASSERT_EQ(v, 128);
+  EXPECT_NO_THROW(decode(progressive_jpeg(16, 16, io::kMaxJpegScans)));
+}
+
+TEST(HostileInputs, ProgressiveJpegOverTheScanLimitIsRefused) {
+  if (!has_image_io()) GTEST_SKIP() << "built without the OpenCV image front end";
+  const auto start = std::chrono::steady_clock::now();
+  expect_error([] { decode(progressive_jpeg(16, 16, 30000)); }, StatusCode::invalid_argument,
+               "t.jpg: progressive JPEG with more than 1000 scans (the limit)");
+  EXPECT_LT(seconds_since(start), 1.0);
+}
+
+TEST(HostileInputs, JpegScansOverTheDecodeWorkLimitAreRefused) {
+  if (!has_image_io()) GTEST_SKIP() << "built without the OpenCV image front end";
+  // 4000x4000 is 250,000 blocks a scan: the limit falls within 600 scans,
+  // under the scan limit.
+  const auto start = std::chrono::steady_clock::now();
+  expect_error([] { decode(progressive_jpeg(4000, 4000, 600)); }, StatusCode::invalid_argument,
+               "t.jpg: JPEG whose scans decode more than 134217728 8x8 blocks (the decode-work limit)");
+  EXPECT_LT(seconds_since(start), 10.0);
 }
 
 // --- Safetensors headers of many entries ------------------------------------

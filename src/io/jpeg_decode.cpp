@@ -27,6 +27,31 @@ struct ErrorManager {
   bool data_ended = false;
 };
 
+// Counts scans and the blocks each covers as libjpeg reaches them, and
+// stops the decoder past either limit (see jpeg_decode.hpp). libjpeg calls
+// this before every input step, so a limit is noticed within one row of
+// blocks of being passed.
+struct WorkMonitor {
+  jpeg_progress_mgr pub;
+  int scans = 0;
+  int64_t blocks = 0;
+  bool over_scans = false, over_blocks = false;
+};
+
+void on_progress(j_common_ptr common) {
+  auto* cinfo = reinterpret_cast<j_decompress_ptr>(common);
+  auto* monitor = reinterpret_cast<WorkMonitor*>(common->progress);
+  if (cinfo->input_scan_number == monitor->scans) return;
+  monitor->scans = cinfo->input_scan_number;
+  for (int i = 0; i < cinfo->comps_in_scan; ++i)
+    monitor->blocks += static_cast<int64_t>(cinfo->cur_comp_info[i]->width_in_blocks) *
+                       cinfo->cur_comp_info[i]->height_in_blocks;
+  monitor->over_scans = monitor->scans > kMaxJpegScans;
+  monitor->over_blocks = monitor->blocks > kMaxJpegBlocks;
+  if (monitor->over_scans || monitor->over_blocks)
+    std::longjmp(reinterpret_cast<ErrorManager*>(common->err)->jump, 1);
+}
+
 void on_error(j_common_ptr cinfo) {
   auto* err = reinterpret_cast<ErrorManager*>(cinfo->err);
   (*cinfo->err->format_message)(cinfo, err->message);
@@ -82,6 +107,8 @@ ImageRGB8 decode_jpeg(const uint8_t* data, size_t size, const std::string& name,
   std::vector<JSAMPLE> row;
   jpeg_decompress_struct cinfo;
   ErrorManager err;
+  WorkMonitor monitor;
+  monitor.pub.progress_monitor = on_progress;
   cinfo.err = jpeg_std_error(&err.pub);
   err.pub.error_exit = on_error;
   err.pub.emit_message = on_message;
@@ -89,10 +116,17 @@ ImageRGB8 decode_jpeg(const uint8_t* data, size_t size, const std::string& name,
   if (setjmp(err.jump)) {
     const bool out_of_memory = err.pub.msg_code == JERR_OUT_OF_MEMORY;
     jpeg_destroy_decompress(&cinfo);
+    if (monitor.over_scans)
+      fail(StatusCode::invalid_argument, name, ": progressive JPEG with more than ", kMaxJpegScans,
+           " scans (the limit)");
+    if (monitor.over_blocks)
+      fail(StatusCode::invalid_argument, name, ": JPEG whose scans decode more than ", kMaxJpegBlocks,
+           " 8x8 blocks (the decode-work limit)");
     if (out_of_memory) fail(StatusCode::out_of_memory, name, ": out of memory decoding JPEG (", err.message, ")");
     fail(StatusCode::corrupt_file, name, ": cannot decode image (", err.message, ")");
   }
   jpeg_create_decompress(&cinfo);
+  cinfo.progress = &monitor.pub;
   try {
     jpeg_mem_src(&cinfo, const_cast<unsigned char*>(data), static_cast<unsigned long>(size));
     jpeg_read_header(&cinfo, TRUE);

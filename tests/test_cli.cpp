@@ -308,6 +308,36 @@ TEST_F(CliDemoModel, TextOutputShowsPathThenTopkLinesMatchingJson) {
   }
 }
 
+// Labels come from config.json: in text output their control characters
+// (an escape sequence that would recolour the terminal, a line break that
+// would print a fake result line, a NUL that would cut the line short) are
+// written as \xNN and a backslash doubled; --json escapes them as JSON.
+TEST_F(CliDemoModel, TextOutputEscapesControlCharactersInLabels) {
+  const fs::path model = scratch_.path() / "model";
+  fs::create_directories(model);
+  for (const auto& entry : fs::directory_iterator(kDemoModel)) fs::copy(entry.path(), model / entry.path().filename());
+  json config = json::parse(std::ifstream(model / "config.json"));
+  const std::vector<std::string> hostile = {std::string("red\x1b[31m"), std::string("a\n  1.0000  fake (id 0)"),
+                                            std::string("cut\0here", 8), std::string("back\\slash \xc2\x9b csi"),
+                                            std::string("caf\xc3\xa9")};
+  json id2label = json::object();
+  for (size_t i = 0; i < num_labels_; ++i)
+    id2label[std::to_string(i)] = i < hostile.size() ? hostile[i] : "digit " + std::to_string(i);
+  config["id2label"] = id2label;
+  config.erase("label2id");
+  write_text(model / "config.json", config.dump());
+  const std::string topk = std::to_string(num_labels_);
+  const CliRun run = run_cli({"classify", "--device", "cpu", "--model", model.string(), "--topk", topk, images_[0]},
+                             scratch_.path());
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out_lines().size(), 1 + num_labels_) << run.out;
+  EXPECT_EQ(run.out.find('\x1b'), std::string::npos);
+  EXPECT_EQ(run.out.find('\0'), std::string::npos);
+  for (const char* shown : {" red\\x1b[31m (id 0)", " a\\x0a  1.0000  fake (id 0) (id 1)", " cut\\x00here (id 2)",
+                            " back\\\\slash \\xc2\\x9b csi (id 3)", " caf\xc3\xa9 (id 4)"})
+    EXPECT_NE(run.out.find(shown), std::string::npos) << shown << " not in:\n" << run.out;
+}
+
 TEST_F(CliDemoModel, BatchSizeDoesNotChangeResults) {
   // Batch 3 over the example images leaves a partly filled last batch unless
   // their count is a multiple of 3; batch 1 is the reference.

@@ -84,9 +84,9 @@ void print_labels(const std::string& path, const std::vector<visionrt::Label>& l
     std::string text = line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
     std::printf("%s\n", text.c_str());
   } else {
-    std::printf("%s\n", path.c_str());
+    std::printf("%s\n", terminal_text(path).c_str());
     for (const visionrt::Label& label : labels)
-      std::printf("  %.4f  %s (id %d)\n", label.probability, label.name.c_str(), label.id);
+      std::printf("  %.4f  %s (id %d)\n", label.probability, terminal_text(label.name).c_str(), label.id);
   }
 }
 

@@ -86,9 +86,9 @@ void print_detections(const std::string& path, const std::vector<visionrt::Detec
     nlohmann::ordered_json line = {{"image", path}, {"detections", list}};
     std::printf("%s\n", line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
   } else {
-    std::printf("%s: %zu detection%s\n", path.c_str(), dets.size(), dets.size() == 1 ? "" : "s");
+    std::printf("%s: %zu detection%s\n", terminal_text(path).c_str(), dets.size(), dets.size() == 1 ? "" : "s");
     for (const visionrt::Detection& d : dets)
-      std::printf("  %.3f  %-20s [%.1f, %.1f, %.1f, %.1f]\n", d.score, d.name.c_str(), d.box.x0, d.box.y0,
+      std::printf("  %.3f  %-20s [%.1f, %.1f, %.1f, %.1f]\n", d.score, terminal_text(d.name).c_str(), d.box.x0, d.box.y0,
                   d.box.x1, d.box.y1);
   }
 }

@@ -349,7 +349,7 @@ run_step "gpu opt" "kernel benchmark, torch peer (peer_torch_kernels.py)" 120 be
 # (shared-memory hazards) on the small cases, then memcheck. An error report
 # fails the check; running out of time is noted. They leave the CPU tests
 # after them CPU_RESERVE seconds (about what those take on 16 cores).
-CPU_RESERVE=90
+CPU_RESERVE=60
 upto() { local w=$(($(left) - CPU_RESERVE)); echo $((w < $1 ? w : $1)); }
 note ""
 own_kernels="*Kernel*-*GemmLt*:*ConvKernel*:*Params*:$OOM"
@@ -378,7 +378,7 @@ if [ -s "$BUILD/Testing/Temporary/LastTest.log" ]; then
 fi
 
 # ----------------------------------------- torch.compile, when time is left
-if ((GPU)) && (($(left) >= 150)); then
+if ((GPU == 0 || $(left) >= 150)); then
   run_step "gpu opt" "ViT-B/16 fp16 with torch.compile (batch 1, 64)" "$(($(left) - 20))" peers-vit-compile.log \
     python3 "$ROOT/tools/peers_gpu.py" --visionrt "$BUILD/visionrt" --precisions fp16 --batches 1,64
 elif ((GPU)); then

@@ -4,7 +4,9 @@
 // error naming the limit or the cause.
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <fstream>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -155,6 +157,89 @@ TEST_F(HostileCheckpoint, ManyUnusedEntriesAreRefusedInLinearTime) {
   EXPECT_NE(std::string(e.what()).find("holds 99800 tensors the config does not use: t0, t1, t10, ..."),
             std::string::npos)
       << e.what();
+}
+
+// --- Non-finite weights and outputs ------------------------------------------
+
+// Overwrites every element of F32 tensor `name` in `folder`'s checkpoint.
+void fill_tensor(const std::filesystem::path& folder, const std::string& name, float value) {
+  const std::filesystem::path path = folder / "model.safetensors";
+  std::vector<uint8_t> bytes = read_bytes(path);
+  const auto file = io::SafetensorsFile::from_memory(bytes.data(), bytes.size(), path.string());
+  const io::TensorEntry* entry = file->find(name);
+  ASSERT_NE(entry, nullptr) << name;
+  ASSERT_EQ(entry->dtype, DType::f32);
+  uint64_t header_size = 0;
+  for (int i = 7; i >= 0; --i) header_size = header_size << 8 | bytes[i];
+  for (size_t at = 8 + header_size + entry->begin; at < 8 + header_size + entry->end; at += 4)
+    std::memcpy(&bytes[at], &value, 4);
+  write_bytes(path, std::string(bytes.begin(), bytes.end()));
+}
+
+TEST(HostileInputs, NonFiniteElementsAreFoundInEveryFloatDtype) {
+  // Bit patterns: each dtype's largest finite value, infinity and a NaN.
+  struct Case {
+    DType dtype;
+    uint32_t largest, infinity, nan;
+  };
+  for (const Case& c : {Case{DType::f32, 0x7F7FFFFF, 0x7F800000, 0x7FC00001},
+                        Case{DType::f16, 0x7BFF, 0x7C00, 0x7E01}, Case{DType::bf16, 0x7F7F, 0x7F80, 0x7FC1}}) {
+    const size_t size = dtype_size(c.dtype);
+    // Past a whole block of the scan (4096 elements), and an odd tail.
+    const int64_t n = 3 * 4096 + 7;
+    Tensor t = Tensor::empty(c.dtype, {n});
+    auto set = [&](int64_t i, uint32_t bits) { std::memcpy(static_cast<char*>(t.data()) + i * size, &bits, size); };
+    for (int64_t i = 0; i < n; ++i) set(i, i % 2 ? c.largest : c.largest | (uint32_t{1} << (8 * size - 1)));
+    EXPECT_EQ(io::first_non_finite(t), -1) << dtype_name(c.dtype);
+    for (int64_t at : {int64_t{0}, int64_t{4095}, int64_t{4096}, n - 1}) {
+      for (uint32_t bad : {c.infinity, c.infinity | (uint32_t{1} << (8 * size - 1)), c.nan}) {
+        set(at, bad);
+        EXPECT_EQ(io::first_non_finite(t), at) << dtype_name(c.dtype) << " " << std::hex << bad;
+        set(at, c.largest);
+      }
+    }
+  }
+}
+
+TEST_F(HostileCheckpoint, NanWeightIsRefusedAtLoadNamingTheTensor) {
+  fill_tensor(dir_, "classifier.weight", std::numeric_limits<float>::quiet_NaN());
+  const Error e = load_error();
+  EXPECT_EQ(e.code(), StatusCode::corrupt_file);
+  EXPECT_NE(std::string(e.what()).find("tensor 'classifier.weight' holds a non-finite value (NaN or infinity) at "
+                                       "element 0 of "),
+            std::string::npos)
+      << e.what();
+  fill_tensor(dir_, "classifier.weight", 0.5f);
+  fill_tensor(dir_, "vit.encoder.layer.0.attention.attention.query.weight", -std::numeric_limits<float>::infinity());
+  EXPECT_NE(std::string(load_error().what()).find("'vit.encoder.layer.0.attention.attention.query.weight'"),
+            std::string::npos);
+}
+
+TEST_F(HostileCheckpoint, OverflowingLogitsAreAnErrorNamingTheOutput) {
+  // Finite weights whose products overflow float.
+  fill_tensor(dir_, "classifier.weight", 3e38f);
+  const Classifier c = Classifier::load(dir_.string(), {Device::cpu});
+  const std::vector<float> pixels(size_t(3) * c.info().image_height * c.info().image_width, 0.5f);
+  expect_error([&] { c.classify(pixels.data(), 1, c.info().image_height, c.info().image_width, 1); },
+               StatusCode::unsupported,
+               "output 'logits' of image 0 holds a non-finite value (NaN or infinity): the forward pass overflowed");
+}
+
+class HostileDetrCheckpoint : public ModelFolderFixture<Detector> {
+ protected:
+  HostileDetrCheckpoint() : ModelFolderFixture(kSourceDir / "models" / "demo" / "detr-shapes") {}
+};
+
+TEST_F(HostileDetrCheckpoint, OverflowingLogitsAreAnErrorNamingTheOutput) {
+  fill_tensor(dir_, "class_labels_classifier.weight", 3e38f);
+  const Detector d = Detector::load(dir_.string(), {Device::cpu});
+  const int side = 64;
+  const std::vector<float> pixels(size_t(3) * side * side, 0.5f);
+  expect_error([&] { d.forward(pixels.data(), nullptr, 1, side, side); }, StatusCode::unsupported,
+               "output 'logits' of image 0 holds a non-finite value");
+  fill_tensor(dir_, "class_labels_classifier.weight", 0.5f);
+  const Detector fine = Detector::load(dir_.string(), {Device::cpu});
+  EXPECT_NO_THROW(fine.forward(pixels.data(), nullptr, 1, side, side));
 }
 
 }  // namespace

@@ -109,7 +109,13 @@ std::vector<float> Classifier::logits(const float* pixel_values, int n, int heig
     std::vector<float> out(static_cast<size_t>(n) * info.num_labels);
     const Tensor in = Tensor::view(DType::f32, {n, info.num_channels, height, width},
                                    const_cast<float*>(pixel_values));
-    impl_->executors.run({n, height, width}, {in}, {Tensor::view(DType::f32, {n, info.num_labels}, out.data())});
+    const Tensor logits = Tensor::view(DType::f32, {n, info.num_labels}, out.data());
+    impl_->executors.run({n, height, width}, {in}, {logits});
+    // Finite weights can still overflow (or the pixels hold NaN): a NaN
+    // score must not be reported as a result.
+    if (const int64_t at = io::first_non_finite(logits); at >= 0)
+      fail(StatusCode::unsupported, "output 'logits' of image ", at / info.num_labels,
+           " holds a non-finite value (NaN or infinity): the forward pass overflowed");
     return out;
   });
 }

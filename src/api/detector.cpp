@@ -109,9 +109,15 @@ DetrOutputs Detector::forward(const float* pixel_values, const float* pixel_mask
     out.boxes.resize(size_t(n) * out.queries * 4);
     const Tensor px = Tensor::view(DType::f32, {n, 3, height, width}, const_cast<float*>(pixel_values));
     const Tensor mask = Tensor::view(DType::f32, {n, height, width}, const_cast<float*>(pixel_mask));
-    impl_->executors.run({n, height, width}, {px, mask},
-                         {Tensor::view(DType::f32, {n, out.queries, out.classes}, out.logits.data()),
-                          Tensor::view(DType::f32, {n, out.queries, 4}, out.boxes.data())});
+    const Tensor logits = Tensor::view(DType::f32, {n, out.queries, out.classes}, out.logits.data());
+    const Tensor boxes = Tensor::view(DType::f32, {n, out.queries, 4}, out.boxes.data());
+    impl_->executors.run({n, height, width}, {px, mask}, {logits, boxes});
+    // Finite weights can still overflow (or the pixels hold NaN): NaN
+    // scores or boxes must not be reported as detections.
+    for (const auto& [name, t] : {std::pair<const char*, const Tensor&>{"logits", logits}, {"pred_boxes", boxes}})
+      if (const int64_t at = io::first_non_finite(t); at >= 0)
+        fail(StatusCode::unsupported, "output '", name, "' of image ", at / (t.numel() / n),
+             " holds a non-finite value (NaN or infinity): the forward pass overflowed");
     return out;
   });
 }

@@ -163,7 +163,37 @@ void check_shard_name(const std::string& index_path, const std::string& shard) {
          "' must be a relative name inside the model folder");
 }
 
+// Elements whose exponent bits are all ones (NaN or infinity), counted a
+// block at a time: the branch-free inner loop vectorises, and the exact
+// element is looked for only in a block that has one.
+template <typename Bits>
+int64_t first_all_ones(const Bits* data, int64_t n, Bits exponent) {
+  constexpr int64_t kBlock = 4096;
+  for (int64_t begin = 0; begin < n; begin += kBlock) {
+    const int64_t end = std::min(n, begin + kBlock);
+    Bits hits = 0;
+    for (int64_t i = begin; i < end; ++i) hits |= static_cast<Bits>((data[i] & exponent) == exponent);
+    if (!hits) continue;
+    for (int64_t i = begin; i < end; ++i)
+      if ((data[i] & exponent) == exponent) return i;
+  }
+  return -1;
+}
+
 }  // namespace
+
+int64_t first_non_finite(const Tensor& t) {
+  switch (t.dtype()) {
+    case DType::f32:
+      return first_all_ones(static_cast<const uint32_t*>(t.data()), t.numel(), uint32_t{0x7F800000});
+    case DType::f16:
+      return first_all_ones(static_cast<const uint16_t*>(t.data()), t.numel(), uint16_t{0x7C00});
+    case DType::bf16:
+      return first_all_ones(static_cast<const uint16_t*>(t.data()), t.numel(), uint16_t{0x7F80});
+    default:
+      return -1;
+  }
+}
 
 std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
   // Checked before opening: opening a FIFO for reading would wait for a
@@ -356,6 +386,9 @@ Tensor WeightStore::checked(const std::string& name, const Shape& expected) cons
   if (dtype != DType::f32 && dtype != DType::f16 && dtype != DType::bf16)
     fail(StatusCode::unsupported, "tensor '", name, "' is ", dtype_name(dtype),
          "; weights must be F32, F16 or BF16");
+  if (const int64_t at = first_non_finite(stored); at >= 0)
+    fail(StatusCode::corrupt_file, "tensor '", name, "' holds a non-finite value (NaN or infinity) at element ",
+         at, " of ", stored.numel());
   return stored;
 }
 

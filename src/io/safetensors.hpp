@@ -70,6 +70,10 @@ class SafetensorsFile {
 
 // The weights of a model folder: model.safetensors, or the shards listed by
 // model.safetensors.index.json (shard names must stay inside the folder).
+// Index of the first NaN or infinite element of an F32, F16 or BF16 tensor,
+// or -1 when every element is finite (other dtypes: -1).
+int64_t first_non_finite(const Tensor& t);
+
 class WeightStore {
  public:
   static WeightStore open_folder(const std::string& dir);
@@ -80,7 +84,9 @@ class WeightStore {
   Tensor raw(const std::string& name) const;
   // The tensor as stored, zero-copy, after checking its shape and dtype: a
   // shape other than `expected` throws shape_mismatch naming the tensor and
-  // both shapes; a dtype other than F32, F16 or BF16 throws unsupported.
+  // both shapes; a dtype other than F32, F16 or BF16 throws unsupported;
+  // a NaN or infinite element throws corrupt_file naming the tensor (a model
+  // would otherwise answer NaN scores as if they were results).
   Tensor checked(const std::string& name, const Shape& expected) const;
   // The same, converted to a new F32 tensor.
   Tensor f32(const std::string& name, const Shape& expected) const;

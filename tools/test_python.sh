@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds the Python package with `pip install .` into a new virtual
-# environment, build-venv/ (or the folder VISIONRT_VENV names), and runs its
-# tests (tests/python) with pytest.
+# Builds the Python package with `pip install .` into a virtual environment
+# and runs its tests (tests/python) with pytest. The environment is the one
+# active in this shell (VIRTUAL_ENV, as `source venv/bin/activate` sets it),
+# kept as it is apart from what is installed into it; else the folder
+# VISIONRT_VENV names, or build-venv/, made anew.
 #
 #   bash tools/test_python.sh [pip options...]
 #   bash tools/test_python.sh -C cmake.define.VISIONRT_WITH_CUDA=OFF
@@ -10,7 +12,9 @@
 # this installs Python's venv module and headers (Debian 12 packages) when
 # missing, as root or with sudo. pip fetches the build's requirements
 # (scikit-build-core, nanobind) and the tests' (pytest, numpy, pillow) from
-# PyPI. Where tools/setup.sh built the command-line tool (build/visionrt),
+# PyPI, and so do the side-by-side tests' (transformers, and torch: about
+# 3 GB with the CUDA libraries its PyPI wheel depends on; a torch already
+# in the environment is kept). Where tools/setup.sh built the command-line tool (build/visionrt),
 # the tests also check that the package gives its answers; VISIONRT_CLI
 # names another.
 set -euo pipefail
@@ -28,9 +32,14 @@ fi
 
 # The Debian Python that python3-dev brings headers for (PYTHON names another).
 python=${PYTHON:-/usr/bin/python3}
-venv=${VISIONRT_VENV:-build-venv}
-rm -rf "$venv"
-"$python" -m venv "$venv"
+if [[ -z ${VISIONRT_VENV:-} && -n ${VIRTUAL_ENV:-} ]]; then
+  venv=$VIRTUAL_ENV
+  echo "test_python: into the active virtual environment $venv"
+else
+  venv=${VISIONRT_VENV:-build-venv}
+  rm -rf "$venv"
+  "$python" -m venv "$venv"
+fi
 # Debian 12's pip (23.0) lacks -C, the short form of --config-settings.
 "$venv"/bin/pip install --upgrade pip
 
@@ -41,6 +50,10 @@ echo "test_python: pip install . took $((SECONDS - start)) s"
 print(f"test_python: visionrt {v.__version__}: image decoding {v.has_image_io()}, CUDA backend {v.has_cuda_backend()}")'
 
 "$venv"/bin/pip install pytest numpy pillow
+# tests/python/test_pipelines.py runs transformers' pipelines beside visionrt.
+start=$SECONDS
+"$venv"/bin/pip install transformers torch
+echo "test_python: pip install transformers torch took $((SECONDS - start)) s"
 if [[ -z ${VISIONRT_CLI:-} && -x build/visionrt ]]; then export VISIONRT_CLI=$PWD/build/visionrt; fi
 start=$SECONDS
 "$venv"/bin/python -m pytest tests/python -p no:cacheprovider -rs

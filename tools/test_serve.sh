@@ -7,15 +7,19 @@
 #
 #   bash tools/test_serve.sh [pip options for the package...]
 #
-# Run after tools/setup.sh; pip fetches ray[serve] from PyPI. VISIONRT_VENV
-# names the virtual environment's folder (default build-venv).
+# Run after tools/setup.sh; pip fetches ray[serve] from PyPI. The virtual
+# environment is tools/test_python.sh's: the active one (VIRTUAL_ENV), else
+# the folder VISIONRT_VENV names (default build-venv).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-export VISIONRT_VENV=${VISIONRT_VENV:-build-venv}
 bash tools/test_python.sh "$@"
-python=$VISIONRT_VENV/bin/python
+if [[ -z ${VISIONRT_VENV:-} && -n ${VIRTUAL_ENV:-} ]]; then
+  python=$VIRTUAL_ENV/bin/python
+else
+  python=${VISIONRT_VENV:-build-venv}/bin/python
+fi
 
 start=$SECONDS
 "$python" -m pip install "ray[serve]"

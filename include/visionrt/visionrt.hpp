@@ -90,6 +90,10 @@ VISIONRT_API Image decode_image(const uint8_t* data, size_t size);
 struct Label {
   int id = 0;
   std::string name;  // from config.json's id2label; "LABEL_<id>" when absent
+  // Its score as transformers' image-classification pipeline gives it: the
+  // softmax probability; for a config.json problem_type of
+  // "multi_label_classification" or a single label, the sigmoid of its
+  // logit; for "regression", the logit itself.
   float probability = 0.f;
 };
 
@@ -127,7 +131,7 @@ class VISIONRT_API Classifier {
   // image processor makes them. Returns n x num_labels logits.
   std::vector<float> logits(const float* pixel_values, int n, int height, int width) const;
 
-  // Top-k labels by softmax probability for each image of a preprocessed batch.
+  // Top-k labels by score (Label::probability) for each image of a preprocessed batch.
   std::vector<std::vector<Label>> classify(const float* pixel_values, int n, int height,
                                            int width, int topk = 5) const;
 
@@ -169,6 +173,7 @@ struct Detection {
   std::string name;  // its label name
   float score = 0;   // softmax probability of that class
   Box box;
+  int query = 0;     // the object query that found it (transformers' pipeline lists them in query order)
 };
 
 // DETR's raw outputs for a batch, row-major.

@@ -33,6 +33,9 @@ struct Classifier::Impl {
   BackendChoice choice;
   ExecutorCache executors;
   Device device;  // where the backend runs: automatic resolved
+  // How logits become scores, as transformers' image-classification
+  // pipeline chooses from config.json's problem_type and num_labels.
+  enum class Scores { softmax, sigmoid, logits } scores = Scores::softmax;
 
   std::vector<float> preprocess_image(const io::ImageRGB8& img) const {
     std::vector<float> out(size_t(3) * preprocess.height * preprocess.width);
@@ -42,11 +45,18 @@ struct Classifier::Impl {
 
   std::vector<Label> top_labels(const float* logits, int topk) const {
     const int L = info.num_labels;
-    // Softmax in double: probabilities of near-tied classes keep their order.
-    const float mx = *std::max_element(logits, logits + L);
+    // In double: scores of near-tied classes keep their order.
     std::vector<double> p(L);
-    double sum = 0.0;
-    for (int i = 0; i < L; ++i) sum += p[i] = std::exp(double(logits[i]) - mx);
+    double sum = 1.0;
+    if (scores == Scores::softmax) {
+      const float mx = *std::max_element(logits, logits + L);
+      sum = 0.0;
+      for (int i = 0; i < L; ++i) sum += p[i] = std::exp(double(logits[i]) - mx);
+    } else if (scores == Scores::sigmoid) {
+      for (int i = 0; i < L; ++i) p[i] = 1.0 / (1.0 + std::exp(-double(logits[i])));
+    } else {
+      for (int i = 0; i < L; ++i) p[i] = logits[i];
+    }
     std::vector<int> order(L);
     std::iota(order.begin(), order.end(), 0);
     const int k = std::min(topk, L);
@@ -79,6 +89,18 @@ Classifier Classifier::load(const std::string& model_dir, const Options& options
     info.num_channels = c.num_channels;
     info.num_labels = static_cast<int>(c.labels.size());
     info.num_parameters = impl->model.num_parameters();
+    // As the pipeline: "regression" gives the logits, "multi_label_classification"
+    // or a single label a sigmoid of each, anything else a softmax.
+    const auto problem = folder.config.find("problem_type");
+    if (problem != folder.config.end() && !problem->is_null()) {
+      const std::string kind = problem->is_string() ? problem->get<std::string>() : "";
+      if (kind == "regression") impl->scores = Impl::Scores::logits;
+      else if (kind == "multi_label_classification") impl->scores = Impl::Scores::sigmoid;
+      else if (kind != "single_label_classification")
+        fail(StatusCode::corrupt_file, model_dir, "/config.json: key 'problem_type' must be \"regression\", "
+             "\"single_label_classification\" or \"multi_label_classification\"");
+    }
+    if (info.num_labels == 1 && impl->scores == Impl::Scores::softmax) impl->scores = Impl::Scores::sigmoid;
     // Batches need one input size. It is the processor's fixed size when the
     // position table may be resampled for it, else the model's own.
     io::PreprocessConfig& pp = impl->preprocess;

@@ -149,6 +149,7 @@ std::vector<Detection> Detector::post_process(const DetrOutputs& o, int index, i
       const float* b = o.boxes.data() + (size_t(index) * o.queries + q) * 4;
       Detection d;
       d.id = best;
+      d.query = q;
       d.name = names[best];
       d.score = score;
       d.box = {(b[0] - 0.5f * b[2]) * image_width, (b[1] - 0.5f * b[3]) * image_height,

@@ -11,6 +11,7 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
 #include <string>
@@ -284,9 +285,12 @@ nb::list predictions(const std::vector<visionrt::Label>& labels) {
   return out;
 }
 
-// transformers' pipeline("object-detection") form: box corners as ints,
+// transformers' pipeline("object-detection") form: in DETR's query order
+// (the engine gives them highest score first), box corners as ints,
 // truncated toward zero as its box.int() does.
-nb::list detections(const std::vector<visionrt::Detection>& found) {
+nb::list detections(std::vector<visionrt::Detection> found) {
+  std::sort(found.begin(), found.end(),
+            [](const visionrt::Detection& a, const visionrt::Detection& b) { return a.query < b.query; });
   auto pixel = [](float v) {
     nb::object i = nb::steal(PyLong_FromDouble(v));
     if (!i.is_valid()) throw nb::python_error();

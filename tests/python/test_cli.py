@@ -44,6 +44,9 @@ def test_detect_matches_the_cli(detector):
         want = [
             (d["label"], np.float32(d["score"]), [int(np.float32(v)) for v in d["box"]]) for d in line["detections"]
         ]
-        got = [(d["label"], np.float32(d["score"]), list(d["box"].values())) for d in found]
+        # The package lists them in query order, as transformers' pipeline; the
+        # tool highest score first (ties in query order).
+        by_score = sorted(found, key=lambda d: -d["score"])
+        got = [(d["label"], np.float32(d["score"]), list(d["box"].values())) for d in by_score]
         assert got == want
 

@@ -79,9 +79,13 @@ def test_shapes_the_models_cannot_take(classifier, detector):
     raises("invalid_argument", lambda: detector.forward(pixels, np.ones((2, 64, 64), np.float32)))
 
 
-def test_unusable_arguments(classifier):
+def test_unusable_arguments(classifier, detector):
     image = np.zeros((8, 8, 3), np.uint8)
-    raises("invalid_argument", lambda: classifier.classify(image, topk=0))
+    assert classifier.classify(image, topk=0) == []  # as the pipeline's top_k=0
+    raises("invalid_argument", lambda: classifier.classify(image, topk=-1))
+    raises("invalid_argument", lambda: detector.detect(image, threshold=float("nan")))
+    with pytest.raises(TypeError, match="^top_k must be an int, not float$"):
+        classifier.classify(image, topk=2.0)
     raises("invalid_argument", lambda: visionrt.Classifier(DIGITS_MODEL, device="gpu"))
     raises("invalid_argument", lambda: visionrt.Classifier(DIGITS_MODEL, precision="int8"))
     raises("invalid_argument", lambda: visionrt.Classifier(DIGITS_MODEL, threads=-1))

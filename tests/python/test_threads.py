@@ -67,3 +67,43 @@ def test_the_gil_is_released_while_the_engine_runs():
     during = [start] + [t for t in ticks if start < t < end] + [end]
     longest_pause = max(b - a for a, b in zip(during, during[1:]))
     assert longest_pause < (end - start) / 2, (len(during), longest_pause, end - start)
+
+
+def test_pixel_values_are_held_read_only_during_a_call():
+    """logits() reads the caller's array in place: for the call it is held
+    read-only, so a thread writing it meanwhile gets ValueError instead of
+    changing the pixels under the engine; afterwards it is writeable again."""
+    model = visionrt.Classifier(DIGITS_MODEL, device="cpu", threads=1)
+    pixels = np.random.default_rng(4).standard_normal((1200, 3, 32, 32)).astype(np.float32)
+    want = model.logits(pixels.copy())
+    refused, done = [], threading.Event()
+
+    def write():
+        while pixels.flags.writeable and not done.is_set():
+            time.sleep(0)  # until the call holds the array
+        try:
+            pixels[600:] = 0
+        except ValueError as error:
+            refused.append(str(error))
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        got = model.logits(pixels)
+    finally:
+        done.set()
+        writer.join()
+    assert refused and "read-only" in refused[0]
+    assert np.array_equal(got, want)
+    assert pixels.flags.writeable
+    # Arrays the caller made read-only stay so; calls sharing one array
+    # release it when the last ends.
+    frozen = pixels.copy()
+    frozen.flags.writeable = False
+    model.logits(frozen)
+    assert not frozen.flags.writeable
+    run_in_threads(lambda: model.logits(pixels[:8]))
+    shared = pixels[:8]
+    with ThreadPoolExecutor(THREADS) as pool:
+        list(pool.map(lambda _: model.logits(shared), range(3 * THREADS)))
+    assert shared.flags.writeable and pixels.flags.writeable

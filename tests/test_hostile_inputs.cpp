@@ -2,6 +2,11 @@
 // JPEG scans without end, safetensors headers of countless entries, and
 // more. Each is generated here and refused within bounded time with one
 // error naming the limit or the cause.
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -16,6 +21,7 @@
 #include "io/jpeg_decode.hpp"
 #include "io/safetensors.hpp"
 #include "model_folder_fixture.hpp"
+#include "scratch_dir.hpp"
 #include "visionrt/visionrt.hpp"
 
 namespace visionrt {
@@ -36,7 +42,7 @@ std::string expect_error(Body&& body, StatusCode code, const std::string& fragme
     ADD_FAILURE() << "no error; expected one containing \"" << fragment << "\"";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), code) << e.what();
-    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what() << " lacks: " << fragment;
     return e.what();
   }
   return "";
@@ -111,6 +117,159 @@ TEST(HostileInputs, JpegScansOverTheDecodeWorkLimitAreRefused) {
                "t.jpg: JPEG whose scans decode more than 134217728 8x8 blocks (the decode-work limit)");
   EXPECT_LT(seconds_since(start), 10.0);
 }
+
+// --- PNG, WebP: messages and memory -----------------------------------------
+
+uint32_t crc32_of(const std::string& bytes) {
+  uint32_t crc = 0xFFFFFFFF;
+  for (unsigned char b : bytes) {
+    crc ^= b;
+    for (int k = 0; k < 8; ++k) crc = crc & 1 ? (crc >> 1) ^ 0xEDB88320 : crc >> 1;
+  }
+  return ~crc;
+}
+
+std::string big_endian32(uint32_t v) {
+  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+}
+
+std::string png_chunk(const std::string& type, const std::string& data) {
+  return big_endian32(static_cast<uint32_t>(data.size())) + type + data + big_endian32(crc32_of(type + data));
+}
+
+// A zlib stream of `n` zero bytes, written by hand so that tests need no
+// zlib: one fixed-Huffman block of a literal 0 and then copies of 258 bytes
+// at distance 1 (13 bits each), so 128 MB of zeros take 800 KB.
+std::string zlib_zeros(uint64_t n) {
+  std::string out = "\x78\x01";
+  uint64_t bits = 0;
+  int used = 0;
+  auto put = [&](uint32_t value, int count) {  // LSB first
+    bits |= static_cast<uint64_t>(value) << used;
+    for (used += count; used >= 8; used -= 8, bits >>= 8) out += static_cast<char>(bits & 0xFF);
+  };
+  auto put_code = [&](uint32_t code, int count) {  // Huffman codes go MSB first
+    for (int i = count - 1; i >= 0; --i) put(code >> i & 1, 1);
+  };
+  put(1, 1);  // final block
+  put(1, 2);  // fixed Huffman codes
+  uint64_t left = n;
+  if (left > 0) put_code(0x30, 8), --left;             // literal 0
+  for (; left >= 258; left -= 258) put_code(0xC5, 8), put_code(0, 5);  // length 258, distance 1
+  for (; left > 0; --left) put_code(0x30, 8);
+  put_code(0, 7);  // end of block
+  if (used > 0) put(0, 8 - used);
+  const uint32_t adler = static_cast<uint32_t>((n % 65521) << 16 | 1);
+  return out + big_endian32(adler);
+}
+
+// An all-zero PNG: IHDR, then `extra` chunks, then the pixel data.
+std::string zero_png(uint32_t width, uint32_t height, int depth, int colour, const std::string& extra = "") {
+  const int channels = colour == 0 ? 1 : colour == 2 ? 3 : colour == 4 ? 2 : colour == 6 ? 4 : 1;
+  const uint64_t row = 1 + (uint64_t{width} * channels * depth + 7) / 8;
+  const std::string ihdr = big_endian32(width) + big_endian32(height) +
+                           std::string{static_cast<char>(depth), static_cast<char>(colour), 0, 0, 0};
+  return "\x89PNG\r\n\x1A\n" + png_chunk("IHDR", ihdr) + extra + png_chunk("IDAT", zlib_zeros(row * height)) +
+         png_chunk("IEND", "");
+}
+
+io::ImageRGB8 decode_named(const std::string& bytes, const std::string& name) {
+  return io::decode_image(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), name, kMaxImagePixels);
+}
+
+TEST(HostileInputs, PngSideOverLibpngsLimitIsRefusedBeforeLibpng) {
+  if (!has_image_io()) GTEST_SKIP() << "built without the OpenCV image front end";
+  // 1 x 100,000,000 is within the pixel limit; libpng refuses a side over
+  // 1,000,000 and printed two lines saying so.
+  const std::string ihdr = big_endian32(1) + big_endian32(100000000) + std::string{8, 0, 0, 0, 0};
+  const std::string png = "\x89PNG\r\n\x1A\n" + png_chunk("IHDR", ihdr) + png_chunk("IDAT", "") + png_chunk("IEND", "");
+  expect_error([&] { decode_named(png, "tall.png"); }, StatusCode::corrupt_file,
+               "tall.png: cannot decode image (PNG with a side over 1000000 pixels, libpng's limit)");
+  const io::ImageRGB8 wide = decode_named(zero_png(1000000, 1, 8, 0), "wide.png");
+  EXPECT_EQ(wide.width, 1000000);
+}
+
+TEST(HostileInputs, PngDepthColourTypeAndFilterTypeAreCheckedBeforeLibpng) {
+  if (!has_image_io()) GTEST_SKIP() << "built without the OpenCV image front end";
+  expect_error([&] { decode_named(zero_png(4, 4, 4, 2), "t.png"); }, StatusCode::corrupt_file,
+               "an IHDR chunk with an invalid bit depth, colour type");
+  expect_error([&] { decode_named(zero_png(4, 4, 8, 3), "t.png"); }, StatusCode::corrupt_file,
+               "a palette image without a valid PLTE chunk");
+  EXPECT_NO_THROW(decode_named(zero_png(4, 4, 8, 3, png_chunk("PLTE", std::string(6, '\x10'))), "t.png"));
+  // A filter type byte of 5 on the second row: a 4x2 grey image inflated
+  // from stored (uncompressed) deflate data.
+  const std::string rows = std::string("\0\1\2\3\4", 5) + std::string("\5\1\2\3\4", 5);
+  uint32_t a = 1, b = 0;
+  for (unsigned char c : rows) b += a += c;
+  const std::string stored = std::string("\x78\x01\x01\x0A\x00\xF5\xFF", 7) + rows + big_endian32(b << 16 | a);
+  const std::string ihdr = big_endian32(4) + big_endian32(2) + std::string{8, 0, 0, 0, 0};
+  const std::string png = "\x89PNG\r\n\x1A\n" + png_chunk("IHDR", ihdr) + png_chunk("IDAT", stored) + png_chunk("IEND", "");
+  expect_error([&] { decode_named(png, "t.png"); }, StatusCode::corrupt_file, "a row filter type other than 0 to 4");
+}
+
+TEST(HostileInputs, PngAncillaryChunksAreNotPassedToLibpng) {
+  if (!has_image_io()) GTEST_SKIP() << "built without the OpenCV image front end";
+  // A colour profile libpng warns about, a transparency chunk of the wrong
+  // length and a text chunk: the pixels are those of the plain file.
+  const std::string extra = png_chunk("iCCP", std::string("bad\0\0", 5) + "not a profile") +
+                            png_chunk("tRNS", "\x01") + png_chunk("tEXt", std::string("k\0v", 3));
+  const io::ImageRGB8 plain = decode_named(zero_png(8, 8, 8, 2), "t.png");
+  const io::ImageRGB8 with_chunks = decode_named(zero_png(8, 8, 8, 2, extra), "t.png");
+  EXPECT_EQ(with_chunks.pixels, plain.pixels);
+}
+
+TEST(HostileInputs, AnimatedWebpGivesItsFirstFrame) {
+  if (!has_image_io()) GTEST_SKIP() << "built without the OpenCV image front end";
+  // PIL: frames of solid red, green, blue, yellow, cyan, saved lossless with
+  // save_all=True; Image.open gives the first.
+  const std::vector<uint8_t> webp = read_bytes(kSourceDir / "tests/fixtures/frontend/hostile/animated_5_frames.webp");
+  const io::ImageRGB8 image = io::decode_image(webp.data(), webp.size(), "anim.webp", kMaxImagePixels);
+  EXPECT_EQ(image.width, 32);
+  EXPECT_EQ(image.height, 24);
+  for (size_t i = 0; i < image.pixels.size(); i += 3)
+    ASSERT_EQ((std::vector<int>{image.pixels[i], image.pixels[i + 1], image.pixels[i + 2]}), (std::vector<int>{255, 0, 0}))
+        << "pixel " << i / 3;
+}
+
+#ifdef VISIONRT_CLI_PATH
+// Peak resident memory (KB) and stderr of `visionrt classify` on one image.
+std::pair<long, std::string> classify_peak(const std::filesystem::path& image, const std::filesystem::path& scratch) {
+  const std::string err = (scratch / "stderr").string();
+  const pid_t child = fork();
+  if (child == 0) {
+    const int fd = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 2);
+    const int null = ::open("/dev/null", O_WRONLY);
+    dup2(null, 1);
+    execl(VISIONRT_CLI_PATH, VISIONRT_CLI_PATH, "classify", "--device", "cpu", "--model", kDemoVit.c_str(),
+          image.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int status = 0;
+  struct rusage usage {};
+  wait4(child, &status, 0, &usage);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  std::ifstream in(err);
+  return {usage.ru_maxrss, std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>())};
+}
+
+TEST(HostileInputs, DecodingPeaksAtTwiceTheRgbImage) {
+  if (!has_image_io()) GTEST_SKIP() << "built without the OpenCV image front end";
+  ScratchDir scratch;
+  // 16-bit RGBA: 128 MB of samples for 48 MB of RGB. It was held as
+  // OpenCV's samples, their RGB conversion, a copy for the orientation and
+  // a transposed copy for resizing (272 MB).
+  const int side = 4000;
+  const double rgb_mb = 3.0 * side * side / 1e6;
+  write_bytes(scratch.path() / "big.png", zero_png(side, side, 16, 6));
+  write_bytes(scratch.path() / "small.png", zero_png(16, 16, 16, 6));
+  const auto [small_kb, small_err] = classify_peak(scratch.path() / "small.png", scratch.path());
+  const auto [big_kb, big_err] = classify_peak(scratch.path() / "big.png", scratch.path());
+  EXPECT_EQ(small_err, "");
+  EXPECT_EQ(big_err, "");
+  EXPECT_LE((big_kb - small_kb) / 1e3, 2 * rgb_mb) << "peak " << big_kb << " KB against " << small_kb << " KB";
+}
+#endif
 
 // --- Safetensors headers of many entries ------------------------------------
 

@@ -25,7 +25,9 @@
 
 #if VISIONRT_HAVE_OPENCV
 
+#include "io/byte_reader.hpp"
 #include "io/jpeg_decode.hpp"
+#include "io/png_check.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -37,53 +39,11 @@
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
-#if VISIONRT_HAVE_ZLIB
-#include <zlib.h>
-#endif
 
 namespace visionrt::io {
 namespace {
 
 enum class Format { jpeg, png, bmp, webp, tiff };
-
-// Little- or big-endian reads that never go past the end: a read out of
-// range returns 0 and clears ok(), so parsers check once at the end.
-class ByteReader {
- public:
-  ByteReader(const uint8_t* data, size_t size, bool big_endian = false)
-      : data_(data), size_(size), big_endian_(big_endian) {}
-
-  bool has(size_t pos, size_t len) const { return pos <= size_ && len <= size_ - pos; }
-  bool ok() const { return ok_; }
-  size_t size() const { return size_; }
-  const uint8_t* at(size_t pos) const { return data_ + pos; }
-  void set_big_endian(bool big) { big_endian_ = big; }
-
-  uint64_t uint(size_t pos, int bytes) {
-    if (!has(pos, static_cast<size_t>(bytes))) {
-      ok_ = false;
-      return 0;
-    }
-    uint64_t v = 0;
-    for (int i = 0; i < bytes; ++i) {
-      const uint64_t byte = data_[pos + i];
-      v |= big_endian_ ? byte << (8 * (bytes - 1 - i)) : byte << (8 * i);
-    }
-    return v;
-  }
-  bool matches(size_t pos, const char* text, size_t len) const {
-    return has(pos, len) && std::memcmp(data_ + pos, text, len) == 0;
-  }
-  ByteReader slice(size_t pos, size_t len) const {
-    return has(pos, len) ? ByteReader(data_ + pos, len) : ByteReader(data_, 0);
-  }
-
- private:
-  const uint8_t* data_;
-  size_t size_;
-  bool big_endian_;
-  bool ok_ = true;
-};
 
 struct HeaderInfo {
   int64_t width = 0, height = 0;
@@ -218,77 +178,6 @@ bool parse_png(ByteReader r, HeaderInfo* info) {
   return r.ok() && (pos == r.size() || r.has(pos, 12));
 }
 
-#if VISIONRT_HAVE_ZLIB
-// libpng reports CRC and compressed-data errors on stderr ("libpng error:
-// ...") before OpenCV gives up, and the library must not print. So the PNG
-// is checked here first: every chunk's CRC, and the IDAT stream inflated
-// (into a scratch buffer, counting bytes) to exactly the size IHDR implies.
-// Returns "" when libpng will read it quietly, else what is wrong.
-std::string png_data_problem(ByteReader r) {
-  r.set_big_endian(true);
-  const uint64_t width = r.uint(16, 4), height = r.uint(20, 4);
-  const uint64_t depth = r.uint(24, 1), colour = r.uint(25, 1), interlace = r.uint(28, 1);
-  const uint64_t channels = colour == 0 ? 1 : colour == 2 ? 3 : colour == 3 ? 1 : colour == 4 ? 2 : colour == 6 ? 4 : 0;
-  if (!r.ok() || channels == 0 || (depth != 1 && depth != 2 && depth != 4 && depth != 8 && depth != 16) ||
-      interlace > 1)
-    return "an IHDR chunk with an invalid bit depth, colour type or interlace method";
-  // Bytes of filtered rows: one filter byte per row of each (Adam7) pass.
-  auto pass_bytes = [&](uint64_t w, uint64_t h) {
-    return w == 0 || h == 0 ? 0 : h * (1 + (w * channels * depth + 7) / 8);
-  };
-  uint64_t expected = 0;
-  if (interlace == 0) {
-    expected = pass_bytes(width, height);
-  } else {
-    static const int kX0[7] = {0, 4, 0, 2, 0, 1, 0}, kY0[7] = {0, 0, 4, 0, 2, 0, 1};
-    static const int kDx[7] = {8, 8, 4, 4, 2, 2, 1}, kDy[7] = {8, 8, 8, 4, 4, 2, 2};
-    for (int p = 0; p < 7; ++p)
-      expected += pass_bytes((width + kDx[p] - 1 - kX0[p]) / kDx[p], (height + kDy[p] - 1 - kY0[p]) / kDy[p]);
-  }
-  // Ends the stream on every way out, an exception from the scratch buffer's
-  // allocation included.
-  struct Inflater {
-    z_stream z{};
-    ~Inflater() { inflateEnd(&z); }
-  } inflater;
-  z_stream& z = inflater.z;
-  const int init = inflateInit(&z);
-  if (init == Z_MEM_ERROR) throw std::bad_alloc();
-  if (init != Z_OK) return "zlib could not start";
-  std::vector<unsigned char> scratch(1 << 16);
-  uint64_t produced = 0;
-  int status = Z_OK;
-  bool ended = false, extra = false;
-  for (size_t pos = 8; r.has(pos, 12);) {
-    const uint64_t length = r.uint(pos, 4);
-    const bool is_end = r.matches(pos + 4, "IEND", 4);
-    if (!r.has(pos + 8, length + 4)) return "a chunk running past the end of the file";
-    if (crc32(0L, r.at(pos + 4), static_cast<uInt>(length + 4)) != r.uint(pos + 8 + length, 4))
-      return "a chunk whose CRC does not match its data";
-    if (r.matches(pos + 4, "IDAT", 4) && length > 0) {
-      if (ended) extra = true;
-      z.next_in = const_cast<Bytef*>(r.at(pos + 8));
-      z.avail_in = static_cast<uInt>(length);
-      while (!ended && z.avail_in > 0 && status == Z_OK) {
-        z.next_out = scratch.data();
-        z.avail_out = static_cast<uInt>(scratch.size());
-        status = inflate(&z, Z_NO_FLUSH);
-        produced += scratch.size() - z.avail_out;
-        if (status == Z_STREAM_END) ended = true;
-        else if (status == Z_BUF_ERROR && z.avail_in > 0) status = Z_OK;  // output space was short
-      }
-      if (ended && z.avail_in > 0) extra = true;
-      if (status != Z_OK && status != Z_STREAM_END) break;
-    }
-    if (is_end) break;
-    pos += 12 + length;
-  }
-  if (status != Z_OK && status != Z_STREAM_END) return "corrupt compressed image data";
-  if (!ended || produced < expected) return "compressed image data that ends early";
-  if (extra || produced > expected) return "more compressed image data than the image holds";
-  return "";
-}
-#endif
 
 // Walks the marker segments up to the first scan; `scan_start` receives the
 // offset of the start-of-scan marker.
@@ -524,8 +413,8 @@ ImageRGB8 to_rgb8(const cv::Mat& m, const std::string& name) {
 
 // PIL's exif_transpose: 2 flip left-right, 3 rotate 180, 4 flip top-bottom,
 // 5 transpose, 6 rotate 90 clockwise, 7 transverse, 8 rotate 90 anticlockwise.
-ImageRGB8 apply_orientation(const ImageRGB8& in, int orientation) {
-  if (orientation == 1) return in;
+ImageRGB8 apply_orientation(ImageRGB8 in, int orientation) {
+  if (orientation == 1) return in;  // moved, not copied
   const int w = in.width, h = in.height;
   const bool swap = orientation >= 5;
   ImageRGB8 out;
@@ -552,6 +441,113 @@ ImageRGB8 apply_orientation(const ImageRGB8& in, int orientation) {
   return out;
 }
 
+// Runs cv::imdecode into `dst` (which may wrap memory of the caller's),
+// turning OpenCV's exceptions into errors naming the image.
+void opencv_decode(const uint8_t* data, size_t size, int flags, cv::Mat* dst, const std::string& name,
+                   const HeaderInfo& info) {
+  try {
+    const cv::Mat encoded(1, static_cast<int>(size), CV_8U, const_cast<uint8_t*>(data));
+    cv::imdecode(encoded, flags, dst);
+  } catch (const cv::Exception& e) {
+    fail(StatusCode::corrupt_file, name, ": cannot decode image (", e.what(), ")");
+  } catch (const std::bad_alloc&) {
+    fail(StatusCode::out_of_memory, name, ": out of memory decoding a ", info.width, "x", info.height, " image");
+  }
+  if (dst->empty()) fail(StatusCode::corrupt_file, name, ": cannot decode image");
+  if (dst->cols != info.width || dst->rows != info.height)
+    fail(StatusCode::corrupt_file, name, ": decoded ", dst->cols, "x", dst->rows, " pixels but the header says ",
+         info.width, "x", info.height);
+}
+
+// Decodes with OpenCV into 8-bit RGB. Where OpenCV's own conversion to
+// 8-bit BGR is PIL's (8-bit formats, and PNG but 16-bit grey: the high
+// byte of 16-bit colour, alpha dropped), it decodes straight into the
+// result, swapped to RGB in place: the image is held once. 16-bit grey is
+// clipped, not shifted, and TIFF goes through libtiff's RGBA reader, so
+// those are decoded to their own samples and converted by to_rgb8.
+ImageRGB8 decode_with_opencv(const uint8_t* data, size_t size, Format format, const std::string& name,
+                             const HeaderInfo& info) {
+  const bool grey16_png = format == Format::png && data[24] == 16 && data[25] == 0;
+  if (format == Format::tiff || grey16_png) {
+    cv::Mat decoded;
+    opencv_decode(data, size, cv::IMREAD_UNCHANGED, &decoded, name, info);
+    return to_rgb8(decoded, name);
+  }
+  ImageRGB8 out;
+  out.width = static_cast<int>(info.width);
+  out.height = static_cast<int>(info.height);
+  try {
+    out.pixels.resize(static_cast<size_t>(out.width) * out.height * 3);
+  } catch (const std::bad_alloc&) {
+    fail(StatusCode::out_of_memory, name, ": out of memory decoding a ", info.width, "x", info.height, " image");
+  }
+  cv::Mat bgr(out.height, out.width, CV_8UC3, out.pixels.data());
+  opencv_decode(data, size, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION, &bgr, name, info);
+  if (bgr.data != out.pixels.data()) fail(StatusCode::internal, name, ": OpenCV decoded into a buffer of its own");
+  for (size_t i = 0; i < out.pixels.size(); i += 3) std::swap(out.pixels[i], out.pixels[i + 2]);
+  return out;
+}
+
+// VP8X with the animation flag set.
+bool is_animated_webp(ByteReader r) { return r.matches(12, "VP8X", 4) && (r.uint(20, 1) & 0x02); }
+
+// The first frame of an animated WebP as PIL's Image.open gives it:
+// libwebp's animation decoder writes it, unblended (it is a key frame),
+// onto a canvas of transparent black; the conversion to RGB then drops
+// alpha. OpenCV's reader does not take animations, so
+// the frame's own chunks (ALPH, then VP8 or VP8L) are wrapped as a still
+// WebP for it.
+ImageRGB8 decode_webp_first_frame(ByteReader r, const std::string& name, const HeaderInfo& info) {
+  auto corrupt = [&] { fail(StatusCode::corrupt_file, name, ": malformed animated WebP (no readable first frame)"); };
+  size_t frame = 0;
+  for (size_t pos = 12; r.has(pos, 8) && !frame; pos += 8 + r.uint(pos + 4, 4) + (r.uint(pos + 4, 4) & 1))
+    if (r.matches(pos, "ANMF", 4)) frame = pos;
+  const uint64_t frame_size = frame ? r.uint(frame + 4, 4) : 0;
+  if (!frame || frame_size < 16 || !r.has(frame + 8, frame_size)) corrupt();
+  const size_t f = frame + 8;
+  const int64_t x = 2 * static_cast<int64_t>(r.uint(f, 3)), y = 2 * static_cast<int64_t>(r.uint(f + 3, 3));
+  const int64_t width = static_cast<int64_t>(r.uint(f + 6, 3)) + 1, height = static_cast<int64_t>(r.uint(f + 9, 3)) + 1;
+  if (x + width > info.width || y + height > info.height) corrupt();
+  // The frame's chunks, padding included, and whether one is ALPH.
+  const size_t chunks = f + 16, chunks_end = frame + 8 + frame_size;
+  bool alpha = false;
+  for (size_t pos = chunks; r.has(pos, 8) && pos < chunks_end; pos += 8 + r.uint(pos + 4, 4) + (r.uint(pos + 4, 4) & 1))
+    alpha = alpha || r.matches(pos, "ALPH", 4);
+  std::vector<uint8_t> still = {'R', 'I', 'F', 'F', 0, 0, 0, 0, 'W', 'E', 'B', 'P'};
+  auto put24 = [&](int64_t v) {
+    for (int i = 0; i < 3; ++i) still.push_back(static_cast<uint8_t>(v >> (8 * i)));
+  };
+  if (alpha) {  // ALPH is only read after a VP8X header that announces it
+    still.insert(still.end(), {'V', 'P', '8', 'X', 10, 0, 0, 0, 0x10, 0, 0, 0});
+    put24(width - 1);
+    put24(height - 1);
+  }
+  still.insert(still.end(), r.at(chunks), r.at(std::min<size_t>(chunks_end, r.size())));
+  const uint64_t riff = still.size() - 8;
+  for (int i = 0; i < 4; ++i) still[4 + i] = static_cast<uint8_t>(riff >> (8 * i));
+
+  HeaderInfo frame_info;
+  frame_info.width = width;
+  frame_info.height = height;
+  cv::Mat pixels;  // BGR or BGRA
+  opencv_decode(still.data(), still.size(), cv::IMREAD_UNCHANGED, &pixels, name, frame_info);
+  if (pixels.depth() != CV_8U || (pixels.channels() != 3 && pixels.channels() != 4)) corrupt();
+  ImageRGB8 out;
+  out.width = static_cast<int>(info.width);
+  out.height = static_cast<int>(info.height);
+  out.pixels.assign(static_cast<size_t>(out.width) * out.height * 3, 0);
+  for (int64_t row = 0; row < height; ++row) {
+    const uint8_t* src = pixels.ptr<uint8_t>(static_cast<int>(row));
+    uint8_t* dst = out.pixels.data() + (static_cast<size_t>(y + row) * out.width + x) * 3;
+    for (int64_t col = 0; col < width; ++col, src += pixels.channels(), dst += 3) {
+      dst[0] = src[2];
+      dst[1] = src[1];
+      dst[2] = src[0];
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 ImageRGB8 decode_image(const uint8_t* data, size_t size, const std::string& name,
@@ -568,46 +564,36 @@ ImageRGB8 decode_image(const uint8_t* data, size_t size, const std::string& name
          "x", info.height, " pixels is over the limit of ", max_pixels, " pixels");
   if (size > static_cast<size_t>(INT32_MAX))
     fail(StatusCode::invalid_argument, name, ": encoded image of ", size, " bytes is too large");
-#if VISIONRT_HAVE_ZLIB
-  // After the size checks: inflating a PNG is only worth it once it may be decoded.
+  // After the size checks: inflating a PNG is only worth it once it may be
+  // decoded. Only the chunks that decide the pixels are passed on.
+  std::vector<uint8_t> patched;
   if (format == Format::png) {
     const std::string problem = png_data_problem(ByteReader(data, size));
     if (!problem.empty()) fail(StatusCode::corrupt_file, name, ": cannot decode image (PNG with ", problem, ")");
+    patched = png_pixel_chunks(ByteReader(data, size));
   }
-#endif
 
   // libtiff's RGBA reader (which OpenCV uses for 8-bit TIFFs) applies some
   // orientations itself and premultiplies unassociated alpha into the colour.
   // PIL does neither, so decode a copy whose tags say "as stored" and
   // "unspecified extra sample", and orient the pixels below.
-  std::vector<uint8_t> patched;
   if (!info.tiff_patches.empty()) {
     patched.assign(data, data + size);
     for (const auto& [at, value] : info.tiff_patches) {
       patched[at + (info.tiff_big_endian ? 0 : 1)] = static_cast<uint8_t>(value >> 8);
       patched[at + (info.tiff_big_endian ? 1 : 0)] = static_cast<uint8_t>(value & 0xFF);
     }
+  }
+  if (!patched.empty()) {
     data = patched.data();
+    size = patched.size();
   }
 
   if (format == Format::jpeg)
     return apply_orientation(decode_jpeg(data, size, name, info.width, info.height), info.orientation);
-
-  cv::Mat decoded;
-  try {
-    const cv::Mat encoded(1, static_cast<int>(size), CV_8U, const_cast<uint8_t*>(data));
-    decoded = cv::imdecode(encoded, cv::IMREAD_UNCHANGED);
-  } catch (const cv::Exception& e) {
-    fail(StatusCode::corrupt_file, name, ": cannot decode image (", e.what(), ")");
-  } catch (const std::bad_alloc&) {
-    fail(StatusCode::out_of_memory, name, ": out of memory decoding a ", info.width, "x",
-         info.height, " image");
-  }
-  if (decoded.empty()) fail(StatusCode::corrupt_file, name, ": cannot decode image");
-  if (decoded.cols != info.width || decoded.rows != info.height)
-    fail(StatusCode::corrupt_file, name, ": decoded ", decoded.cols, "x", decoded.rows,
-         " pixels but the header says ", info.width, "x", info.height);
-  return apply_orientation(to_rgb8(decoded, name), info.orientation);
+  if (format == Format::webp && is_animated_webp(ByteReader(data, size)))
+    return apply_orientation(decode_webp_first_frame(ByteReader(data, size), name, info), info.orientation);
+  return apply_orientation(decode_with_opencv(data, size, format, name, info), info.orientation);
 }
 
 ImageRGB8 load_image(const std::string& path, int64_t max_pixels) {

@@ -154,19 +154,26 @@ void transpose_pixels(const uint8_t* in, int width, int height, uint8_t* out) {
 // ImagingResampleHorizontal_8bpc for 3 bands: output rows are source rows
 // [row_offset, row_offset + out.height). Run as the vertical pass on the
 // transposed rows, so that whole columns of bytes go through the vector
-// kernel together: the same integer sums, so the same bytes.
+// kernel together: the same integer sums, so the same bytes. Bands of rows
+// are transposed in turn, so that only a band, not a copy of the image, is
+// held (an 81-megapixel image would need 243 MB more).
 void resample_horizontal(const ImageRGB8& in, int row_offset, const Coefficients& c,
                          ImageRGB8& out) {
-  const int rows = out.height;
-  std::vector<uint8_t> columns(static_cast<size_t>(in.width) * rows * 3);
-  std::vector<uint8_t> resampled(static_cast<size_t>(out.width) * rows * 3);
-  transpose_pixels(&in.pixels[static_cast<size_t>(row_offset) * in.width * 3], in.width, rows, columns.data());
-  const size_t column = static_cast<size_t>(rows) * 3;
+  constexpr int kBand = 256;
+  const int band_rows = std::min(kBand, out.height);
+  std::vector<uint8_t> columns(static_cast<size_t>(in.width) * band_rows * 3);
+  std::vector<uint8_t> resampled(static_cast<size_t>(out.width) * band_rows * 3);
   const auto row_kernel = cpu::isa_kernels().resample_vertical_row;
-  for (int xx = 0; xx < out.width; ++xx)
-    row_kernel(&columns[c.first[xx] * column], column, &c.fixed[static_cast<size_t>(xx) * c.ksize], c.count[xx],
-               &resampled[xx * column], column);
-  transpose_pixels(resampled.data(), rows, out.width, out.pixels.data());
+  for (int band = 0; band < out.height; band += kBand) {
+    const int rows = std::min(kBand, out.height - band);
+    transpose_pixels(&in.pixels[static_cast<size_t>(row_offset + band) * in.width * 3], in.width, rows,
+                     columns.data());
+    const size_t column = static_cast<size_t>(rows) * 3;
+    for (int xx = 0; xx < out.width; ++xx)
+      row_kernel(&columns[c.first[xx] * column], column, &c.fixed[static_cast<size_t>(xx) * c.ksize], c.count[xx],
+                 &resampled[xx * column], column);
+    transpose_pixels(resampled.data(), rows, out.width, &out.pixels[static_cast<size_t>(band) * out.width * 3]);
+  }
 }
 
 // ImagingResampleVertical_8bpc for 3 bands; `first` indices are rows of `in`.

@@ -9,8 +9,8 @@ Classifier.classify or Detector.detect.
     curl --data-binary @digit_3.png 'http://127.0.0.1:8000/classify?topk=2'
     [{"label": "3", "score": 0.912...}, {"label": "5", "score": 0.0145...}]
 
-Query parameters: topk (classification, default 5), threshold (detection,
-default 0.7). An image the engine refuses, an empty body or a bad parameter
+Query parameters: top_k or its alias topk (classification, default 5),
+threshold (detection, default 0.5), as the Python API takes them. An image the engine refuses, an empty body or a bad parameter
 is answered with 400 and {"error": message, "status": visionrt status}.
 
     serve run visionrt.serve:build_app model_dir=/models/vit replicas=2
@@ -22,6 +22,7 @@ is answered with 400 and {"error": message, "status": visionrt status}.
 import argparse
 import asyncio
 import json
+import logging
 import math
 import os
 import signal
@@ -96,18 +97,19 @@ class VisionModel:
         self._batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
 
     def _parameter(self, request: Request) -> Union[int, float]:
-        """The query's topk or threshold; ValueError names a bad one."""
+        """The query's top_k or threshold; ValueError names a bad one."""
         if self.task == "classify":
-            text = request.query_params.get("topk", "5")
+            name = "topk" if "topk" in request.query_params and "top_k" not in request.query_params else "top_k"
+            text = request.query_params.get(name, "5")
             try:
-                topk = int(text)
+                top_k = int(text)
             except ValueError:
-                topk = 0
-            if topk < 1:
-                raise ValueError(f"topk must be a positive integer, got {text!r}")
-            # Past the label count every topk gives the same answer: one batch group.
-            return min(topk, len(self.model.labels))
-        text = request.query_params.get("threshold", "0.7")
+                top_k = -1
+            if top_k < 0:
+                raise ValueError(f"{name} must be an integer, 0 or more, got {text!r}")
+            # Past the label count every top_k gives the same answer: one batch group.
+            return min(top_k, len(self.model.labels))
+        text = request.query_params.get("threshold", "0.5")
         try:
             threshold = float(text)
         except ValueError:
@@ -184,9 +186,14 @@ def app(
     1 when threads is 0). threads: the engine's CPU threads, 0 for all the
     node's cores. precision: as for Classifier. Requests are batched up to
     max_batch_size, waiting at most batch_wait_timeout_s for a batch to fill.
+    Replicas that could never be placed (more CPUs asked for one than a
+    node has, or for all of them than the cluster has) are refused here:
+    serve.run would otherwise wait for them forever.
     """
+    explicit_cpus = cpus_per_replica is not None
     if cpus_per_replica is None:
         cpus_per_replica = threads or 1
+    _check_cpus(replicas, cpus_per_replica, "cpus_per_replica" if explicit_cpus else "threads")
     return VisionModel.options(
         num_replicas=replicas,
         # One batch running and the next filling.
@@ -203,6 +210,33 @@ def app(
         max_batch_size,
         batch_wait_timeout_s,
     )
+
+
+def _cluster_cpus() -> Tuple[float, float]:
+    """The CPUs of the largest node and of all nodes: of the Ray this
+    process is connected to, else of the local Ray that serve.run starts."""
+    if ray.is_initialized():
+        nodes = [node["Resources"].get("CPU", 0.0) for node in ray.nodes() if node.get("Alive")]
+        return max(nodes, default=0.0), sum(nodes)
+    from ray._private.utils import get_num_cpus
+
+    cpus = float(get_num_cpus())
+    return cpus, cpus
+
+
+def _check_cpus(replicas: int, cpus_per_replica: float, source: str) -> None:
+    largest, total = _cluster_cpus()
+    how = ("cpus_per_replica" if source == "cpus_per_replica" else "cpus_per_replica (from threads)")
+    if cpus_per_replica > largest:
+        raise visionrt.InvalidArgumentError(
+            f"{how} {cpus_per_replica:g} is more CPUs than any Ray node has ({largest:g}): the replicas would never"
+            " start; give cpus_per_replica (a fraction shares a CPU) or fewer threads"
+        )
+    if replicas * cpus_per_replica > total:
+        raise visionrt.InvalidArgumentError(
+            f"{replicas} replicas of {cpus_per_replica:g} CPUs ask for more CPUs than the Ray cluster has"
+            f" ({total:g}): they would never all start; give fewer replicas or a smaller cpus_per_replica"
+        )
 
 
 class BuildArgs(BaseModel):
@@ -224,6 +258,10 @@ def build_app(args: BuildArgs) -> serve.Application:
     """The application builder of `serve run` and Serve config files."""
     options = args.model_dump()
     return app(options.pop("model_dir"), **options)
+
+
+def _not_applied(record: logging.LogRecord) -> bool:
+    return "will not be applied" not in record.getMessage()
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -248,26 +286,40 @@ def main(argv: Optional[List[str]] = None) -> None:
     )
     args = parser.parse_args(argv)
 
-    ray.init(address=args.address)
+    if args.address or os.environ.get("RAY_ADDRESS"):
+        ray.init(address=args.address)
+    else:
+        # A local Ray for this command alone: without the dashboard and its
+        # HTTP port (what else listens where: the README, "What listens where").
+        ray.init(address="local", include_dashboard=False)
+    try:
+        # Replicas that could never start are refused before Serve starts.
+        application = app(
+            args.model_dir,
+            task=args.task,
+            replicas=args.replicas,
+            gpus_per_replica=args.gpus_per_replica,
+            cpus_per_replica=args.cpus_per_replica,
+            threads=args.threads,
+            precision=args.precision,
+            max_batch_size=args.max_batch_size,
+            batch_wait_timeout_s=args.batch_wait_timeout_s,
+        )
+    except visionrt.Error as error:
+        ray.shutdown()
+        parser.exit(2, f"{parser.prog}: {error}\n")
     # SIGTERM unwinds as Ctrl-C does, through the clean-up below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         serve.start(http_options={"host": args.host, "port": args.port})
-        serve.run(
-            app(
-                args.model_dir,
-                task=args.task,
-                replicas=args.replicas,
-                gpus_per_replica=args.gpus_per_replica,
-                cpus_per_replica=args.cpus_per_replica,
-                threads=args.threads,
-                precision=args.precision,
-                max_batch_size=args.max_batch_size,
-                batch_wait_timeout_s=args.batch_wait_timeout_s,
-            ),
-            name=args.name,
-            route_prefix=args.route,
-        )
+        # serve.run finds the Serve just started and says that "new"
+        # http_options will not be applied, though none were given: untrue here.
+        notices = logging.getLogger("ray.serve")
+        notices.addFilter(_not_applied)
+        try:
+            serve.run(application, name=args.name, route_prefix=args.route)
+        finally:
+            notices.removeFilter(_not_applied)
         print(f"visionrt.serve: {args.model_dir} at http://{args.host}:{args.port}{args.route}; Ctrl-C stops",
               flush=True)
         while True:

@@ -100,32 +100,29 @@ run_step() {
   t0=$(date +%s)
   timeout -k 10 "$want" "$@" > "$LOGS/$log" 2>&1
   rc=$?
-  local took=$(($(date +%s) - t0))
+  local took=$(($(date +%s) - t0)) why="exit $rc"
+  # A GPU step that skipped for want of a CUDA device, on a machine whose
+  # nvidia-smi shows a GPU, has failed: the GPU was not usable.
+  if ((rc == 0)) && [[ $kind == *gpu* ]] && grep -q "no CUDA device" "$LOGS/$log"; then
+    rc=98
+    why="skipped, '$(grep -m1 -o 'no CUDA device.*' "$LOGS/$log" | cut -c1-120)' with a GPU present"
+  fi
   if ((rc == 124 || rc == 137)); then
     record "$name ($took s; timed out: see $log)" "CUT"
     [[ $kind == *opt* || $kind == *cutok* ]] || cut=$((cut + 1))
     return 4
   elif ((rc != 0)); then
     if [[ $kind == *opt* ]]; then
-      record "$name ($took s; exit $rc, not counted: see $log)" "FAILED"
+      record "$name ($took s; $why, not counted: see $log)" "FAILED"
     else
-      record "$name ($took s; exit $rc: see $log)" "FAILED"
+      record "$name ($took s; $why: see $log)" "FAILED"
       failed=$((failed + 1))
     fi
-    tail -n 25 "$LOGS/$log" | sed 's/^/    | /'
+    tail -n 15 "$LOGS/$log" | sed 's/^/    | /'
     return "$rc"
   fi
   record "$name ($took s)" "passed"
   return 0
-}
-
-# A test step whose log says a test skipped for want of a CUDA device, on a
-# machine whose nvidia-smi shows a GPU, has failed: the GPU was not usable.
-check_no_device_skip() {  # NAME LOG
-  if grep -q "no CUDA device" "$LOGS/$2"; then
-    record "$1: skipped as 'no CUDA device' with a GPU present ($(grep -m1 -o 'no CUDA device.*' "$LOGS/$2"))" "FAILED"
-    failed=$((failed + 1))
-  fi
 }
 
 # ---------------------------------------------------------------- probe
@@ -320,10 +317,7 @@ OOM='*OutOfDeviceMemory*'
 note ""
 note "GPU test suites: ${#kernel_suites[@]} kernel suites, ${#model_suites[@]} model suites; $OOM alone"
 gtest_step() {  # KIND NAME LOG FILTER WANT
-  local log=$3
-  run_step "$1" "$2" "$5" "$log" "$TESTS" --gtest_filter="$4" --gtest_output="xml:$LOGS/${log%.log}.xml"
-  local rc=$?
-  ((rc == 3 || rc == 4)) || check_no_device_skip "$2" "$log"
+  run_step "$1" "$2" "$5" "$3" "$TESTS" --gtest_filter="$4" --gtest_output="xml:$LOGS/${3%.log}.xml"
 }
 for s in "${kernel_suites[@]}"; do
   gtest_step gpu "gpu tests: $s" "gpu-${s//\//-}.log" "$s.*-$OOM" 120

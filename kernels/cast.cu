@@ -26,12 +26,12 @@ __global__ void __launch_bounds__(kThreads) cast_kernel(const From* in, To* out,
 
 bool can_implement(const CastParams& p, std::string* why) {
   Requirements req{why};
-  req.require(is_valid(p.from) && is_valid(p.to), "unknown data type");
+  req.require(is_float(p.from) && is_float(p.to), "not a float data type");
   req.require(p.count >= 0 && p.count <= kMaxElements, "count ", p.count, " outside 0..2^40");
   req.require(p.input && p.output, "null input or output");
   if (!req.ok) return false;
-  req.require(!overlaps(p.output, p.count * int64_t(data_type_size(p.to)), p.input,
-                        p.count * int64_t(data_type_size(p.from))),
+  req.require(!overlaps(p.output, p.count * int64_t(dtype_size(p.to)), p.input,
+                        p.count * int64_t(dtype_size(p.from))),
               "output overlaps the input");
   return req.ok;
 }
@@ -41,7 +41,7 @@ void cast(const CastParams& p) {
   if (p.count == 0) return;
   const cudaStream_t stream = as_stream(p.stream);
   if (p.from == p.to) {
-    check_cuda(cudaMemcpyAsync(p.output, p.input, size_t(p.count) * data_type_size(p.to),
+    check_cuda(cudaMemcpyAsync(p.output, p.input, size_t(p.count) * dtype_size(p.to),
                                cudaMemcpyDeviceToDevice, stream),
                "cast cudaMemcpyAsync");
     return;

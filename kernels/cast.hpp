@@ -11,7 +11,7 @@
 namespace visionrt::kernels {
 
 struct CastParams {
-  DataType from = DataType::f32, to = DataType::f16;
+  DType from = DType::f32, to = DType::f16;
   int64_t count = 0;            // elements
   const void* input = nullptr;  // count elements of `from`
   void* output = nullptr;       // count elements of `to`; must not overlap the input

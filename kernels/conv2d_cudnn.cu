@@ -103,11 +103,12 @@ void set_desc(void* desc, cudnnBackendAttributeName_t name, void* value, const c
   set(desc, name, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &value, what);
 }
 
-cudnnDataType_t cudnn_type(DataType t) {
+cudnnDataType_t cudnn_type(DType t) {
   switch (t) {
-    case DataType::f32: return CUDNN_DATA_FLOAT;
-    case DataType::f16: return CUDNN_DATA_HALF;
-    case DataType::bf16: return CUDNN_DATA_BFLOAT16;
+    case DType::f32: return CUDNN_DATA_FLOAT;
+    case DType::f16: return CUDNN_DATA_HALF;
+    case DType::bf16: return CUDNN_DATA_BFLOAT16;
+    default: break;
   }
   fail(StatusCode::internal, "unknown kernel data type ", static_cast<int>(t));
 }
@@ -120,7 +121,7 @@ size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 size_t padded_input_bytes(const ConvShape& s) {
   const int64_t cw = conv2d_weight_channels(s);
   if (cw == s.Ci) return 0;
-  return round_up(size_t(s.N * s.H * s.W * cw) * data_type_size(s.dtype), kWorkspaceAlignment);
+  return round_up(size_t(s.N * s.H * s.W * cw) * dtype_size(s.dtype), kWorkspaceAlignment);
 }
 
 // ---- the operation graph ---------------------------------------------------------
@@ -298,7 +299,7 @@ EngineNotes engine_notes(void* config, const ConvShape& s) {
                                behavior.data()) != CUDNN_STATUS_SUCCESS)
     return notes;
   notes.acceptable = true;
-  const bool exact_f32 = s.dtype == DataType::f32 && !s.tf32;
+  const bool exact_f32 = s.dtype == DType::f32 && !s.tf32;
   for (int64_t i = 0; i < std::min<int64_t>(numerical_count, numerical.size()); ++i) {
     switch (numerical[size_t(i)]) {
       case CUDNN_NUMERICAL_NOTE_TENSOR_CORE:
@@ -437,7 +438,7 @@ ConvPlan ConvPlan::create(const ConvShape& s, size_t max_workspace_bytes, void* 
       }
     }
   }
-  fail(StatusCode::unsupported, "conv2d_cudnn: cuDNN has no engine for ", data_type_name(s.dtype),
+  fail(StatusCode::unsupported, "conv2d_cudnn: cuDNN has no engine for ", dtype_name(s.dtype),
        s.tf32 ? " (tf32)" : "", " x [", s.N, ", ", s.H, ", ", s.W, ", ", s.Ci, "] * w [", s.Co, ", ",
        s.kh, ", ", s.kw, "] stride ", s.stride, " pad ", s.pad, " dilation ", s.dilation, " within ",
        budget, " bytes of workspace: ", tried, " engines with fp32 accumulation tried",
@@ -459,11 +460,11 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-void pad_channels(DataType dtype, const void* in, void* out, int64_t rows, int64_t ci, int64_t cp,
+void pad_channels(DType dtype, const void* in, void* out, int64_t rows, int64_t ci, int64_t cp,
                   cudaStream_t stream) {
   const int64_t items = rows * cp;
   const unsigned blocks = grid_stride_blocks(items, kThreads);
-  if (data_type_size(dtype) == 4) {
+  if (dtype_size(dtype) == 4) {
     pad_channels_kernel<uint32_t><<<blocks, kThreads, 0, stream>>>(
         static_cast<const uint32_t*>(in), static_cast<uint32_t*>(out), ci, cp, items);
   } else {
@@ -512,7 +513,7 @@ __global__ void __launch_bounds__(kThreads) epilogue_kernel(const EpilogueArgs a
 
 void epilogue(const ConvShape& s, const ConvArgs& a, cudaStream_t stream) {
   const int64_t count = s.N * conv2d_out_h(s) * conv2d_out_w(s) * s.Co;
-  const int64_t vec = 16 / int64_t(data_type_size(s.dtype));
+  const int64_t vec = 16 / int64_t(dtype_size(s.dtype));
   // Every pointer is 16-byte aligned (can_implement), so only the width decides.
   const bool vectorised = s.Co % vec == 0;
   EpilogueArgs e{a.out, a.bias, a.residual, s.Co, vectorised ? count / vec : count,
@@ -553,23 +554,23 @@ int64_t conv2d_out_w(const ConvShape& s) {
 }
 
 int64_t conv2d_weight_channels(const ConvShape& s) {
-  const int64_t vec = 16 / int64_t(data_type_size(s.dtype));
+  const int64_t vec = 16 / int64_t(dtype_size(s.dtype));
   return (s.Ci + vec - 1) / vec * vec;
 }
 
 size_t conv2d_weight_bytes(const ConvShape& s) {
-  return size_t(s.Co * s.kh * s.kw * conv2d_weight_channels(s)) * data_type_size(s.dtype);
+  return size_t(s.Co * s.kh * s.kw * conv2d_weight_channels(s)) * dtype_size(s.dtype);
 }
 
 bool can_implement(const ConvShape& s, std::string* why) {
   Requirements req{why};
-  req.require(is_valid(s.dtype), "unknown data type ", static_cast<int>(s.dtype));
+  req.require(is_float(s.dtype), "not a float data type: ", dtype_name(s.dtype));
   req.require(s.act == ConvActivation::none || s.act == ConvActivation::relu, "unknown activation ",
               static_cast<int>(s.act));
   req.require(s.order == ConvResidualOrder::act_then_residual ||
                   s.order == ConvResidualOrder::residual_then_act,
               "unknown residual order ", static_cast<int>(s.order));
-  req.require(!s.tf32 || s.dtype == DataType::f32, "tf32 needs f32 data, not ", data_type_name(s.dtype));
+  req.require(!s.tf32 || s.dtype == DType::f32, "tf32 needs f32 data, not ", dtype_name(s.dtype));
   req.require(s.N >= 1 && s.H >= 1 && s.W >= 1 && s.Ci >= 1 && s.Co >= 1 && s.kh >= 1 && s.kw >= 1,
               "sizes must be positive: x [", s.N, ", ", s.H, ", ", s.W, ", ", s.Ci, "], w [", s.Co,
               ", ", s.kh, ", ", s.kw, "]");
@@ -605,7 +606,7 @@ bool can_implement(const ConvShape& s, const ConvArgs& a, std::string* why) {
                   is_aligned(a.bias, kAlignment) && is_aligned(a.out, kAlignment) &&
                   is_aligned(a.residual, kAlignment),
               "x, weight, bias, residual and out must be ", kAlignment, "-byte aligned");
-  const uint64_t es = data_type_size(s.dtype);
+  const uint64_t es = dtype_size(s.dtype);
   const uint64_t out_bytes = uint64_t(s.N * conv2d_out_h(s) * conv2d_out_w(s) * s.Co) * es;
   req.require(!overlaps(a.out, out_bytes, a.x, uint64_t(s.N * s.H * s.W * s.Ci) * es) &&
                   !overlaps(a.out, out_bytes, a.weight, conv2d_weight_bytes(s)),
@@ -640,7 +641,7 @@ CudnnHandle::~CudnnHandle() {
 void conv2d_prepare_weight(const ConvShape& s, const void* weight, void* prepared, void* stream) {
   std::string why;
   if (!can_implement(s, &why)) fail(StatusCode::unsupported, "conv2d_prepare_weight: ", why);
-  const size_t in_bytes = size_t(s.Co * s.kh * s.kw * s.Ci) * data_type_size(s.dtype);
+  const size_t in_bytes = size_t(s.Co * s.kh * s.kw * s.Ci) * dtype_size(s.dtype);
   if (!weight || !prepared || !is_aligned(prepared, kAlignment) ||
       overlaps(prepared, conv2d_weight_bytes(s), weight, in_bytes))
     fail(StatusCode::unsupported, "conv2d_prepare_weight: null, misaligned or overlapping buffers");

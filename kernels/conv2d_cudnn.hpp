@@ -9,7 +9,7 @@
 // x [N, H, W, Ci] and out [N, Ho, Wo, Co] are NHWC, the weight [Co, kh, kw, Ci]
 // (KRSC), bias [Co], the optional residual [N, Ho, Wo, Co]; taps in the
 // padding read zero; Ho = (H + 2 pad - dilation (kh - 1) - 1) / stride + 1,
-// Wo likewise. Every tensor has one DataType; products accumulate in fp32
+// Wo likewise. Every tensor has one DType; products accumulate in fp32
 // (f32 data: exact fp32, or TF32 tensor cores with ConvShape::tf32).
 //
 // How it runs (cuDNN 9's graph API, see conv2d_cudnn.cu for why):
@@ -69,7 +69,7 @@ enum class ConvActivation { none, relu };
 enum class ConvResidualOrder { act_then_residual, residual_then_act };
 
 struct ConvShape {
-  DataType dtype = DataType::f32;  // of x, weight, bias, residual and out
+  DType dtype = DType::f32;  // of x, weight, bias, residual and out
   bool tf32 = false;               // f32 only: TF32 tensor-core products
   int64_t N = 0, H = 0, W = 0, Ci = 0;  // x [N, H, W, Ci]
   int64_t Co = 0, kh = 0, kw = 0;       // weight [Co, kh, kw, Ci]

@@ -192,11 +192,12 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
 
 // Calls fn(T{}) with T the CUDA element type of `dtype`.
 template <typename Fn>
-void dispatch_dtype(DataType dtype, Fn&& fn) {
+void dispatch_dtype(DType dtype, Fn&& fn) {
   switch (dtype) {
-    case DataType::f32: fn(float{}); return;
-    case DataType::f16: fn(__half{}); return;
-    case DataType::bf16: fn(__nv_bfloat16{}); return;
+    case DType::f32: fn(float{}); return;
+    case DType::f16: fn(__half{}); return;
+    case DType::bf16: fn(__nv_bfloat16{}); return;
+    default: break;
   }
   fail(StatusCode::internal, "unknown kernel data type ", static_cast<int>(dtype));
 }

@@ -124,7 +124,7 @@ __global__ void __launch_bounds__(32 * kSoftmaxWarps) softmax_kernel(const T* in
 
 bool can_implement(const BiasActivationParams& p, std::string* why) {
   Requirements req{why};
-  req.require(is_valid(p.dtype), "unknown data type");
+  req.require(is_float(p.dtype), "not a float data type");
   req.require(p.rows >= 0 && p.cols >= 1, "bad shape [", p.rows, ", ", p.cols, "]");
   req.require(p.input && p.output, "null input or output");
   req.require(p.activation >= Activation::none && p.activation <= Activation::sigmoid, "unknown activation");
@@ -135,7 +135,7 @@ void bias_activation(const BiasActivationParams& p) {
   require_implementable(p, "bias_activation");
   const int64_t count = p.rows * p.cols;
   if (count == 0) return;
-  const int64_t vec = 16 / int64_t(data_type_size(p.dtype));
+  const int64_t vec = 16 / int64_t(dtype_size(p.dtype));
   const bool vectorised = p.cols % vec == 0 && is_aligned16(p.input) && is_aligned16(p.output) &&
                           is_aligned16(p.bias) && is_aligned16(p.residual);
   EpilogueArgs a{p.input, p.bias, p.residual, p.output, p.cols, count, p.activation};
@@ -154,7 +154,7 @@ void bias_activation(const BiasActivationParams& p) {
 
 bool can_implement(const SoftmaxParams& p, std::string* why) {
   Requirements req{why};
-  req.require(is_valid(p.dtype), "unknown data type");
+  req.require(is_float(p.dtype), "not a float data type");
   req.require(p.rows >= 0 && p.cols >= 1, "bad shape [", p.rows, ", ", p.cols, "]");
   req.require(p.rows / kSoftmaxWarps < 0x7fffffff, "too many rows: ", p.rows);
   req.require(p.input && p.output, "null input or output");

@@ -17,7 +17,7 @@ enum class Activation { none, gelu_erf, gelu_tanh, relu, sigmoid };
 // part of a linear layer's epilogue cuBLASLt cannot run.
 // output may alias input or residual.
 struct BiasActivationParams {
-  DataType dtype = DataType::f32;  // of every tensor below
+  DType dtype = DType::f32;  // of every tensor below
   int64_t rows = 0, cols = 0;
   const void* input = nullptr;
   const void* bias = nullptr;
@@ -34,7 +34,7 @@ void bias_activation(const BiasActivationParams& p);
 // row that is -inf throughout comes out as zeros rather than NaN.
 // output may alias input.
 struct SoftmaxParams {
-  DataType dtype = DataType::f32;
+  DType dtype = DType::f32;
   int64_t rows = 0, cols = 0;
   const void* input = nullptr;
   void* output = nullptr;

@@ -51,7 +51,7 @@ __global__ void __launch_bounds__(kThreads) embed_tokens_kernel(const EmbedToken
 
 bool can_implement(const EmbedTokensParams& p, std::string* why) {
   Requirements req{why};
-  req.require(is_valid(p.dtype), "unknown data type");
+  req.require(is_float(p.dtype), "not a float data type");
   req.require(p.batch >= 0 && p.tokens >= 0 && p.dim >= 1, "bad shape [", p.batch, ", ", p.tokens,
               ", ", p.dim, "]");
   req.require(p.cls && p.pos && p.output && (p.input || p.tokens == 0 || p.batch == 0),
@@ -61,7 +61,7 @@ bool can_implement(const EmbedTokensParams& p, std::string* why) {
   req.require(p.dim <= kMaxElements / (p.tokens + 1) / std::max<int64_t>(p.batch, 1), "output of ",
               p.batch, " x ", p.tokens + 1, " x ", p.dim, " elements is too large");
   if (!req.ok) return false;
-  const int64_t esize = int64_t(data_type_size(p.dtype));
+  const int64_t esize = int64_t(dtype_size(p.dtype));
   const int64_t out_bytes = p.batch * (p.tokens + 1) * p.dim * esize;
   req.require(!overlaps(p.output, out_bytes, p.input, p.batch * p.tokens * p.dim * esize) &&
                   !overlaps(p.output, out_bytes, p.cls, p.dim * esize) &&
@@ -74,7 +74,7 @@ void embed_tokens(const EmbedTokensParams& p) {
   require_implementable(p, "embed_tokens");
   const int64_t count = p.batch * (p.tokens + 1) * p.dim;
   if (count == 0) return;
-  const int64_t vec = 16 / int64_t(data_type_size(p.dtype));
+  const int64_t vec = 16 / int64_t(dtype_size(p.dtype));
   const bool vectorised = p.dim % vec == 0 && is_aligned16(p.input) && is_aligned16(p.cls) &&
                           is_aligned16(p.pos) && is_aligned16(p.output);
   EmbedTokensArgs a{p.input, p.cls, p.pos, p.output, p.tokens, p.dim, count};

@@ -12,7 +12,7 @@
 namespace visionrt::kernels {
 
 struct EmbedTokensParams {
-  DataType dtype = DataType::f32;          // of every tensor below
+  DType dtype = DType::f32;          // of every tensor below
   int64_t batch = 0, tokens = 0, dim = 0;  // N, T (patch tokens per image), D
   const void* input = nullptr;             // [batch, tokens, dim]
   const void* cls = nullptr;               // [dim]

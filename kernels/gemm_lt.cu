@@ -49,11 +49,12 @@ void check_lt(cublasStatus_t status, const char* what) {
          cublasLtGetStatusString(status), ")");
 }
 
-cudaDataType_t lt_type(DataType t) {
+cudaDataType_t lt_type(DType t) {
   switch (t) {
-    case DataType::f32: return CUDA_R_32F;
-    case DataType::f16: return CUDA_R_16F;
-    case DataType::bf16: return CUDA_R_16BF;
+    case DType::f32: return CUDA_R_32F;
+    case DType::f16: return CUDA_R_16F;
+    case DType::bf16: return CUDA_R_16BF;
+    default: break;
   }
   fail(StatusCode::internal, "unknown kernel data type ", static_cast<int>(t));
 }
@@ -131,10 +132,10 @@ LtHandle::~LtHandle() {
 
 bool can_implement(const GemmShape& s, std::string* why) {
   Requirements req{why};
-  req.require(is_valid(s.dtype), "unknown data type ", static_cast<int>(s.dtype));
+  req.require(is_float(s.dtype), "not a float data type: ", dtype_name(s.dtype));
   req.require(is_valid(s.epilogue), "unknown epilogue ", static_cast<int>(s.epilogue));
-  req.require(!s.tf32 || s.dtype == DataType::f32, "tf32 needs f32 data, not ",
-              data_type_name(s.dtype));
+  req.require(!s.tf32 || s.dtype == DType::f32, "tf32 needs f32 data, not ",
+              dtype_name(s.dtype));
   req.require(s.M >= 1 && s.N >= 1 && s.K >= 1, "GEMM ", s.M, "x", s.N, "x", s.K,
               ": M, N and K must be positive");
   const int64_t int_max = std::numeric_limits<int32_t>::max();
@@ -159,7 +160,7 @@ bool can_implement(const GemmShape& s, const GemmArgs& a, std::string* why) {
                   is_aligned(a.residual, kAlignment),
               "x, w, bias, residual and out must be ", kAlignment, "-byte aligned");
   // With M, N, K < 2^31 and elements of at most 4 bytes, no size overflows.
-  const uint64_t es = data_type_size(s.dtype);
+  const uint64_t es = dtype_size(s.dtype);
   const uint64_t M = uint64_t(s.M), N = uint64_t(s.N), K = uint64_t(s.K);
   const uint64_t out_bytes = M * N * es;
   req.require(!overlaps(a.out, out_bytes, a.x, M * K * es) &&
@@ -242,7 +243,7 @@ GemmPlan GemmPlan::create(const GemmShape& s, size_t max_workspace_bytes, void* 
     set_pref(pref.pref, attr, kAlignment, "set MIN_ALIGNMENT");
   // Split-K that adds partial sums in place in the output type would
   // accumulate in f16/bf16; keep only unsplit products and fp32 partial sums.
-  if (s.dtype != DataType::f32)
+  if (s.dtype != DType::f32)
     set_pref(pref.pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
              uint32_t(CUBLASLT_REDUCTION_SCHEME_NONE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE),
              "set REDUCTION_SCHEME_MASK");
@@ -261,7 +262,7 @@ GemmPlan GemmPlan::create(const GemmShape& s, size_t max_workspace_bytes, void* 
     return -1;
   }();
   if (status == CUBLAS_STATUS_NOT_SUPPORTED || (status == CUBLAS_STATUS_SUCCESS && chosen < 0))
-    fail(StatusCode::unsupported, "gemm_lt: cuBLASLt has no algorithm for ", data_type_name(s.dtype),
+    fail(StatusCode::unsupported, "gemm_lt: cuBLASLt has no algorithm for ", dtype_name(s.dtype),
          s.tf32 ? " (tf32)" : "", " ", s.M, "x", s.N, "x", s.K, " with epilogue ",
          static_cast<int>(s.epilogue), s.has_bias ? " + bias" : "",
          s.has_residual ? " + residual" : "", " within ", max_workspace_bytes,

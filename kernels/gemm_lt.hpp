@@ -4,7 +4,7 @@
 //   out[M, N] = act( x[M, K] . W[N, K]^T + bias[N] + residual[M, N] )
 //
 // x, W, out, residual and bias are row-major (PyTorch's nn.Linear layout: W
-// holds one row of K weights per output feature) and all of one DataType;
+// holds one row of K weights per output feature) and all of one DType;
 // products accumulate in fp32 always, and bias and residual are added in fp32
 // before the single rounding to the data type.
 //
@@ -61,7 +61,7 @@ class LtHandle {
 enum class GemmEpilogue { none, relu, gelu_tanh };
 
 struct GemmShape {
-  DataType dtype = DataType::f32;  // of x, W, bias, residual and out
+  DType dtype = DType::f32;  // of x, W, bias, residual and out
   bool tf32 = false;               // f32 only: TF32 tensor-core products
   int64_t M = 0, N = 0, K = 0;     // out[M, N] = x[M, K] . W[N, K]^T
   GemmEpilogue epilogue = GemmEpilogue::none;

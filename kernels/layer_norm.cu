@@ -152,7 +152,7 @@ void launch_warp_path(const LayerNormArgs& a, cudaStream_t stream) {
 }  // namespace
 
 bool layer_norm_uses_warp_path(const LayerNormParams& p) {
-  const int64_t vec = 16 / int64_t(data_type_size(p.dtype));
+  const int64_t vec = 16 / int64_t(dtype_size(p.dtype));
   const bool aligned = is_aligned16(p.input) && is_aligned16(p.output) && is_aligned16(p.gamma) &&
                        is_aligned16(p.beta) && is_aligned16(p.residual) && is_aligned16(p.sum_out);
   return aligned && p.cols % vec == 0 && p.cols <= 32 * kMaxVectorsPerLane * vec;
@@ -160,7 +160,7 @@ bool layer_norm_uses_warp_path(const LayerNormParams& p) {
 
 bool can_implement(const LayerNormParams& p, std::string* why) {
   Requirements req{why};
-  req.require(is_valid(p.dtype), "unknown data type");
+  req.require(is_float(p.dtype), "not a float data type");
   req.require(p.rows >= 0 && p.rows <= 0x7fffffff, "rows ", p.rows, " outside 0..2^31-1");
   req.require(p.cols >= 1 && p.cols <= 0x7fffffff, "cols ", p.cols, " outside 1..2^31-1");
   req.require(p.input && p.gamma && p.beta && p.output, "null input, gamma, beta or output");

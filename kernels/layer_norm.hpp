@@ -19,7 +19,7 @@
 namespace visionrt::kernels {
 
 struct LayerNormParams {
-  DataType dtype = DataType::f32;  // of every tensor below
+  DType dtype = DType::f32;  // of every tensor below
   int64_t rows = 0, cols = 0;
   const void* input = nullptr;     // [rows, cols]
   const void* residual = nullptr;  // optional [rows, cols]

@@ -76,7 +76,7 @@ int64_t max_pool_out_size(int64_t in, int kernel, int stride, int pad) {
 
 bool can_implement(const MaxPoolParams& p, std::string* why) {
   Requirements req{why};
-  req.require(is_valid(p.dtype), "unknown data type");
+  req.require(is_float(p.dtype), "not a float data type");
   req.require(p.batch >= 0 && p.height >= 1 && p.width >= 1 && p.channels >= 1, "bad shape [",
               p.batch, ", ", p.height, ", ", p.width, ", ", p.channels, "]");
   req.require(p.kernel >= 1 && p.stride >= 1 && p.pad >= 0, "bad window: kernel ", p.kernel,
@@ -93,7 +93,7 @@ bool can_implement(const MaxPoolParams& p, std::string* why) {
   req.require(p.height <= pixels_limit / p.width && out_h <= pixels_limit / out_w, "tensors of ",
               p.batch, " x ", p.height, " x ", p.width, " x ", p.channels, " elements are too large");
   if (!req.ok) return false;
-  const int64_t esize = int64_t(data_type_size(p.dtype));
+  const int64_t esize = int64_t(dtype_size(p.dtype));
   req.require(!overlaps(p.output, p.batch * out_h * out_w * p.channels * esize, p.input,
                         p.batch * p.height * p.width * p.channels * esize),
               "output overlaps the input");
@@ -106,7 +106,7 @@ void max_pool(const MaxPoolParams& p) {
   const int64_t out_w = max_pool_out_size(p.width, p.kernel, p.stride, p.pad);
   const int64_t pixels = p.batch * out_h * out_w;
   if (pixels == 0) return;
-  const int64_t vec = 16 / int64_t(data_type_size(p.dtype));
+  const int64_t vec = 16 / int64_t(dtype_size(p.dtype));
   const bool vectorised = p.channels % vec == 0 && is_aligned16(p.input) && is_aligned16(p.output);
   PoolArgs a{p.input, p.output, p.height, p.width, out_h, out_w, 0, 0, p.kernel, p.stride, p.pad};
   const cudaStream_t stream = as_stream(p.stream);

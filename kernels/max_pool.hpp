@@ -15,7 +15,7 @@
 namespace visionrt::kernels {
 
 struct MaxPoolParams {
-  DataType dtype = DataType::f32;  // of input and output
+  DType dtype = DType::f32;  // of input and output
   int64_t batch = 0, height = 0, width = 0, channels = 0;
   int kernel = 0, stride = 1, pad = 0;  // square window, same on both axes
   const void* input = nullptr;          // [batch, height, width, channels]

@@ -385,7 +385,7 @@ bool supports_head_dim(int head_dim) { return tile_width(head_dim) != 0; }
 
 bool can_implement(const AttentionParams& p, std::string* why) {
   Requirements req{why};
-  req.require(is_valid(p.dtype), "unknown data type");
+  req.require(is_float(p.dtype), "not a float data type");
   req.require(supports_head_dim(p.head_dim), "head_dim ", p.head_dim,
               " is not supported (a multiple of 8 up to ", kMaxHeadDim, ")");
   req.require(p.batch >= 1 && p.batch <= 65535, "batch ", p.batch, " outside 1..65535");
@@ -398,7 +398,7 @@ bool can_implement(const AttentionParams& p, std::string* why) {
   if (!req.ok) return false;
 
   const int64_t width = int64_t(p.heads) * p.head_dim;
-  const int64_t esize = int64_t(data_type_size(p.dtype));
+  const int64_t esize = int64_t(dtype_size(p.dtype));
   struct Operand {
     const char* name;
     const void* base;
@@ -424,7 +424,7 @@ bool can_implement(const AttentionParams& p, std::string* why) {
 void mha_flash_tiled(const AttentionParams& p) {
   require_implementable(p, "mha_flash_tiled");
   const int64_t width = int64_t(p.heads) * p.head_dim;
-  const int64_t esize = int64_t(data_type_size(p.dtype));
+  const int64_t esize = int64_t(dtype_size(p.dtype));
   AttentionArgs a;
   a.q = static_cast<const char*>(p.q) + p.q_col_offset * esize;
   a.k = static_cast<const char*>(p.k) + p.k_col_offset * esize;

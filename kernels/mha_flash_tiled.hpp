@@ -20,7 +20,7 @@ namespace visionrt::kernels {
 constexpr int kMaxHeadDim = 128;
 
 struct AttentionParams {
-  DataType dtype = DataType::f16;  // of Q, K, V and the output
+  DType dtype = DType::f16;  // of Q, K, V and the output
   int batch = 0, heads = 0;
   int head_dim = 0;  // any multiple of 8 up to kMaxHeadDim
   int q_len = 0, kv_len = 0;

@@ -78,7 +78,7 @@ void launch(const TransposeArgs& a, cudaStream_t stream) {
 
 bool can_implement(const NchwToNhwcParams& p, std::string* why) {
   Requirements req{why};
-  req.require(is_valid(p.dtype), "unknown data type");
+  req.require(is_float(p.dtype), "not a float data type");
   req.require(p.batch >= 0 && p.channels >= 1 && p.height >= 1 && p.width >= 1, "bad shape [",
               p.batch, ", ", p.channels, ", ", p.height, ", ", p.width, "]");
   req.require(p.input && p.output, "null input or output");
@@ -87,7 +87,7 @@ bool can_implement(const NchwToNhwcParams& p, std::string* why) {
               "a tensor of ", p.batch, " x ", p.channels, " x ", p.height, " x ", p.width,
               " elements is too large");
   if (!req.ok) return false;
-  const int64_t bytes = p.batch * p.channels * p.height * p.width * int64_t(data_type_size(p.dtype));
+  const int64_t bytes = p.batch * p.channels * p.height * p.width * int64_t(dtype_size(p.dtype));
   req.require(!overlaps(p.output, bytes, p.input, bytes), "output overlaps the input");
   return req.ok;
 }
@@ -96,7 +96,7 @@ void nchw_to_nhwc(const NchwToNhwcParams& p) {
   require_implementable(p, "nchw_to_nhwc");
   if (p.batch == 0) return;
   const TransposeArgs a{p.input, p.output, p.batch, p.channels, p.height * p.width};
-  if (data_type_size(p.dtype) == 4) {
+  if (dtype_size(p.dtype) == 4) {
     launch<uint32_t>(a, as_stream(p.stream));
   } else {
     launch<uint16_t>(a, as_stream(p.stream));

@@ -11,7 +11,7 @@
 namespace visionrt::kernels {
 
 struct NchwToNhwcParams {
-  DataType dtype = DataType::f32;  // of input and output (f32, f16 or bf16: only the size matters)
+  DType dtype = DType::f32;  // of input and output (f32, f16 or bf16: only the size matters)
   int64_t batch = 0, channels = 0, height = 0, width = 0;
   const void* input = nullptr;  // [batch, channels, height, width]
   void* output = nullptr;       // [batch, height, width, channels]; must not overlap input

@@ -30,7 +30,7 @@ constexpr size_t kBlasWorkspace = size_t(32) << 20;
 
 size_t im2col_bytes(const PatchEmbedParams& p) {
   return size_t(std::max(p.batch, 0)) * size_t(patch_count(p)) * size_t(std::max(p.channels, 0)) *
-         size_t(std::max(p.patch, 0)) * size_t(std::max(p.patch, 0)) * data_type_size(p.dtype);
+         size_t(std::max(p.patch, 0)) * size_t(std::max(p.patch, 0)) * dtype_size(p.dtype);
 }
 
 // The im2col columns first, then cuBLAS's scratch, 256-byte aligned.
@@ -76,11 +76,12 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-cudaDataType_t blas_type(DataType t) {
+cudaDataType_t blas_type(DType t) {
   switch (t) {
-    case DataType::f32: return CUDA_R_32F;
-    case DataType::f16: return CUDA_R_16F;
-    case DataType::bf16: return CUDA_R_16BF;
+    case DType::f32: return CUDA_R_32F;
+    case DType::f16: return CUDA_R_16F;
+    case DType::bf16: return CUDA_R_16BF;
+    default: break;
   }
   fail(StatusCode::internal, "unknown kernel data type ", static_cast<int>(t));
 }
@@ -107,7 +108,7 @@ size_t patch_embed_workspace_bytes(const PatchEmbedParams& p) { return blas_offs
 
 bool can_implement(const PatchEmbedParams& p, std::string* why) {
   Requirements req{why};
-  req.require(is_valid(p.dtype), "unknown data type");
+  req.require(is_float(p.dtype), "not a float data type");
   req.require(p.batch >= 1 && p.channels >= 1 && p.embed_dim >= 1 && p.patch >= 1,
               "batch, channels, embed_dim and patch must be positive");
   req.require(p.height >= p.patch && p.width >= p.patch, "image ", p.height, "x", p.width,
@@ -152,7 +153,7 @@ void patch_embed(const PatchEmbedParams& p) {
   // the k x dim matrix W, ld k) times cols (k x patches, ld k). One batch
   // entry per image: the weight is shared (stride 0), each image's token rows
   // start `tokens` rows apart, after its class row.
-  const size_t esize = data_type_size(p.dtype);
+  const size_t esize = dtype_size(p.dtype);
   const cudaDataType_t type = blas_type(p.dtype);
   const float alpha = 1.f, beta = 1.f;
   void* c = static_cast<char*>(p.output) + (p.cls ? size_t(dim) * esize : 0);

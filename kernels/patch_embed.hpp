@@ -27,7 +27,7 @@ class BlasHandle {
 };
 
 struct PatchEmbedParams {
-  DataType dtype = DataType::f32;  // of every tensor below
+  DType dtype = DType::f32;  // of every tensor below
   int batch = 0, channels = 0, height = 0, width = 0;
   int patch = 0;
   int embed_dim = 0;

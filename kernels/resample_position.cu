@@ -81,7 +81,7 @@ __global__ void __launch_bounds__(kThreads) resample_position_kernel(const Resam
 
 bool can_implement(const ResamplePositionParams& p, std::string* why) {
   Requirements req{why};
-  req.require(is_valid(p.dtype), "unknown data type");
+  req.require(is_float(p.dtype), "not a float data type");
   req.require(p.in_h >= 1 && p.in_w >= 1 && p.out_h >= 1 && p.out_w >= 1, "bad grids ", p.in_h, "x",
               p.in_w, " -> ", p.out_h, "x", p.out_w);
   req.require(p.dim >= 1, "dim ", p.dim, " must be >= 1");
@@ -94,7 +94,7 @@ bool can_implement(const ResamplePositionParams& p, std::string* why) {
   req.require(p.dim <= kMaxElements / std::max(in_rows, out_rows), "table of ",
               std::max(in_rows, out_rows), " x ", p.dim, " elements is too large");
   if (!req.ok) return false;
-  const int64_t esize = int64_t(data_type_size(p.dtype));
+  const int64_t esize = int64_t(dtype_size(p.dtype));
   req.require(!overlaps(p.output, out_rows * p.dim * esize, p.input, in_rows * p.dim * esize),
               "output overlaps the input");
   return req.ok;

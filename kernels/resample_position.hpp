@@ -15,7 +15,7 @@
 namespace visionrt::kernels {
 
 struct ResamplePositionParams {
-  DataType dtype = DataType::f32;  // of input and output
+  DType dtype = DType::f32;  // of input and output
   int in_h = 0, in_w = 0;          // grid of the input table
   int out_h = 0, out_w = 0;        // grid of the output table
   int64_t dim = 0;

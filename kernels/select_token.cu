@@ -16,14 +16,14 @@ constexpr int64_t kMaxPitchBytes = 0x7fffffff;
 
 bool can_implement(const SelectTokenParams& p, std::string* why) {
   Requirements req{why};
-  req.require(is_valid(p.dtype), "unknown data type");
+  req.require(is_float(p.dtype), "not a float data type");
   req.require(p.batch >= 0 && p.tokens >= 1 && p.dim >= 1, "bad shape [", p.batch, ", ", p.tokens,
               ", ", p.dim, "]");
   req.require(p.index >= 0 && p.index < p.tokens, "token index ", p.index, " outside 0..",
               p.tokens - 1);
   req.require(p.input && p.output, "null input or output");
   if (!req.ok) return false;
-  const int64_t esize = int64_t(data_type_size(p.dtype));
+  const int64_t esize = int64_t(dtype_size(p.dtype));
   req.require(p.dim <= kMaxPitchBytes / esize / p.tokens, "a sequence of ", p.tokens, " x ", p.dim,
               " elements is wider than the largest copy pitch (", kMaxPitchBytes, " bytes)");
   req.require(p.batch <= 0x7fffffff, "batch ", p.batch, " above 2^31-1");
@@ -37,7 +37,7 @@ bool can_implement(const SelectTokenParams& p, std::string* why) {
 void select_token(const SelectTokenParams& p) {
   require_implementable(p, "select_token");
   if (p.batch == 0) return;
-  const size_t esize = data_type_size(p.dtype);
+  const size_t esize = dtype_size(p.dtype);
   const size_t row_bytes = size_t(p.dim) * esize;
   const char* first = static_cast<const char*>(p.input) + size_t(p.index) * row_bytes;
   check_cuda(cudaMemcpy2DAsync(p.output, row_bytes, first, size_t(p.tokens) * row_bytes, row_bytes,

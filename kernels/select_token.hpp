@@ -9,7 +9,7 @@
 namespace visionrt::kernels {
 
 struct SelectTokenParams {
-  DataType dtype = DataType::f32;  // of input and output
+  DType dtype = DType::f32;  // of input and output
   int64_t batch = 0, tokens = 0, dim = 0;
   int64_t index = 0;            // 0 .. tokens-1
   const void* input = nullptr;  // [batch, tokens, dim]

@@ -68,7 +68,7 @@ __global__ void __launch_bounds__(kThreads) sine_position_kernel(const SineArgs 
 
 bool can_implement(const SinePositionParams& p, std::string* why) {
   Requirements req{why};
-  req.require(is_valid(p.dtype), "unknown data type");
+  req.require(is_float(p.dtype), "not a float data type");
   req.require(p.batch >= 1 && p.height >= 1 && p.width >= 1, "bad shape ", p.batch, "x", p.height,
               "x", p.width);
   req.require(p.width <= kMaxSinePositionWidth, "width ", p.width, " above ",

@@ -16,7 +16,7 @@
 namespace visionrt::kernels {
 
 struct SinePositionParams {
-  DataType dtype = DataType::f32;  // of the output
+  DType dtype = DType::f32;  // of the output
   int batch = 0, height = 0, width = 0;
   int num_pos_feats = 128;  // F, channels per axis (even); DETR: d_model / 2
   const float* mask = nullptr;  // optional [batch, height, width]; null = no padding

@@ -10,7 +10,7 @@
 #include <random>
 
 #include "backends/cpu/gemm.hpp"
-#include "backends/registry.hpp"
+#include "api/registry.hpp"
 #include "core/thread_pool.hpp"
 #include "runtime/executor.hpp"
 

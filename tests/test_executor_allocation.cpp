@@ -13,7 +13,7 @@
 #include <new>
 #include <random>
 
-#include "backends/backend.hpp"
+#include "runtime/backend.hpp"
 #include "runtime/executor.hpp"
 #include "io/model_folder.hpp"
 #include "models/detr.hpp"

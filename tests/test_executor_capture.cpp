@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <random>
 
-#include "backends/backend.hpp"
+#include "runtime/backend.hpp"
 #include "core/error.hpp"
 #include "io/model_folder.hpp"
 #include "models/vit.hpp"

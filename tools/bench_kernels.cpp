@@ -29,7 +29,7 @@
 
 namespace {
 
-using visionrt::kernels::DataType;
+using visionrt::DType;
 using visionrt::kernels::DeviceBuffer;
 
 void check(cudaError_t status, const char* what) {
@@ -55,18 +55,18 @@ struct Options {
 
 // Uniform values in [-1, 1) stored as `dtype`, from a fixed-seed generator
 // (never all zeros).
-DeviceBuffer random_buffer(DataType dtype, size_t count, uint32_t seed) {
-  const size_t esize = visionrt::kernels::data_type_size(dtype);
+DeviceBuffer random_buffer(DType dtype, size_t count, uint32_t seed) {
+  const size_t esize = visionrt::dtype_size(dtype);
   std::vector<uint8_t> host(count * esize);
   uint64_t state = 0x9E3779B97F4A7C15ull ^ seed;
   for (size_t i = 0; i < count; ++i) {
     state = state * 6364136223846793005ull + 1442695040888963407ull;
     const float v = float(int32_t(state >> 32)) / 2147483648.f;
-    if (dtype == DataType::f32) {
+    if (dtype == DType::f32) {
       std::memcpy(&host[i * 4], &v, 4);
     } else {
       const uint16_t h =
-          dtype == DataType::f16 ? visionrt::float_to_half(v) : visionrt::float_to_bf16(v);
+          dtype == DType::f16 ? visionrt::float_to_half(v) : visionrt::float_to_bf16(v);
       std::memcpy(&host[i * 2], &h, 2);
     }
   }
@@ -119,22 +119,22 @@ struct Result {
   std::string peak_name;
 };
 
-const char* dtype_tag(DataType t) { return visionrt::kernels::data_type_name(t); }
+const char* dtype_tag(DType t) { return visionrt::dtype_name(t); }
 
 // Device-to-device copy bandwidth, counting bytes read and written.
 double measure_copy_gbps(Bench& bench) {
   const size_t bytes = size_t(512) << 20;
-  DeviceBuffer a = random_buffer(DataType::f32, bytes / 4, 1), b(bytes);
+  DeviceBuffer a = random_buffer(DType::f32, bytes / 4, 1), b(bytes);
   const double ms = bench.median_ms(
       [&] { check(cudaMemcpyAsync(b.data(), a.data(), bytes, cudaMemcpyDeviceToDevice), "copy"); });
   return 2.0 * bytes / (ms * 1e-3) / 1e9;
 }
 
 // TFLOP/s of a square cuBLAS GEMM in `dtype` with fp32 accumulation.
-double measure_gemm_tflops(Bench& bench, cublasHandle_t blas, DataType dtype) {
+double measure_gemm_tflops(Bench& bench, cublasHandle_t blas, DType dtype) {
   const int n = 4096;
   const cudaDataType_t type =
-      dtype == DataType::f32 ? CUDA_R_32F : dtype == DataType::f16 ? CUDA_R_16F : CUDA_R_16BF;
+      dtype == DType::f32 ? CUDA_R_32F : dtype == DType::f16 ? CUDA_R_16F : CUDA_R_16BF;
   DeviceBuffer a = random_buffer(dtype, size_t(n) * n, 2), b = random_buffer(dtype, size_t(n) * n, 3);
   DeviceBuffer c = random_buffer(dtype, size_t(n) * n, 4);
   const float alpha = 1.f, beta = 0.f;
@@ -149,7 +149,7 @@ double measure_gemm_tflops(Bench& bench, cublasHandle_t blas, DataType dtype) {
 
 struct AttentionCase {
   const char* name;
-  DataType dtype;
+  DType dtype;
   int batch, heads, q_len, kv_len, head_dim;
   bool fused_qkv;  // read Q, K, V from one [B, S, 3D] projection output
 };
@@ -178,7 +178,7 @@ Result run_attention(Bench& bench, const AttentionCase& c, double gemm_peak) {
     p.k = k.data();
     p.v = v.data();
   }
-  DeviceBuffer out(size_t(c.batch) * c.q_len * width * visionrt::kernels::data_type_size(c.dtype));
+  DeviceBuffer out(size_t(c.batch) * c.q_len * width * visionrt::dtype_size(c.dtype));
   p.out = out.data();
   const double ms = bench.median_ms([&] { visionrt::kernels::mha_flash_tiled(p); });
   const double flops = 4.0 * c.batch * c.heads * double(c.q_len) * c.kv_len * c.head_dim;
@@ -188,13 +188,13 @@ Result run_attention(Bench& bench, const AttentionCase& c, double gemm_peak) {
 
 struct LayerNormCase {
   const char* name;
-  DataType dtype;
+  DType dtype;
   int64_t rows, cols;
   bool residual;  // fused residual add, storing the sum too
 };
 
 Result run_layer_norm(Bench& bench, const LayerNormCase& c, double copy_peak) {
-  const size_t n = size_t(c.rows * c.cols), esize = visionrt::kernels::data_type_size(c.dtype);
+  const size_t n = size_t(c.rows * c.cols), esize = visionrt::dtype_size(c.dtype);
   DeviceBuffer x = random_buffer(c.dtype, n, 20), r = random_buffer(c.dtype, n, 21);
   DeviceBuffer gamma = random_buffer(c.dtype, size_t(c.cols), 22);
   DeviceBuffer beta = random_buffer(c.dtype, size_t(c.cols), 23);
@@ -275,23 +275,23 @@ int main(int argc, char** argv) {
     cublasHandle_t blas = nullptr;
     check_blas(cublasCreate(&blas), "cublasCreate");
     const double copy_peak = measure_copy_gbps(bench);
-    std::map<DataType, double> gemm_peak;
-    for (DataType t : {DataType::f16, DataType::bf16, DataType::f32})
+    std::map<DType, double> gemm_peak;
+    for (DType t : {DType::f16, DType::bf16, DType::f32})
       gemm_peak[t] = measure_gemm_tflops(bench, blas, t);
     cublasDestroy(blas);
 
     const AttentionCase attention[] = {
-        {"mha_f16_vit_b64", DataType::f16, 64, 12, 197, 197, 64, true},
-        {"mha_f16_detr_b8_s1050", DataType::f16, 8, 8, 1050, 1050, 32, false},
-        {"mha_bf16_vit_b64", DataType::bf16, 64, 12, 197, 197, 64, true},
-        {"mha_bf16_detr_b8_s1050", DataType::bf16, 8, 8, 1050, 1050, 32, false},
-        {"mha_f32_vit_b64", DataType::f32, 64, 12, 197, 197, 64, true},
-        {"mha_f32_detr_b8_s1050", DataType::f32, 8, 8, 1050, 1050, 32, false},
+        {"mha_f16_vit_b64", DType::f16, 64, 12, 197, 197, 64, true},
+        {"mha_f16_detr_b8_s1050", DType::f16, 8, 8, 1050, 1050, 32, false},
+        {"mha_bf16_vit_b64", DType::bf16, 64, 12, 197, 197, 64, true},
+        {"mha_bf16_detr_b8_s1050", DType::bf16, 8, 8, 1050, 1050, 32, false},
+        {"mha_f32_vit_b64", DType::f32, 64, 12, 197, 197, 64, true},
+        {"mha_f32_detr_b8_s1050", DType::f32, 8, 8, 1050, 1050, 32, false},
     };
     const LayerNormCase layer_norms[] = {
-        {"layernorm_f16_12608x768", DataType::f16, 12608, 768, false},
-        {"layernorm_f32_12608x768", DataType::f32, 12608, 768, false},
-        {"layernorm_res_f16_12608x768", DataType::f16, 12608, 768, true},
+        {"layernorm_f16_12608x768", DType::f16, 12608, 768, false},
+        {"layernorm_f32_12608x768", DType::f32, 12608, 768, false},
+        {"layernorm_res_f16_12608x768", DType::f16, 12608, 768, true},
     };
     auto selected = [&](const char* name) {
       return options.filter.empty() || std::strstr(name, options.filter.c_str()) != nullptr;

@@ -6,7 +6,7 @@
 
 #include "api/api_call.hpp"
 #include "api/executor_cache.hpp"
-#include "backends/registry.hpp"
+#include "api/registry.hpp"
 #include "core/error.hpp"
 #include "graph/flops.hpp"
 #include "io/image.hpp"

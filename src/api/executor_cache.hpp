@@ -11,7 +11,7 @@
 #include <mutex>
 #include <tuple>
 
-#include "backends/registry.hpp"
+#include "api/registry.hpp"
 #include "runtime/executor.hpp"
 
 namespace visionrt {

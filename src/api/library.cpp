@@ -1,6 +1,6 @@
 // Library-wide queries of the public API.
 #include "api/api_call.hpp"
-#include "backends/registry.hpp"
+#include "api/registry.hpp"
 #include "io/image.hpp"
 #include "visionrt/visionrt.hpp"
 

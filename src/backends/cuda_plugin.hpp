@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "backends/backend.hpp"
+#include "runtime/backend.hpp"
 
 namespace visionrt {
 

@@ -8,33 +8,8 @@
 #include <new>
 
 #include "core/error.hpp"
-#include "core/half.hpp"
 
 namespace visionrt {
-
-size_t dtype_size(DType t) {
-  switch (t) {
-    case DType::f32: return 4;
-    case DType::f16: return 2;
-    case DType::bf16: return 2;
-    case DType::u8: return 1;
-    case DType::i32: return 4;
-    case DType::i64: return 8;
-  }
-  return 0;
-}
-
-const char* dtype_name(DType t) {
-  switch (t) {
-    case DType::f32: return "F32";
-    case DType::f16: return "F16";
-    case DType::bf16: return "BF16";
-    case DType::u8: return "U8";
-    case DType::i32: return "I32";
-    case DType::i64: return "I64";
-  }
-  return "?";
-}
 
 int64_t shape_numel(const Shape& s) {
   int64_t n = 1;
@@ -105,21 +80,7 @@ Tensor Tensor::reshaped(Shape shape) const {
 
 Tensor to_f32(const Tensor& t) {
   Tensor out = Tensor::empty(DType::f32, t.shape());
-  float* dst = out.f32();
-  const int64_t n = t.numel();
-  switch (t.dtype()) {
-    case DType::f32:
-      for (int64_t i = 0; i < n; ++i) dst[i] = t.ptr<const float>()[i];
-      break;
-    case DType::f16:
-      for (int64_t i = 0; i < n; ++i) dst[i] = half_to_float(t.ptr<const uint16_t>()[i]);
-      break;
-    case DType::bf16:
-      for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_float(t.ptr<const uint16_t>()[i]);
-      break;
-    default:
-      fail(StatusCode::unsupported, "cannot convert ", dtype_name(t.dtype()), " tensor to F32");
-  }
+  convert_floats(t.data(), t.dtype(), out.data(), DType::f32, t.numel());
   return out;
 }
 

@@ -7,12 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "core/dtype.hpp"
+
 namespace visionrt {
-
-enum class DType : uint8_t { f32, f16, bf16, u8, i32, i64 };
-
-size_t dtype_size(DType t);
-const char* dtype_name(DType t);
 
 using Shape = std::vector<int64_t>;
 

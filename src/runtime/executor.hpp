@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "backends/backend.hpp"
+#include "runtime/backend.hpp"
 #include "graph/graph.hpp"
 
 namespace visionrt::graph {

@@ -216,18 +216,18 @@ std::vector<double> select_token(int64_t batch, int64_t tokens, int64_t dim, int
   return out;
 }
 
-std::vector<double> cast(DataType to, const std::vector<double>& values) {
+std::vector<double> cast(DType to, const std::vector<double>& values) {
   std::vector<double> out(values.size());
   for (size_t i = 0; i < values.size(); ++i) {
     const float f = static_cast<float>(values[i]);
     switch (to) {
-      case DataType::f32:
+      case DType::f32:
         out[i] = f;
         break;
-      case DataType::f16:
+      case DType::f16:
         out[i] = half_to_float(float_to_half(f));
         break;
-      case DataType::bf16:
+      case DType::bf16:
         out[i] = bf16_to_float(float_to_bf16(f));
         break;
     }

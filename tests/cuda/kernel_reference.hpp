@@ -77,7 +77,7 @@ std::vector<double> select_token(int64_t batch, int64_t tokens, int64_t dim, int
                                  const std::vector<double>& x);
 
 // Each value (exact in fp32) rounded to nearest even in `to` by core/half.hpp.
-std::vector<double> cast(DataType to, const std::vector<double>& values);
+std::vector<double> cast(DType to, const std::vector<double>& values);
 
 // `count` copies of `input`, back to back.
 std::vector<uint8_t> expand(const std::vector<uint8_t>& input, int64_t count);

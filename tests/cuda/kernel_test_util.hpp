@@ -20,9 +20,9 @@
 namespace visionrt::kernels::testing {
 
 // Short names the tests' case tables use.
-constexpr auto f32 = DataType::f32;
-constexpr auto f16 = DataType::f16;
-constexpr auto bf16 = DataType::bf16;
+constexpr auto f32 = DType::f32;
+constexpr auto f16 = DType::f16;
+constexpr auto bf16 = DType::bf16;
 
 // Whether a device is present, asked once per process. A test skips only
 // where the NVIDIA driver itself sees no GPU; a GPU the driver reports but
@@ -52,19 +52,20 @@ inline const DeviceState& device_state() {
   } while (0)
 
 // Unit roundoff of a data type: half the distance from 1 to the next value.
-inline double unit_roundoff(DataType t) {
+inline double unit_roundoff(DType t) {
   switch (t) {
-    case DataType::f32: return std::ldexp(1.0, -24);
-    case DataType::f16: return std::ldexp(1.0, -11);
-    case DataType::bf16: return std::ldexp(1.0, -8);
+    case DType::f32: return std::ldexp(1.0, -24);
+    case DType::f16: return std::ldexp(1.0, -11);
+    case DType::bf16: return std::ldexp(1.0, -8);
+    default: break;
   }
   return 1.0;
 }
 
 // Largest error of rounding v to t: relative u, or half the smallest
 // subnormal step for values that underflow (2^-25 in f16).
-inline double rounding_error(DataType t, double v) {
-  const int smallest_subnormal_exponent = t == DataType::f16 ? -24 : -149;
+inline double rounding_error(DType t, double v) {
+  const int smallest_subnormal_exponent = t == DType::f16 ? -24 : -149;
   return unit_roundoff(t) * std::abs(v) + std::ldexp(1.0, smallest_subnormal_exponent - 1);
 }
 
@@ -78,49 +79,49 @@ inline std::vector<float> random_floats(size_t n, float lo, float hi, uint32_t s
 }
 
 // Host bytes of `values` stored as `t` (round to nearest even).
-inline std::vector<uint8_t> encode(DataType t, const std::vector<float>& values) {
-  std::vector<uint8_t> bytes(values.size() * data_type_size(t));
+inline std::vector<uint8_t> encode(DType t, const std::vector<float>& values) {
+  std::vector<uint8_t> bytes(values.size() * dtype_size(t));
   for (size_t i = 0; i < values.size(); ++i) {
-    if (t == DataType::f32) {
+    if (t == DType::f32) {
       std::memcpy(&bytes[i * 4], &values[i], 4);
     } else {
-      const uint16_t h = t == DataType::f16 ? float_to_half(values[i]) : float_to_bf16(values[i]);
+      const uint16_t h = t == DType::f16 ? float_to_half(values[i]) : float_to_bf16(values[i]);
       std::memcpy(&bytes[i * 2], &h, 2);
     }
   }
   return bytes;
 }
 
-inline std::vector<double> decode(DataType t, const std::vector<uint8_t>& bytes) {
-  const size_t n = bytes.size() / data_type_size(t);
+inline std::vector<double> decode(DType t, const std::vector<uint8_t>& bytes) {
+  const size_t n = bytes.size() / dtype_size(t);
   std::vector<double> values(n);
   for (size_t i = 0; i < n; ++i) {
-    if (t == DataType::f32) {
+    if (t == DType::f32) {
       float f;
       std::memcpy(&f, &bytes[i * 4], 4);
       values[i] = f;
     } else {
       uint16_t h;
       std::memcpy(&h, &bytes[i * 2], 2);
-      values[i] = t == DataType::f16 ? half_to_float(h) : bf16_to_float(h);
+      values[i] = t == DType::f16 ? half_to_float(h) : bf16_to_float(h);
     }
   }
   return values;
 }
 
 // A float rounded to t, as a double.
-inline double round_to(DataType t, double v) {
+inline double round_to(DType t, double v) {
   return decode(t, encode(t, {static_cast<float>(v)}))[0];
 }
 
 // A device tensor with the exact values (as doubles) the device holds.
 struct DeviceTensor {
-  DataType dtype = DataType::f32;
+  DType dtype = DType::f32;
   std::vector<double> values;
   DeviceBuffer buffer;
 };
 
-inline DeviceTensor upload(DataType t, const std::vector<float>& values) {
+inline DeviceTensor upload(DType t, const std::vector<float>& values) {
   DeviceTensor d;
   d.dtype = t;
   const std::vector<uint8_t> bytes = encode(t, values);
@@ -132,15 +133,15 @@ inline DeviceTensor upload(DataType t, const std::vector<float>& values) {
 
 // An output buffer of n elements, every byte 0xff: NaN in f32, f16 and bf16,
 // so anything the kernel fails to write shows up as NaN.
-inline DeviceBuffer poisoned(DataType t, size_t n) {
-  DeviceBuffer b(n * data_type_size(t));
+inline DeviceBuffer poisoned(DType t, size_t n) {
+  DeviceBuffer b(n * dtype_size(t));
   b.fill_bytes(0xff);
   return b;
 }
 
-inline std::vector<double> download(DataType t, const DeviceBuffer& b, size_t n) {
+inline std::vector<double> download(DType t, const DeviceBuffer& b, size_t n) {
   device_synchronize();
-  std::vector<uint8_t> bytes(n * data_type_size(t));
+  std::vector<uint8_t> bytes(n * dtype_size(t));
   b.download(bytes.data(), bytes.size());
   return decode(t, bytes);
 }

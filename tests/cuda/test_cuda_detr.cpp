@@ -9,7 +9,7 @@
 #include <cmath>
 #include <filesystem>
 
-#include "backends/registry.hpp"
+#include "api/registry.hpp"
 #include "io/safetensors.hpp"
 #include "kernel_test_util.hpp"
 #include "visionrt/visionrt.hpp"

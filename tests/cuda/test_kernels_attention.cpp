@@ -29,7 +29,7 @@ enum class Stress { none, large_logits, nonfinite_padded_rows };
 
 struct AttentionCase {
   const char* name;
-  DataType dtype;
+  DType dtype;
   int batch, heads, head_dim, q_len, kv_len;
   Layout layout;
   MaskKind mask;
@@ -122,7 +122,7 @@ TEST_P(AttentionKernel, MatchesReference) {
   const DeviceTensor& kt = c.layout == Layout::fused_qkv ? qbuf : kbuf;
   const DeviceTensor& vt = c.layout == Layout::fused_qkv ? qbuf : vbuf;
   DeviceTensor mask_dev;
-  if (!mask.empty()) mask_dev = upload(DataType::f32, mask);
+  if (!mask.empty()) mask_dev = upload(DType::f32, mask);
 
   const int64_t out_stride = width + c.out_pad;
   const size_t out_elems = size_t(c.batch) * c.q_len * out_stride;
@@ -209,9 +209,9 @@ TEST_P(AttentionKernel, MatchesReference) {
   // roundings of unit roundoff u: P rounded to the input type before P.V (at
   // most u * max|V| in total, as the weights sum to 1) and the output itself
   // (u * |O| <= u * max|V|).
-  const double fp32_unit = std::ldexp(1.0, c.dtype == DataType::f32 ? -24 : -23);
+  const double fp32_unit = std::ldexp(1.0, c.dtype == DType::f32 ? -24 : -23);
   const double logit_error = (c.head_dim + 4) * fp32_unit * max_abs_terms;
-  const double u = c.dtype == DataType::f32 ? 0.0 : unit_roundoff(c.dtype);
+  const double u = c.dtype == DType::f32 ? 0.0 : unit_roundoff(c.dtype);
   const double tol = (2 * u + std::expm1(2 * logit_error) + 1e-5) * vmax;
   EXPECT_TRUE(all_close(c.name, got, ref, constant(ref.size(), tol)));
 
@@ -350,7 +350,7 @@ INSTANTIATE_TEST_SUITE_P(
 AttentionParams valid_params() {
   alignas(16) static char storage[64];
   AttentionParams p;
-  p.dtype = DataType::f16;
+  p.dtype = DType::f16;
   p.batch = 1;
   p.heads = 2;
   p.head_dim = 64;
@@ -366,7 +366,7 @@ TEST(AttentionKernelParams, AcceptsValidParameters) {
 }
 
 TEST(AttentionKernelParams, AcceptsEveryMultipleOfEightUpTo128) {
-  for (const DataType dtype : {DataType::f32, DataType::f16, DataType::bf16})
+  for (const DType dtype : {DType::f32, DType::f16, DType::bf16})
     for (int head_dim = 1; head_dim <= 256; ++head_dim) {
       AttentionParams p = valid_params();
       p.dtype = dtype;
@@ -377,7 +377,7 @@ TEST(AttentionKernelParams, AcceptsEveryMultipleOfEightUpTo128) {
       const bool held = head_dim % 8 == 0 && head_dim <= kMaxHeadDim;
       std::string why;
       EXPECT_EQ(can_implement(p, &why), held)
-          << data_type_name(dtype) << " head_dim " << head_dim << ": " << why;
+          << dtype_name(dtype) << " head_dim " << head_dim << ": " << why;
     }
 }
 

@@ -131,7 +131,7 @@ std::vector<double> run_conv(const ConvPlan& plan, ConvProblem& p, bool in_graph
 
 struct ConvCase {
   const char* name;
-  DataType dtype;
+  DType dtype;
   bool tf32;
   int64_t N, H, W, Ci, Co, k, stride, pad, dilation;
   ConvActivation act;
@@ -300,18 +300,18 @@ TEST(ConvPlanTest, RefusesArgumentsAtRun) {
 // The prepared weight is the weight with zero channels appended.
 TEST(ConvPlanTest, PreparesPaddedWeight) {
   VRT_REQUIRE_CUDA();
-  for (DataType t : {f32, f16, bf16}) {
+  for (DType t : {f32, f16, bf16}) {
     const ConvShape s =
         shape_of(ConvCase{"", t, false, 1, 4, 4, 3, 5, 2, 1, 0, 1, no_act, false, act_first, false});
     const int64_t cw = conv2d_weight_channels(s);
     const DeviceTensor w = upload(t, random_floats(size_t(5 * 2 * 2 * 3), -1.f, 1.f, 9u));
-    DeviceBuffer prepared = poisoned(t, conv2d_weight_bytes(s) / data_type_size(t));
+    DeviceBuffer prepared = poisoned(t, conv2d_weight_bytes(s) / dtype_size(t));
     conv2d_prepare_weight(s, w.buffer.data(), prepared.data(), nullptr);
     const std::vector<double> got = download(t, prepared, size_t(5 * 2 * 2 * cw));
     std::vector<double> want(got.size(), 0.0);
     for (size_t r = 0; r < 5 * 2 * 2; ++r)
       for (size_t c = 0; c < 3; ++c) want[r * size_t(cw) + c] = w.values[r * 3 + c];
-    EXPECT_TRUE(all_close(data_type_name(t), got, want, constant(got.size(), 0.0)));
+    EXPECT_TRUE(all_close(dtype_name(t), got, want, constant(got.size(), 0.0)));
   }
 }
 
@@ -319,7 +319,7 @@ TEST(ConvPlanTest, PreparesPaddedWeight) {
 
 struct PoolCase {
   const char* name;
-  DataType dtype;
+  DType dtype;
   int64_t batch, height, width, channels;
   int kernel, stride, pad;
   bool in_graph;
@@ -428,7 +428,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 struct TransposeCase {
   const char* name;
-  DataType dtype;
+  DType dtype;
   int64_t batch, channels, height, width;
   bool in_graph;
 };
@@ -460,7 +460,7 @@ TEST_P(NchwToNhwcKernel, MovesEveryElement) {
   out.download(got.data(), got.size());
   // A copy: bit for bit.
   EXPECT_TRUE(got == reference::nchw_to_nhwc(c.batch, c.channels, c.height, c.width,
-                                             data_type_size(c.dtype), bytes))
+                                             dtype_size(c.dtype), bytes))
       << c.name;
 }
 
@@ -539,8 +539,8 @@ TEST(ConvParams, RefusesBadShapes) {
     }
   };
   ConvShape s = good;
-  s.dtype = static_cast<DataType>(7);
-  refused(s, "unknown data type");
+  s.dtype = DType::i64;
+  refused(s, "not a float data type");
   s = good;
   s.act = static_cast<ConvActivation>(5);
   refused(s, "unknown activation");
@@ -668,8 +668,8 @@ TEST(PoolKernelParams, MaxPool) {
   bad.channels = 0;
   expect_refused(bad, "bad shape", max_pool);
   bad = p;
-  bad.dtype = static_cast<DataType>(9);
-  expect_refused(bad, "unknown data type", max_pool);
+  bad.dtype = static_cast<DType>(200);
+  expect_refused(bad, "not a float data type", max_pool);
   bad = p;
   bad.output = storage + 1024;
   expect_refused(bad, "overlaps", max_pool);
@@ -715,8 +715,8 @@ TEST(PoolKernelParams, NchwToNhwc) {
   bad.width = 0;
   expect_refused(bad, "bad shape", nchw_to_nhwc);
   bad = p;
-  bad.dtype = static_cast<DataType>(4);
-  expect_refused(bad, "unknown data type", nchw_to_nhwc);
+  bad.dtype = DType::i32;
+  expect_refused(bad, "not a float data type", nchw_to_nhwc);
   bad = p;
   bad.height = int64_t(1) << 40;
   expect_refused(bad, "too large", nchw_to_nhwc);

@@ -21,7 +21,7 @@ using namespace visionrt::kernels::testing;
 
 struct PatchCase {
   const char* name;
-  DataType dtype;
+  DType dtype;
   int batch, channels, height, width, patch, dim;
   bool bias, cls, pos;
 };
@@ -63,7 +63,7 @@ TEST_P(PatchEmbedKernel, MatchesReference) {
   p.output = out.data();
   p.blas_handle = blas.get();
   ASSERT_EQ(token_count(p), tokens);
-  DeviceBuffer workspace = poisoned(c.dtype, patch_embed_workspace_bytes(p) / data_type_size(c.dtype));
+  DeviceBuffer workspace = poisoned(c.dtype, patch_embed_workspace_bytes(p) / dtype_size(c.dtype));
   p.workspace = workspace.data();
   p.workspace_bytes = workspace.size();
   patch_embed(p);
@@ -104,7 +104,7 @@ enum class MaskKind { none, detr_padding, random };
 
 struct SineCase {
   const char* name;
-  DataType dtype;
+  DType dtype;
   int batch, height, width, feats;
   MaskKind mask;
   bool normalize;
@@ -132,7 +132,7 @@ TEST_P(SinePositionKernel, MatchesReference) {
     for (float& m : mask) m = m < 0.25f ? 0.f : 1.f;
   }
   DeviceTensor mask_dev;
-  if (!mask.empty()) mask_dev = upload(DataType::f32, mask);
+  if (!mask.empty()) mask_dev = upload(DType::f32, mask);
   const size_t out_elems = positions * 2 * c.feats;
   DeviceBuffer out = poisoned(c.dtype, out_elems);
 

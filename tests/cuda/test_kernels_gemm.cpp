@@ -119,7 +119,7 @@ std::vector<double> run(const GemmPlan& plan, Problem& p, bool in_place, void* s
 
 struct GemmCase {
   const char* name;
-  DataType dtype;
+  DType dtype;
   bool tf32;
   int64_t M, N, K;
   GemmEpilogue epilogue;
@@ -327,8 +327,8 @@ TEST(GemmLtParams, RefusesBadShapes) {
   s.tf32 = true;  // f16 data
   refused(s, "tf32 needs f32");
   s = good;
-  s.dtype = static_cast<DataType>(7);
-  refused(s, "unknown data type");
+  s.dtype = DType::i64;
+  refused(s, "not a float data type");
   s = good;
   s.epilogue = static_cast<GemmEpilogue>(9);
   refused(s, "unknown epilogue");

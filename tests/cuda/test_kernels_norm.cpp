@@ -28,7 +28,7 @@ enum class Into { own_buffer, input, residual };
 
 struct LayerNormCase {
   const char* name;
-  DataType dtype;
+  DType dtype;
   int64_t rows, cols;
   Residual residual;
   float offset;        // added to every input: a large common mean
@@ -55,7 +55,7 @@ TEST_P(LayerNormKernel, MatchesReference) {
   DeviceTensor beta = upload(c.dtype, random_floats(size_t(c.cols), -0.5f, 0.5f, seed + 3));
   DeviceBuffer out = poisoned(c.dtype, n);
   DeviceBuffer sum_out = poisoned(c.dtype, n);
-  const size_t esize = data_type_size(c.dtype);
+  const size_t esize = dtype_size(c.dtype);
   char* input_ptr = static_cast<char*>(input.buffer.data()) + c.misalign * esize;
 
   // The buffer an output goes to, and how to read it back.
@@ -185,7 +185,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 struct EpilogueCase {
   const char* name;
-  DataType dtype;
+  DType dtype;
   int64_t rows, cols;
   bool bias;
   Activation activation;
@@ -272,7 +272,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 struct SoftmaxCase {
   const char* name;
-  DataType dtype;
+  DType dtype;
   int64_t rows, cols;
   bool in_place;
 };

@@ -44,7 +44,7 @@ using namespace visionrt::kernels::testing;
 
 struct EmbedTokensCase {
   const char* name;
-  DataType dtype;
+  DType dtype;
   int64_t batch, tokens, dim;
   int misalign;  // elements the input starts past a 16-byte boundary (element-wise path)
   bool in_graph;
@@ -71,7 +71,7 @@ TEST_P(EmbedTokensKernel, MatchesReference) {
   p.batch = c.batch;
   p.tokens = c.tokens;
   p.dim = c.dim;
-  p.input = static_cast<const char*>(input.buffer.data()) + c.misalign * data_type_size(c.dtype);
+  p.input = static_cast<const char*>(input.buffer.data()) + c.misalign * dtype_size(c.dtype);
   p.cls = cls.buffer.data();
   p.pos = pos.buffer.data();
   p.output = out.data();
@@ -113,7 +113,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 struct SelectTokenCase {
   const char* name;
-  DataType dtype;
+  DType dtype;
   int64_t batch, tokens, dim, index;
   bool in_graph;
 };
@@ -158,7 +158,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 struct CastCase {
   const char* name;
-  DataType from, to;
+  DType from, to;
   bool in_graph;
 };
 
@@ -221,7 +221,7 @@ INSTANTIATE_TEST_SUITE_P(Types, CastKernel,
 
 struct ExpandCase {
   const char* name;
-  DataType dtype;
+  DType dtype;
   int64_t elements, count;
   int misalign;  // bytes the output starts past a 16-byte boundary
   bool in_graph;
@@ -273,7 +273,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, ExpandKernel,
 
 struct ResampleCase {
   const char* name;
-  DataType dtype;
+  DType dtype;
   int in_h, in_w, out_h, out_w;
   int64_t dim;
   bool in_graph;
@@ -398,8 +398,8 @@ TEST(TokenKernelParams, Cast) {
   std::string why;
   EXPECT_TRUE(can_implement(p, &why)) << why;
   CastParams bad = p;
-  bad.to = static_cast<DataType>(7);
-  expect_refused(bad, "unknown data type", cast);
+  bad.to = DType::i64;
+  expect_refused(bad, "not a float data type", cast);
   bad = p;
   bad.output = storage + 32;
   expect_refused(bad, "overlaps", cast);

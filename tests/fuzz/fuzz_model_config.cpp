@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "backends/backend.hpp"
+#include "runtime/backend.hpp"
 #include "io/json_text.hpp"
 #include "io/model_folder.hpp"
 #include "models/detr.hpp"

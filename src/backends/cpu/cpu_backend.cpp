@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "backends/backend.hpp"
+#include "runtime/backend.hpp"
 #include "backends/cpu/cpu_ops.hpp"
 #if VISIONRT_HAVE_ONEDNN
 #include "backends/cpu/cpu_onednn.hpp"
@@ -60,8 +60,6 @@ const Kernel kCpuKernels[] = {
 static_assert(sizeof(kCpuKernels) / sizeof(kCpuKernels[0]) == static_cast<size_t>(Op::count_),
               "one CPU kernel per op");
 
-bool is_float(DType t) { return t == DType::f32 || t == DType::f16 || t == DType::bf16; }
-
 // AVX-512 BF16 or AMX-BF16, with the operating system saving their state,
 // as GCC's __builtin_cpu_supports("avx512bf16") and ("amx-bf16") say; read
 // from CPUID and XCR0 here because clang before 16 knows neither name.
@@ -111,11 +109,8 @@ class CpuBackend final : public Backend {
 
   Tensor prepare_weight(const Tensor& stored, DType dtype) override {
     if (stored.dtype() == dtype) return stored;
-    if (!is_float(stored.dtype()) || !is_float(dtype))
-      fail(StatusCode::unsupported, "cannot convert a ", dtype_name(stored.dtype()), " weight to ",
-           dtype_name(dtype));
     Tensor out = Tensor::empty(dtype, stored.shape());
-    cpu::convert(stored.data(), stored.dtype(), out.data(), dtype, stored.numel());
+    convert_floats(stored.data(), stored.dtype(), out.data(), dtype, stored.numel());
     return out;
   }
 

@@ -1,7 +1,7 @@
 // linear and conv2d on oneDNN primitives (cpu_onednn.cpp); present in
 // builds with oneDNN, where the CPU kernel table uses them.
 #pragma once
-#include "backends/backend.hpp"
+#include "runtime/backend.hpp"
 
 namespace visionrt::cpu {
 

@@ -139,29 +139,11 @@ void expand(const KernelArgs& a) {
 
 void zeros_like(const KernelArgs& a) { std::memset(a.out.data(), 0, a.out.nbytes()); }
 
-void convert(const void* src, DType from, void* dst, DType to, int64_t n) {
-  auto load = [&](int64_t i) {
-    switch (from) {
-      case DType::f16: return half_to_float(static_cast<const uint16_t*>(src)[i]);
-      case DType::bf16: return bf16_to_float(static_cast<const uint16_t*>(src)[i]);
-      default: return static_cast<const float*>(src)[i];
-    }
-  };
-  for (int64_t i = 0; i < n; ++i) {
-    const float v = load(i);
-    switch (to) {
-      case DType::f16: static_cast<uint16_t*>(dst)[i] = float_to_half(v); break;
-      case DType::bf16: static_cast<uint16_t*>(dst)[i] = float_to_bf16(v); break;
-      default: static_cast<float*>(dst)[i] = v; break;
-    }
-  }
-}
-
 void cast(const KernelArgs& a) {
   const DType from = a.in[0]->dtype(), to = a.out.dtype();
   const size_t in_size = dtype_size(from), out_size = dtype_size(to);
   parallel(a, a.out.numel(), 4096, [&](int64_t i0, int64_t i1) {
-    convert(static_cast<const char*>(a.in[0]->data()) + i0 * in_size, from,
+    convert_floats(static_cast<const char*>(a.in[0]->data()) + i0 * in_size, from,
             static_cast<char*>(a.out.data()) + i0 * out_size, to, i1 - i0);
   });
 }

@@ -3,7 +3,7 @@
 #pragma once
 #include <cstddef>
 
-#include "backends/backend.hpp"
+#include "runtime/backend.hpp"
 #include "backends/cpu/isa/cpu_isa.hpp"
 
 namespace visionrt::cpu {
@@ -41,8 +41,5 @@ size_t patch_embed_workspace(const NodeSignature& sig, int threads);
 size_t conv2d_workspace(const NodeSignature& sig, int threads);
 size_t sine_position_workspace(const NodeSignature& sig, int threads);
 size_t attention_workspace(const NodeSignature& sig, int threads);
-
-// Converts n values between F32, F16 and BF16.
-void convert(const void* src, DType from, void* dst, DType to, int64_t n);
 
 }  // namespace visionrt::cpu

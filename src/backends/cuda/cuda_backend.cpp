@@ -11,7 +11,6 @@
 #include "backends/cuda/cuda_context.hpp"
 #include "backends/cuda_plugin.hpp"
 #include "core/error.hpp"
-#include "core/half.hpp"
 
 namespace visionrt::cuda {
 
@@ -46,27 +45,6 @@ std::shared_ptr<const kernels::ConvPlan> ConvPlanCache::get(const kernels::ConvS
 }
 
 namespace {
-
-// A weight converted on the host to `to` (F32, F16 or BF16).
-std::vector<uint8_t> converted(const Tensor& t, DType to) {
-  std::vector<uint8_t> out(static_cast<size_t>(t.numel()) * dtype_size(to));
-  for (int64_t i = 0; i < t.numel(); ++i) {
-    float v;
-    switch (t.dtype()) {
-      case DType::f16: v = half_to_float(static_cast<const uint16_t*>(t.data())[i]); break;
-      case DType::bf16: v = bf16_to_float(static_cast<const uint16_t*>(t.data())[i]); break;
-      default: v = static_cast<const float*>(t.data())[i]; break;
-    }
-    switch (to) {
-      case DType::f16: reinterpret_cast<uint16_t*>(out.data())[i] = float_to_half(v); break;
-      case DType::bf16: reinterpret_cast<uint16_t*>(out.data())[i] = float_to_bf16(v); break;
-      default: reinterpret_cast<float*>(out.data())[i] = v; break;
-    }
-  }
-  return out;
-}
-
-bool is_float(DType t) { return t == DType::f32 || t == DType::f16 || t == DType::bf16; }
 
 class CudaGraphWork final : public CapturedWork {
  public:
@@ -128,13 +106,11 @@ class CudaBackend final : public Backend {
   void release_staging(void* p) noexcept override { cudaFreeHost(p); }
 
   Tensor prepare_weight(const Tensor& stored, DType dtype) override {
-    if (!is_float(stored.dtype()) || !is_float(dtype))
-      fail(StatusCode::unsupported, "cannot convert a ", dtype_name(stored.dtype()), " weight to ",
-           dtype_name(dtype));
     std::vector<uint8_t> host;
     const void* src = stored.data();
     if (stored.dtype() != dtype) {
-      host = converted(stored, dtype);
+      host.resize(static_cast<size_t>(stored.numel()) * dtype_size(dtype));
+      convert_floats(stored.data(), stored.dtype(), host.data(), dtype, stored.numel());
       src = host.data();
     }
     const size_t bytes = static_cast<size_t>(stored.numel()) * dtype_size(dtype);

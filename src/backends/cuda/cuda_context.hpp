@@ -9,7 +9,7 @@
 #include <mutex>
 #include <vector>
 
-#include "backends/backend.hpp"
+#include "runtime/backend.hpp"
 #include "kernels/conv2d_cudnn.hpp"
 #include "kernels/elementwise.hpp"
 #include "kernels/gemm_lt.hpp"
@@ -58,10 +58,6 @@ struct CudaContext {
 // Raises visionrt::Error for a failed runtime call: out_of_memory for an
 // allocation that did not fit, device_error otherwise.
 void check(cudaError_t status, const char* what);
-
-inline kernels::DataType data_type_of(DType t) {
-  return t == DType::f16 ? kernels::DataType::f16 : t == DType::bf16 ? kernels::DataType::bf16 : kernels::DataType::f32;
-}
 
 // The backend's kernel for a node, or null; DETR's backbone and position
 // ops come from cuda_detr_kernel.

@@ -28,7 +28,7 @@ constexpr size_t kConvScratch = size_t(64) << 20;
 kernels::ConvShape conv_shape(const Shape& x, const Shape& w, DType dtype, const graph::Attrs& at, bool residual,
                               bool tf32) {
   kernels::ConvShape s;
-  s.dtype = data_type_of(dtype);
+  s.dtype = dtype;
   s.tf32 = tf32 && dtype == DType::f32;
   s.N = x[0];
   s.H = x[1];
@@ -107,7 +107,7 @@ void conv2d(const KernelArgs& a) {
 void max_pool(const KernelArgs& a) {
   const graph::Attrs& at = a.node->attrs;
   kernels::MaxPoolParams p;
-  p.dtype = data_type_of(a.out.dtype());
+  p.dtype = a.out.dtype();
   p.batch = a.in[0]->dim(0);
   p.height = a.in[0]->dim(1);
   p.width = a.in[0]->dim(2);
@@ -123,7 +123,7 @@ void max_pool(const KernelArgs& a) {
 
 void nchw_to_nhwc(const KernelArgs& a) {
   kernels::NchwToNhwcParams p;
-  p.dtype = data_type_of(a.out.dtype());
+  p.dtype = a.out.dtype();
   p.batch = a.in[0]->dim(0);
   p.channels = a.in[0]->dim(1);
   p.height = a.in[0]->dim(2);
@@ -150,7 +150,7 @@ void mask_resize(const KernelArgs& a) {
 void sine_position(const KernelArgs& a) {
   const graph::Attrs& at = a.node->attrs;
   kernels::SinePositionParams p;
-  p.dtype = data_type_of(a.out.dtype());
+  p.dtype = a.out.dtype();
   p.batch = static_cast<int>(a.in[0]->dim(0));
   p.height = at.out_h;
   p.width = at.out_w;

@@ -21,7 +21,6 @@ namespace {
 
 using graph::Activation;
 using graph::Op;
-using kernels::DataType;
 
 // cuBLASLt's scratch for every linear layer: 32 MiB lets Hopper use any
 // algorithm, and the memory plan holds one such block for the whole graph.
@@ -33,7 +32,7 @@ CudaContext& context_of(const KernelArgs& a) { return *static_cast<CudaContext*>
 
 kernels::PatchEmbedParams patch_params(const Shape& x, const Shape& w, DType dtype, int patch) {
   kernels::PatchEmbedParams p;
-  p.dtype = data_type_of(dtype);
+  p.dtype = dtype;
   p.batch = static_cast<int>(x[0]);
   p.channels = static_cast<int>(x[1]);
   p.height = static_cast<int>(x[2]);
@@ -63,7 +62,7 @@ void patch_embed(const KernelArgs& a) {
 
 void embed_tokens(const KernelArgs& a) {
   kernels::EmbedTokensParams p;
-  p.dtype = data_type_of(a.out.dtype());
+  p.dtype = a.out.dtype();
   p.batch = a.in[0]->dim(0);
   p.tokens = a.in[0]->dim(1);
   p.dim = a.in[0]->dim(2);
@@ -78,7 +77,7 @@ void embed_tokens(const KernelArgs& a) {
 void resample_position(const KernelArgs& a) {
   const graph::Attrs& at = a.node->attrs;
   kernels::ResamplePositionParams p;
-  p.dtype = data_type_of(a.out.dtype());
+  p.dtype = a.out.dtype();
   p.in_h = at.in_h;
   p.in_w = at.in_w;
   p.out_h = at.out_h;
@@ -94,7 +93,7 @@ void resample_position(const KernelArgs& a) {
 
 void layer_norm(const KernelArgs& a) {
   kernels::LayerNormParams p;
-  p.dtype = data_type_of(a.out.dtype());
+  p.dtype = a.out.dtype();
   p.cols = a.in[0]->dim(-1);
   p.rows = a.in[0]->numel() / p.cols;
   p.input = a.in[0]->data();
@@ -119,7 +118,7 @@ kernels::Activation elementwise_activation(Activation act) {
 
 kernels::GemmShape gemm_shape(const Shape& x, const Shape& w, DType dtype, const LinearEpilogue& e, bool tf32) {
   kernels::GemmShape s;
-  s.dtype = data_type_of(dtype);
+  s.dtype = dtype;
   s.tf32 = tf32 && dtype == DType::f32;
   s.K = x.back();
   s.M = shape_numel(x) / s.K;
@@ -166,7 +165,7 @@ void linear(const KernelArgs& a) {
   kernels::gemm_lt(state.plan, g);
   if (!state.epilogue.elementwise) return;
   kernels::BiasActivationParams p;
-  p.dtype = data_type_of(a.out.dtype());
+  p.dtype = a.out.dtype();
   p.cols = a.out.dim(-1);
   p.rows = a.out.numel() / p.cols;
   p.input = a.out.data();
@@ -180,7 +179,7 @@ void linear(const KernelArgs& a) {
 void attention(const KernelArgs& a) {
   const graph::Attrs& at = a.node->attrs;
   kernels::AttentionParams p;
-  p.dtype = data_type_of(a.out.dtype());
+  p.dtype = a.out.dtype();
   p.batch = static_cast<int>(a.in[0]->dim(0));
   p.heads = at.heads;
   p.head_dim = at.dim / at.heads;
@@ -208,7 +207,7 @@ void attention(const KernelArgs& a) {
 // the parts absent.
 void activation(const KernelArgs& a) {
   kernels::BiasActivationParams p;
-  p.dtype = data_type_of(a.out.dtype());
+  p.dtype = a.out.dtype();
   p.cols = a.out.dim(-1);
   p.rows = a.out.numel() / p.cols;
   p.input = a.in[0]->data();
@@ -220,7 +219,7 @@ void activation(const KernelArgs& a) {
 
 void add(const KernelArgs& a) {
   kernels::BiasActivationParams p;
-  p.dtype = data_type_of(a.out.dtype());
+  p.dtype = a.out.dtype();
   p.cols = a.out.dim(-1);
   p.rows = a.out.numel() / p.cols;
   p.input = a.in[0]->data();
@@ -232,7 +231,7 @@ void add(const KernelArgs& a) {
 
 void select_token(const KernelArgs& a) {
   kernels::SelectTokenParams p;
-  p.dtype = data_type_of(a.out.dtype());
+  p.dtype = a.out.dtype();
   p.batch = a.in[0]->dim(0);
   p.tokens = a.in[0]->dim(1);
   p.dim = a.in[0]->dim(2);
@@ -251,8 +250,8 @@ void copy(const KernelArgs& a) {
 
 void cast(const KernelArgs& a) {
   kernels::CastParams p;
-  p.from = data_type_of(a.in[0]->dtype());
-  p.to = data_type_of(a.out.dtype());
+  p.from = a.in[0]->dtype();
+  p.to = a.out.dtype();
   p.count = a.out.numel();
   p.input = a.in[0]->data();
   p.output = a.out.data();
@@ -287,8 +286,6 @@ const Kernel kCast{cast};
 const Kernel kExpand{expand};
 const Kernel kZerosLike{zeros_like};
 const Kernel kResamplePosition{resample_position};
-
-bool is_float(DType t) { return t == DType::f32 || t == DType::f16 || t == DType::bf16; }
 
 }  // namespace
 

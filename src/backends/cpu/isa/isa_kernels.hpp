@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "backends/backend.hpp"
+#include "runtime/backend.hpp"
 #include "backends/cpu/isa/cpu_isa.hpp"
 
 namespace visionrt::cpu {

@@ -1,6 +1,6 @@
 // Picks a backend for a device and precision: the CPU's in the core, the
 // GPU's from the CUDA backend library, loaded only when a GPU is to be used.
-#include "backends/registry.hpp"
+#include "api/registry.hpp"
 
 #include <string>
 

@@ -1,4 +1,4 @@
-#include "backends/backend.hpp"
+#include "runtime/backend.hpp"
 #include "core/error.hpp"
 
 namespace visionrt {

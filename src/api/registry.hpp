@@ -2,7 +2,7 @@
 #include <memory>
 #include <string>
 
-#include "backends/backend.hpp"
+#include "runtime/backend.hpp"
 #include "visionrt/visionrt.hpp"
 
 namespace visionrt {

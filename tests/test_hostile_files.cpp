@@ -18,7 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "scratch_dir.hpp"
-#include "io/json_text.hpp"
+#include "core/json_text.hpp"
 #include "io/model_folder.hpp"
 #include "io/preprocess.hpp"
 #include "io/safetensors.hpp"

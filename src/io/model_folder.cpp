@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "core/error.hpp"
-#include "io/json_text.hpp"
+#include "core/json_text.hpp"
 
 namespace visionrt::io {
 namespace {

@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "io/json_text.hpp"
+#include "core/json_text.hpp"
 #include "io/preprocess.hpp"
 #include "io/safetensors.hpp"
 

@@ -18,7 +18,7 @@
 
 #include "backends/cpu/isa/isa_kernels.hpp"
 #include "core/error.hpp"
-#include "io/json_text.hpp"
+#include "core/json_text.hpp"
 
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF

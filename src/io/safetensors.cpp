@@ -16,7 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
-#include "io/json_text.hpp"
+#include "core/json_text.hpp"
 #include "io/model_folder.hpp"
 
 namespace visionrt::io {

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <utility>
 
-#include "io/json_text.hpp"
+#include "core/json_text.hpp"
 #include "io/model_folder.hpp"
 #include "io/preprocess.hpp"
 #include "models/detr.hpp"

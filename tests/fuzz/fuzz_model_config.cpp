@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "runtime/backend.hpp"
-#include "io/json_text.hpp"
+#include "core/json_text.hpp"
 #include "io/model_folder.hpp"
 #include "models/detr.hpp"
 #include "models/vit.hpp"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sets up and builds visionrt (tools/setup.sh), then runs the whole test
+# Checks the include layers (tools/check_layers.py), sets up and builds
+# visionrt (tools/setup.sh), then runs the whole test
 # suite: unit tests, end-to-end model tests, the command-line tool and the
 # install test; then the Python package's and the serving tests
 # (tools/test_serve.sh, which builds the package into a new virtual
@@ -15,6 +16,8 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# The layers first: an include crossing them fails before anything builds.
+python3 tools/check_layers.py
 cuda=OFF
 if command -v nvcc >/dev/null || [[ -x /usr/local/cuda/bin/nvcc ]]; then cuda=ON; fi
 bash tools/setup.sh -DVISIONRT_WITH_CUDA="$cuda" -DVISIONRT_WITH_OPENCV=ON -DVISIONRT_WITH_ONEDNN=ON "$@"

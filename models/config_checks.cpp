@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/json_text.hpp"
 
 namespace visionrt::models {
 namespace {
@@ -70,6 +71,27 @@ double config_positive_double(const json& object, const char* key, double fallba
     fail(StatusCode::corrupt_file, "config.json: key '", key, "' must be a number above 0 and at most 1, got ",
          value->dump());
   return value->get<double>();
+}
+
+void refuse_unimplemented_keys(const json& object, const std::string& where, const std::vector<ConfigKey>& keys) {
+  if (!object.is_object()) return;
+  for (const ConfigKey& k : keys) {
+    if (k.use != KeyUse::default_only) continue;
+    const auto it = object.find(k.key);
+    if (it == object.end() || *it == json::parse(k.fixed)) continue;
+    fail(StatusCode::unsupported, "config.json: key '", key_name(where, k.key), "' is ", io::describe_json(*it),
+         "; visionrt implements only ", k.fixed, ", and transformers would build a different model");
+  }
+}
+
+std::string config_name(const json& object, const std::string& where, const char* key, const std::string& fallback) {
+  if (!object.is_object()) return fallback;
+  const auto it = object.find(key);
+  if (it == object.end()) return fallback;
+  if (!it->is_string())
+    fail(StatusCode::corrupt_file, "config.json: key '", key_name(where, key), "' must be a string, got ",
+         io::describe_json(*it));
+  return it->get<std::string>();
 }
 
 std::vector<std::string> checked_labels(const json& config) {

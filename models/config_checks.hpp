@@ -40,6 +40,37 @@ constexpr int kMaxHeads = 4096;         // attention heads
 constexpr int kMaxChannels = 1024;      // num_channels (input planes)
 constexpr int kMaxQueries = 100000;     // DETR num_queries
 
+// What a model does with a config.json key that transformers reads when it
+// builds the architecture. Every such key is listed beside the builder that
+// reads the config (vit.cpp, detr.cpp, resnet.cpp):
+//   honoured:     read, range-checked and applied by the builder (or by the
+//                 Classifier / Detector / evaluation built on it);
+//   no_effect:    changes training, initialisation or the output format
+//                 only, so inference is the same for any value;
+//   default_only: changes the model in a way visionrt does not implement:
+//                 refused unless absent or equal to `fixed`, transformers'
+//                 default (JSON text).
+// Keys transformers does not read (a training script's notes) are ignored,
+// as transformers ignores them.
+enum class KeyUse { honoured, no_effect, default_only };
+struct ConfigKey {
+  const char* key;
+  KeyUse use;
+  const char* fixed = nullptr;  // default_only: the one accepted value
+};
+
+// Throws unsupported naming the first default_only key of `keys` that
+// `object` (config.json, or the object inside it that `where` names) sets
+// to anything but its default, null included.
+void refuse_unimplemented_keys(const nlohmann::json& object, const std::string& where,
+                               const std::vector<ConfigKey>& keys);
+
+// The string value of `key` (an activation's name, say), or `fallback` when
+// absent. Unlike io::config_string, null is refused: transformers looks the
+// value up as given, and None names no activation.
+std::string config_name(const nlohmann::json& object, const std::string& where, const char* key,
+                        const std::string& fallback);
+
 // Names a model took from its checkpoint. After loading, refuse_unused
 // throws corrupt_file when the checkpoint holds tensors the model does not
 // use (a config that describes fewer layers than were trained, say), naming

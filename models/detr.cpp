@@ -65,7 +65,44 @@ class Names {
 
 }  // namespace
 
+const std::vector<ConfigKey>& detr_config_keys() {
+  using U = KeyUse;
+  static const std::vector<ConfigKey> keys = {
+      {"d_model", U::honoured}, {"encoder_layers", U::honoured}, {"decoder_layers", U::honoured},
+      {"encoder_attention_heads", U::honoured}, {"decoder_attention_heads", U::honoured},
+      {"encoder_ffn_dim", U::honoured}, {"decoder_ffn_dim", U::honoured}, {"num_queries", U::honoured},
+      {"activation_function", U::honoured}, {"position_embedding_type", U::honoured},
+      {"id2label", U::honoured}, {"label2id", U::honoured}, {"num_labels", U::honoured},
+      // Which outputs the loss reads; the matcher's and loss's weights (the
+      // set-prediction loss of `visionrt eval`).
+      {"auxiliary_loss", U::honoured}, {"class_cost", U::honoured}, {"bbox_cost", U::honoured},
+      {"giou_cost", U::honoured}, {"eos_coefficient", U::honoured}, {"bbox_loss_coefficient", U::honoured},
+      {"giou_loss_coefficient", U::honoured},
+      // The backbone (resnet.cpp): which one, its input planes, a dilated
+      // last stage, timm's arguments, and its own config.
+      {"backbone_config", U::honoured}, {"use_timm_backbone", U::honoured}, {"backbone", U::honoured},
+      {"num_channels", U::honoured}, {"dilation", U::honoured}, {"backbone_kwargs", U::honoured},
+      // Training and initialisation only: dropout, layer drop (skipped
+      // layers in training), initial weights (the checkpoint's are loaded),
+      // the segmentation head's losses.
+      {"dropout", U::no_effect}, {"attention_dropout", U::no_effect}, {"activation_dropout", U::no_effect},
+      {"encoder_layerdrop", U::no_effect}, {"decoder_layerdrop", U::no_effect}, {"init_std", U::no_effect},
+      {"init_xavier_std", U::no_effect}, {"use_pretrained_backbone", U::no_effect},
+      {"mask_loss_coefficient", U::no_effect}, {"dice_loss_coefficient", U::no_effect},
+      // Output format and bookkeeping.
+      {"output_hidden_states", U::no_effect}, {"output_attentions", U::no_effect}, {"return_dict", U::no_effect},
+      {"torchscript", U::no_effect}, {"chunk_size_feed_forward", U::no_effect}, {"dtype", U::no_effect},
+      {"torch_dtype", U::no_effect}, {"is_encoder_decoder", U::no_effect}, {"problem_type", U::no_effect},
+      {"architectures", U::no_effect}, {"model_type", U::no_effect}, {"transformers_version", U::no_effect},
+      {"_name_or_path", U::no_effect},
+      // Heads removed from attention layers: different layer shapes.
+      {"pruned_heads", U::default_only, "{}"},
+  };
+  return keys;
+}
+
 DetrConfig DetrConfig::from_json(const nlohmann::json& c) {
+  refuse_unimplemented_keys(c, "", detr_config_keys());
   DetrConfig cfg;
   // Every number is range-checked before anything is sized from it.
   cfg.d_model = config_int_in(c, "", "d_model", 256, 2, kMaxWidth);
@@ -76,9 +113,9 @@ DetrConfig DetrConfig::from_json(const nlohmann::json& c) {
   cfg.encoder_ffn = config_int_in(c, "", "encoder_ffn_dim", 2048, 1, kMaxFfn);
   cfg.decoder_ffn = config_int_in(c, "", "decoder_ffn_dim", 2048, 1, kMaxFfn);
   cfg.num_queries = config_int_in(c, "", "num_queries", 100, 1, kMaxQueries);
-  cfg.activation = parse_activation(io::config_string(c, "activation_function", "relu"));
+  cfg.activation = parse_activation(config_name(c, "", "activation_function", "relu"));
   cfg.auxiliary_loss = io::config_bool(c, "auxiliary_loss", false);
-  const std::string pos = io::config_string(c, "position_embedding_type", "sine");
+  const std::string pos = config_name(c, "", "position_embedding_type", "sine");
   if (pos != "sine")
     fail(StatusCode::unsupported, "config.json: position_embedding_type '", pos, "' is not supported (supported: sine)");
   cfg.labels = checked_labels(c);

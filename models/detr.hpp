@@ -25,6 +25,11 @@ struct DetrConfig {
   static DetrConfig from_json(const nlohmann::json& config);
 };
 
+// Every key of config.json that transformers reads for
+// DetrForObjectDetection, and what visionrt does with it; the backbone's
+// own keys are resnet_backbone_config_keys().
+const std::vector<ConfigKey>& detr_config_keys();
+
 class DetrModel {
  public:
   static DetrModel load(const io::ModelFolder& folder);

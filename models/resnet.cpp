@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.hpp"
+#include "core/json_text.hpp"
 #include "io/model_folder.hpp"
 
 namespace visionrt::models {
@@ -104,7 +105,72 @@ FoldedConv hf_conv(Loader& L, const std::string& p, int64_t co, int64_t ci, int 
   return L.conv(p + ".convolution", p + ".normalization", co, ci, k, stride, 1);
 }
 
+// An output stride other than 32 dilates the last stage (16) or more (8,
+// which visionrt does not implement). Returns whether it is 16.
+bool dilating_output_stride(const nlohmann::json& object, const std::string& where) {
+  const int stride = config_int_in(object, where, "output_stride", 32, 1, 1024);
+  if (stride != 16 && stride != 32)
+    fail(StatusCode::unsupported, "config.json: key '", where, ".output_stride' is ", stride,
+         "; visionrt implements 32 and 16 (a dilated last stage)");
+  return stride == 16;
+}
+
+// DETR reads the backbone's last feature map: out_indices (or out_features)
+// naming another as the last would change the model.
+void check_last_feature_map(const nlohmann::json& object, const std::string& where) {
+  for (const char* key : {"out_indices", "out_features"}) {
+    const auto it = object.find(key);
+    if (it == object.end() || it->is_null()) continue;
+    const nlohmann::json last = it->is_array() && !it->empty() ? it->back() : nlohmann::json();
+    // transformers names the last stage "stage4", timm "layer4".
+    if (last != nlohmann::json(4) && last != nlohmann::json(-1) && last != nlohmann::json("stage4") &&
+        last != nlohmann::json("layer4"))
+      fail(StatusCode::unsupported, "config.json: key '", where, ".", key, "' is ", io::describe_json(*it),
+           "; visionrt implements a backbone whose last output is its last stage (4, -1, stage4 or layer4)");
+  }
+}
+
+// timm's create_model arguments (backbone_kwargs): those DETR's builder
+// passes on, each honoured or refused; any other would change the model.
+void check_backbone_kwargs(const nlohmann::json& config, bool* dilated, int64_t* in_channels) {
+  const auto it = config.find("backbone_kwargs");
+  if (it == config.end() || it->is_null()) return;
+  if (!it->is_object()) fail(StatusCode::corrupt_file, "config.json: key 'backbone_kwargs' must be an object");
+  for (auto k = it->begin(); k != it->end(); ++k) {
+    if (k.key() == "out_indices") continue;  // checked below
+    if (k.key() == "in_chans") *in_channels = config_int_in(*it, "backbone_kwargs", "in_chans", 3, 1, kMaxChannels);
+    else if (k.key() == "output_stride") *dilated = dilating_output_stride(*it, "backbone_kwargs") || *dilated;
+    else
+      fail(StatusCode::unsupported, "config.json: key 'backbone_kwargs.", k.key(),
+           "' is not implemented by visionrt (implemented: out_indices, in_chans, output_stride)");
+  }
+  check_last_feature_map(*it, "backbone_kwargs");
+}
+
 }  // namespace
+
+const std::vector<ConfigKey>& resnet_backbone_config_keys() {
+  using U = KeyUse;
+  static const std::vector<ConfigKey> keys = {
+      // transformers' ResNetConfig (model_type "resnet").
+      {"model_type", U::honoured}, {"num_channels", U::honoured}, {"embedding_size", U::honoured},
+      {"hidden_sizes", U::honoured}, {"depths", U::honoured}, {"layer_type", U::honoured},
+      {"downsample_in_first_stage", U::honoured}, {"downsample_in_bottleneck", U::honoured},
+      {"out_features", U::honoured}, {"out_indices", U::honoured}, {"stage_names", U::no_effect},
+      // Every activation of the backbone; only ReLU is implemented.
+      {"hidden_act", U::default_only, "\"relu\""},
+      // TimmBackboneConfig (model_type "timm_backbone").
+      {"backbone", U::honoured}, {"output_stride", U::honoured}, {"features_only", U::no_effect},
+      {"use_pretrained_backbone", U::no_effect}, {"freeze_batch_norm_2d", U::no_effect},
+      // Bookkeeping, output format.
+      {"id2label", U::no_effect}, {"label2id", U::no_effect}, {"num_labels", U::no_effect},
+      {"architectures", U::no_effect}, {"dtype", U::no_effect}, {"torch_dtype", U::no_effect},
+      {"output_hidden_states", U::no_effect}, {"output_attentions", U::no_effect}, {"return_dict", U::no_effect},
+      {"torchscript", U::no_effect}, {"chunk_size_feed_forward", U::no_effect}, {"is_encoder_decoder", U::no_effect},
+      {"problem_type", U::no_effect}, {"_name_or_path", U::no_effect}, {"transformers_version", U::no_effect},
+  };
+  return keys;
+}
 
 Resnet Resnet::load(const nlohmann::json& config, const io::WeightStore& weights, const std::string& prefix,
                     graph::WeightTable& table, UsedWeights& used) {
@@ -113,8 +179,13 @@ Resnet Resnet::load(const nlohmann::json& config, const io::WeightStore& weights
   const nlohmann::json* bb = backbone_config(config);
   const std::string bb_type = bb ? io::config_string(*bb, "model_type", "") : "";
   const bool timm = io::config_bool(config, "use_timm_backbone", bb_type.empty() || bb_type == "timm_backbone");
-  r.dilated_ = io::config_bool(config, "dilation", false) ||
-               (bb && config_int_in(*bb, "backbone_config", "output_stride", 32, 1, 1024) == 16);
+  if (bb) {
+    refuse_unimplemented_keys(*bb, "backbone_config", resnet_backbone_config_keys());
+    check_last_feature_map(*bb, "backbone_config");
+  }
+  r.dilated_ = io::config_bool(config, "dilation", false) || (bb && dilating_output_stride(*bb, "backbone_config"));
+  int64_t in_channels = config_int_in(config, "", "num_channels", 3, 1, kMaxChannels);
+  check_backbone_kwargs(config, &r.dilated_, &in_channels);
   if (timm) {
     // timm ResNet: the architecture name gives the block type and depths;
     // channel widths follow the stored weights (timm_model_kwargs may narrow them).
@@ -122,8 +193,7 @@ Resnet Resnet::load(const nlohmann::json& config, const io::WeightStore& weights
     if (name.empty() && bb) name = io::config_string(*bb, "backbone", "");
     const Arch& arch = find_arch(name.empty() ? "resnet50" : name);
     const int64_t stem = L.out_channels("conv1");
-    const int64_t in_ch = config_int_in(config, "", "num_channels", 3, 1, kMaxChannels);
-    r.stem_ = L.conv("conv1", "bn1", stem, in_ch, 7, 2, 1);
+    r.stem_ = L.conv("conv1", "bn1", stem, in_channels, 7, 2, 1);
     int64_t inplanes = stem;
     int prev_dilation = 1;
     for (int s = 0; s < 4; ++s) {
@@ -173,7 +243,11 @@ Resnet Resnet::load(const nlohmann::json& config, const io::WeightStore& weights
     if (r.dilated_)
       fail(StatusCode::unsupported, "a dilated (DC5) backbone needs the timm ResNet (use_timm_backbone)");
     const int64_t emb = config_int_in(*bb, "backbone_config", "embedding_size", 64, 1, kMaxWidth);
-    const bool bottleneck = io::config_string(*bb, "layer_type", "bottleneck") == "bottleneck";
+    const std::string layer_type = config_name(*bb, "backbone_config", "layer_type", "bottleneck");
+    if (layer_type != "bottleneck" && layer_type != "basic")
+      fail(StatusCode::unsupported, "config.json: key 'backbone_config.layer_type' is '", layer_type,
+           "' (supported: basic, bottleneck)");
+    const bool bottleneck = layer_type == "bottleneck";
     const bool down_first = io::config_bool(*bb, "downsample_in_first_stage", false);
     const bool down_in_bottleneck = io::config_bool(*bb, "downsample_in_bottleneck", false);
     // A stage needs at least one block; every number is range-checked

@@ -28,6 +28,12 @@ struct ResnetBlock {
   FoldedConv shortcut;
 };
 
+// Every key of DETR's backbone_config that transformers reads (ResNetConfig,
+// or TimmBackboneConfig for a timm ResNet), and what visionrt does with it.
+// The DETR-level backbone keys (use_timm_backbone, backbone, dilation,
+// backbone_kwargs, num_channels) are listed with DETR's (detr.cpp).
+const std::vector<ConfigKey>& resnet_backbone_config_keys();
+
 class Resnet {
  public:
   // `config` is the DETR config.json; `prefix` the backbone's tensor prefix.

@@ -3,7 +3,6 @@
 #include <cstring>
 
 #include "core/error.hpp"
-#include "models/config_checks.hpp"
 
 namespace visionrt::models {
 namespace {
@@ -54,7 +53,36 @@ Tensor zeros(int64_t n) {
 
 }  // namespace
 
+const std::vector<ConfigKey>& vit_config_keys() {
+  using U = KeyUse;
+  static const std::vector<ConfigKey> keys = {
+      {"hidden_size", U::honoured}, {"num_hidden_layers", U::honoured}, {"num_attention_heads", U::honoured},
+      {"intermediate_size", U::honoured}, {"hidden_act", U::honoured}, {"layer_norm_eps", U::honoured},
+      {"image_size", U::honoured}, {"patch_size", U::honoured}, {"num_channels", U::honoured},
+      {"qkv_bias", U::honoured}, {"id2label", U::honoured}, {"label2id", U::honoured},
+      {"num_labels", U::honoured},
+      {"problem_type", U::honoured},  // how the Classifier turns logits into scores
+      // Training and initialisation only.
+      {"hidden_dropout_prob", U::no_effect}, {"attention_probs_dropout_prob", U::no_effect},
+      {"initializer_range", U::no_effect},
+      // Heads and outputs ViTForImageClassification does not use: the
+      // masked-image-modelling decoder and the pooler (it is built without).
+      {"encoder_stride", U::no_effect}, {"pooler_output_size", U::no_effect}, {"pooler_act", U::no_effect},
+      // Output format, chunking that gives the same numbers, bookkeeping;
+      // the dtype transformers loads in (visionrt chooses its own precision).
+      {"output_hidden_states", U::no_effect}, {"output_attentions", U::no_effect}, {"return_dict", U::no_effect},
+      {"torchscript", U::no_effect}, {"chunk_size_feed_forward", U::no_effect}, {"dtype", U::no_effect},
+      {"torch_dtype", U::no_effect}, {"use_bfloat16", U::no_effect}, {"is_encoder_decoder", U::no_effect},
+      {"architectures", U::no_effect}, {"model_type", U::no_effect}, {"transformers_version", U::no_effect},
+      {"_name_or_path", U::no_effect}, {"tie_word_embeddings", U::no_effect},
+      // Heads removed from attention layers: different layer shapes.
+      {"pruned_heads", U::default_only, "{}"},
+  };
+  return keys;
+}
+
 VitConfig VitConfig::from_json(const nlohmann::json& c) {
+  refuse_unimplemented_keys(c, "", vit_config_keys());
   VitConfig cfg;
   // Every number is range-checked before anything is sized from it.
   cfg.hidden_size = config_int_in(c, "", "hidden_size", 768, 1, kMaxWidth);
@@ -65,7 +93,7 @@ VitConfig VitConfig::from_json(const nlohmann::json& c) {
   cfg.num_channels = config_int_in(c, "", "num_channels", 3, 1, kMaxChannels);
   cfg.qkv_bias = io::config_bool(c, "qkv_bias", true);
   cfg.layer_norm_eps = static_cast<float>(config_positive_double(c, "layer_norm_eps", 1e-12));
-  cfg.hidden_act = parse_activation(io::config_string(c, "hidden_act", "gelu"));
+  cfg.hidden_act = parse_activation(config_name(c, "", "hidden_act", "gelu"));
   const auto size = c.find("image_size");
   if (size != c.end() && size->is_array()) {
     const std::vector<int> hw = config_ints_in(c, "", "image_size", {}, 2, 1, kMaxImageSide);

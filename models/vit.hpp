@@ -9,6 +9,7 @@
 
 #include "graph/graph.hpp"
 #include "io/model_folder.hpp"
+#include "models/config_checks.hpp"
 
 namespace visionrt::models {
 
@@ -24,6 +25,10 @@ struct VitConfig {
   // unsupported for values visionrt cannot run (an unknown hidden_act, say).
   static VitConfig from_json(const nlohmann::json& config);
 };
+
+// Every key of config.json that transformers reads for
+// ViTForImageClassification, and what visionrt does with it.
+const std::vector<ConfigKey>& vit_config_keys();
 
 class VitModel {
  public:

@@ -21,6 +21,8 @@
 #include <nlohmann/json.hpp>
 
 #include "io/image.hpp"
+#include "models/detr.hpp"
+#include "models/vit.hpp"
 #include "scratch_dir.hpp"
 #include "visionrt/visionrt.hpp"
 
@@ -145,6 +147,117 @@ TEST(HostileConfigs, DetrBackboneDepthsAndWidthsAreRangeChecked) {
 }
 
 // ------------------------------------------------------- 2. unused weights
+
+// ------------------------------------------ keys that change the model
+
+// The keys transformers reads for each architecture: the parameters of
+// ViTConfig, DetrConfig, ResNetConfig and TimmBackboneConfig in
+// transformers 5 (with PretrainedConfig's own), and the keys DetrConfig
+// had in transformers 4 (use_timm_backbone, backbone, backbone_kwargs, ...).
+const std::vector<std::string> kPretrainedKeys = {
+    "transformers_version", "architectures", "output_hidden_states", "return_dict", "dtype",
+    "chunk_size_feed_forward", "is_encoder_decoder", "id2label", "label2id", "problem_type",
+    "torch_dtype", "output_attentions", "torchscript", "pruned_heads"};
+const std::vector<std::string> kVitKeys = {
+    "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_act",
+    "hidden_dropout_prob", "attention_probs_dropout_prob", "initializer_range", "layer_norm_eps", "image_size",
+    "patch_size", "num_channels", "qkv_bias", "encoder_stride", "pooler_output_size", "pooler_act", "num_labels"};
+const std::vector<std::string> kDetrKeys = {
+    "backbone_config", "num_channels", "num_queries", "encoder_layers", "encoder_ffn_dim",
+    "encoder_attention_heads", "decoder_layers", "decoder_ffn_dim", "decoder_attention_heads",
+    "encoder_layerdrop", "decoder_layerdrop", "activation_function", "d_model", "dropout", "attention_dropout",
+    "activation_dropout", "init_std", "init_xavier_std", "auxiliary_loss", "position_embedding_type", "dilation",
+    "class_cost", "bbox_cost", "giou_cost", "mask_loss_coefficient", "dice_loss_coefficient",
+    "bbox_loss_coefficient", "giou_loss_coefficient", "eos_coefficient", "use_timm_backbone", "backbone",
+    "use_pretrained_backbone", "backbone_kwargs", "num_labels"};
+const std::vector<std::string> kBackboneKeys = {
+    "num_channels", "embedding_size", "hidden_sizes", "depths", "layer_type", "hidden_act",
+    "downsample_in_first_stage", "downsample_in_bottleneck", "out_features", "out_indices", "stage_names",
+    "backbone", "features_only", "use_pretrained_backbone", "freeze_batch_norm_2d", "output_stride", "model_type"};
+
+void expect_every_key_listed(const std::vector<visionrt::models::ConfigKey>& table,
+                             std::vector<std::string> keys, bool with_pretrained) {
+  if (with_pretrained) keys.insert(keys.end(), kPretrainedKeys.begin(), kPretrainedKeys.end());
+  for (const std::string& key : keys)
+    EXPECT_TRUE(std::any_of(table.begin(), table.end(), [&](const auto& k) { return key == k.key; }))
+        << key << " is neither honoured nor refused";
+}
+
+TEST(HostileConfigs, EveryKeyTransformersReadsIsHonouredOrRefused) {
+  expect_every_key_listed(visionrt::models::vit_config_keys(), kVitKeys, true);
+  expect_every_key_listed(visionrt::models::detr_config_keys(), kDetrKeys, true);
+  std::vector<std::string> backbone = kPretrainedKeys;
+  backbone.erase(std::remove(backbone.begin(), backbone.end(), "pruned_heads"), backbone.end());
+  expect_every_key_listed(visionrt::models::resnet_backbone_config_keys(), kBackboneKeys, false);
+  expect_every_key_listed(visionrt::models::resnet_backbone_config_keys(), backbone, false);
+}
+
+TEST(HostileConfigs, BackboneActivationOtherThanReluIsRefused) {
+  // transformers builds every activation of the ResNet with hidden_act;
+  // visionrt's backbone has ReLUs only (it loaded, and answered as ReLU).
+  for (const json& value : {json("gelu"), json(nullptr), json(5), json::object(), json("64")}) {
+    SCOPED_TRACE(value.dump());
+    ScratchDir scratch;
+    const auto dir = hostile_folder(scratch, kDetrHf, [&](json& c) { c["backbone_config"]["hidden_act"] = value; });
+    expect_refused(load_error<visionrt::Detector>(dir), StatusCode::unsupported,
+                   "config.json: key 'backbone_config.hidden_act' is " + value.dump() +
+                       "; visionrt implements only \"relu\"");
+  }
+  ScratchDir scratch;
+  const auto relu = hostile_folder(scratch, kDetrHf, [&](json& c) { c["backbone_config"]["hidden_act"] = "relu"; });
+  EXPECT_NO_THROW(visionrt::Detector::load(relu, {visionrt::Device::cpu}));
+}
+
+TEST(HostileConfigs, ModelChangingKeysAwayFromTheirDefaultAreRefused) {
+  struct Case {
+    fs::path fixture;
+    std::function<void(json&)> edit;
+    StatusCode code;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {kVit, [](json& c) { c["pruned_heads"] = {{"0", {1}}}; }, StatusCode::unsupported, "key 'pruned_heads' is"},
+      {kDetrTimm, [](json& c) { c["pruned_heads"] = {{"0", {1}}}; }, StatusCode::unsupported, "key 'pruned_heads'"},
+      {kVit, [](json& c) { c["hidden_act"] = nullptr; }, StatusCode::corrupt_file,
+       "key 'hidden_act' must be a string, got null"},
+      {kDetrTimm, [](json& c) { c["activation_function"] = nullptr; }, StatusCode::corrupt_file,
+       "key 'activation_function' must be a string"},
+      {kDetrHf, [](json& c) { c["backbone_config"]["layer_type"] = "preactivation"; }, StatusCode::unsupported,
+       "key 'backbone_config.layer_type' is 'preactivation'"},
+      {kDetrHf, [](json& c) { c["backbone_config"]["out_indices"] = {2, 3}; }, StatusCode::unsupported,
+       "key 'backbone_config.out_indices' is [2,3]"},
+      {kDetrTimm, [](json& c) { c["backbone_kwargs"] = {{"output_stride", 8}}; }, StatusCode::unsupported,
+       "key 'backbone_kwargs.output_stride' is 8"},
+      {kDetrTimm, [](json& c) { c["backbone_kwargs"] = {{"act_layer", "gelu"}}; }, StatusCode::unsupported,
+       "key 'backbone_kwargs.act_layer' is not implemented"},
+      {kDetrTimm, [](json& c) { c["backbone_kwargs"] = {{"out_indices", {1, 2}}}; }, StatusCode::unsupported,
+       "key 'backbone_kwargs.out_indices' is [1,2]"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.message);
+    ScratchDir scratch;
+    const auto dir = hostile_folder(scratch, c.fixture, c.edit);
+    const visionrt::Error e = c.fixture == kVit ? load_error<visionrt::Classifier>(dir) : load_error<visionrt::Detector>(dir);
+    expect_refused(e, c.code, c.message);
+  }
+}
+
+TEST(HostileConfigs, KeysWithoutEffectOnInferenceAndHonouredKeysStillLoad) {
+  ScratchDir scratch;
+  const auto vit = hostile_folder(scratch, kVit, [](json& c) {
+    c["hidden_dropout_prob"] = 0.5;
+    c["pooler_act"] = "relu";
+    c["pruned_heads"] = json::object();
+  });
+  EXPECT_NO_THROW(visionrt::Classifier::load(vit, {visionrt::Device::cpu}));
+  ScratchDir scratch2;
+  const auto detr = hostile_folder(scratch2, kDetrTimm, [](json& c) {
+    c["dropout"] = 0.3;
+    c["decoder_layerdrop"] = 0.2;
+    c["backbone_kwargs"] = {{"out_indices", {1, 2, 3, 4}}, {"in_chans", 3}, {"output_stride", 32}};
+  });
+  EXPECT_NO_THROW(visionrt::Detector::load(detr, {visionrt::Device::cpu}));
+}
 
 TEST(HostileConfigs, FewerVitLayersThanTheCheckpointIsRefused) {
   ScratchDir scratch;

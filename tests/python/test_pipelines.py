@@ -18,10 +18,10 @@ Needs transformers and torch (tools/test_python.sh installs them); skipped
 only where they cannot be installed."""
 
 import base64
-import io
 import json
-import logging
+import os
 import shutil
+import subprocess
 import warnings
 
 import numpy as np
@@ -246,3 +246,19 @@ def test_arguments_as_the_pipeline(vit_models, detr_models, images):
         assert error.value.status == "not_found"
     with pytest.raises(visionrt.InvalidArgumentError, match="not base64"):
         classifier.classify("data:image/png;base64,%%%")
+
+
+@pytest.mark.skipif(not os.environ.get("VISIONRT_CLI"), reason="VISIONRT_CLI is not set")
+@pytest.mark.parametrize("name", ["vit-multi-label", "vit-one-label"])
+def test_the_tool_scores_as_the_package(vit_models, images, name):
+    """The engine applies the sigmoid, so the command-line tool agrees."""
+    paths = [images["png_0"], images["exif_6_path"]]
+    done = subprocess.run(
+        [os.environ["VISIONRT_CLI"], "classify", "--model", str(vit_models[name]), "--topk", "3", "--json",
+         "--device", "cpu", *paths],
+        capture_output=True, text=True, check=True,
+    )
+    model = visionrt.Classifier(vit_models[name], device="cpu")
+    for line, want in zip(map(json.loads, done.stdout.splitlines()), model.classify(paths, top_k=3)):
+        got = [(p["label"], np.float32(p["probability"])) for p in line["predictions"]]
+        assert got == [(p["label"], np.float32(p["score"])) for p in want]

@@ -231,6 +231,63 @@ TEST(HostileInputs, AnimatedWebpGivesItsFirstFrame) {
         << "pixel " << i / 3;
 }
 
+// --- TIFF strips cut short ---------------------------------------------------
+
+// A little-endian 8-bit grey TIFF of width x height in one strip of
+// `strip`, compressed with `compression`.
+std::string grey_tiff(uint32_t width, uint32_t height, uint16_t compression, const std::string& strip) {
+  auto le = [](uint32_t v, int bytes) {
+    std::string out;
+    for (int i = 0; i < bytes; ++i) out += static_cast<char>(v >> (8 * i) & 0xFF);
+    return out;
+  };
+  const std::vector<std::pair<uint16_t, uint32_t>> tags = {
+      {256, width}, {257, height}, {258, 8}, {259, compression}, {262, 1}, {273, 0}, {277, 1}, {278, height},
+      {279, static_cast<uint32_t>(strip.size())}};
+  const uint32_t data_at = 8 + 2 + 12 * static_cast<uint32_t>(tags.size()) + 4;
+  std::string tiff = std::string("II*\0", 4) + le(8, 4) + le(static_cast<uint32_t>(tags.size()), 2);
+  for (const auto& [tag, value] : tags)
+    tiff += le(tag, 2) + le(4, 2) + le(1, 4) + le(tag == 273 ? data_at : value, 4);  // LONG values
+  return tiff + le(0, 4) + strip;
+}
+
+// TIFF LZW of `bytes` without compression: a clear code, each byte as its
+// own 9-bit code, the end code (the table never reaches 511 entries here).
+std::string lzw_literal(const std::string& bytes) {
+  std::vector<uint32_t> codes = {256};
+  for (unsigned char b : bytes) codes.push_back(b);
+  codes.push_back(257);
+  std::string out;
+  uint32_t bits = 0;
+  int held = 0;
+  for (uint32_t code : codes) {
+    bits = bits << 9 | code;
+    for (held += 9; held >= 8; held -= 8) out += static_cast<char>(bits >> (held - 8) & 0xFF);
+  }
+  if (held > 0) out += static_cast<char>(bits << (8 - held) & 0xFF);
+  return out;
+}
+
+TEST(HostileInputs, CompressedTiffStripsCutShortAreRefusedBeforeLibtiff) {
+  if (!has_image_io()) GTEST_SKIP() << "built without the OpenCV image front end";
+  std::string pixels;
+  for (int i = 0; i < 8 * 6; ++i) pixels += static_cast<char>(i * 5);
+  // Whole: the pixels come back (grey replicated to RGB).
+  const io::ImageRGB8 whole = decode_named(grey_tiff(8, 6, 5, lzw_literal(pixels)), "t.tif");
+  ASSERT_EQ(whole.pixels.size(), pixels.size() * 3);
+  for (size_t i = 0; i < pixels.size(); ++i) ASSERT_EQ(whole.pixels[3 * i], static_cast<uint8_t>(pixels[i])) << i;
+  // Cut: LZW ending early (OpenCV printed libtiff's failure), PackBits
+  // runs for 4 of 6 rows.
+  expect_error([&] { decode_named(grey_tiff(8, 6, 5, lzw_literal(pixels.substr(0, 30))), "t.tif"); },
+               StatusCode::corrupt_file, "t.tif: cannot decode image (TIFF strip 0 holds less compressed data than its 48 bytes)");
+  std::string packbits;
+  for (int row = 0; row < 4; ++row) packbits += '\x07' + pixels.substr(row * 8, 8);
+  expect_error([&] { decode_named(grey_tiff(8, 6, 32773, packbits), "t.tif"); }, StatusCode::corrupt_file,
+               "TIFF strip 0 holds less compressed data than its 48 bytes");
+  for (int row = 4; row < 6; ++row) packbits += '\x07' + pixels.substr(row * 8, 8);
+  EXPECT_EQ(decode_named(grey_tiff(8, 6, 32773, packbits), "t.tif").pixels, whole.pixels);
+}
+
 #ifdef VISIONRT_CLI_PATH
 // Peak resident memory (KB) and stderr of `visionrt classify` on one image.
 std::pair<long, std::string> classify_peak(const std::filesystem::path& image, const std::filesystem::path& scratch) {

@@ -28,6 +28,7 @@
 #include "io/byte_reader.hpp"
 #include "io/jpeg_decode.hpp"
 #include "io/png_check.hpp"
+#include "io/tiff_strips.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -81,6 +82,14 @@ struct TiffIfd {
   int64_t sample_format = -1;     // SampleFormat (339), its first value
   int64_t rows_per_strip = -1;    // RowsPerStrip (278)
   int64_t tile_width = -1, tile_length = -1;  // TileWidth (322), TileLength (323)
+  int64_t compression = 1;        // Compression (259)
+  int64_t planar = 1;             // PlanarConfiguration (284)
+  // Strip or tile offsets and byte counts: element size, count, position.
+  struct Array {
+    int bytes = 0;
+    uint64_t count = 0;
+    size_t at = 0;
+  } offsets, byte_counts;
 };
 
 // Classic TIFF and BigTIFF. Returns false when the structure is malformed.
@@ -98,12 +107,8 @@ bool read_tiff_ifd0(ByteReader r, TiffIfd* out) {
   const size_t first_entry = ifd + (big_tiff ? 8 : 2);
   if (!r.ok() || count > 65535 || !r.has(first_entry, count * entry_size)) return false;
 
-  // Strip or tile offsets and byte counts: element size, count, position.
-  struct Array {
-    int bytes = 0;
-    uint64_t count = 0;
-    size_t at = 0;
-  } offsets, byte_counts;
+  TiffIfd::Array& offsets = out->offsets;
+  TiffIfd::Array& byte_counts = out->byte_counts;
   for (uint64_t i = 0; i < count; ++i) {
     const size_t e = first_entry + i * entry_size;
     const uint64_t tag = r.uint(e, 2), type = r.uint(e + 2, 2);
@@ -114,7 +119,7 @@ bool read_tiff_ifd0(ByteReader r, TiffIfd* out) {
     if (bytes == 0 || n == 0) continue;
     if (tag == 273 || tag == 279 || tag == 324 || tag == 325) {
       if (n > r.size()) return false;  // more entries than bytes: malformed
-      Array& a = (tag == 273 || tag == 324) ? offsets : byte_counts;
+      TiffIfd::Array& a = (tag == 273 || tag == 324) ? offsets : byte_counts;
       a.bytes = bytes;
       a.count = n;
       // Arrays too long for the value field are stored at the offset it holds.
@@ -129,6 +134,8 @@ bool read_tiff_ifd0(ByteReader r, TiffIfd* out) {
       (tag == 258 ? out->bits_per_sample : out->sample_format) = static_cast<int64_t>(r.uint(at, bytes));
     }
     if (tag == 262) out->photometric = static_cast<int64_t>(v);
+    if (tag == 259) out->compression = static_cast<int64_t>(v);
+    if (tag == 284) out->planar = static_cast<int64_t>(v);
     if (tag == 278) out->rows_per_strip = static_cast<int64_t>(v);
     if (tag == 322) out->tile_width = static_cast<int64_t>(v);
     if (tag == 323) out->tile_length = static_cast<int64_t>(v);
@@ -323,6 +330,35 @@ void check_tiff_layout(const TiffIfd& ifd, const std::string& name) {
          block_rows, " pixels for a ", ifd.width, "x", ifd.height, " image are not supported");
 }
 
+// Compressed strips or tiles that decode to less than they hold make
+// libtiff fail and OpenCV print; PIL refuses them too ("decoder error").
+// Called after check_tiff_layout, so the sizes are bounded.
+void check_tiff_blocks(ByteReader r, const TiffIfd& ifd, const std::string& name) {
+  if (ifd.offsets.count == 0 || ifd.offsets.count != ifd.byte_counts.count) return;
+  const bool tiled = ifd.tile_width > 0 && ifd.tile_length > 0;
+  const uint64_t samples = ifd.samples_per_pixel < 1 ? 1 : static_cast<uint64_t>(ifd.samples_per_pixel);
+  const uint64_t bits = ifd.bits_per_sample < 1 ? 1 : static_cast<uint64_t>(ifd.bits_per_sample);
+  const uint64_t per_pixel = ifd.planar == 2 ? bits : bits * samples;
+  const uint64_t width = static_cast<uint64_t>(tiled ? ifd.tile_width : ifd.width);
+  const uint64_t row_bytes = (width * per_pixel + 7) / 8;
+  const uint64_t rows_per_strip = ifd.rows_per_strip > 0 && ifd.rows_per_strip < ifd.height
+                                      ? static_cast<uint64_t>(ifd.rows_per_strip)
+                                      : static_cast<uint64_t>(ifd.height);
+  const uint64_t strips_per_plane = (static_cast<uint64_t>(ifd.height) + rows_per_strip - 1) / rows_per_strip;
+  r.set_big_endian(ifd.big_endian);
+  for (uint64_t i = 0; i < ifd.offsets.count; ++i) {
+    const uint64_t begin = r.uint(ifd.offsets.at + i * ifd.offsets.bytes, ifd.offsets.bytes);
+    const uint64_t length = r.uint(ifd.byte_counts.at + i * ifd.byte_counts.bytes, ifd.byte_counts.bytes);
+    uint64_t rows = tiled ? static_cast<uint64_t>(ifd.tile_length) : rows_per_strip;
+    if (!tiled && i % strips_per_plane == strips_per_plane - 1)  // the last strip holds the rest
+      rows = static_cast<uint64_t>(ifd.height) - (strips_per_plane - 1) * rows_per_strip;
+    if (!r.has(begin, length)) return;  // refused as truncated elsewhere
+    if (!tiff_block_complete(r.at(begin), length, static_cast<uint64_t>(ifd.compression), rows * row_bytes))
+      fail(StatusCode::corrupt_file, name, ": cannot decode image (TIFF ", tiled ? "tile " : "strip ", i,
+           " holds less compressed data than its ", rows * row_bytes, " bytes)");
+  }
+}
+
 const char* format_name(Format f) {
   switch (f) {
     case Format::jpeg: return "JPEG";
@@ -352,6 +388,7 @@ HeaderInfo parse_header(const uint8_t* data, size_t size, Format format, const s
       // Strips or tiles reaching past the end mean a truncated file.
       ok = read_tiff_ifd0(r, &ifd) && ifd.data_end <= size;
       if (ok) check_tiff_layout(ifd, name);
+      if (ok) check_tiff_blocks(r, ifd, name);
       info.width = ifd.width;
       info.height = ifd.height;
       info.orientation = ifd.orientation;

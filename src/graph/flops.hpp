@@ -1,6 +1,6 @@
-// Floating-point operations a graph performs: two per multiply-add of its
-// matrix products (linear, conv2d, patch_embed, attention's QK^T and PV).
-// The element-wise ops are left out: they are memory-bound and small.
+// Floating-point operations a graph performs: the sum of each node's op's
+// flops rule (graph/ops.hpp): two per multiply-add of the matrix products
+// (linear, conv2d, patch_embed, attention's QK^T and PV).
 #pragma once
 #include "graph/graph.hpp"
 

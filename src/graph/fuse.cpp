@@ -2,10 +2,10 @@
 
 #include <utility>
 
+#include "graph/ops.hpp"
+
 namespace visionrt::graph {
 namespace {
-
-bool has_epilogue(Op op) { return op == Op::linear || op == Op::conv2d; }
 
 // The epilogue `producer` would have after absorbing `consumer`, or false
 // when the pair does not fuse.
@@ -47,7 +47,7 @@ void fuse_epilogues(Graph& g, EpilogueFilter accepts) {
     Epilogue e{};
     for (size_t k = 0; k < n.inputs.size() && src < 0; ++k) {
       const int p = producer[n.inputs[k]];
-      if (p < 0 || dead[p] || !has_epilogue(nodes[p].op) || uses[n.inputs[k]] != 1) continue;
+      if (p < 0 || dead[p] || !op_def(nodes[p].op).takes_epilogue || uses[n.inputs[k]] != 1) continue;
       // The residual must have the output's dtype and shape: add's rules
       // already hold both inputs to that.
       if (!fused_epilogue(nodes[p], n, &e) || (accepts && !accepts(e))) continue;

@@ -130,28 +130,46 @@ Shape infer_resample_position(const std::vector<const Shape*>& in, const Attrs& 
 
 Shape infer_one(const std::vector<const Shape*>& in, const Attrs&) { return *in[0]; }
 
+// Flops rules: 2 per multiply-add, over each output element's reduction.
+double flops_linear(const std::vector<const Shape*>& in, const Shape& out) {
+  return 2.0 * double(shape_numel(out)) * double((*in[1])[1]);
+}
+
+// conv2d's weight [Co, kh, kw, Ci] and patch_embed's [D, C, P, P] alike:
+// the product of the last three dims per output element.
+double flops_window(const std::vector<const Shape*>& in, const Shape& out) {
+  const Shape& w = *in[1];
+  return 2.0 * double(shape_numel(out)) * double(w[1] * w[2] * w[3]);
+}
+
+// Per query and output column: Sk multiply-adds for the scores (one column
+// per head's width) and Sk for the weighted sum.
+double flops_attention(const std::vector<const Shape*>& in, const Shape& out) {
+  return 2.0 * 2.0 * double(shape_numel(out)) * double((*in[1])[1]);
+}
+
 constexpr unsigned kMask0 = 1u, kMask3 = 1u << 3;
 using OD = OutDType;
 
 const OpDef kOps[] = {
-    {"patch_embed", 3, 3, infer_patch_embed, 0, OD::like_input, true},
-    {"embed_tokens", 3, 3, infer_embed_tokens, 0, OD::like_input, true},
-    {"layer_norm", 3, 3, infer_layer_norm, 0, OD::like_input, true},
-    {"linear", 3, 4, infer_linear, 0, OD::like_input, true},
-    {"attention", 3, 4, infer_attention, kMask3, OD::like_input, true},
-    {"activation", 1, 1, infer_same, 0, OD::like_input, true},
-    {"add", 2, 2, infer_same, 0, OD::like_input, true},
-    {"select_token", 1, 1, infer_select_token, 0, OD::like_input, true},
-    {"nchw_to_nhwc", 1, 1, infer_nchw_to_nhwc, 0, OD::like_input, true},
-    {"flatten_spatial", 1, 1, infer_flatten_spatial, 0, OD::like_input, true},
-    {"conv2d", 3, 4, infer_conv2d, 0, OD::like_input, true},
-    {"max_pool", 1, 1, infer_max_pool, 0, OD::like_input, true},
-    {"mask_resize", 1, 1, infer_mask_resize, kMask0, OD::f32, true},
-    {"sine_position", 1, 1, infer_sine_position, kMask0, OD::from_attrs, true},
-    {"cast", 1, 1, infer_one, 0, OD::from_attrs, false},
-    {"expand", 1, 1, infer_expand, 0, OD::like_input, true},
-    {"zeros_like", 1, 1, infer_one, 0, OD::like_input, true},
-    {"resample_position", 1, 1, infer_resample_position, 0, OD::like_input, true},
+    {"patch_embed", 3, 3, infer_patch_embed, 0, OD::like_input, true, flops_window, false},
+    {"embed_tokens", 3, 3, infer_embed_tokens, 0, OD::like_input, true, nullptr, false},
+    {"layer_norm", 3, 3, infer_layer_norm, 0, OD::like_input, true, nullptr, false},
+    {"linear", 3, 4, infer_linear, 0, OD::like_input, true, flops_linear, true},
+    {"attention", 3, 4, infer_attention, kMask3, OD::like_input, true, flops_attention, false},
+    {"activation", 1, 1, infer_same, 0, OD::like_input, true, nullptr, false},
+    {"add", 2, 2, infer_same, 0, OD::like_input, true, nullptr, false},
+    {"select_token", 1, 1, infer_select_token, 0, OD::like_input, true, nullptr, false},
+    {"nchw_to_nhwc", 1, 1, infer_nchw_to_nhwc, 0, OD::like_input, true, nullptr, false},
+    {"flatten_spatial", 1, 1, infer_flatten_spatial, 0, OD::like_input, true, nullptr, false},
+    {"conv2d", 3, 4, infer_conv2d, 0, OD::like_input, true, flops_window, true},
+    {"max_pool", 1, 1, infer_max_pool, 0, OD::like_input, true, nullptr, false},
+    {"mask_resize", 1, 1, infer_mask_resize, kMask0, OD::f32, true, nullptr, false},
+    {"sine_position", 1, 1, infer_sine_position, kMask0, OD::compute, true, nullptr, false},
+    {"cast", 1, 1, infer_one, 0, OD::from_attrs, false, nullptr, false},
+    {"expand", 1, 1, infer_expand, 0, OD::like_input, true, nullptr, false},
+    {"zeros_like", 1, 1, infer_one, 0, OD::like_input, true, nullptr, false},
+    {"resample_position", 1, 1, infer_resample_position, 0, OD::like_input, true, nullptr, false},
 };
 static_assert(sizeof(kOps) / sizeof(kOps[0]) == static_cast<size_t>(Op::count_), "one entry per op");
 
@@ -177,7 +195,8 @@ DType infer_dtype(Op op, const std::vector<DType>& in, const Attrs& attrs) {
     }
   switch (def.out_dtype) {
     case OutDType::like_input: return compute;
-    case OutDType::from_attrs: return attrs.dtype;
+    case OutDType::from_attrs:
+    case OutDType::compute: return attrs.dtype;
     case OutDType::f32: return DType::f32;
   }
   return compute;

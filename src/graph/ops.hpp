@@ -10,8 +10,15 @@
 
 namespace visionrt::graph {
 
-// Where an op's output dtype comes from.
-enum class OutDType : uint8_t { like_input, from_attrs, f32 };
+// Where an op's output dtype comes from. compute: the graph's compute
+// dtype, which no input carries (sine_position's only input is an F32
+// mask): the precision pass writes it into attrs.dtype.
+enum class OutDType : uint8_t { like_input, from_attrs, f32, compute };
+
+// Floating-point operations of one node, two per multiply-add of its
+// matrix products; null for ops that count none (element-wise and data
+// movement: memory-bound and small).
+using FlopsRule = double (*)(const std::vector<const Shape*>& in, const Shape& out);
 
 struct OpDef {
   const char* name;
@@ -23,6 +30,10 @@ struct OpDef {
   OutDType out_dtype;
   // False for ops that only convert (cast): their input is any dtype.
   bool same_dtype_inputs;
+  FlopsRule flops;
+  // Whether the fusion pass may fold an add and an activation after it
+  // into it (Attrs::act, Attrs::order and a fourth, residual input).
+  bool takes_epilogue;
 };
 
 const OpDef& op_def(Op op);

@@ -51,7 +51,7 @@ Graph apply_precision(const Graph& g, DType compute) {
       in.push_back(as(v, want));
     }
     Attrs attrs = n.attrs;
-    if (n.op == Op::sine_position) attrs.dtype = compute;
+    if (def.out_dtype == OutDType::compute) attrs.dtype = compute;
     map[n.output] = out.add(n.op, in, attrs);
   }
   for (int v : g.outputs()) out.mark_output(as(v, DType::f32));

@@ -11,6 +11,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/error.hpp"
 #include "core/tensor.hpp"
 #include "graph/fuse.hpp"
 #include "graph/graph.hpp"
@@ -72,6 +73,42 @@ struct Kernel {
   // layout of its own), never from its arguments: the executor then binds
   // no plain copy of those weights.
   unsigned weights_in_state = 0;
+  // Whether the kernel runs this node (the launcher's own rules, on the
+  // node's shapes and attributes), false with the reason in *why; asked
+  // when a graph is planned, before prepare, so that an unsupported node is
+  // refused when the model loads, never inside a run or a capture. Null:
+  // every node of the op and dtypes the table gave it to.
+  bool (*can_implement)(const NodeSignature& sig, std::string* why) = nullptr;
+};
+
+// A backend's kernel table: at most one kernel per op, looked up by op, so
+// that no table depends on the order of graph::Op.
+struct OpKernel {
+  graph::Op op;
+  Kernel kernel;
+};
+
+// Header-only: the CUDA backend's library has one too, without the core.
+class KernelTable {
+ public:
+  explicit KernelTable(const std::vector<OpKernel>& entries)
+      : by_op_(static_cast<size_t>(graph::Op::count_)), present_(by_op_.size(), 0) {
+    for (const OpKernel& e : entries) {
+      const size_t i = static_cast<size_t>(e.op);
+      VRT_CHECK(i < by_op_.size() && !present_[i], "a kernel table names op ", static_cast<int>(e.op), " twice");
+      by_op_[i] = e.kernel;
+      present_[i] = 1;
+    }
+  }
+  // The op's kernel, or null where the table has none.
+  const Kernel* find(graph::Op op) const {
+    const size_t i = static_cast<size_t>(op);
+    return i < by_op_.size() && present_[i] ? &by_op_[i] : nullptr;
+  }
+
+ private:
+  std::vector<Kernel> by_op_;
+  std::vector<char> present_;
 };
 
 class Backend {

@@ -52,6 +52,9 @@ std::string missing_kernel(Graph graph, Backend& backend, const ExecutorOptions&
     const NodeSignature sig = signature(graph, n, nullptr, &backend);
     const Kernel* k = backend.kernel(sig);
     if (!k || !k->run) return str_cat("'", op_def(n.op).name, "' kernel for ", dtypes_str(sig));
+    std::string why;
+    if (k->can_implement && !k->can_implement(sig, &why))
+      return str_cat("'", op_def(n.op).name, "' kernel for this node (", why, ")");
   }
   return "";
 }
@@ -123,6 +126,10 @@ Executor::Executor(Graph graph, std::shared_ptr<Backend> backend, std::shared_pt
     if (!k || !k->run)
       fail(StatusCode::unsupported, "the ", backend_->name(), " backend has no '", op_def(n.op).name,
            "' kernel for ", dtypes_str(sigs.back()));
+    std::string why;
+    if (k->can_implement && !k->can_implement(sigs.back(), &why))
+      fail(StatusCode::unsupported, "the ", backend_->name(), " backend's '", op_def(n.op).name,
+           "' kernel cannot run this node: ", why);
     kernels.push_back(k);
     workspace.push_back(k->workspace ? k->workspace(sigs.back(), backend_->threads()) : 0);
   }

@@ -36,29 +36,26 @@ constexpr Kernel kProductBf16{};
 constexpr bool kHaveBf16Products = false;
 #endif
 
-// One entry per op, in Op's order.
-const Kernel kCpuKernels[] = {
-    {cpu::patch_embed, cpu::patch_embed_workspace},
-    {cpu::embed_tokens},
-    {cpu::layer_norm},
-    kLinear,
-    {cpu::attention, cpu::attention_workspace},
-    {cpu::activation},
-    {cpu::add},
-    {cpu::select_token},
-    {cpu::nchw_to_nhwc},
-    {cpu::copy},  // flatten_spatial: the same elements
-    kConv2d,
-    {cpu::max_pool},
-    {cpu::mask_resize},
-    {cpu::sine_position, cpu::sine_position_workspace},
-    {cpu::cast},
-    {cpu::expand},
-    {cpu::zeros_like},
-    {cpu::resample_position},
-};
-static_assert(sizeof(kCpuKernels) / sizeof(kCpuKernels[0]) == static_cast<size_t>(Op::count_),
-              "one CPU kernel per op");
+const KernelTable kCpuKernels({
+    {Op::patch_embed, {cpu::patch_embed, cpu::patch_embed_workspace}},
+    {Op::embed_tokens, {cpu::embed_tokens}},
+    {Op::layer_norm, {cpu::layer_norm}},
+    {Op::linear, kLinear},
+    {Op::attention, {cpu::attention, cpu::attention_workspace}},
+    {Op::activation, {cpu::activation}},
+    {Op::add, {cpu::add}},
+    {Op::select_token, {cpu::select_token}},
+    {Op::nchw_to_nhwc, {cpu::nchw_to_nhwc}},
+    {Op::flatten_spatial, {cpu::copy}},  // the same elements
+    {Op::conv2d, kConv2d},
+    {Op::max_pool, {cpu::max_pool}},
+    {Op::mask_resize, {cpu::mask_resize}},
+    {Op::sine_position, {cpu::sine_position, cpu::sine_position_workspace}},
+    {Op::cast, {cpu::cast}},
+    {Op::expand, {cpu::expand}},
+    {Op::zeros_like, {cpu::zeros_like}},
+    {Op::resample_position, {cpu::resample_position}},
+});
 
 // AVX-512 BF16 or AMX-BF16, with the operating system saving their state,
 // as GCC's __builtin_cpu_supports("avx512bf16") and ("amx-bf16") say; read
@@ -117,12 +114,12 @@ class CpuBackend final : public Backend {
   const Kernel* kernel(const NodeSignature& sig) const override {
     const Op op = sig.node->op;
     // Every kernel computes in F32; cast converts between the float types.
-    if (op == Op::cast) return is_float(sig.in_dtypes[0]) && is_float(sig.out_dtype) ? &kCpuKernels[int(op)] : nullptr;
+    if (op == Op::cast) return is_float(sig.in_dtypes[0]) && is_float(sig.out_dtype) ? kCpuKernels.find(op) : nullptr;
     for (DType t : sig.in_dtypes)
       if (t != DType::f32) return nullptr;
     if (sig.out_dtype != DType::f32) return nullptr;
     if (products_ == DType::bf16 && (op == Op::linear || op == Op::conv2d)) return &kProductBf16;
-    return &kCpuKernels[int(op)];
+    return kCpuKernels.find(op);
   }
   void bind_context(KernelArgs& args) override { args.pool = &pool_; }
   int threads() const override { return pool_.size(); }

@@ -59,10 +59,11 @@ struct CudaContext {
 // allocation that did not fit, device_error otherwise.
 void check(cudaError_t status, const char* what);
 
-// The backend's kernel for a node, or null; DETR's backbone and position
-// ops come from cuda_detr_kernel.
+// The backend's kernel for a node, or null: one table keyed by op, of the
+// transformer's kernels (cuda_kernels.cpp) and the convolutional backbone's
+// and position encoding's (cuda_detr_kernels.cpp, cuda_detr_kernels()).
 const Kernel* cuda_kernel(const NodeSignature& sig);
-const Kernel* cuda_detr_kernel(const NodeSignature& sig);
+std::vector<OpKernel> cuda_detr_kernels();
 
 // How a linear node's epilogue is split between cuBLASLt and the
 // element-wise kernel. cuBLASLt computes act(x W^T + b + C) with act none,

@@ -162,25 +162,24 @@ void sine_position(const KernelArgs& a) {
   kernels::sine_position(p);
 }
 
-const Kernel kConv2d{conv2d, conv2d_workspace, conv2d_prepare, conv2d_release, 1u << 1};
-const Kernel kMaxPool{max_pool};
-const Kernel kNchwToNhwc{nchw_to_nhwc};
-const Kernel kMaskResize{mask_resize};
-const Kernel kSinePosition{sine_position};
+// cuDNN's fusions and the epilogue kernel run ReLU only.
+bool conv2d_can_implement(const NodeSignature& sig, std::string* why) {
+  const Activation act = sig.node->attrs.act;
+  if (act == Activation::none || act == Activation::relu) return true;
+  *why = "the GPU's convolution fuses ReLU only; another activation runs as a node of its own";
+  return false;
+}
 
 }  // namespace
 
-const Kernel* cuda_detr_kernel(const NodeSignature& sig) {
-  switch (sig.node->op) {
-    // cuDNN's fusions and the epilogue kernel run ReLU only.
-    case Op::conv2d:
-      return sig.node->attrs.act == Activation::none || sig.node->attrs.act == Activation::relu ? &kConv2d : nullptr;
-    case Op::max_pool: return &kMaxPool;
-    case Op::nchw_to_nhwc: return &kNchwToNhwc;
-    case Op::mask_resize: return &kMaskResize;
-    case Op::sine_position: return &kSinePosition;
-    default: return nullptr;
-  }
+std::vector<OpKernel> cuda_detr_kernels() {
+  return {
+      {Op::conv2d, {conv2d, conv2d_workspace, conv2d_prepare, conv2d_release, 1u << 1, conv2d_can_implement}},
+      {Op::max_pool, {max_pool}},
+      {Op::nchw_to_nhwc, {nchw_to_nhwc}},
+      {Op::mask_resize, {mask_resize}},
+      {Op::sine_position, {sine_position}},
+  };
 }
 
 }  // namespace visionrt::cuda

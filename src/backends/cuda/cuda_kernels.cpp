@@ -273,19 +273,42 @@ void zeros_like(const KernelArgs& a) {
   check(cudaMemsetAsync(a.out.data(), 0, a.out.nbytes(), static_cast<cudaStream_t>(a.stream)), "zeroing on the GPU");
 }
 
-const Kernel kPatchEmbed{patch_embed, patch_embed_workspace};
-const Kernel kEmbedTokens{embed_tokens};
-const Kernel kLayerNorm{layer_norm};
-const Kernel kLinear{linear, linear_workspace, linear_prepare, linear_release};
-const Kernel kAttention{attention};
-const Kernel kActivation{activation};
-const Kernel kAdd{add};
-const Kernel kSelectToken{select_token};
-const Kernel kCopy{copy};
-const Kernel kCast{cast};
-const Kernel kExpand{expand};
-const Kernel kZerosLike{zeros_like};
-const Kernel kResamplePosition{resample_position};
+// The head widths the attention kernels hold (mha_flash_tiled.hpp).
+bool attention_can_implement(const NodeSignature& sig, std::string* why) {
+  const graph::Attrs& at = sig.node->attrs;
+  if (at.heads > 0 && at.dim % at.heads == 0 && kernels::supports_head_dim(at.dim / at.heads)) return true;
+  *why = str_cat("attention over ", at.heads, " heads of width ", at.heads ? at.dim / at.heads : 0,
+                 ": the GPU's kernel holds heads whose width is a multiple of 8 up to ", kernels::kMaxHeadDim);
+  return false;
+}
+
+std::vector<OpKernel> vit_kernels() {
+  return {
+      {Op::patch_embed, {patch_embed, patch_embed_workspace}},
+      {Op::embed_tokens, {embed_tokens}},
+      {Op::layer_norm, {layer_norm}},
+      {Op::linear, {linear, linear_workspace, linear_prepare, linear_release}},
+      {Op::attention, {attention, nullptr, nullptr, nullptr, 0, attention_can_implement}},
+      {Op::activation, {activation}},
+      {Op::add, {add}},
+      {Op::select_token, {select_token}},
+      {Op::flatten_spatial, {copy}},  // the same elements
+      {Op::cast, {cast}},
+      {Op::expand, {expand}},
+      {Op::zeros_like, {zeros_like}},
+      {Op::resample_position, {resample_position}},
+  };
+}
+
+// This file's ops and the backbone's (cuda_detr_kernels.cpp) in one table.
+const KernelTable& cuda_table() {
+  static const KernelTable table = [] {
+    std::vector<OpKernel> entries = vit_kernels();
+    for (const OpKernel& e : cuda_detr_kernels()) entries.push_back(e);
+    return KernelTable(entries);
+  }();
+  return table;
+}
 
 }  // namespace
 
@@ -321,35 +344,12 @@ bool cuda_accepts_epilogue(const graph::Epilogue& e) {
 }
 
 const Kernel* cuda_kernel(const NodeSignature& sig) {
+  // Every kernel computes in the float dtypes; the precision pass gives a
+  // node one of them throughout (masks stay F32).
   for (DType t : sig.in_dtypes)
     if (!is_float(t)) return nullptr;
   if (!is_float(sig.out_dtype)) return nullptr;
-  const graph::Attrs& at = sig.node->attrs;
-  switch (sig.node->op) {
-    case Op::patch_embed: return &kPatchEmbed;
-    case Op::embed_tokens: return &kEmbedTokens;
-    case Op::layer_norm: return &kLayerNorm;
-    case Op::linear: return &kLinear;
-    case Op::attention: {
-      const bool supported = at.heads > 0 && at.dim % at.heads == 0 && kernels::supports_head_dim(at.dim / at.heads);
-      return supported ? &kAttention : nullptr;
-    }
-    case Op::activation: return &kActivation;
-    case Op::add: return &kAdd;
-    case Op::select_token: return &kSelectToken;
-    case Op::flatten_spatial: return &kCopy;
-    case Op::cast: return &kCast;
-    case Op::expand: return &kExpand;
-    case Op::zeros_like: return &kZerosLike;
-    case Op::resample_position: return &kResamplePosition;
-    case Op::nchw_to_nhwc:
-    case Op::conv2d:
-    case Op::max_pool:
-    case Op::mask_resize:
-    case Op::sine_position: return cuda_detr_kernel(sig);
-    case Op::count_: break;
-  }
-  return nullptr;
+  return cuda_table().find(sig.node->op);
 }
 
 }  // namespace visionrt::cuda

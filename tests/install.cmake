@@ -19,5 +19,5 @@ add_test(NAME install_and_consume
     "-DLINKER_FLAGS=${CMAKE_EXE_LINKER_FLAGS}"
     -P ${CMAKE_CURRENT_SOURCE_DIR}/install_test.cmake)
 set_tests_properties(install_and_consume PROPERTIES
-  TIMEOUT 600
+  TIMEOUT 600 LABELS slow
   SKIP_REGULAR_EXPRESSION "visionrt install test skipped")

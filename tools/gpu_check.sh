@@ -287,11 +287,12 @@ fi
 
 # Only what runs: the tests, the tool (and its library and the CUDA
 # backend), and the kernel benchmark where there is a GPU to run it.
-targets=(visionrt_cli visionrt_cuda visionrt_tests visionrt_allocation_tests)
+targets=(visionrt_cli visionrt_cuda visionrt_tests visionrt_cuda_tests visionrt_allocation_tests)
 ((GPU)) && targets+=(bench_kernels)
 run_step cpu "build ($JOBS jobs: ${targets[*]})" "$LIMIT" build.log \
   cmake --build "$BUILD" -j "$JOBS" --target "${targets[@]}" || exit
-TESTS="$BUILD/tests/visionrt_tests"
+# The GPU tests are a binary of their own (tests/CMakeLists.txt).
+TESTS="$BUILD/tests/visionrt_cuda_tests"
 
 # --------------------------------------------------------- the GPU tests
 # GPU test suites: those whose tests call VRT_REQUIRE_CUDA, and Cuda*.

@@ -23,6 +23,8 @@ if command -v nvcc >/dev/null || [[ -x /usr/local/cuda/bin/nvcc ]]; then cuda=ON
 bash tools/setup.sh -DVISIONRT_WITH_CUDA="$cuda" -DVISIONRT_WITH_OPENCV=ON -DVISIONRT_WITH_ONEDNN=ON "$@"
 ctest --test-dir build --output-on-failure -j2 --timeout 900
 bash tools/check_test_skips.sh build
+echo "test: the slowest tests, in seconds (ctest -L quick is the quick loop: docs/contributing.md)"
+awk '/^---/ { exit } NF == 3 { printf "%8.2f  %s\n", $3, $1 }' build/Testing/Temporary/CTestCostData.txt | sort -rn | head -15
 
 cmake -S . -B build-minimal -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DVISIONRT_WITH_CUDA=OFF -DVISIONRT_WITH_OPENCV=OFF -DVISIONRT_WITH_ONEDNN=OFF

@@ -622,7 +622,7 @@ TEST(CliBench, EndToEndTimesEachStageOnImageFiles) {
 
 // A decoded image preprocesses to exactly what its file does.
 TEST(ClassifierApi, PreprocessOfADecodedImageEqualsPreprocessFile) {
-  if (!has_image_io()) return;
+  if (!has_image_io()) GTEST_SKIP() << "built without the image front end (OpenCV)";
   Options options;
   options.device = Device::cpu;
   const Classifier c = Classifier::load(kDemoModel.string(), options);

@@ -27,17 +27,39 @@ Options with(Precision p) {
   return o;
 }
 
-// Whether this CPU runs bf16 products; where it does not, checks the error.
-bool bf16_available() {
+// Why this CPU cannot run bf16 products (the library's own refusal, which
+// must name what is missing), or "" where it can.
+std::string bf16_missing() {
   try {
     Classifier::load((kRoot / "models/demo/vit-digits").string(), with(Precision::bf16));
-    return true;
+    return "";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), StatusCode::unsupported);
     EXPECT_NE(std::string(e.what()).find("AVX-512 BF16 or AMX"), std::string::npos) << e.what();
-    std::printf("bf16 refused here, as it must be: %s\n", e.what());
-    return false;
+    return e.what();
   }
+}
+
+// The numeric tests need a CPU with BF16 products: elsewhere they skip, with
+// a reason tools/check_test_skips.sh knows, as GPU tests do without a GPU.
+#define VRT_REQUIRE_BF16_CPU()                                                 \
+  do {                                                                         \
+    const std::string missing = bf16_missing();                                \
+    if (!missing.empty()) GTEST_SKIP() << "no BF16 on this CPU: " << missing; \
+  } while (0)
+
+// bf16 is refused with its reason where the CPU lacks it; where it has it,
+// the model loads and answers.
+TEST(CpuBf16Test, RefusedWithItsReasonOrRuns) {
+  const std::string missing = bf16_missing();
+  if (!missing.empty()) {
+    std::printf("bf16 refused here, as it must be: %s\n", missing.c_str());
+    return;
+  }
+  const Classifier c = Classifier::load((kRoot / "models/demo/vit-digits").string(), with(Precision::bf16));
+  const std::vector<float> px(size_t(c.info().num_channels) * c.info().image_height * c.info().image_width, 0.25f);
+  const std::vector<float> logits = c.logits(px.data(), 1, c.info().image_height, c.info().image_width);
+  EXPECT_EQ(logits.size(), c.label_names().size());
 }
 
 // bf16 rounds both operands of every product to 8 significant bits (each
@@ -54,7 +76,7 @@ double relative_bound(int products) { return 4 * std::ldexp(1.0, -8) * std::sqrt
 constexpr double kBoxBound = 0.02;
 
 TEST(CpuBf16Test, VitFixturesKeepTopOneAndStayWithinBounds) {
-  if (!bf16_available()) return;
+  VRT_REQUIRE_BF16_CPU();
   int checked = 0;
   for (const auto& e : fs::directory_iterator(kRoot / "tests/fixtures/vit")) {
     const fs::path dir = e.path();
@@ -87,7 +109,7 @@ TEST(CpuBf16Test, VitFixturesKeepTopOneAndStayWithinBounds) {
 }
 
 TEST(CpuBf16Test, DetrFixturesStayWithinBounds) {
-  if (!bf16_available()) return;
+  VRT_REQUIRE_BF16_CPU();
   for (const char* name : {"r18_timm", "r18_hf", "dc5", "r50_hf_small"}) {
     SCOPED_TRACE(name);
     const fs::path dir = kRoot / "tests/fixtures/detr" / name;
@@ -110,7 +132,7 @@ TEST(CpuBf16Test, DetrFixturesStayWithinBounds) {
 }
 
 TEST(CpuBf16Test, DemoModelsGiveTheSameAnswers) {
-  if (!bf16_available()) return;
+  VRT_REQUIRE_BF16_CPU();
   if (!has_image_io()) GTEST_SKIP() << "built without the OpenCV image front end";
   std::vector<std::string> digits, shapes;
   for (const auto& e : fs::directory_iterator(kRoot / "models/demo/images/digits")) digits.push_back(e.path().string());
@@ -132,8 +154,10 @@ TEST(CpuBf16Test, DemoModelsGiveTheSameAnswers) {
         px = std::max(px, double(std::abs(p - q)));
     }
   }
-  // The 128-pixel shape images: kBoxBound of the image is 2.6 pixels.
+  // The 128-pixel shape images: kBoxBound of the image is 2.6 pixels; scores
+  // come from a softmax of logits within relative_bound(100) of each other.
   EXPECT_LE(px, kBoxBound * 128);
+  EXPECT_LE(score, relative_bound(100));
   std::printf("demo models: same top-1 on %zu digits; same detections on %zu shape images, scores within %.4f, "
               "boxes within %.2f px\n", digits.size(), shapes.size(), score, px);
 }

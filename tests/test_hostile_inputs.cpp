@@ -105,7 +105,9 @@ TEST(HostileInputs, ProgressiveJpegOverTheScanLimitIsRefused) {
   const auto start = std::chrono::steady_clock::now();
   expect_error([] { decode(progressive_jpeg(16, 16, 30000)); }, StatusCode::invalid_argument,
                "t.jpg: progressive JPEG with more than 1000 scans (the limit)");
-  EXPECT_LT(seconds_since(start), 1.0);
+  // Bounded, not fast: 30,000 scans decoded for over a minute before the
+  // limit; 10 s leaves room for a loaded machine or a sanitizer build.
+  EXPECT_LT(seconds_since(start), 10.0);
 }
 
 TEST(HostileInputs, JpegScansOverTheDecodeWorkLimitAreRefused) {
@@ -115,7 +117,7 @@ TEST(HostileInputs, JpegScansOverTheDecodeWorkLimitAreRefused) {
   const auto start = std::chrono::steady_clock::now();
   expect_error([] { decode(progressive_jpeg(4000, 4000, 600)); }, StatusCode::invalid_argument,
                "t.jpg: JPEG whose scans decode more than 134217728 8x8 blocks (the decode-work limit)");
-  EXPECT_LT(seconds_since(start), 10.0);
+  EXPECT_LT(seconds_since(start), 60.0);  // bounded (see the test above); about 1.5 s here
 }
 
 // --- PNG, WebP: messages and memory -----------------------------------------
@@ -312,6 +314,11 @@ std::pair<long, std::string> classify_peak(const std::filesystem::path& image, c
 
 TEST(HostileInputs, DecodingPeaksAtTwiceTheRgbImage) {
   if (!has_image_io()) GTEST_SKIP() << "built without the OpenCV image front end";
+#if defined(__SANITIZE_ADDRESS__)
+  // Freed blocks wait in the sanitizer's quarantine and every byte has its
+  // shadow: the peak measured would be the sanitizer's, not the decoder's.
+  GTEST_SKIP() << "peak memory is not the decoder's under AddressSanitizer";
+#endif
   ScratchDir scratch;
   // 16-bit RGBA: 128 MB of samples for 48 MB of RGB. It was held as
   // OpenCV's samples, their RGB conversion, a copy for the orientation and
@@ -355,7 +362,9 @@ TEST_F(HostileCheckpoint, HeaderOverTheEntryLimitIsRefusedWhileParsed) {
   write_bytes(dir_ / "model.safetensors", with_empty_tensors(300000));
   const auto start = std::chrono::steady_clock::now();
   const Error e = load_error();
-  EXPECT_LT(seconds_since(start), 1.0);
+  // Quadratic parsing would take hours here; linear takes about 0.3 s, and
+  // 10 s leaves room for a loaded machine or a sanitizer build.
+  EXPECT_LT(seconds_since(start), 10.0);
   EXPECT_EQ(e.code(), StatusCode::corrupt_file);
   EXPECT_NE(std::string(e.what()).find("model.safetensors: header: more than 100000 entries (the limit)"),
             std::string::npos)
@@ -368,7 +377,8 @@ TEST_F(HostileCheckpoint, ManyUnusedEntriesAreRefusedInLinearTime) {
   write_bytes(dir_ / "model.safetensors", with_empty_tensors(io::kMaxSafetensorsEntries - 200));
   const auto start = std::chrono::steady_clock::now();
   const Error e = load_error();
-  EXPECT_LT(seconds_since(start), 5.0);
+  // About 0.6 s here; quadratic checks would take about a minute.
+  EXPECT_LT(seconds_since(start), 30.0);
   EXPECT_EQ(e.code(), StatusCode::corrupt_file);
   EXPECT_NE(std::string(e.what()).find("holds 99800 tensors the config does not use: t0, t1, t10, ..."),
             std::string::npos)

@@ -58,16 +58,22 @@ constexpr int64_t kMaxImagePixels = 100'000'000;
 // or sized from it; past one, loading or decoding fails with one error that
 // names the file and key:
 //   image files: regular files of at most 1 GiB, kMaxImagePixels pixels;
+//     a progressive JPEG of at most 1000 scans decoding at most 2^27 8x8
+//     blocks in all; PNG sides up to 1,000,000 pixels (libpng's limit);
 //   config.json, preprocessor_config.json, safetensors index: regular files
 //     of at most 16 MiB, JSON nested at most 64 levels deep;
-//   safetensors header: at most 100,000,000 bytes, within its file;
+//   safetensors header: at most 100,000,000 bytes, within its file, and
+//     100,000 entries;
+//   weights: finite (no NaN or infinity), else the tensor is named; a
+//     non-finite output is an error naming the output;
 //   num_labels / id2label: at most 1,000,000 labels;
 //   preprocessor sizes: at most 8192 a side and 2^26 pixels;
 //   config integers: image_size and patch_size 1..16384, widths up to
 //     65536, feed-forward widths up to 262144, layers 1..1024 (a DETR
 //     encoder may have 0), heads up to 4096, channels up to 1024, queries
 //     up to 100,000, backbone stage depths 1..1024;
-//   a checkpoint holding tensors the config does not use is refused.
+//   a checkpoint holding tensors the config does not use is refused, and so
+//   is a config key transformers reads that visionrt cannot honour.
 //
 // Threads: load() may run on several threads at once. A loaded Classifier
 // or Detector may be shared by any number of threads, every method being

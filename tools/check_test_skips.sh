@@ -6,8 +6,8 @@
 # --base/--large). A full build skipping a test for anything else (a part
 # built without, a missing file) has left something untested. It also fails
 # on a test that returns early at its start (`if (...) return;` as its first
-# statement): such a test passes having checked nothing, where it must skip
-# with its reason.
+# statement, or right after a VRT_REQUIRE_* guard): such a test passes having
+# checked nothing, where it must skip with its reason.
 #
 #   bash tools/check_test_skips.sh BUILD_DIR
 set -euo pipefail
@@ -15,6 +15,7 @@ set -euo pipefail
 log="${1:?usage: check_test_skips.sh BUILD_DIR}/Testing/Temporary/LastTest.log"
 
 guards=$(awk '/^ *TEST(_P|_F)?\(/ { start = FNR; next }
+              start && FNR == start + 1 && /^ *VRT_REQUIRE_[A-Z0-9_]*\(\);/ { start = FNR; next }
               start && FNR == start + 1 && /^ *if \(.*\) return;/ { print FILENAME ":" FNR ": " $0 }
               { start = 0 }' "$(dirname "${BASH_SOURCE[0]}")"/../tests/*.cpp "$(dirname "${BASH_SOURCE[0]}")"/../tests/cuda/*.cpp)
 if [[ -n $guards ]]; then

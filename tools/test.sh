@@ -17,6 +17,8 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # The layers first: an include crossing them fails before anything builds.
+source tools/apt_packages.sh
+install_packages test python3
 python3 tools/check_layers.py
 cuda=OFF
 if command -v nvcc >/dev/null || [[ -x /usr/local/cuda/bin/nvcc ]]; then cuda=ON; fi

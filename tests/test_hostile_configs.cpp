@@ -458,6 +458,38 @@ std::string tiff_with(const std::vector<std::pair<uint16_t, uint32_t>>& tags) {
   return std::string("II*\0", 4) + le32(8) + ifd + le32(0) + std::string(1, '\x80');
 }
 
+// Inputs the image decoder's fuzzer found (kept as its seeds): a PNG whose
+// last row's filter byte ended the pass table (a read past it), a TIFF of
+// height 0 (a division by zero). The PNG decodes, the TIFF gives one error
+// naming its problem, neither prints; the sanitizer runs check the memory.
+TEST(HostileImages, FuzzerFindingsGiveOneErrorAndNothingOnStderr) {
+#if !VISIONRT_HAVE_OPENCV
+  GTEST_SKIP() << "built without OpenCV";
+#endif
+  ScratchDir scratch;
+  const fs::path seeds = fs::path(VISIONRT_SOURCE_DIR) / "tests/fuzz/corpus/fuzz_image_decode";
+  const std::pair<const char*, const char*> cases[] = {
+      {"png_16bit_last_row_filter.png", "decoded"},  // a whole 4x2 image: only the check read past
+      {"tiff_zero_height.tif", "tiff_zero_height.tif: cannot decode image (TIFF with a side of 0 pixels)"},
+  };
+  for (const auto& [file, want] : cases) {
+    SCOPED_TRACE(file);
+    std::ifstream in(seeds / file, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_FALSE(bytes.empty());
+    std::string message = "decoded";
+    const std::string chatter = stderr_of(scratch, [&] {
+      try {
+        visionrt::io::decode_image(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), file, 1 << 20);
+      } catch (const visionrt::Error& e) {
+        message = e.what();
+      }
+    });
+    EXPECT_EQ(message, want);
+    EXPECT_EQ(chatter, "");
+  }
+}
+
 TEST(HostileImages, HeadersOpenCvWouldPrintAboutAreRefusedFirst) {
 #if !VISIONRT_HAVE_OPENCV
   GTEST_SKIP() << "built without OpenCV";

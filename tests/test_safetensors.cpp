@@ -163,6 +163,18 @@ TEST(SafetensorsTest, ConvertsKnownHalfAndBfloat16Patterns) {
   EXPECT_EQ(b.f32()[2], -0.5f);
 }
 
+// An empty tensor may have no data at all (a [0, 7] entry of a file): its
+// conversion reads nothing (a fuzzer found memcpy handed a null pointer).
+TEST(SafetensorsTest, EmptyTensorsConvertWithoutData) {
+  for (DType t : {DType::f32, DType::f16, DType::bf16}) {
+    const Tensor f = to_f32(Tensor::view(t, {0, 7}, nullptr));
+    EXPECT_EQ(f.numel(), 0);
+    EXPECT_EQ(f.shape(), (Shape{0, 7}));
+  }
+  convert_floats(nullptr, DType::f32, nullptr, DType::f32, 0);
+  EXPECT_THROW(convert_floats(nullptr, DType::i64, nullptr, DType::f32, 0), Error);
+}
+
 TEST(SafetensorsTest, ViewKeepsTheFileMapped) {
   ScratchDir dir;
   const std::string path = dir.file("model.safetensors");

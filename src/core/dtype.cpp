@@ -10,6 +10,7 @@ namespace visionrt {
 void convert_floats(const void* src, DType from, void* dst, DType to, int64_t n) {
   if (!is_float(from) || !is_float(to))
     fail(StatusCode::unsupported, "cannot convert ", dtype_name(from), " data to ", dtype_name(to));
+  if (n <= 0) return;  // an empty tensor may have no data at all
   if (from == to) {
     std::memcpy(dst, src, static_cast<size_t>(n) * dtype_size(to));
     return;

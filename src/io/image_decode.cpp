@@ -334,6 +334,9 @@ void check_tiff_layout(const TiffIfd& ifd, const std::string& name) {
 // libtiff fail and OpenCV print; PIL refuses them too ("decoder error").
 // Called after check_tiff_layout, so the sizes are bounded.
 void check_tiff_blocks(ByteReader r, const TiffIfd& ifd, const std::string& name) {
+  // Every size below divides by the height (a fuzzer found the zero).
+  if (ifd.width <= 0 || ifd.height <= 0)
+    fail(StatusCode::corrupt_file, name, ": cannot decode image (TIFF with a side of 0 pixels)");
   if (ifd.offsets.count == 0 || ifd.offsets.count != ifd.byte_counts.count) return;
   const bool tiled = ifd.tile_width > 0 && ifd.tile_length > 0;
   const uint64_t samples = ifd.samples_per_pixel < 1 ? 1 : static_cast<uint64_t>(ifd.samples_per_pixel);

@@ -23,6 +23,7 @@ std::string png_data_problem(ByteReader r) {
                         !(colour == 3 && depth == 16);
   if (!r.ok() || channels == 0 || !depth_ok || interlace > 1 || r.uint(26, 1) != 0 || r.uint(27, 1) != 0)
     return "an IHDR chunk with an invalid bit depth, colour type, or compression, filter or interlace method";
+  if (width == 0 || height == 0) return "an IHDR chunk with a side of 0 pixels";
   if (width > kMaxPngSide || height > kMaxPngSide)
     return "a side over " + std::to_string(kMaxPngSide) + " pixels, libpng's limit";
 #if VISIONRT_HAVE_ZLIB
@@ -79,8 +80,11 @@ std::string png_data_problem(ByteReader r) {
         z.avail_out = static_cast<uInt>(scratch.size());
         status = inflate(&z, Z_NO_FLUSH);
         const uint64_t got = scratch.size() - z.avail_out;
-        for (; pass < passes.size() && filter_at < produced + got; filter_at += passes[pass].second) {
+        // The row's length is read before the pass may end: past the last
+        // pass there is no passes[pass] to read.
+        while (pass < passes.size() && filter_at < produced + got) {
           bad_filter = bad_filter || scratch[filter_at - produced] > 4;
+          filter_at += passes[pass].second;
           if (++row == passes[pass].first) row = 0, ++pass;
         }
         produced += got;

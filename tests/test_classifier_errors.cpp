@@ -23,6 +23,27 @@ class ClassifierErrorsTest : public ModelFolderFixture<Classifier> {
   ClassifierErrorsTest() : ModelFolderFixture(kFixture) {}
 };
 
+// The one spelling of devices and precisions: every value round-trips,
+// and nothing else parses (case, spaces and near misses included).
+TEST(PublicNames, DevicesAndPrecisionsRoundTripAndNothingElseParses) {
+  for (Device d : {Device::cpu, Device::cuda, Device::automatic}) {
+    Device back = Device::cpu;
+    EXPECT_TRUE(parse_device(device_name(d), &back)) << device_name(d);
+    EXPECT_EQ(back, d);
+  }
+  for (Precision p : {Precision::fp32, Precision::bf16, Precision::fp16, Precision::tf32}) {
+    Precision back = Precision::fp32;
+    EXPECT_TRUE(parse_precision(precision_name(p), &back)) << precision_name(p);
+    EXPECT_EQ(back, p);
+  }
+  EXPECT_STREQ(device_name(Device::automatic), "auto");
+  EXPECT_STREQ(precision_name(Precision::bf16), "bf16");
+  Device d;
+  Precision p;
+  for (const char* bad : {"", "CPU", "gpu", "cuda ", "automatic"}) EXPECT_FALSE(parse_device(bad, &d)) << bad;
+  for (const char* bad : {"", "FP32", "fp8", "bfloat16", "fp16 "}) EXPECT_FALSE(parse_precision(bad, &p)) << bad;
+}
+
 TEST_F(ClassifierErrorsTest, MissingFolder) {
   fs::remove_all(dir_);
   const Error e = load_error();

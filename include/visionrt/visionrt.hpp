@@ -39,6 +39,14 @@ enum class Device { cpu, cuda, automatic };
 // tensor cores with 10-bit mantissas).
 enum class Precision { fp32, bf16, fp16, tf32 };
 
+// The one spelling of devices ("cpu", "cuda", "auto") and precisions
+// ("fp32", "bf16", "fp16", "tf32") that the tool, the Python package and
+// serving use. parse_* return false for any other text.
+VISIONRT_API const char* device_name(Device device) noexcept;
+VISIONRT_API bool parse_device(const std::string& text, Device* device) noexcept;
+VISIONRT_API const char* precision_name(Precision precision) noexcept;
+VISIONRT_API bool parse_precision(const std::string& text, Precision* precision) noexcept;
+
 struct Options {
   Device device = Device::automatic;  // automatic: CUDA when usable, else CPU
   int num_threads = 0;                // CPU worker threads; 0 = all cores

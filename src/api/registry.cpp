@@ -3,6 +3,7 @@
 #include "api/registry.hpp"
 
 #include <string>
+#include <utility>
 
 #include "backends/cuda_plugin.hpp"
 #include "core/error.hpp"
@@ -19,14 +20,37 @@ std::shared_ptr<Backend> make_gpu_backend(Precision precision) {
 
 }  // namespace
 
-const char* precision_name(Precision precision) {
-  switch (precision) {
-    case Precision::fp32: return "fp32";
-    case Precision::bf16: return "bf16";
-    case Precision::fp16: return "fp16";
-    case Precision::tf32: return "tf32";
-  }
+namespace {
+
+constexpr std::pair<Device, const char*> kDeviceNames[] = {
+    {Device::cpu, "cpu"}, {Device::cuda, "cuda"}, {Device::automatic, "auto"}};
+constexpr std::pair<Precision, const char*> kPrecisionNames[] = {
+    {Precision::fp32, "fp32"}, {Precision::bf16, "bf16"}, {Precision::fp16, "fp16"}, {Precision::tf32, "tf32"}};
+
+template <typename T, size_t N>
+const char* name_of(const std::pair<T, const char*> (&names)[N], T value) {
+  for (const auto& [v, name] : names)
+    if (v == value) return name;
   return "?";
+}
+
+template <typename T, size_t N>
+bool parse(const std::pair<T, const char*> (&names)[N], const std::string& text, T* value) {
+  for (const auto& [v, name] : names)
+    if (text == name) {
+      *value = v;
+      return true;
+    }
+  return false;
+}
+
+}  // namespace
+
+const char* device_name(Device device) noexcept { return name_of(kDeviceNames, device); }
+bool parse_device(const std::string& text, Device* device) noexcept { return parse(kDeviceNames, text, device); }
+const char* precision_name(Precision precision) noexcept { return name_of(kPrecisionNames, precision); }
+bool parse_precision(const std::string& text, Precision* precision) noexcept {
+  return parse(kPrecisionNames, text, precision);
 }
 
 bool cuda_backend_usable() noexcept {

@@ -28,6 +28,4 @@ std::shared_ptr<Backend> make_cpu_backend_for(int threads, Precision precision);
 // The device a backend runs on (cpu or cuda, never automatic).
 Device device_of(const Backend& backend);
 
-const char* precision_name(Precision precision);
-
 }  // namespace visionrt

@@ -232,15 +232,10 @@ nb::ndarray<nb::numpy, float> to_numpy(std::vector<float> values, std::initializ
 visionrt::Options options_of(const std::string& device, const std::string& precision, int threads,
                              bool interpolate_pos_encoding) {
   visionrt::Options o;
-  if (device == "auto") o.device = visionrt::Device::automatic;
-  else if (device == "cpu") o.device = visionrt::Device::cpu;
-  else if (device == "cuda") o.device = visionrt::Device::cuda;
-  else invalid("device must be 'auto', 'cpu' or 'cuda', not '" + device + "'");
-  if (precision == "fp32") o.precision = visionrt::Precision::fp32;
-  else if (precision == "tf32") o.precision = visionrt::Precision::tf32;
-  else if (precision == "fp16") o.precision = visionrt::Precision::fp16;
-  else if (precision == "bf16") o.precision = visionrt::Precision::bf16;
-  else invalid("precision must be 'fp32', 'tf32', 'fp16' or 'bf16', not '" + precision + "'");
+  if (!visionrt::parse_device(device, &o.device))
+    invalid("device must be 'auto', 'cpu' or 'cuda', not '" + device + "'");
+  if (!visionrt::parse_precision(precision, &o.precision))
+    invalid("precision must be 'fp32', 'tf32', 'fp16' or 'bf16', not '" + precision + "'");
   o.num_threads = threads;
   o.interpolate_pos_encoding = interpolate_pos_encoding;
   return o;
@@ -271,7 +266,6 @@ nb::dict info_of(const visionrt::ModelInfo& i, bool sizes) {
   return d;
 }
 
-const char* device_name(visionrt::Device d) { return d == visionrt::Device::cuda ? "cuda" : "cpu"; }
 
 // transformers' pipeline("image-classification") form.
 nb::list predictions(const std::vector<visionrt::Label>& labels) {
@@ -404,7 +398,7 @@ NB_MODULE(_visionrt, m) {
       .def("classify", &classify, "images"_a, "topk"_a)
       .def("logits", &logits, "pixel_values"_a)
       .def_prop_ro("labels", &visionrt::Classifier::label_names)
-      .def_prop_ro("device", [](const visionrt::Classifier& c) { return device_name(c.device()); })
+      .def_prop_ro("device", [](const visionrt::Classifier& c) { return visionrt::device_name(c.device()); })
       .def_prop_ro("device_notice", &visionrt::Classifier::device_notice)
       .def_prop_ro("info", [](const visionrt::Classifier& c) { return info_of(c.info(), true); });
 
@@ -417,7 +411,7 @@ NB_MODULE(_visionrt, m) {
       .def("detect", &detect, "images"_a, "threshold"_a)
       .def("forward", &forward, "pixel_values"_a, "pixel_mask"_a.none())
       .def_prop_ro("labels", &visionrt::Detector::label_names)
-      .def_prop_ro("device", [](const visionrt::Detector& d) { return device_name(d.device()); })
+      .def_prop_ro("device", [](const visionrt::Detector& d) { return visionrt::device_name(d.device()); })
       .def_prop_ro("device_notice", &visionrt::Detector::device_notice)
       .def_prop_ro("info", [](const visionrt::Detector& d) { return info_of(d.info(), false); });
 }

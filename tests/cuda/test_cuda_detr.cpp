@@ -9,7 +9,6 @@
 #include <cmath>
 #include <filesystem>
 
-#include "api/registry.hpp"
 #include "io/safetensors.hpp"
 #include "kernel_test_util.hpp"
 #include "visionrt/visionrt.hpp"

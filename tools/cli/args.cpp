@@ -82,9 +82,8 @@ int parse_int(const std::string& text, const std::string& what, int min, int max
 }
 
 visionrt::Device parse_device(const std::string& text) {
-  if (text == "cpu") return visionrt::Device::cpu;
-  if (text == "cuda") return visionrt::Device::cuda;
-  if (text == "auto") return visionrt::Device::automatic;
+  visionrt::Device device;
+  if (visionrt::parse_device(text, &device)) return device;
   throw UsageError("invalid value '" + text + "' for --device (expected cpu, cuda or auto)");
 }
 
@@ -97,21 +96,9 @@ float parse_threshold(const std::string& text) {
 }
 
 visionrt::Precision parse_precision(const std::string& text) {
-  if (text == "fp32") return visionrt::Precision::fp32;
-  if (text == "bf16") return visionrt::Precision::bf16;
-  if (text == "fp16") return visionrt::Precision::fp16;
-  if (text == "tf32") return visionrt::Precision::tf32;
+  visionrt::Precision precision;
+  if (visionrt::parse_precision(text, &precision)) return precision;
   throw UsageError("--precision must be fp32, tf32, fp16 or bf16, got '" + text + "'");
-}
-
-const char* precision_name(visionrt::Precision precision) {
-  switch (precision) {
-    case visionrt::Precision::fp32: return "fp32";
-    case visionrt::Precision::bf16: return "bf16";
-    case visionrt::Precision::fp16: return "fp16";
-    case visionrt::Precision::tf32: return "tf32";
-  }
-  return "?";
 }
 
 void read_device_options(const ArgParser& parser, visionrt::Options& options) {

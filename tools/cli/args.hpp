@@ -49,7 +49,6 @@ visionrt::Device parse_device(const std::string& text);
 
 // "fp32", "bf16", "fp16" or "tf32".
 visionrt::Precision parse_precision(const std::string& text);
-const char* precision_name(visionrt::Precision precision);
 
 // The options every model command shares (--device, --precision,
 // --threads, --cuda-graph), with their help lines: a literal, to join the

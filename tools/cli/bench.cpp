@@ -167,7 +167,7 @@ int run_bench(const std::vector<std::string>& args) {
       // On the device the model runs on: activations and scratch planned for this batch.
       const double planned_mb =
           (m.classifier ? m.classifier->peak_activation_bytes() : m.detector->peak_activation_bytes()) / 1048576.0;
-      const char* precision = precision_name(s.options.precision);
+      const char* precision = visionrt::precision_name(s.options.precision);
       if (s.json) {
         nlohmann::ordered_json j = {
             {"model", s.model_dir}, {"architecture", m.architecture}, {"device", m.device},

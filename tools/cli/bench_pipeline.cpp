@@ -148,7 +148,7 @@ int run_end_to_end(const BenchSettings& s, const Model& m) {
   if (s.json) {
     nlohmann::ordered_json j = {
         {"model", s.model_dir}, {"architecture", m.architecture}, {"device", m.device},
-        {"precision", precision_name(s.options.precision)}, {"batch", batch}, {"images", inputs.paths.size()},
+        {"precision", visionrt::precision_name(s.options.precision)}, {"batch", batch}, {"images", inputs.paths.size()},
         {"decode_threads", threads}, {"iterations", s.iterations},
         {"per_image_ms", {{"decode", decode_ms}, {"preprocess", preprocess_ms}, {"post_process", post_ms}}},
         {"forward_ms_per_batch", forward_ms}, {"model_images_per_s", model_ips},
@@ -157,7 +157,7 @@ int run_end_to_end(const BenchSettings& s, const Model& m) {
     return kExitOk;
   }
   std::printf("%s (%s), device %s, %s, batch %d, %zu image files, %d decode threads\n", s.model_dir.c_str(),
-              m.architecture.c_str(), m.device.c_str(), precision_name(s.options.precision), batch,
+              m.architecture.c_str(), m.device.c_str(), visionrt::precision_name(s.options.precision), batch,
               inputs.paths.size(), threads);
   std::printf("per image, one thread: decode %.2f ms, preprocess %.2f ms, post-process %.3f ms\n", decode_ms,
               preprocess_ms, post_ms);

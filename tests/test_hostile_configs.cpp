@@ -169,7 +169,9 @@ const std::vector<std::string> kDetrKeys = {
     "activation_dropout", "init_std", "init_xavier_std", "auxiliary_loss", "position_embedding_type", "dilation",
     "class_cost", "bbox_cost", "giou_cost", "mask_loss_coefficient", "dice_loss_coefficient",
     "bbox_loss_coefficient", "giou_loss_coefficient", "eos_coefficient", "use_timm_backbone", "backbone",
-    "use_pretrained_backbone", "backbone_kwargs", "num_labels"};
+    "use_pretrained_backbone", "backbone_kwargs", "num_labels",
+    // DetrConfig.attribute_map's other names of d_model and encoder_attention_heads.
+    "hidden_size", "num_attention_heads"};
 const std::vector<std::string> kBackboneKeys = {
     "num_channels", "embedding_size", "hidden_sizes", "depths", "layer_type", "hidden_act",
     "downsample_in_first_stage", "downsample_in_bottleneck", "out_features", "out_indices", "stage_names",
@@ -206,6 +208,31 @@ TEST(HostileConfigs, BackboneActivationOtherThanReluIsRefused) {
   ScratchDir scratch;
   const auto relu = hostile_folder(scratch, kDetrHf, [&](json& c) { c["backbone_config"]["hidden_act"] = "relu"; });
   EXPECT_NO_THROW(visionrt::Detector::load(relu, {visionrt::Device::cpu}));
+}
+
+// DETR's other names of d_model and encoder_attention_heads, as
+// transformers reads them: the same model under either name, and both names
+// with different values refused.
+TEST(HostileConfigs, DetrAliasKeysNameTheSameSettings) {
+  ScratchDir scratch;
+  const auto renamed = hostile_folder(scratch, kDetrHf, [&](json& c) {
+    c["hidden_size"] = c.at("d_model");
+    c.erase("d_model");
+    c["num_attention_heads"] = c.at("encoder_attention_heads");
+    c.erase("encoder_attention_heads");
+  });
+  const visionrt::Detector a = visionrt::Detector::load(kDetrHf.string(), {visionrt::Device::cpu});
+  const visionrt::Detector b = visionrt::Detector::load(renamed, {visionrt::Device::cpu});
+  std::vector<float> px(3 * 64 * 96);
+  for (size_t i = 0; i < px.size(); ++i) px[i] = std::sin(0.1 * double(i));
+  EXPECT_EQ(a.forward(px.data(), nullptr, 1, 64, 96).logits, b.forward(px.data(), nullptr, 1, 64, 96).logits);
+  for (const char* alias : {"hidden_size", "num_attention_heads"}) {
+    SCOPED_TRACE(alias);
+    ScratchDir s2;
+    const auto both = hostile_folder(s2, kDetrHf, [&](json& c) { c[alias] = 8; });
+    expect_refused(load_error<visionrt::Detector>(both), StatusCode::corrupt_file,
+                   std::string("config.json: '") + alias + "' (8) and '");  // the fixture's are not 8
+  }
 }
 
 TEST(HostileConfigs, ModelChangingKeysAwayFromTheirDefaultAreRefused) {

@@ -208,7 +208,7 @@ enum class Variant { plain, residual_then_bias, bias_then_residual };
 Graph build_graph(const ConvShape& s, Variant variant, cudnnHandle_t handle) {
   Graph g;
   g.fused = variant != Variant::plain;
-  g.has_residual = g.fused && s.has_residual;
+  g.has_residual = g.fused && s.epilogue.residual;
   const cudnnDataType_t io = cudnn_type(s.dtype), f32 = CUDNN_DATA_FLOAT;
   const int64_t cw = conv2d_weight_channels(s), ho = conv2d_out_h(s), wo = conv2d_out_w(s);
   void* x = tensor(g, kX, io, s.N, cw, s.H, s.W, false);
@@ -227,7 +227,7 @@ Graph build_graph(const ConvShape& s, Variant variant, cudnnHandle_t handle) {
     steps.push_back({CUDNN_POINTWISE_ADD, bias});
     if (variant == Variant::bias_then_residual && residual)
       steps.push_back({CUDNN_POINTWISE_ADD, residual});
-    if (s.act == ConvActivation::relu) steps.push_back({CUDNN_POINTWISE_RELU_FWD, nullptr});
+    if (s.epilogue.act == Activation::relu) steps.push_back({CUDNN_POINTWISE_RELU_FWD, nullptr});
     const Uid virtual_ids[] = {kConvOut, kSum1, kSum2};
     void* current = tensor(g, kConvOut, f32, s.N, s.Co, ho, wo, true);
     ops.push_back(convolution(g, s, x, w, current));
@@ -371,8 +371,8 @@ ConvPlan ConvPlan::create(const ConvShape& s, size_t max_workspace_bytes, void* 
 
   // Fused first when the epilogue's order is one cuDNN's graph can express.
   std::vector<Variant> variants;
-  if (!s.has_residual || s.act == ConvActivation::none || s.order == ConvResidualOrder::residual_then_act) {
-    if (s.has_residual) variants.push_back(Variant::residual_then_bias);
+  if (!s.epilogue.residual || s.epilogue.residual_first()) {
+    if (s.epilogue.residual) variants.push_back(Variant::residual_then_bias);
     variants.push_back(Variant::bias_then_residual);  // without a residual: the bias alone
   }
   variants.push_back(Variant::plain);
@@ -481,7 +481,7 @@ struct EpilogueArgs {
   int64_t cols;
   int64_t items;         // elements, or 16-byte vectors in the vector kernel
   bool relu;
-  bool residual_first;   // residual_then_act
+  bool residual_first;   // added before the ReLU
 };
 
 
@@ -517,7 +517,7 @@ void epilogue(const ConvShape& s, const ConvArgs& a, cudaStream_t stream) {
   // Every pointer is 16-byte aligned (can_implement), so only the width decides.
   const bool vectorised = s.Co % vec == 0;
   EpilogueArgs e{a.out, a.bias, a.residual, s.Co, vectorised ? count / vec : count,
-                 s.act == ConvActivation::relu, s.order == ConvResidualOrder::residual_then_act};
+                 s.epilogue.act == Activation::relu, s.epilogue.residual_first()};
   dispatch_dtype(s.dtype, [&](auto tag) {
     using T = decltype(tag);
     const unsigned blocks = grid_stride_blocks(e.items, kThreads);
@@ -565,11 +565,11 @@ size_t conv2d_weight_bytes(const ConvShape& s) {
 bool can_implement(const ConvShape& s, std::string* why) {
   Requirements req{why};
   req.require(is_float(s.dtype), "not a float data type: ", dtype_name(s.dtype));
-  req.require(s.act == ConvActivation::none || s.act == ConvActivation::relu, "unknown activation ",
-              static_cast<int>(s.act));
-  req.require(s.order == ConvResidualOrder::act_then_residual ||
-                  s.order == ConvResidualOrder::residual_then_act,
-              "unknown residual order ", static_cast<int>(s.order));
+  req.require(s.epilogue.act == Activation::none || s.epilogue.act == Activation::relu,
+              "no activation ", static_cast<int>(s.epilogue.act), " (ReLU or none)");
+  req.require(s.epilogue.order == ResidualOrder::act_then_residual ||
+                  s.epilogue.order == ResidualOrder::residual_then_act,
+              "unknown residual order ", static_cast<int>(s.epilogue.order));
   req.require(!s.tf32 || s.dtype == DType::f32, "tf32 needs f32 data, not ", dtype_name(s.dtype));
   req.require(s.N >= 1 && s.H >= 1 && s.W >= 1 && s.Ci >= 1 && s.Co >= 1 && s.kh >= 1 && s.kw >= 1,
               "sizes must be positive: x [", s.N, ", ", s.H, ", ", s.W, ", ", s.Ci, "], w [", s.Co,
@@ -598,8 +598,8 @@ bool can_implement(const ConvShape& s, const ConvArgs& a, std::string* why) {
   if (!can_implement(s, why)) return false;
   Requirements req{why};
   req.require(a.x && a.weight && a.bias && a.out, "null x, weight, bias or out");
-  req.require(s.has_residual == (a.residual != nullptr),
-              s.has_residual ? "the shape adds a residual but none was given"
+  req.require(s.epilogue.residual == (a.residual != nullptr),
+              s.epilogue.residual ? "the shape adds a residual but none was given"
                              : "a residual was given but the shape has none");
   if (!req.ok) return false;
   req.require(is_aligned(a.x, kAlignment) && is_aligned(a.weight, kAlignment) &&

@@ -47,6 +47,7 @@
 #include <memory>
 #include <string>
 
+#include "core/epilogue.hpp"
 #include "kernels/kernel_types.hpp"
 
 namespace visionrt::kernels {
@@ -64,19 +65,14 @@ class CudnnHandle {
   void* handle_ = nullptr;
 };
 
-enum class ConvActivation { none, relu };
-// Where the residual joins (graph::EpilogueOrder); the bias always comes first.
-enum class ConvResidualOrder { act_then_residual, residual_then_act };
-
 struct ConvShape {
   DType dtype = DType::f32;  // of x, weight, bias, residual and out
   bool tf32 = false;               // f32 only: TF32 tensor-core products
   int64_t N = 0, H = 0, W = 0, Ci = 0;  // x [N, H, W, Ci]
   int64_t Co = 0, kh = 0, kw = 0;       // weight [Co, kh, kw, Ci]
   int64_t stride = 1, pad = 0, dilation = 1;  // the same on both axes
-  ConvActivation act = ConvActivation::none;
-  bool has_residual = false;  // residual [N, Ho, Wo, Co]
-  ConvResidualOrder order = ConvResidualOrder::act_then_residual;  // with a residual
+  // After the bias: ReLU or none, a residual [N, Ho, Wo, Co] in either order.
+  Epilogue epilogue;
 };
 
 // Output height and width of `s`; 0 when not one window fits (or stride < 1).
@@ -94,7 +90,7 @@ struct ConvArgs {
   const void* x = nullptr;         // [N, H, W, Ci]
   const void* weight = nullptr;    // [Co, kh, kw, conv2d_weight_channels(shape)]
   const void* bias = nullptr;      // [Co]
-  const void* residual = nullptr;  // [N, Ho, Wo, Co]; set exactly when shape.has_residual
+  const void* residual = nullptr;  // [N, Ho, Wo, Co]; set exactly when shape.epilogue.residual
   void* out = nullptr;             // [N, Ho, Wo, Co]
   void* workspace = nullptr;       // device scratch of at least ConvPlan::workspace_bytes()
   size_t workspace_bytes = 0;

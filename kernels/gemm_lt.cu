@@ -59,17 +59,18 @@ cudaDataType_t lt_type(DType t) {
   fail(StatusCode::internal, "unknown kernel data type ", static_cast<int>(t));
 }
 
-cublasLtEpilogue_t lt_epilogue(GemmEpilogue e, bool bias) {
-  switch (e) {
-    case GemmEpilogue::none: return bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
-    case GemmEpilogue::relu: return bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
-    case GemmEpilogue::gelu_tanh: return bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+cublasLtEpilogue_t lt_epilogue(Activation act, bool bias) {
+  switch (act) {
+    case Activation::none: return bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+    case Activation::relu: return bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
+    case Activation::gelu_tanh: return bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+    default: break;
   }
-  fail(StatusCode::internal, "unknown GEMM epilogue ", static_cast<int>(e));
+  fail(StatusCode::internal, "no cuBLASLt epilogue for activation ", static_cast<int>(act));
 }
 
-bool is_valid(GemmEpilogue e) {
-  return e == GemmEpilogue::none || e == GemmEpilogue::relu || e == GemmEpilogue::gelu_tanh;
+bool lt_has_activation(Activation act) {
+  return act == Activation::none || act == Activation::relu || act == Activation::gelu_tanh;
 }
 
 template <typename T>
@@ -93,7 +94,7 @@ void init_desc(cublasLtMatmulDescOpaque_t* storage, const GemmShape& s, const vo
   const cublasLtMatmulDesc_t desc = storage;
   set_desc(desc, CUBLASLT_MATMUL_DESC_TRANSA, int32_t(CUBLAS_OP_T), "set TRANSA");
   set_desc(desc, CUBLASLT_MATMUL_DESC_TRANSB, int32_t(CUBLAS_OP_N), "set TRANSB");
-  set_desc(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, uint32_t(lt_epilogue(s.epilogue, s.has_bias)),
+  set_desc(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, uint32_t(lt_epilogue(s.epilogue.act, s.has_bias)),
            "set EPILOGUE");
   if (s.has_bias) {
     set_desc(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias, "set BIAS_POINTER");
@@ -133,7 +134,10 @@ LtHandle::~LtHandle() {
 bool can_implement(const GemmShape& s, std::string* why) {
   Requirements req{why};
   req.require(is_float(s.dtype), "not a float data type: ", dtype_name(s.dtype));
-  req.require(is_valid(s.epilogue), "unknown epilogue ", static_cast<int>(s.epilogue));
+  req.require(lt_has_activation(s.epilogue.act), "cuBLASLt has no activation ",
+              static_cast<int>(s.epilogue.act), " (it has none, ReLU and the tanh GELU)");
+  req.require(!s.epilogue.residual || s.epilogue.residual_first(),
+              "cuBLASLt adds the residual before the activation, not after");
   req.require(!s.tf32 || s.dtype == DType::f32, "tf32 needs f32 data, not ",
               dtype_name(s.dtype));
   req.require(s.M >= 1 && s.N >= 1 && s.K >= 1, "GEMM ", s.M, "x", s.N, "x", s.K,
@@ -151,8 +155,8 @@ bool can_implement(const GemmShape& s, const GemmArgs& a, std::string* why) {
   req.require(s.has_bias == (a.bias != nullptr),
               s.has_bias ? "the plan adds a bias but none was given"
                          : "a bias was given but the plan has none");
-  req.require(s.has_residual == (a.residual != nullptr),
-              s.has_residual ? "the plan adds a residual but none was given"
+  req.require(s.epilogue.residual == (a.residual != nullptr),
+              s.epilogue.residual ? "the plan adds a residual but none was given"
                              : "a residual was given but the plan has none");
   if (!req.ok) return false;
   req.require(is_aligned(a.x, kAlignment) && is_aligned(a.w, kAlignment) &&
@@ -264,8 +268,8 @@ GemmPlan GemmPlan::create(const GemmShape& s, size_t max_workspace_bytes, void* 
   if (status == CUBLAS_STATUS_NOT_SUPPORTED || (status == CUBLAS_STATUS_SUCCESS && chosen < 0))
     fail(StatusCode::unsupported, "gemm_lt: cuBLASLt has no algorithm for ", dtype_name(s.dtype),
          s.tf32 ? " (tf32)" : "", " ", s.M, "x", s.N, "x", s.K, " with epilogue ",
-         static_cast<int>(s.epilogue), s.has_bias ? " + bias" : "",
-         s.has_residual ? " + residual" : "", " within ", max_workspace_bytes,
+         static_cast<int>(s.epilogue.act), s.has_bias ? " + bias" : "",
+         s.epilogue.residual ? " + residual" : "", " within ", max_workspace_bytes,
          " bytes of workspace");
   check_lt(status, "cublasLtMatmulAlgoGetHeuristic");
   std::memcpy(plan.algo_, &results[chosen].algo, sizeof(plan.algo_));
@@ -281,10 +285,10 @@ void gemm_lt(const GemmPlan& plan, const GemmArgs& args) {
   const GemmShape& s = plan.shape();
   cublasLtMatmulDescOpaque_t desc;
   init_desc(&desc, s, args.bias);
-  const float alpha = 1.f, beta = s.has_residual ? 1.f : 0.f;
+  const float alpha = 1.f, beta = s.epilogue.residual ? 1.f : 0.f;
   // Without a residual C is out itself (never read with beta = 0); C and D
   // share one layout, which is also what in-place (residual == out) needs.
-  const void* c = s.has_residual ? args.residual : args.out;
+  const void* c = s.epilogue.residual ? args.residual : args.out;
   const auto d = static_cast<cublasLtMatrixLayout_t>(plan.d_layout_);
   cublasLtMatmulAlgo_t algo;
   std::memcpy(&algo, plan.algo_, sizeof(algo));

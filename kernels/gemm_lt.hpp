@@ -12,8 +12,8 @@
 // residual as C with beta = 1 (beta = 0 without one). So WITH AN ACTIVATION THE
 // RESIDUAL IS INSIDE IT: act(x.W^T + b + r), not act(x.W^T + b) + r as a
 // transformer block adds its skip connection (that order is
-// kernels/elementwise.hpp's bias_activation). Use a residual with
-// GemmEpilogue::none for the attention projection and the second MLP linear.
+// kernels/elementwise.hpp's bias_activation). Use a residual with no
+// activation for the attention projection and the second MLP linear.
 //
 // Compute modes: f16 and bf16 data use CUBLAS_COMPUTE_32F (fp32 scale and
 // accumulation); f32 data uses exact fp32 (CUBLAS_COMPUTE_32F) or, with
@@ -38,6 +38,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/epilogue.hpp"
 #include "kernels/kernel_types.hpp"
 
 namespace visionrt::kernels {
@@ -55,25 +56,23 @@ class LtHandle {
   void* handle_ = nullptr;
 };
 
-// The activation cuBLASLt applies last. gelu_tanh is cuBLASLt's GELU, the tanh
-// approximation 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): not the exact
-// erf form of nn.GELU() (use it only for approximate='tanh' models).
-enum class GemmEpilogue { none, relu, gelu_tanh };
-
 struct GemmShape {
   DType dtype = DType::f32;  // of x, W, bias, residual and out
   bool tf32 = false;               // f32 only: TF32 tensor-core products
   int64_t M = 0, N = 0, K = 0;     // out[M, N] = x[M, K] . W[N, K]^T
-  GemmEpilogue epilogue = GemmEpilogue::none;
-  bool has_bias = false;      // bias[N] added before the activation
-  bool has_residual = false;  // residual[M, N] added before the activation
+  bool has_bias = false;           // bias[N] added first
+  // cuBLASLt computes act(x W^T + bias + C): the activations it has are ReLU
+  // and its GELU, the tanh form (not nn.GELU()'s exact erf one), and a
+  // residual (C = residual[M, N]) joins before the activation.
+  // can_implement refuses any other epilogue.
+  Epilogue epilogue;
 };
 
 struct GemmArgs {
   const void* x = nullptr;         // [M, K]
   const void* w = nullptr;         // [N, K]
   const void* bias = nullptr;      // [N]; set exactly when shape.has_bias
-  const void* residual = nullptr;  // [M, N]; set exactly when shape.has_residual; may be out
+  const void* residual = nullptr;  // [M, N]; set exactly when shape.epilogue.residual; may be out
   void* out = nullptr;             // [M, N]
   void* workspace = nullptr;       // device scratch of at least GemmPlan::workspace_bytes()
   size_t workspace_bytes = 0;

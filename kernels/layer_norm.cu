@@ -12,8 +12,6 @@ namespace {
 
 struct LayerNormArgs {
   const void* input;
-  const void* residual;
-  void* sum_out;
   const void* gamma;
   const void* beta;
   void* output;
@@ -25,12 +23,6 @@ struct LayerNormArgs {
 constexpr int kWarpsPerBlock = 4;
 constexpr int kMaxVectorsPerLane = 16;
 
-// Value i of a row: input, or input + residual rounded to T.
-template <typename T>
-__device__ __forceinline__ float row_value(const T* x, const T* r, int64_t i) {
-  return r ? round_to<T>(to_float(x[i]) + to_float(r[i])) : to_float(x[i]);
-}
-
 template <typename T, int VPL>
 __global__ void __launch_bounds__(32 * kWarpsPerBlock) layer_norm_warp_kernel(const LayerNormArgs a) {
   constexpr int E = kVec16<T>;
@@ -40,10 +32,8 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) layer_norm_warp_kernel(co
   const int vectors = a.cols / E;
   const int64_t offset = row * a.cols;
   const T* x = static_cast<const T*>(a.input) + offset;
-  const T* res = a.residual ? static_cast<const T*>(a.residual) + offset : nullptr;
 
-  // The whole row is loaded before anything is stored, so output and sum_out
-  // may alias input or residual.
+  // The whole row is loaded before anything is stored, so output may alias input.
   float v[VPL][E];
   float sum = 0.f;
 #pragma unroll
@@ -51,12 +41,6 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) layer_norm_warp_kernel(co
     const int vec = lane + 32 * i;
     if (vec < vectors) {
       load_vec16(x + vec * E, v[i]);
-      if (res) {
-        float r[E];
-        load_vec16(res + vec * E, r);
-#pragma unroll
-        for (int j = 0; j < E; ++j) v[i][j] = round_to<T>(v[i][j] + r[j]);
-      }
 #pragma unroll
       for (int j = 0; j < E; ++j) sum += v[i][j];
     }
@@ -78,7 +62,6 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) layer_norm_warp_kernel(co
   const T* gamma = static_cast<const T*>(a.gamma);
   const T* beta = static_cast<const T*>(a.beta);
   T* y = static_cast<T*>(a.output) + offset;
-  T* sum_out = a.sum_out ? static_cast<T*>(a.sum_out) + offset : nullptr;
 #pragma unroll
   for (int i = 0; i < VPL; ++i) {
     const int vec = lane + 32 * i;
@@ -89,7 +72,6 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) layer_norm_warp_kernel(co
 #pragma unroll
       for (int j = 0; j < E; ++j) out[j] = (v[i][j] - mean) * rstd * gv[j] + bv[j];
       store_vec16(y + vec * E, out);
-      if (sum_out) store_vec16(sum_out + vec * E, v[i]);
     }
   }
 }
@@ -98,20 +80,19 @@ constexpr int kRowThreads = 256;
 
 // Any width: one CTA per row, three passes over it (mean, variance, write).
 // Each element is read and written by the same thread in the last pass, so
-// aliasing as in the warp kernel stays safe.
+// output may alias input here too.
 template <typename T>
 __global__ void __launch_bounds__(kRowThreads) layer_norm_row_kernel(const LayerNormArgs a) {
   __shared__ float scratch[32];
   const int64_t offset = int64_t(blockIdx.x) * a.cols;
   const T* x = static_cast<const T*>(a.input) + offset;
-  const T* res = a.residual ? static_cast<const T*>(a.residual) + offset : nullptr;
 
   float sum = 0.f;
-  for (int i = threadIdx.x; i < a.cols; i += kRowThreads) sum += row_value(x, res, i);
+  for (int i = threadIdx.x; i < a.cols; i += kRowThreads) sum += to_float(x[i]);
   const float mean = block_sum(sum, scratch) / a.cols;
   float sq = 0.f;
   for (int i = threadIdx.x; i < a.cols; i += kRowThreads) {
-    const float d = row_value(x, res, i) - mean;
+    const float d = to_float(x[i]) - mean;
     sq += d * d;
   }
   const float rstd = rsqrtf(block_sum(sq, scratch) / a.cols + a.eps);
@@ -119,12 +100,8 @@ __global__ void __launch_bounds__(kRowThreads) layer_norm_row_kernel(const Layer
   const T* gamma = static_cast<const T*>(a.gamma);
   const T* beta = static_cast<const T*>(a.beta);
   T* y = static_cast<T*>(a.output) + offset;
-  T* sum_out = a.sum_out ? static_cast<T*>(a.sum_out) + offset : nullptr;
-  for (int i = threadIdx.x; i < a.cols; i += kRowThreads) {
-    const float v = row_value(x, res, i);
-    y[i] = from_float<T>((v - mean) * rstd * to_float(gamma[i]) + to_float(beta[i]));
-    if (sum_out) sum_out[i] = from_float<T>(v);
-  }
+  for (int i = threadIdx.x; i < a.cols; i += kRowThreads)
+    y[i] = from_float<T>((to_float(x[i]) - mean) * rstd * to_float(gamma[i]) + to_float(beta[i]));
 }
 
 template <typename T, int VPL>
@@ -153,8 +130,8 @@ void launch_warp_path(const LayerNormArgs& a, cudaStream_t stream) {
 
 bool layer_norm_uses_warp_path(const LayerNormParams& p) {
   const int64_t vec = 16 / int64_t(dtype_size(p.dtype));
-  const bool aligned = is_aligned16(p.input) && is_aligned16(p.output) && is_aligned16(p.gamma) &&
-                       is_aligned16(p.beta) && is_aligned16(p.residual) && is_aligned16(p.sum_out);
+  const bool aligned =
+      is_aligned16(p.input) && is_aligned16(p.output) && is_aligned16(p.gamma) && is_aligned16(p.beta);
   return aligned && p.cols % vec == 0 && p.cols <= 32 * kMaxVectorsPerLane * vec;
 }
 
@@ -164,8 +141,6 @@ bool can_implement(const LayerNormParams& p, std::string* why) {
   req.require(p.rows >= 0 && p.rows <= 0x7fffffff, "rows ", p.rows, " outside 0..2^31-1");
   req.require(p.cols >= 1 && p.cols <= 0x7fffffff, "cols ", p.cols, " outside 1..2^31-1");
   req.require(p.input && p.gamma && p.beta && p.output, "null input, gamma, beta or output");
-  req.require(!p.sum_out || p.residual, "sum_out is set without a residual");
-  req.require(!p.sum_out || p.sum_out != p.output, "sum_out and output are the same buffer");
   req.require(std::isfinite(p.eps) && p.eps > 0.f, "eps ", p.eps, " must be finite and > 0");
   return req.ok;
 }
@@ -173,8 +148,7 @@ bool can_implement(const LayerNormParams& p, std::string* why) {
 void layer_norm(const LayerNormParams& p) {
   require_implementable(p, "layer_norm");
   if (p.rows == 0) return;
-  const LayerNormArgs a{p.input, p.residual, p.sum_out, p.gamma, p.beta, p.output,
-                        p.rows,  int(p.cols), p.eps};
+  const LayerNormArgs a{p.input, p.gamma, p.beta, p.output, p.rows, int(p.cols), p.eps};
   const cudaStream_t stream = as_stream(p.stream);
   const bool warp_path = layer_norm_uses_warp_path(p);
   dispatch_dtype(p.dtype, [&](auto tag) {

@@ -1,11 +1,6 @@
 // LayerNorm over the last dimension of a row-major [rows, cols] tensor on the
 // GPU, statistics in fp32 for f32, f16 and bf16 data.
 //
-// With `residual` set it normalises input + residual instead (the sum rounded
-// to the data type first, as storing it would) and, when `sum_out` is set,
-// also writes that sum: the residual add and the following LayerNorm of a
-// transformer block in one pass.
-//
 // Rows of a width divisible by 16 bytes' worth of elements (8 for f16/bf16,
 // 4 for f32), at most 4096 (f16/bf16) or 2048 (f32) wide, with 16-byte
 // aligned pointers, run one warp per row with the row in registers. Any other
@@ -21,13 +16,10 @@ namespace visionrt::kernels {
 struct LayerNormParams {
   DType dtype = DType::f32;  // of every tensor below
   int64_t rows = 0, cols = 0;
-  const void* input = nullptr;     // [rows, cols]
-  const void* residual = nullptr;  // optional [rows, cols]
-  void* sum_out = nullptr;         // optional (needs residual): input + residual;
-                                   // may alias input or residual, not output
-  const void* gamma = nullptr;     // [cols]
-  const void* beta = nullptr;      // [cols]
-  void* output = nullptr;          // [rows, cols]; may alias input or residual
+  const void* input = nullptr;  // [rows, cols]
+  const void* gamma = nullptr;  // [cols]
+  const void* beta = nullptr;   // [cols]
+  void* output = nullptr;       // [rows, cols]; may alias input
   float eps = 1e-5f;               // finite and > 0, so that a constant row divides by no zero
   void* stream = nullptr;  // cudaStream_t
 };

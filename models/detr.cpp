@@ -8,7 +8,6 @@
 namespace visionrt::models {
 namespace {
 
-using graph::Activation;
 using graph::Attrs;
 using graph::Op;
 
@@ -275,7 +274,7 @@ graph::Graph DetrModel::build(int batch, int height, int width) const {
   Attrs ln;
   ln.eps = 1e-5f;
   Attrs act;
-  act.act = c.activation;
+  act.epilogue.act = c.activation;
   auto ffn_block = [&](int x, const Layer& L) {
     int t = g.add(Op::linear, {x, W(L.fc1_w), W(L.fc1_b)});
     t = g.add(Op::activation, {t}, act);
@@ -335,7 +334,7 @@ graph::Graph DetrModel::build(int batch, int height, int width) const {
   for (int i = 0; i < 3; ++i) {
     b = g.add(Op::linear, {b, W(box_w_[i]), W(box_b_[i])});
     Attrs a;
-    a.act = i < 2 ? Activation::relu : Activation::sigmoid;
+    a.epilogue.act = i < 2 ? Activation::relu : Activation::sigmoid;
     b = g.add(Op::activation, {b}, a);
   }
   g.mark_output(logits);

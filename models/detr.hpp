@@ -16,7 +16,7 @@ struct DetrConfig {
   int d_model = 256, encoder_layers = 6, decoder_layers = 6;
   int encoder_heads = 8, decoder_heads = 8, encoder_ffn = 2048, decoder_ffn = 2048;
   int num_queries = 100;
-  graph::Activation activation = graph::Activation::relu;
+  Activation activation = Activation::relu;
   // transformers normalises each decoder layer's output with the final
   // LayerNorm, and feeds it on, when auxiliary_loss is set.
   bool auxiliary_loss = false;

@@ -290,10 +290,9 @@ Resnet Resnet::load(const nlohmann::json& config, const io::WeightStore& weights
 }
 
 int Resnet::build(graph::Graph& g, int pixels) const {
-  using graph::Activation;
   using graph::Op;
   graph::Attrs relu;
-  relu.act = Activation::relu;
+  relu.epilogue.act = Activation::relu;
   // Plain ops: the fusion pass folds the ReLUs and shortcut adds in.
   auto conv = [&](int x, const FoldedConv& c, bool then_relu) {
     graph::Attrs a;

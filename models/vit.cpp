@@ -7,7 +7,6 @@
 namespace visionrt::models {
 namespace {
 
-using graph::Activation;
 using graph::Attrs;
 using graph::Op;
 
@@ -209,7 +208,7 @@ graph::Graph VitModel::build(int batch, int height, int width, bool interpolate)
   attn.k_offset = c.hidden_size;
   attn.v_offset = 2 * c.hidden_size;
   Attrs act;
-  act.act = c.hidden_act;
+  act.epilogue.act = c.hidden_act;
   for (const Layer& L : layers_) {
     // Pre-norm block: h + attn(LN(h)), then h + mlp(LN(h)).
     int t = g.add(Op::layer_norm, {h, W(L.ln1_g), W(L.ln1_b)}, ln);

@@ -18,7 +18,7 @@ struct VitConfig {
   int image_height = 224, image_width = 224, patch_size = 16, num_channels = 3;
   bool qkv_bias = true;
   float layer_norm_eps = 1e-12f;
-  graph::Activation hidden_act = graph::Activation::gelu_erf;
+  Activation hidden_act = Activation::gelu_erf;
   std::vector<std::string> labels;  // id2label, one per output
 
   // Throws corrupt_file naming the key for missing or wrong-typed fields, and

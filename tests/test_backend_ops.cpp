@@ -17,7 +17,6 @@
 namespace visionrt {
 namespace {
 
-using graph::Activation;
 using graph::Attrs;
 using graph::Op;
 
@@ -70,7 +69,7 @@ Case linear_case(int64_t M, int64_t K, int64_t N, Activation act, bool residual)
              "_act" + std::to_string(int(act)) + (residual ? "_res" : ""),
          Op::linear, {}, {random_tensor({2, M / 2, K}), random_tensor({N, K}), random_tensor({N})},
          {false, true, true}, nullptr};
-  c.attrs.act = act;
+  c.attrs.epilogue.act = act;
   if (residual) {
     c.inputs.push_back(random_tensor({2, M / 2, N}));
     c.is_weight.push_back(false);
@@ -226,7 +225,7 @@ std::vector<Case> all_cases() {
   }
   for (Activation act : {Activation::gelu_erf, Activation::gelu_tanh, Activation::relu, Activation::sigmoid}) {
     Attrs a;
-    a.act = act;
+    a.epilogue.act = act;
     Case c{"activation_" + std::to_string(int(act)), Op::activation, a, {random_tensor({3, 1001}, -6.f, 6.f)}, {false}, nullptr};
     c.reference = [act](const std::vector<Tensor>& in) {
       std::vector<double> out;
@@ -264,11 +263,11 @@ std::vector<Case> all_cases() {
         {1, 10, 6, 3, 4, 3, 2, 1, 1, Activation::none, false}}) {
     Attrs a;
     // ResNet's order; linear cases check the other.
-    a.order = graph::EpilogueOrder::residual_then_act;
+    a.epilogue.order = ResidualOrder::residual_then_act;
     a.stride = stride;
     a.pad = pad;
     a.dilation = dil;
-    a.act = act;
+    a.epilogue.act = act;
     const int64_t Ho = (H + 2 * pad - dil * (k - 1) - 1) / stride + 1, Wo = (W + 2 * pad - dil * (k - 1) - 1) / stride + 1;
     Case c{"conv2d_" + std::to_string(k) + "x" + std::to_string(k) + "_s" + std::to_string(stride) + "_d" +
                std::to_string(dil) + (res ? "_res" : ""),
@@ -295,8 +294,8 @@ std::vector<Case> all_cases() {
                     s += double(x.f32()[((n * H + iy) * W + ix) * Ci + ci]) * w.f32()[((co * k + ky) * k + kx) * Ci + ci];
                 }
               const double r = in.size() > 3 ? in[3].f32()[((n * Ho + oy) * Wo + ox) * Co + co] : 0.0;
-              out.push_back(a.order == graph::EpilogueOrder::residual_then_act ? act_ref(a.act, s + r)
-                                                                             : act_ref(a.act, s) + r);
+              out.push_back(a.epilogue.order == ResidualOrder::residual_then_act ? act_ref(a.epilogue.act, s + r)
+                                                                             : act_ref(a.epilogue.act, s) + r);
             }
       return out;
     };

@@ -208,20 +208,20 @@ TEST(CpuIsaTest, EveryActivationPathMatchesFloat64) {
   for (float& v : x) v = 4.f * normal(rng);
   const float extremes[] = {0.f, -0.f, 1e-20f, -1e-20f, 9.f, -9.f, 50.f, -50.f, 100.f, -100.f, 1e30f, -1e30f};
   std::copy(std::begin(extremes), std::end(extremes), x.begin());
-  auto reference = [](graph::Activation act, double v) {
+  auto reference = [](Activation act, double v) {
     switch (act) {
-      case graph::Activation::gelu_erf: return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
-      case graph::Activation::gelu_tanh:
+      case Activation::gelu_erf: return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
+      case Activation::gelu_tanh:
         return 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
-      case graph::Activation::relu: return v > 0 ? v : 0.0;
-      case graph::Activation::sigmoid: return 1 / (1 + std::exp(-v));
-      case graph::Activation::none: break;
+      case Activation::relu: return v > 0 ? v : 0.0;
+      case Activation::sigmoid: return 1 / (1 + std::exp(-v));
+      case Activation::none: break;
     }
     return v;
   };
   int compared = 0;
-  for (graph::Activation act : {graph::Activation::none, graph::Activation::gelu_erf, graph::Activation::gelu_tanh,
-                                graph::Activation::relu, graph::Activation::sigmoid})
+  for (Activation act : {Activation::none, Activation::gelu_erf, Activation::gelu_tanh,
+                                Activation::relu, Activation::sigmoid})
     for (Isa isa : {Isa::portable, Isa::avx2, Isa::avx512}) {
       if (!isa_supported(isa)) continue;
       std::vector<float> out(x.size(), NAN);

@@ -24,9 +24,7 @@ namespace visionrt {
 namespace {
 
 namespace fs = std::filesystem;
-using graph::Activation;
 using graph::Attrs;
-using graph::EpilogueOrder;
 using graph::Op;
 
 const fs::path kFixtures = fs::path(VISIONRT_SOURCE_DIR) / "tests" / "fixtures";
@@ -46,7 +44,7 @@ struct Pattern {
   Op op;
   std::vector<Step> steps;
   int fused_nodes;              // nodes left once fused
-  EpilogueOrder order;          // of the producer, when it has a residual
+  ResidualOrder order;          // of the producer, when it has a residual
 };
 
 // Builds x -> producer -> steps..., with the residual an extra input.
@@ -65,7 +63,7 @@ graph::Graph pattern_graph(const Pattern& p, std::vector<Tensor>* feeds) {
   int h = g.add(p.op, {x, g.add_weight("w", random_tensor(w_shape, 3)), g.add_weight("b", random_tensor({w_shape[0]}, 4))}, a);
   for (Step s : p.steps) {
     Attrs act;
-    act.act = s == Step::act_gelu ? Activation::gelu_erf : Activation::relu;
+    act.epilogue.act = s == Step::act_gelu ? Activation::gelu_erf : Activation::relu;
     h = s == Step::add_residual ? g.add(Op::add, {h, r}) : g.add(Op::activation, {h}, act);
   }
   g.mark_output(h);
@@ -85,7 +83,7 @@ std::vector<float> run(graph::Graph g, bool fuse, const std::vector<Tensor>& fee
 
 TEST(FusionPassTest, EveryPatternMatchesTheUnfusedGraph) {
   using S = Step;
-  const EpilogueOrder act_res = EpilogueOrder::act_then_residual, res_act = EpilogueOrder::residual_then_act;
+  const ResidualOrder act_res = ResidualOrder::act_then_residual, res_act = ResidualOrder::residual_then_act;
   std::vector<Pattern> patterns;
   for (Op op : {Op::linear, Op::conv2d}) {
     const std::string n = op == Op::linear ? "linear" : "conv2d";
@@ -120,7 +118,7 @@ TEST(FusionPassTest, EveryPatternMatchesTheUnfusedGraph) {
     graph::Graph fused = g;
     graph::fuse_epilogues(fused);
     const graph::Node& producer = fused.nodes().front();
-    if (producer.inputs.size() == 4) EXPECT_EQ(producer.attrs.order, p.order);
+    if (producer.inputs.size() == 4) EXPECT_EQ(producer.attrs.epilogue.order, p.order);
   }
 }
 
@@ -128,12 +126,12 @@ TEST(FusionPassTest, BackendCanDeclineAnEpilogue) {
   std::vector<Tensor> feeds;
   graph::Graph g = pattern_graph({"linear_add_relu", Op::linear, {Step::add_residual, Step::act_relu}, 1, {}}, &feeds);
   // Declines a residual: only the activation could fuse, and it follows the add.
-  graph::fuse_epilogues(g, [](const graph::Epilogue& e) { return !e.residual; });
+  graph::fuse_epilogues(g, [](graph::Op, const Epilogue& e) { return !e.residual; });
   EXPECT_EQ(g.nodes().size(), 3u);
   graph::Graph h = pattern_graph({"linear_gelu_add", Op::linear, {Step::act_gelu, Step::add_residual}, 1, {}}, &feeds);
-  graph::fuse_epilogues(h, [](const graph::Epilogue& e) { return !e.residual; });
+  graph::fuse_epilogues(h, [](graph::Op, const Epilogue& e) { return !e.residual; });
   ASSERT_EQ(h.nodes().size(), 2u);
-  EXPECT_EQ(h.nodes()[0].attrs.act, Activation::gelu_erf);
+  EXPECT_EQ(h.nodes()[0].attrs.epilogue.act, Activation::gelu_erf);
 }
 
 models::VitModel load_vit(const std::string& name) {

@@ -190,28 +190,24 @@ struct LayerNormCase {
   const char* name;
   DType dtype;
   int64_t rows, cols;
-  bool residual;  // fused residual add, storing the sum too
 };
 
 Result run_layer_norm(Bench& bench, const LayerNormCase& c, double copy_peak) {
   const size_t n = size_t(c.rows * c.cols), esize = visionrt::dtype_size(c.dtype);
-  DeviceBuffer x = random_buffer(c.dtype, n, 20), r = random_buffer(c.dtype, n, 21);
+  DeviceBuffer x = random_buffer(c.dtype, n, 20);
   DeviceBuffer gamma = random_buffer(c.dtype, size_t(c.cols), 22);
   DeviceBuffer beta = random_buffer(c.dtype, size_t(c.cols), 23);
-  DeviceBuffer y(n * esize), sum(n * esize);
+  DeviceBuffer y(n * esize);
   visionrt::kernels::LayerNormParams p;
   p.dtype = c.dtype;
   p.rows = c.rows;
   p.cols = c.cols;
   p.input = x.data();
-  p.residual = c.residual ? r.data() : nullptr;
-  p.sum_out = c.residual ? sum.data() : nullptr;
   p.gamma = gamma.data();
   p.beta = beta.data();
   p.output = y.data();
   const double ms = bench.median_ms([&] { visionrt::kernels::layer_norm(p); });
-  const double tensors = c.residual ? 4.0 : 2.0;  // x (+ r) read, y (+ sum) written
-  const double bytes = (tensors * n + 2.0 * c.cols) * esize;
+  const double bytes = (2.0 * n + 2.0 * c.cols) * esize;  // x read, y written, gamma and beta
   return {c.name, ms, bytes / (ms * 1e-3) / 1e9, "GB/s", copy_peak, "memcpy_d2d"};
 }
 
@@ -289,9 +285,8 @@ int main(int argc, char** argv) {
         {"mha_f32_detr_b8_s1050", DType::f32, 8, 8, 1050, 1050, 32, false},
     };
     const LayerNormCase layer_norms[] = {
-        {"layernorm_f16_12608x768", DType::f16, 12608, 768, false},
-        {"layernorm_f32_12608x768", DType::f32, 12608, 768, false},
-        {"layernorm_res_f16_12608x768", DType::f16, 12608, 768, true},
+        {"layernorm_f16_12608x768", DType::f16, 12608, 768},
+        {"layernorm_f32_12608x768", DType::f32, 12608, 768},
     };
     auto selected = [&](const char* name) {
       return options.filter.empty() || std::strstr(name, options.filter.c_str()) != nullptr;

@@ -10,19 +10,17 @@ namespace {
 // The epilogue `producer` would have after absorbing `consumer`, or false
 // when the pair does not fuse.
 bool fused_epilogue(const Node& producer, const Node& consumer, Epilogue* e) {
-  const bool has_residual = producer.inputs.size() == 4;
-  const Activation act = producer.attrs.act;
-  *e = {producer.op, act, has_residual, producer.attrs.order};
+  *e = producer.attrs.epilogue;
   if (consumer.op == Op::activation) {
-    if (act != Activation::none) return false;  // two activations in a row stay apart
-    e->act = consumer.attrs.act;
-    if (has_residual) e->order = EpilogueOrder::residual_then_act;
+    if (e->act != Activation::none) return false;  // two activations in a row stay apart
+    e->act = consumer.attrs.epilogue.act;
+    if (e->residual) e->order = ResidualOrder::residual_then_act;
     return true;
   }
   if (consumer.op == Op::add) {
-    if (has_residual) return false;  // one residual per node
+    if (e->residual) return false;  // one residual per node
     e->residual = true;
-    e->order = EpilogueOrder::act_then_residual;
+    e->order = ResidualOrder::act_then_residual;
     return true;
   }
   return false;
@@ -50,14 +48,13 @@ void fuse_epilogues(Graph& g, EpilogueFilter accepts) {
       if (p < 0 || dead[p] || !op_def(nodes[p].op).takes_epilogue || uses[n.inputs[k]] != 1) continue;
       // The residual must have the output's dtype and shape: add's rules
       // already hold both inputs to that.
-      if (!fused_epilogue(nodes[p], n, &e) || (accepts && !accepts(e))) continue;
+      if (!fused_epilogue(nodes[p], n, &e) || (accepts && !accepts(nodes[p].op, e))) continue;
       src = p;
       if (n.op == Op::add) other = n.inputs[1 - k];
     }
     if (src < 0) continue;
     Node& fused = nodes[src];
-    fused.attrs.act = e.act;
-    fused.attrs.order = e.order;
+    fused.attrs.epilogue = e;
     if (other >= 0) fused.inputs.push_back(other);
     fused.output = n.output;
     dead[i] = 1;

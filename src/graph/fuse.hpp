@@ -1,23 +1,15 @@
 // The one place fusions are decided. Builders emit plain ops (a linear, then
 // an add, then an activation); this pass folds an add of a residual and an
 // activation into the linear or conv2d that feeds them, recording in which
-// order they apply (EpilogueOrder), when the backend accepts that epilogue.
+// order they apply (the node's Epilogue), when the backend accepts it.
 #pragma once
 #include "graph/graph.hpp"
 
 namespace visionrt::graph {
 
-// The epilogue a fusion would give a node: its attrs with act and order
-// set, and whether it would have a residual.
-struct Epilogue {
-  Op op;  // linear or conv2d
-  Activation act;
-  bool residual;
-  EpilogueOrder order;
-};
-
-// A backend's say on each fusion; null accepts all.
-using EpilogueFilter = bool (*)(const Epilogue& e);
+// A backend's say on each fusion: whether a node of `op` (linear or
+// conv2d) may take epilogue `e`; null accepts all.
+using EpilogueFilter = bool (*)(Op op, const Epilogue& e);
 
 // Folds, while the producer's result has no other use:
 //   producer -> activation          : act

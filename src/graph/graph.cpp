@@ -73,6 +73,10 @@ int Graph::add(Op op, std::vector<int> inputs, const Attrs& attrs) {
                      ValueKind::activation, -1});
   const int out_id = static_cast<int>(values_.size()) - 1;
   nodes_.push_back({op, std::move(inputs), out_id, attrs});
+  // An op that takes an epilogue has a residual exactly when it is given
+  // one (its fourth input): the node says so itself, for every backend.
+  Epilogue& e = nodes_.back().attrs.epilogue;
+  e.residual = def.takes_epilogue && n > 3;
   return out_id;
 }
 

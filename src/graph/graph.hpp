@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/epilogue.hpp"
 #include "core/tensor.hpp"
 
 namespace visionrt::graph {
@@ -35,13 +36,6 @@ enum class Op : uint8_t {
   count_,
 };
 
-enum class Activation : uint8_t { none, gelu_erf, gelu_tanh, relu, sigmoid };
-
-// Where a fused residual joins a linear's or conv2d's epilogue. The bias is
-// always added first: act(xW+b)+r (a transformer block's residual after its
-// feed-forward) or act(xW+b+r) (a ResNet block's ReLU after its shortcut).
-enum class EpilogueOrder : uint8_t { act_then_residual, residual_then_act };
-
 // Per-node parameters. Plain fields, so nodes copy without allocating.
 struct Attrs {
   float eps = 0.f;                          // layer_norm
@@ -55,8 +49,9 @@ struct Attrs {
   int count = 0;                            // expand
   float temperature = 10000.f;              // sine_position
   DType dtype = DType::f32;                 // cast, sine_position: the output's dtype
-  Activation act = Activation::none;        // activation; linear and conv2d epilogue
-  EpilogueOrder order = EpilogueOrder::act_then_residual;  // linear and conv2d with a residual
+  // linear, conv2d: what follows the product (a residual, when fused, is
+  // the fourth input); activation: epilogue.act alone.
+  Epilogue epilogue;
 };
 
 enum class ValueKind : uint8_t { input, weight, activation };

@@ -103,47 +103,45 @@ TEST(CudaKernelTable, AcceptsEveryShippedModelInEveryPrecision) {
 // the element-wise kernel's, evaluated on numbers: it must be the node's
 // own act(xW+b)+r or act(xW+b+r) for every activation, with and without a
 // residual, in either order.
-double activate(graph::Activation a, double x) {
+double activate(Activation a, double x) {
   switch (a) {
-    case graph::Activation::none: return x;
-    case graph::Activation::gelu_erf: return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0)));
-    case graph::Activation::gelu_tanh: return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
-    case graph::Activation::relu: return std::max(x, 0.0);
-    case graph::Activation::sigmoid: return 1 / (1 + std::exp(-x));
+    case Activation::none: return x;
+    case Activation::gelu_erf: return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0)));
+    case Activation::gelu_tanh: return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+    case Activation::relu: return std::max(x, 0.0);
+    case Activation::sigmoid: return 1 / (1 + std::exp(-x));
   }
   return NAN;
 }
 
+// One value through an epilogue: bias already in xwb, then the residual
+// and the activation in the epilogue's order.
+double run_epilogue(const Epilogue& e, double xwb, double r) {
+  const double rr = e.residual ? r : 0;
+  return e.residual_first() ? activate(e.act, xwb + rr) : activate(e.act, xwb) + rr;
+}
+
 double run_split(const cuda::LinearEpilogue& e, double xwb, double r) {
-  double v = xwb + (e.gemm_residual ? r : 0);
-  switch (e.gemm) {
-    case kernels::GemmEpilogue::none: break;
-    case kernels::GemmEpilogue::relu: v = activate(graph::Activation::relu, v); break;
-    case kernels::GemmEpilogue::gelu_tanh: v = activate(graph::Activation::gelu_tanh, v); break;
-  }
-  if (!e.elementwise) return v;
-  const graph::Activation act[] = {graph::Activation::none, graph::Activation::gelu_erf, graph::Activation::gelu_tanh,
-                                   graph::Activation::relu, graph::Activation::sigmoid};
-  return activate(act[static_cast<int>(e.act)], v) + (e.residual_after ? r : 0);
+  const double v = run_epilogue(e.gemm, xwb, r);
+  return e.elementwise ? run_epilogue(e.after, v, r) : v;
 }
 
 TEST(CudaKernelTable, LinearEpiloguesComputeTheNodesFormula) {
-  using graph::Activation;
   int checked = 0;
   for (Activation act : {Activation::none, Activation::gelu_erf, Activation::gelu_tanh, Activation::relu,
                          Activation::sigmoid})
     for (bool residual : {false, true})
-      for (graph::EpilogueOrder order : {graph::EpilogueOrder::act_then_residual, graph::EpilogueOrder::residual_then_act}) {
-        graph::Attrs at;
-        at.act = act;
-        at.order = order;
-        const cuda::LinearEpilogue e = cuda::split_linear_epilogue(at, residual);
-        EXPECT_FALSE(e.gemm_residual && e.residual_after) << "the residual added twice";
+      for (ResidualOrder order : {ResidualOrder::act_then_residual, ResidualOrder::residual_then_act}) {
+        const Epilogue node{act, residual, order};
+        const cuda::LinearEpilogue e = cuda::split_linear_epilogue(node);
+        EXPECT_FALSE(e.gemm.residual && e.elementwise && e.after.residual) << "the residual added twice";
+        EXPECT_TRUE(kernels::can_implement(kernels::GemmShape{DType::f32, false, 8, 8, 8, true, e.gemm}, nullptr))
+            << "cuBLASLt given an epilogue it cannot run";
         for (double xwb : {-2.5, -0.3, 0.7, 1.9})
           for (double r : {-1.25, 0.5}) {
             const double rr = residual ? r : 0;
-            const double want = order == graph::EpilogueOrder::residual_then_act ? activate(act, xwb + rr)
-                                                                                 : activate(act, xwb) + rr;
+            const double want =
+                order == ResidualOrder::residual_then_act ? activate(act, xwb + rr) : activate(act, xwb) + rr;
             EXPECT_NEAR(run_split(e, xwb, r), want, 1e-12)
                 << "act " << int(act) << " residual " << residual << " order " << int(order) << " at " << xwb;
             ++checked;

@@ -24,10 +24,10 @@ namespace {
 
 using namespace visionrt::kernels::testing;
 
-constexpr auto no_act = ConvActivation::none;
-constexpr auto relu = ConvActivation::relu;
-constexpr auto act_first = ConvResidualOrder::act_then_residual;
-constexpr auto residual_first = ConvResidualOrder::residual_then_act;
+constexpr auto no_act = Activation::none;
+constexpr auto relu = Activation::relu;
+constexpr auto act_first = ResidualOrder::act_then_residual;
+constexpr auto residual_first = ResidualOrder::residual_then_act;
 
 constexpr size_t kMaxWorkspace = size_t(256) << 20;
 
@@ -51,7 +51,7 @@ ConvProblem make_problem(const ConvShape& s, uint32_t seed) {
   p.x = upload(s.dtype, random_floats(size_t(s.N * s.H * s.W * s.Ci), -1.f, 1.f, seed));
   p.w = upload(s.dtype, random_floats(size_t(s.Co * k), -w_scale, w_scale, seed + 1));
   p.bias = upload(s.dtype, random_floats(size_t(s.Co), -0.5f, 0.5f, seed + 2));
-  if (s.has_residual)
+  if (s.epilogue.residual)
     p.residual = upload(s.dtype, random_floats(size_t(s.N * ho * wo * s.Co), -1.f, 1.f, seed + 3));
   p.weight = DeviceBuffer(conv2d_weight_bytes(s));
   conv2d_prepare_weight(s, p.w.buffer.data(), p.weight.data(), nullptr);
@@ -59,7 +59,7 @@ ConvProblem make_problem(const ConvShape& s, uint32_t seed) {
   p.conv = reference::conv2d(g, p.x.values, p.w.values, &p.terms);
   for (size_t i = 0; i < p.conv.size(); ++i)
     p.terms[i] += std::abs(p.bias.values[i % size_t(s.Co)]) +
-                  (s.has_residual ? std::abs(p.residual.values[i]) : 0.0);
+                  (s.epilogue.residual ? std::abs(p.residual.values[i]) : 0.0);
   return p;
 }
 
@@ -67,11 +67,11 @@ std::vector<double> expected(const ConvProblem& p) {
   const ConvShape& s = p.shape;
   std::vector<double> ref(p.conv.size());
   for (size_t i = 0; i < ref.size(); ++i) {
-    const double r = s.has_residual ? p.residual.values[i] : 0.0;
+    const double r = s.epilogue.residual ? p.residual.values[i] : 0.0;
     double t = p.conv[i] + p.bias.values[i % size_t(s.Co)];
-    if (s.order == residual_first) t += r;
-    if (s.act == relu) t = std::max(t, 0.0);
-    if (s.order == act_first) t += r;
+    if (s.epilogue.order == residual_first) t += r;
+    if (s.epilogue.act == relu) t = std::max(t, 0.0);
+    if (s.epilogue.order == act_first) t += r;
     ref[i] = t;
   }
   return ref;
@@ -105,7 +105,7 @@ ConvArgs args_for(ConvProblem& p, void* out, const DeviceBuffer& workspace, void
   a.x = p.x.buffer.data();
   a.weight = p.weight.data();
   a.bias = p.bias.buffer.data();
-  a.residual = p.shape.has_residual ? p.residual.buffer.data() : nullptr;
+  a.residual = p.shape.epilogue.residual ? p.residual.buffer.data() : nullptr;
   a.out = out;
   a.workspace = workspace.data();
   a.workspace_bytes = workspace.size();
@@ -134,9 +134,9 @@ struct ConvCase {
   DType dtype;
   bool tf32;
   int64_t N, H, W, Ci, Co, k, stride, pad, dilation;
-  ConvActivation act;
+  Activation act;
   bool residual;
-  ConvResidualOrder order;
+  ResidualOrder order;
   bool in_graph;
 };
 
@@ -155,9 +155,7 @@ ConvShape shape_of(const ConvCase& c) {
   s.stride = c.stride;
   s.pad = c.pad;
   s.dilation = c.dilation;
-  s.act = c.act;
-  s.has_residual = c.residual;
-  s.order = c.order;
+  s.epilogue = {c.act, c.residual, c.order};
   return s;
 }
 
@@ -542,10 +540,10 @@ TEST(ConvParams, RefusesBadShapes) {
   s.dtype = DType::i64;
   refused(s, "not a float data type");
   s = good;
-  s.act = static_cast<ConvActivation>(5);
-  refused(s, "unknown activation");
+  s.epilogue.act = Activation::gelu_erf;
+  refused(s, "ReLU or none");
   s = good;
-  s.order = static_cast<ConvResidualOrder>(3);
+  s.epilogue.order = static_cast<ResidualOrder>(3);
   refused(s, "unknown residual order");
   s = good;
   s.tf32 = true;  // f16 data
@@ -597,7 +595,7 @@ TEST(ConvParams, RefusesBadArguments) {
   std::string why;
   EXPECT_TRUE(can_implement(s, a, &why)) << why;
   ConvShape plain = s;
-  plain.has_residual = false;
+  plain.epilogue.residual = false;
 
   auto refused = [&](const ConvShape& shape, const ConvArgs& bad, const char* reason) {
     std::string w;

@@ -19,9 +19,15 @@ namespace {
 
 using namespace visionrt::kernels::testing;
 
-constexpr auto none = GemmEpilogue::none;
-constexpr auto relu = GemmEpilogue::relu;
-constexpr auto gelu = GemmEpilogue::gelu_tanh;
+constexpr auto none = Activation::none;
+constexpr auto relu = Activation::relu;
+constexpr auto gelu = Activation::gelu_tanh;
+
+// A shape whose residual, if any, joins before the activation, as cuBLASLt adds it.
+GemmShape gemm(DType dtype, bool tf32, int64_t M, int64_t N, int64_t K, Activation act, bool bias,
+               bool residual) {
+  return {dtype, tf32, M, N, K, bias, {act, residual, ResidualOrder::residual_then_act}};
+}
 
 constexpr size_t kMaxWorkspace = size_t(32) << 20;
 
@@ -47,20 +53,20 @@ Problem make_problem(const GemmShape& s, uint32_t seed) {
   p.x = upload(s.dtype, random_floats(size_t(s.M * s.K), -1.f, 1.f, seed));
   p.w = upload(s.dtype, random_floats(size_t(s.N * s.K), -w_scale, w_scale, seed + 1));
   if (s.has_bias) p.bias = upload(s.dtype, random_floats(size_t(s.N), -0.5f, 0.5f, seed + 2));
-  if (s.has_residual)
+  if (s.epilogue.residual)
     p.residual = upload(s.dtype, random_floats(size_t(s.M * s.N), -1.f, 1.f, seed + 3));
   p.pre = reference::linear(s.M, s.N, s.K, p.x.values, p.w.values, p.bias.values,
                             p.residual.values, &p.terms);
   return p;
 }
 
-double activate(GemmEpilogue e, double v) {
-  switch (e) {
-    case GemmEpilogue::none: return v;
-    case GemmEpilogue::relu: return std::max(v, 0.0);
-    case GemmEpilogue::gelu_tanh: return reference::gelu_tanh(v);
+double activate(Activation act, double v) {
+  switch (act) {
+    case Activation::none: return v;
+    case Activation::relu: return std::max(v, 0.0);
+    case Activation::gelu_tanh: return reference::gelu_tanh(v);
+    default: return NAN;
   }
-  return NAN;
 }
 
 // Error bound of one output, from the exact pre-activation `pre` and the sum
@@ -82,7 +88,7 @@ std::vector<double> tolerances(const GemmShape& s, const std::vector<double>& pr
   std::vector<double> tol(ref.size());
   for (size_t i = 0; i < ref.size(); ++i) {
     double e = accumulate * terms[i];
-    if (s.epilogue == GemmEpilogue::gelu_tanh) e = 1.13 * e + std::ldexp(1.0, -10) * std::abs(pre[i]);
+    if (s.epilogue.act == Activation::gelu_tanh) e = 1.13 * e + std::ldexp(1.0, -10) * std::abs(pre[i]);
     tol[i] = e + rounding_error(s.dtype, ref[i]);
   }
   return tol;
@@ -90,7 +96,7 @@ std::vector<double> tolerances(const GemmShape& s, const std::vector<double>& pr
 
 std::vector<double> expected(const Problem& p) {
   std::vector<double> ref(p.pre.size());
-  for (size_t i = 0; i < ref.size(); ++i) ref[i] = activate(p.shape.epilogue, p.pre[i]);
+  for (size_t i = 0; i < ref.size(); ++i) ref[i] = activate(p.shape.epilogue.act, p.pre[i]);
   return ref;
 }
 
@@ -106,7 +112,7 @@ std::vector<double> run(const GemmPlan& plan, Problem& p, bool in_place, void* s
   a.x = p.x.buffer.data();
   a.w = p.w.buffer.data();
   a.bias = s.has_bias ? p.bias.buffer.data() : nullptr;
-  a.residual = s.has_residual ? p.residual.buffer.data() : nullptr;
+  a.residual = s.epilogue.residual ? p.residual.buffer.data() : nullptr;
   a.out = in_place ? p.residual.buffer.data() : out.data();
   a.workspace = workspace.data();
   a.workspace_bytes = workspace.size();
@@ -122,7 +128,7 @@ struct GemmCase {
   DType dtype;
   bool tf32;
   int64_t M, N, K;
-  GemmEpilogue epilogue;
+  Activation act;
   bool bias, residual;
   bool in_place;  // residual == out
 };
@@ -134,7 +140,7 @@ class GemmLtKernel : public ::testing::TestWithParam<GemmCase> {};
 TEST_P(GemmLtKernel, MatchesReference) {
   VRT_REQUIRE_CUDA();
   const GemmCase& c = GetParam();
-  const GemmShape s{c.dtype, c.tf32, c.M, c.N, c.K, c.epilogue, c.bias, c.residual};
+  const GemmShape s = gemm(c.dtype, c.tf32, c.M, c.N, c.K, c.act, c.bias, c.residual);
   LtHandle lt;
   const GemmPlan plan = GemmPlan::create(s, kMaxWorkspace, lt.get());
   ASSERT_TRUE(plan.valid());
@@ -187,7 +193,7 @@ INSTANTIATE_TEST_SUITE_P(
 // and keeps working after a move.
 TEST(GemmLtPlan, ServesManyLayersAndMoves) {
   VRT_REQUIRE_CUDA();
-  const GemmShape s{f16, false, 64, 192, 256, gelu, true, false};
+  const GemmShape s = gemm(f16, false, 64, 192, 256, gelu, true, false);
   LtHandle lt;
   GemmPlan plan = GemmPlan::create(s, kMaxWorkspace, lt.get());
   for (uint32_t layer = 0; layer < 3; ++layer) {
@@ -210,7 +216,7 @@ TEST(GemmLtPlan, ServesManyLayersAndMoves) {
 // any allocation or synchronisation) and replayed matches a direct run.
 TEST(GemmLtPlan, CapturesIntoGraph) {
   VRT_REQUIRE_CUDA();
-  const GemmShape s{bf16, false, kVitRows, 768, 768, none, true, true};
+  const GemmShape s = gemm(bf16, false, kVitRows, 768, 768, none, true, true);
   LtHandle lt;
   const GemmPlan plan = GemmPlan::create(s, kMaxWorkspace, lt.get());
   Problem p = make_problem(s, 123u);
@@ -260,7 +266,7 @@ TEST(GemmLtPlan, CapturesIntoGraph) {
 // A run whose arguments break the plan's rules throws before cuBLASLt sees them.
 TEST(GemmLtPlan, RefusesArgumentsAtRun) {
   VRT_REQUIRE_CUDA();
-  const GemmShape s{f32, false, 8, 16, 32, relu, true, false};
+  const GemmShape s = gemm(f32, false, 8, 16, 32, relu, true, false);
   LtHandle lt;
   const GemmPlan plan = GemmPlan::create(s, kMaxWorkspace, lt.get());
   Problem p = make_problem(s, 5u);
@@ -298,7 +304,7 @@ TEST(GemmLtPlan, RefusesArgumentsAtRun) {
 // ---- validation (needs no device) ------------------------------------------------------
 
 TEST(GemmLtParams, RefusesBadShapes) {
-  const GemmShape good{f16, false, 197, 2304, 768, gelu, true, true};
+  const GemmShape good = gemm(f16, false, 197, 2304, 768, gelu, true, true);
   std::string why;
   EXPECT_TRUE(can_implement(good, &why)) << why;
   auto refused = [&](GemmShape s, const char* reason) {
@@ -330,8 +336,11 @@ TEST(GemmLtParams, RefusesBadShapes) {
   s.dtype = DType::i64;
   refused(s, "not a float data type");
   s = good;
-  s.epilogue = static_cast<GemmEpilogue>(9);
-  refused(s, "unknown epilogue");
+  s.epilogue.act = Activation::sigmoid;
+  refused(s, "cuBLASLt has no activation");
+  s = good;
+  s.epilogue.order = ResidualOrder::act_then_residual;
+  refused(s, "before the activation");
   s = good;
   s.dtype = f32;
   s.tf32 = true;
@@ -348,7 +357,7 @@ TEST(GemmLtParams, RefusesBadShapes) {
 TEST(GemmLtParams, RefusesBadArguments) {
   // Addresses only: nothing is dereferenced.
   alignas(256) static char storage[16384];
-  const GemmShape s{f32, false, 4, 8, 16, relu, true, true};  // x 256 B, w 512 B, out 128 B
+  const GemmShape s = gemm(f32, false, 4, 8, 16, relu, true, true);  // x 256 B, w 512 B, out 128 B
   GemmArgs a;
   a.x = storage;
   a.w = storage + 256;
@@ -373,7 +382,7 @@ TEST(GemmLtParams, RefusesBadArguments) {
   bad.residual = nullptr;
   refused(bad, "residual but none");
   GemmShape plain = s;
-  plain.has_bias = plain.has_residual = false;
+  plain.has_bias = plain.epilogue.residual = false;
   EXPECT_FALSE(can_implement(plain, a, &why));
   EXPECT_NE(why.find("the plan has none"), std::string::npos) << why;
   bad = a;

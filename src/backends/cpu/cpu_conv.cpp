@@ -85,7 +85,7 @@ void conv2d(const KernelArgs& a) {
   const float* bias = a.in[2]->f32();
   const float* res = a.num_inputs > 3 ? a.in[3]->f32() : nullptr;
   a.pool->parallel_for(rows, 64, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) apply_epilogue(at, out + r * Co, bias, res ? res + r * Co : nullptr, Co);
+    for (int64_t r = r0; r < r1; ++r) apply_epilogue(at.epilogue, out + r * Co, bias, res ? res + r * Co : nullptr, Co);
   });
 }
 

@@ -19,7 +19,6 @@ namespace {
 
 using dnnl::memory;
 using Tag = memory::format_tag;
-using graph::Activation;
 
 dnnl::engine& cpu_engine() {
   static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
@@ -31,11 +30,11 @@ memory::desc f32_desc(const memory::dims& dims, Tag tag) { return memory::desc(d
 memory::data_type data_type(DType t) { return t == DType::bf16 ? memory::data_type::bf16 : memory::data_type::f32; }
 
 // Bias, then the node's activation and residual in its order.
-dnnl::primitive_attr epilogue_attr(const graph::Attrs& at, bool residual, const memory::desc& dst) {
+dnnl::primitive_attr epilogue_attr(const Epilogue& e, bool residual, const memory::desc& dst) {
   dnnl::post_ops ops;
   auto eltwise = [&] {
     dnnl::algorithm alg = dnnl::algorithm::undef;
-    switch (at.act) {
+    switch (e.act) {
       case Activation::none: return;
       case Activation::relu: alg = dnnl::algorithm::eltwise_relu; break;
       case Activation::gelu_erf: alg = dnnl::algorithm::eltwise_gelu_erf; break;
@@ -48,7 +47,7 @@ dnnl::primitive_attr epilogue_attr(const graph::Attrs& at, bool residual, const 
     ops.append_eltwise(1.f, alg, 0.f, 0.f);
 #endif
   };
-  const bool residual_first = residual && at.order == graph::EpilogueOrder::residual_then_act;
+  const bool residual_first = residual && e.order == ResidualOrder::residual_then_act;
   if (residual_first) ops.append_binary(dnnl::algorithm::binary_add, dst);
   eltwise();
   if (residual && !residual_first) ops.append_binary(dnnl::algorithm::binary_add, dst);
@@ -77,7 +76,7 @@ Descs matmul_descs(const NodeSignature& sig, DType operands) {
   d.plain_wei = f32_desc({K, N}, Tag::ba);  // stored [N, K], as PyTorch's Linear
   d.bias = f32_desc({1, N}, Tag::ab);
   d.dst = f32_desc({M, N}, Tag::ab);
-  const dnnl::primitive_attr attr = epilogue_attr(sig.node->attrs, sig.in_shapes.size() > 3, d.dst);
+  const dnnl::primitive_attr attr = epilogue_attr(sig.node->attrs.epilogue, sig.in_shapes.size() > 3, d.dst);
   const memory::desc any_wei({K, N}, data_type(operands), Tag::any);
 #if DNNL_VERSION_MAJOR >= 3
   dnnl::matmul::primitive_desc pd(cpu_engine(), d.src, any_wei, d.bias, d.dst, attr);
@@ -99,7 +98,7 @@ Descs conv_descs(const NodeSignature& sig, DType operands) {
   d.plain_wei = f32_desc({w[0], w[3], w[1], w[2]}, Tag::ohwi);  // stored [Co, kh, kw, Ci]
   d.bias = f32_desc({w[0]}, Tag::a);
   d.dst = f32_desc({y[0], y[3], y[1], y[2]}, Tag::nhwc);
-  const dnnl::primitive_attr attr = epilogue_attr(a, sig.in_shapes.size() > 3, d.dst);
+  const dnnl::primitive_attr attr = epilogue_attr(a.epilogue, sig.in_shapes.size() > 3, d.dst);
   const memory::desc any_wei({w[0], w[3], w[1], w[2]}, data_type(operands), Tag::any);
   const memory::dims strides = {a.stride, a.stride}, dilates = {a.dilation - 1, a.dilation - 1},
                      pad = {a.pad, a.pad};
@@ -193,10 +192,10 @@ void* prepare(const NodeSignature& sig, DType operands) {
       }
       if (sig.in_shapes.size() > 3) {
         st->residual = memory(d.dst, cpu_engine(), DNNL_MEMORY_NONE);
-        const int index = sig.node->attrs.order == graph::EpilogueOrder::residual_then_act ||
-                                  sig.node->attrs.act == Activation::none
-                              ? 0
-                              : 1;
+        // The residual's post-op comes first unless an activation precedes it.
+        Epilogue e = sig.node->attrs.epilogue;
+        e.residual = true;
+        const int index = e.residual_first() ? 0 : 1;
         st->args[st->nargs++] = {DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1, st->residual.get()};
       }
     } catch (...) {

@@ -12,7 +12,6 @@
 namespace visionrt::cpu {
 namespace {
 
-using graph::Activation;
 
 // Runs fn(begin, end) over [0, n) on the pool, in chunks of at least `grain`.
 template <typename Fn>
@@ -87,14 +86,14 @@ void embed_tokens(const KernelArgs& a) {
 
 void layer_norm(const KernelArgs& a) { isa_kernels().layer_norm(a); }
 
-void apply_epilogue(const graph::Attrs& at, float* row, const float* bias, const float* res, int64_t n) {
+void apply_epilogue(const Epilogue& e, float* row, const float* bias, const float* res, int64_t n) {
   const IsaKernels& isa = isa_kernels();
-  if (res && at.order == graph::EpilogueOrder::residual_then_act) {
+  if (res && e.order == ResidualOrder::residual_then_act) {
     for (int64_t i = 0; i < n; ++i) row[i] += bias[i] + res[i];
-    isa.activate(at.act, row, row, n);
+    isa.activate(e.act, row, row, n);
   } else {
     for (int64_t i = 0; i < n; ++i) row[i] += bias[i];
-    isa.activate(at.act, row, row, n);
+    isa.activate(e.act, row, row, n);
     if (res)
       for (int64_t i = 0; i < n; ++i) row[i] += res[i];
   }
@@ -109,14 +108,14 @@ void linear(const KernelArgs& a) {
   const float* res = a.num_inputs > 3 ? a.in[3]->f32() : nullptr;
   parallel(a, M, 16, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r)
-      apply_epilogue(a.node->attrs, out + r * N, bias, res ? res + r * N : nullptr, N);
+      apply_epilogue(a.node->attrs.epilogue, out + r * N, bias, res ? res + r * N : nullptr, N);
   });
 }
 
 void activation(const KernelArgs& a) {
   const float* x = a.in[0]->f32();
   float* out = a.out.f32();
-  const Activation act = a.node->attrs.act;
+  const Activation act = a.node->attrs.epilogue.act;
   const IsaKernels& isa = isa_kernels();
   parallel(a, a.out.numel(), 4096, [&](int64_t i0, int64_t i1) { isa.activate(act, x + i0, out + i0, i1 - i0); });
 }

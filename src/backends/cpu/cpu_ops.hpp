@@ -10,12 +10,11 @@ namespace visionrt::cpu {
 
 // The activations every op with a fused epilogue shares, one value at a
 // time: the reference the vector ones (isa_kernels().activate) are tested on.
-float apply_activation(graph::Activation act, float x);
+float apply_activation(Activation act, float x);
 
 // A linear's or conv2d's epilogue on one output row already holding xW:
 // bias, then activation and residual in the node's order. res may be null.
-void apply_epilogue(const graph::Attrs& attrs, float* row, const float* bias, const float* res,
-                    int64_t n);
+void apply_epilogue(const Epilogue& e, float* row, const float* bias, const float* res, int64_t n);
 
 void patch_embed(const KernelArgs& a);
 void embed_tokens(const KernelArgs& a);

@@ -33,8 +33,8 @@ CudaStream::~CudaStream() {
 std::shared_ptr<const kernels::ConvPlan> ConvPlanCache::get(const kernels::ConvShape& s, size_t max_workspace_bytes,
                                                             void* cudnn_handle) {
   const std::vector<int64_t> key = {static_cast<int64_t>(s.dtype), s.tf32, s.N, s.H, s.W, s.Ci, s.Co, s.kh, s.kw,
-                                    s.stride, s.pad, s.dilation, static_cast<int64_t>(s.act), s.has_residual,
-                                    static_cast<int64_t>(s.order), static_cast<int64_t>(max_workspace_bytes)};
+                                    s.stride, s.pad, s.dilation, static_cast<int64_t>(s.epilogue.act), s.epilogue.residual,
+                                    static_cast<int64_t>(s.epilogue.order), static_cast<int64_t>(max_workspace_bytes)};
   std::lock_guard<std::mutex> lock(mu_);
   if (auto plan = plans_[key].lock()) return plan;
   for (auto it = plans_.begin(); it != plans_.end();)  // shapes no executor uses any more

@@ -70,17 +70,16 @@ std::vector<OpKernel> cuda_detr_kernels();
 // ReLU or the tanh GELU: a node it cannot express whole (the exact GELU, a
 // sigmoid, or a residual added after the activation) gets x W^T + b (plus
 // the residual when it joins before the activation) from cuBLASLt, then
-// act(.) (+ residual) in place from bias_activation.
+// the rest in place from bias_activation.
 struct LinearEpilogue {
-  kernels::GemmEpilogue gemm = kernels::GemmEpilogue::none;
-  bool gemm_residual = false;
+  Epilogue gemm;             // what cuBLASLt runs after x W^T + b
   bool elementwise = false;  // a second kernel runs after the product
-  kernels::Activation act = kernels::Activation::none;
-  bool residual_after = false;
+  Epilogue after;            // what that kernel runs
 };
-LinearEpilogue split_linear_epilogue(const graph::Attrs& attrs, bool residual);
+LinearEpilogue split_linear_epilogue(const Epilogue& e);
 
-// Which fused epilogues cuBLASLt runs (graph::fuse_epilogues asks).
-bool cuda_accepts_epilogue(const graph::Epilogue& e);
+// Which fused epilogues the GPU's linear and conv2d run in their own kernel
+// (graph::fuse_epilogues asks).
+bool cuda_accepts_epilogue(graph::Op op, const Epilogue& e);
 
 }  // namespace visionrt::cuda

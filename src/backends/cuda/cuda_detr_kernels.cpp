@@ -18,7 +18,6 @@
 namespace visionrt::cuda {
 namespace {
 
-using graph::Activation;
 using graph::Op;
 
 // cuDNN's scratch for a convolution beyond the stem's padded input copy:
@@ -40,10 +39,8 @@ kernels::ConvShape conv_shape(const Shape& x, const Shape& w, DType dtype, const
   s.stride = at.stride;
   s.pad = at.pad;
   s.dilation = at.dilation;
-  s.act = at.act == Activation::relu ? kernels::ConvActivation::relu : kernels::ConvActivation::none;
-  s.has_residual = residual;
-  s.order = at.order == graph::EpilogueOrder::residual_then_act ? kernels::ConvResidualOrder::residual_then_act
-                                                                 : kernels::ConvResidualOrder::act_then_residual;
+  s.epilogue = at.epilogue;
+  s.epilogue.residual = residual;
   return s;
 }
 
@@ -162,12 +159,10 @@ void sine_position(const KernelArgs& a) {
   kernels::sine_position(p);
 }
 
-// cuDNN's fusions and the epilogue kernel run ReLU only.
+// The launcher's own check of the shape and epilogue (cuDNN's fusions and
+// the epilogue kernel run ReLU only), before anything is prepared.
 bool conv2d_can_implement(const NodeSignature& sig, std::string* why) {
-  const Activation act = sig.node->attrs.act;
-  if (act == Activation::none || act == Activation::relu) return true;
-  *why = "the GPU's convolution fuses ReLU only; another activation runs as a node of its own";
-  return false;
+  return kernels::can_implement(conv_shape(sig, false), why);
 }
 
 }  // namespace

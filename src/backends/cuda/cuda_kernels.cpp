@@ -19,7 +19,6 @@
 namespace visionrt::cuda {
 namespace {
 
-using graph::Activation;
 using graph::Op;
 
 // cuBLASLt's scratch for every linear layer: 32 MiB lets Hopper use any
@@ -105,15 +104,12 @@ void layer_norm(const KernelArgs& a) {
   kernels::layer_norm(p);
 }
 
-kernels::Activation elementwise_activation(Activation act) {
-  switch (act) {
-    case Activation::none: return kernels::Activation::none;
-    case Activation::gelu_erf: return kernels::Activation::gelu_erf;
-    case Activation::gelu_tanh: return kernels::Activation::gelu_tanh;
-    case Activation::relu: return kernels::Activation::relu;
-    case Activation::sigmoid: return kernels::Activation::sigmoid;
-  }
-  fail(StatusCode::internal, "unknown activation ", static_cast<int>(act));
+// Whether cuBLASLt's own epilogue runs all of `e` (the launcher's check).
+bool gemm_runs_whole(const Epilogue& e) {
+  kernels::GemmShape s;
+  s.M = s.N = s.K = 1;
+  s.epilogue = e;
+  return kernels::can_implement(s, nullptr);
 }
 
 kernels::GemmShape gemm_shape(const Shape& x, const Shape& w, DType dtype, const LinearEpilogue& e, bool tf32) {
@@ -125,7 +121,6 @@ kernels::GemmShape gemm_shape(const Shape& x, const Shape& w, DType dtype, const
   s.N = w[0];
   s.epilogue = e.gemm;
   s.has_bias = true;
-  s.has_residual = e.gemm_residual;
   return s;
 }
 
@@ -141,7 +136,9 @@ void* linear_prepare(const NodeSignature& sig) {
   const CudaContext& c = *static_cast<const CudaContext*>(sig.backend->context());
   // The residual, when fused, is the fourth input.
   auto state = std::make_unique<LinearState>();
-  state->epilogue = split_linear_epilogue(sig.node->attrs, sig.in_shapes.size() > 3);
+  Epilogue e = sig.node->attrs.epilogue;
+  e.residual = sig.in_shapes.size() > 3;
+  state->epilogue = split_linear_epilogue(e);
   const kernels::GemmShape shape =
       gemm_shape(*sig.in_shapes[0], *sig.in_shapes[1], sig.out_dtype, state->epilogue, c.tf32);
   state->plan = kernels::GemmPlan::create(shape, kGemmWorkspace, c.lt.get());
@@ -157,7 +154,7 @@ void linear(const KernelArgs& a) {
   g.x = a.in[0]->data();
   g.w = a.in[1]->data();
   g.bias = a.in[2]->data();
-  g.residual = state.epilogue.gemm_residual ? residual : nullptr;
+  g.residual = state.epilogue.gemm.residual ? residual : nullptr;
   g.out = a.out.data();
   g.workspace = a.workspace;
   g.workspace_bytes = a.workspace_bytes;
@@ -169,8 +166,8 @@ void linear(const KernelArgs& a) {
   p.cols = a.out.dim(-1);
   p.rows = a.out.numel() / p.cols;
   p.input = a.out.data();
-  p.activation = state.epilogue.act;
-  p.residual = state.epilogue.residual_after ? residual : nullptr;
+  p.epilogue = state.epilogue.after;
+  p.residual = state.epilogue.after.residual ? residual : nullptr;
   p.output = a.out.data();
   p.stream = a.stream;
   kernels::bias_activation(p);
@@ -211,7 +208,7 @@ void activation(const KernelArgs& a) {
   p.cols = a.out.dim(-1);
   p.rows = a.out.numel() / p.cols;
   p.input = a.in[0]->data();
-  p.activation = elementwise_activation(a.node->attrs.act);
+  p.epilogue.act = a.node->attrs.epilogue.act;
   p.output = a.out.data();
   p.stream = a.stream;
   kernels::bias_activation(p);
@@ -223,6 +220,7 @@ void add(const KernelArgs& a) {
   p.cols = a.out.dim(-1);
   p.rows = a.out.numel() / p.cols;
   p.input = a.in[0]->data();
+  p.epilogue.residual = true;
   p.residual = a.in[1]->data();
   p.output = a.out.data();
   p.stream = a.stream;
@@ -312,35 +310,27 @@ const KernelTable& cuda_table() {
 
 }  // namespace
 
-LinearEpilogue split_linear_epilogue(const graph::Attrs& at, bool residual) {
-  LinearEpilogue e;
-  const bool lt_act = at.act == Activation::none || at.act == Activation::relu || at.act == Activation::gelu_tanh;
-  const bool residual_first = at.order == graph::EpilogueOrder::residual_then_act || at.act == Activation::none;
-  if (lt_act && (!residual || residual_first)) {
-    e.gemm = at.act == Activation::relu        ? kernels::GemmEpilogue::relu
-             : at.act == Activation::gelu_tanh ? kernels::GemmEpilogue::gelu_tanh
-                                               : kernels::GemmEpilogue::none;
-    e.gemm_residual = residual;
-    return e;
+LinearEpilogue split_linear_epilogue(const Epilogue& e) {
+  LinearEpilogue split;
+  if (gemm_runs_whole(e)) {
+    split.gemm = e;
+    return split;
   }
-  e.elementwise = true;
-  e.act = elementwise_activation(at.act);
-  e.gemm_residual = residual && residual_first;
-  e.residual_after = residual && !residual_first;
-  return e;
+  split.gemm.residual = e.residual_first();
+  split.elementwise = true;
+  split.after.act = e.act;
+  split.after.residual = e.residual && !e.residual_first();
+  return split;
 }
 
-bool cuda_accepts_epilogue(const graph::Epilogue& e) {
+bool cuda_accepts_epilogue(Op op, const Epilogue& e) {
   // Convolutions: ReLU and a residual in either order (cuDNN fuses the
   // residual-first one; the other gets an epilogue kernel).
-  if (e.op == Op::conv2d) return e.act == Activation::none || e.act == Activation::relu;
-  // cuBLASLt computes act(x W + bias + C): a residual joins before the
-  // activation, and its activations are ReLU and the tanh GELU. Other
-  // epilogues would run as a second kernel after the product (linear's
-  // split_epilogue) and gain nothing from fusing.
-  if (e.op != Op::linear) return false;
-  if (e.act == Activation::gelu_erf || e.act == Activation::sigmoid) return false;
-  return !(e.residual && e.act != Activation::none && e.order != graph::EpilogueOrder::residual_then_act);
+  if (op == Op::conv2d) return e.act == Activation::none || e.act == Activation::relu;
+  // Linear: what cuBLASLt runs whole. Other epilogues would run as a second
+  // kernel after the product (split_linear_epilogue) and gain nothing from
+  // fusing.
+  return op == Op::linear && gemm_runs_whole(e);
 }
 
 const Kernel* cuda_kernel(const NodeSignature& sig) {

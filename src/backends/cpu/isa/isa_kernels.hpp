@@ -15,7 +15,7 @@ struct IsaKernels {
   size_t (*attention_tiled_scratch_floats)(int64_t head_dim, int64_t keys);
   void (*layer_norm)(const KernelArgs& a);
   // out[i] = act(x[i]) for i < n; out may be x.
-  void (*activate)(graph::Activation act, const float* x, float* out, int64_t n);
+  void (*activate)(Activation act, const float* x, float* out, int64_t n);
   // o[c] = sin(p / divisor[c]) for even c and cos(p / divisor[c]) for odd c,
   // c < n: one half of DETR's sine position channels.
   void (*sine_channels)(float p, const float* divisor, int64_t n, float* o);

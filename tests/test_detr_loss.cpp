@@ -1,6 +1,6 @@
 // DETR's set-prediction loss against transformers (ForObjectDetectionLoss and
 // DetrForObjectDetection(labels=...)): tests/fixtures/detr/loss_cases.*,
-// written by tools/make_eval_fixtures.py.
+// written by tools/fixtures/make_eval_fixtures.py.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>

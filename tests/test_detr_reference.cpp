@@ -1,5 +1,5 @@
 // End-to-end DETR outputs against transformers' DetrForObjectDetection on
-// randomly initialised checkpoints (tools/make_detr_fixtures.py): padded
+// randomly initialised checkpoints (tools/fixtures/make_detr_fixtures.py): padded
 // mixed batches with their pixel_mask, each image alone, and the
 // preparation of the raw images.
 #include <gtest/gtest.h>
@@ -111,11 +111,11 @@ TEST(DetrReferenceTest, CommittedConfigurationsMatchTransformers) {
 
 // Full-size backbones (timm ResNet-50, full-width ResNet-18s) and
 // facebook/detr-resnet-50's exact names and shapes, made on demand by
-// `python tools/make_detr_fixtures.py --large` (400 MB, so not committed).
+// `python tools/fixtures/make_detr_fixtures.py --large` (400 MB, so not committed).
 TEST(DetrReferenceTest, FullSizeModelsWhenPresent) {
   const fs::path large = kFixtures / "large";
   if (!fs::exists(large / "detr-resnet-50" / "reference.safetensors"))
-    GTEST_SKIP() << "not generated: run tools/make_detr_fixtures.py --large to make " << large;
+    GTEST_SKIP() << "not generated: run tools/fixtures/make_detr_fixtures.py --large to make " << large;
   for (const auto& e : fs::directory_iterator(large))
     if (fs::exists(e.path() / "reference.safetensors")) {
       SCOPED_TRACE(e.path().filename().string());
@@ -154,7 +154,7 @@ TEST(DetrReferenceTest, PreparationMatchesDetrImageProcessor) {
       ++compared;
     }
   }
-  // Every fixture holds the raw images of its batch (tools/make_detr_fixtures.py).
+  // Every fixture holds the raw images of its batch (tools/fixtures/make_detr_fixtures.py).
   EXPECT_GE(compared, 8) << "images compared with DetrImageProcessor";
 }
 

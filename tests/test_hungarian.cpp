@@ -1,5 +1,5 @@
 // Minimum-cost assignment against scipy.optimize.linear_sum_assignment
-// (tests/fixtures/detr/hungarian_cases.*, written by tools/make_detr_fixtures.py),
+// (tests/fixtures/detr/hungarian_cases.*, written by tools/fixtures/make_detr_fixtures.py),
 // against brute force on small matrices, and on edge cases.
 #include <algorithm>
 #include <cmath>

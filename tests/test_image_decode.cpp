@@ -1,6 +1,6 @@
 // Image decoding against PIL (transformers' load_image: EXIF transpose, then
 // convert("RGB")), with the files and references written by
-// tools/make_frontend_fixtures.py, and refusal of bad input.
+// tools/fixtures/make_frontend_fixtures.py, and refusal of bad input.
 #include <gtest/gtest.h>
 
 #include <chrono>

@@ -1,5 +1,5 @@
 // The preprocessing against Pillow and transformers, with the reference data
-// written by tools/make_frontend_fixtures.py into tests/fixtures/frontend/.
+// written by tools/fixtures/make_frontend_fixtures.py into tests/fixtures/frontend/.
 #include <gtest/gtest.h>
 
 #include <cmath>

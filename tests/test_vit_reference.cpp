@@ -1,5 +1,5 @@
 // End-to-end ViT logits against transformers' ViTForImageClassification.
-// The fixtures (tools/make_vit_fixtures.py) are randomly initialised models
+// The fixtures (tools/fixtures/make_vit_fixtures.py) are randomly initialised models
 // saved with save_pretrained, with pixel_values and the reference logits.
 #include <gtest/gtest.h>
 
@@ -69,11 +69,11 @@ TEST(VitReferenceTest, CommittedConfigurationsMatchTransformers) {
 }
 
 // google/vit-base-patch16-224's exact names and shapes, made on demand by
-// `python tools/make_vit_fixtures.py --base` (330 MB, so not committed).
+// `python tools/fixtures/make_vit_fixtures.py --base` (330 MB, so not committed).
 TEST(VitReferenceTest, VitBasePatch16_224WhenPresent) {
   const fs::path dir = kFixtures / "vit-base-patch16-224";
   if (!fs::exists(dir / "reference.safetensors"))
-    GTEST_SKIP() << "not generated: run tools/make_vit_fixtures.py --base to make " << dir;
+    GTEST_SKIP() << "not generated: run tools/fixtures/make_vit_fixtures.py --base to make " << dir;
   const double err = max_logit_error(dir);
   std::cout << "  vit-base-patch16-224: max abs logit error " << err << "\n";
   EXPECT_LE(err, kMaxLogitError);

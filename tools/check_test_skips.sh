@@ -2,7 +2,7 @@
 # Lists the tests of a ctest run that were skipped, by reason, and fails when
 # one was skipped for a reason a full build does not allow. Only three are,
 # what the machine cannot have: no GPU, no BF16 products on this CPU, and the
-# full-size reference models that are made on demand (tools/make_*_fixtures.py
+# full-size reference models that are made on demand (tools/fixtures/make_*_fixtures.py
 # --base/--large). A full build skipping a test for anything else (a part
 # built without, a missing file) has left something untested. It also fails
 # on a test that returns early at its start (`if (...) return;` as its first

@@ -268,7 +268,7 @@ def compare_outputs(fixture_folder, converted_folder, source_config):
     reference_path = os.path.join(fixture_folder, "reference.safetensors")
     if not os.path.exists(reference_path):
         return None
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures"))
     from make_detr_fixtures import timm_extra_kwargs  # narrowed test backbones need extra timm arguments
     from transformers import DetrForObjectDetection
     backbone_config = source_config.get("backbone_config") or {}

@@ -1,5 +1,5 @@
 """Outputs against transformers' on the reference fixtures of tests/fixtures
-(tools/make_vit_fixtures.py, tools/make_detr_fixtures.py): the bounds are
+(tools/fixtures/make_vit_fixtures.py, tools/fixtures/make_detr_fixtures.py): the bounds are
 the C++ suite's (README, "Tests, reference fixtures and tolerances")."""
 
 import json

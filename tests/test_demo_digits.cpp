@@ -1,4 +1,4 @@
-// The bundled demo model (tools/train_vit_digits.py) on held-out digits, the
+// The bundled demo model (tools/train/train_vit_digits.py) on held-out digits, the
 // whole pipeline: PNG files -> decode -> preprocess -> ViT -> labels.
 #include <gtest/gtest.h>
 

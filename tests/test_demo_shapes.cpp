@@ -1,4 +1,4 @@
-// The bundled demo detector (tools/train_detr_shapes.py) on shape images it
+// The bundled demo detector (tools/train/train_detr_shapes.py) on shape images it
 // was not trained on (tests/fixtures/shapes-eval, generated with another
 // seed), the whole pipeline: PNG files -> DETR preparation -> model ->
 // post-processing -> COCO AP50.

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Converts an original facebookresearch/detr checkpoint (.pth) into a Hugging Face DETR folder.
 
-    python tools/convert_detr_original.py --checkpoint detr-r50-e632da11.pth --out models/detr-resnet-50
-    python tools/convert_detr_original.py --checkpoint detr-r50-dc5-f0fb7ef5.pth --out OUT --dc5
-    python tools/convert_detr_original.py --self-test tests/fixtures/detr/r18_timm
+    python tools/convert/convert_detr_original.py --checkpoint detr-r50-e632da11.pth --out models/detr-resnet-50
+    python tools/convert/convert_detr_original.py --checkpoint detr-r50-dc5-f0fb7ef5.pth --out OUT --dc5
+    python tools/convert/convert_detr_original.py --self-test tests/fixtures/detr/r18_timm
 
 The output folder holds config.json (transformers 4.x layout: use_timm_backbone/backbone/dilation),
 model.safetensors with the tensor names of the published Hugging Face checkpoints, and a DetrImageProcessor
@@ -268,7 +268,7 @@ def compare_outputs(fixture_folder, converted_folder, source_config):
     reference_path = os.path.join(fixture_folder, "reference.safetensors")
     if not os.path.exists(reference_path):
         return None
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures"))
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures"))
     from make_detr_fixtures import timm_extra_kwargs  # narrowed test backbones need extra timm arguments
     from transformers import DetrForObjectDetection
     backbone_config = source_config.get("backbone_config") or {}

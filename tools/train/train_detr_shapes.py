@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Trains the small demo DETR in models/demo/detr-shapes on synthetic shapes (tools/shapes_dataset.py).
+"""Trains the small demo DETR in models/demo/detr-shapes on synthetic shapes (tools/train/shapes_dataset.py).
 
 The model is a stock transformers DetrForObjectDetection (3 labels: circle, square, triangle) with a small
 transformers ResNet backbone trained from scratch, so it loads like any published DETR checkpoint.
 
-    python tools/train_detr_shapes.py                  # defaults: 6 + 30 minutes on one CPU thread
-    python tools/train_detr_shapes.py --pretrain-minutes 2 --minutes 10 --threads 2 --out /tmp/detr-shapes
+    python tools/train/train_detr_shapes.py                  # defaults: 6 + 30 minutes on one CPU thread
+    python tools/train/train_detr_shapes.py --pretrain-minutes 2 --minutes 10 --threads 2 --out /tmp/detr-shapes
 
 Two phases, both on freshly generated images every step (no epochs, no overfitting): a short dense warm-up of
 the backbone (see pretrain_backbone), then DETR's own Hungarian-matching loss with auxiliary decoder losses.
@@ -41,7 +41,7 @@ import shapes_dataset  # noqa: E402
 from transformers import DetrConfig, DetrForObjectDetection, DetrImageProcessor, ResNetConfig  # noqa: E402
 from transformers.models.detr.modeling_detr import DetrFrozenBatchNorm2d, replace_batch_norm  # noqa: E402
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
 IMAGE_SIZE = 128

@@ -19,7 +19,7 @@ Outputs (paths relative to the repository root):
   tests/fixtures/digits-heldout/ <label>_<index>.png for every held-out digit
 
 Usage:
-  python tools/train_vit_digits.py [--epochs N] [--threads T]
+  python tools/train/train_vit_digits.py [--epochs N] [--threads T]
 
 After saving, the folder is reloaded with from_pretrained and the held-out
 PNG files are scored again from disk; both accuracies are printed.
@@ -39,7 +39,7 @@ from sklearn.model_selection import train_test_split
 from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessorPil
 from transformers.image_utils import PILImageResampling
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 MODEL_DIR = REPO_ROOT / "models" / "demo" / "vit-digits"
 EXAMPLES_DIR = REPO_ROOT / "models" / "demo" / "images" / "digits"
 HELDOUT_DIR = REPO_ROOT / "tests" / "fixtures" / "digits-heldout"
@@ -196,7 +196,7 @@ transformers {transformers.__version__}.
 
 To retrain (rewrites this folder, `../images/` and the held-out PNG files):
 
-    python tools/train_vit_digits.py
+    python tools/train/train_vit_digits.py
 
 The held-out accuracy above is measured after reloading this folder with
 `ViTForImageClassification.from_pretrained` and reading the held-out PNG files

@@ -9,10 +9,10 @@ Category ids are the model's label ids: 0 = circle, 1 = square, 2 = triangle. Bo
 
 Command line: write PNGs plus a COCO annotations file
 
-    python tools/shapes_dataset.py --out DIR --count N --seed S [--width 128 --height 128]
+    python tools/train/shapes_dataset.py --out DIR --count N --seed S [--width 128 --height 128]
 
 produces DIR/shapes_00000.png ... and DIR/annotations.json. Seeds in use: 7 for training
-(tools/train_detr_shapes.py), 1000 for the held-out set in tests/fixtures/shapes-eval, 2024 for the example
+(tools/train/train_detr_shapes.py), 1000 for the held-out set in tests/fixtures/shapes-eval, 2024 for the example
 images in models/demo/images/shapes (written with --no-annotations).
 """
 

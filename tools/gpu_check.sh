@@ -8,8 +8,8 @@
 #   1. the GPU test suites, once each, one process per suite (a sticky CUDA
 #      error fails one suite, not the rest), the out-of-memory test alone;
 #   2. the whole-model GPU tests (every precision);
-#   3. `visionrt bench` next to PyTorch eager (tools/peers_gpu.py), and the
-#      kernel benchmark next to its PyTorch peer (tools/peer_torch_kernels.py),
+#   3. `visionrt bench` next to PyTorch eager (tools/bench/peers_gpu.py), and the
+#      kernel benchmark next to its PyTorch peer (tools/bench/peer_torch_kernels.py),
 #      in the same call;
 #   4. compute-sanitizer racecheck and memcheck over the project's kernels;
 #   5. the CPU remainder: every ctest test that is not a GPU test;
@@ -331,13 +331,13 @@ done
 # ------------------------------------------------------------ benchmarks
 note ""
 run_step "gpu opt" "ViT-B/16: visionrt bench and torch eager (fp32, fp16; batch 1, 64, 256)" 150 peers-vit.log \
-  python3 "$ROOT/tools/peers_gpu.py" --visionrt "$BUILD/visionrt" --precisions fp32,fp16 --batches 1,64,256 --no-compile
+  python3 "$ROOT/tools/bench/peers_gpu.py" --visionrt "$BUILD/visionrt" --precisions fp32,fp16 --batches 1,64,256 --no-compile
 run_step "gpu opt" "DETR-R50: visionrt bench and torch eager (fp32, fp16; batch 1, 8)" 120 peers-detr.log \
-  python3 "$ROOT/tools/peers_gpu.py" --visionrt "$BUILD/visionrt" --model detr-r50 --precisions fp32,fp16 --batches 1,8 --no-compile
+  python3 "$ROOT/tools/bench/peers_gpu.py" --visionrt "$BUILD/visionrt" --model detr-r50 --precisions fp32,fp16 --batches 1,8 --no-compile
 run_step gpu "kernel benchmark (bench_kernels)" 120 bench-visionrt.log \
   sh -c '"$1" --csv > "$2"' sh "$BUILD/bench_kernels" "$LOGS/bench-visionrt.csv"
 run_step "gpu opt" "kernel benchmark, torch peer (peer_torch_kernels.py)" 120 bench-torch.log \
-  sh -c 'python3 "$1" --csv > "$2"' sh "$ROOT/tools/peer_torch_kernels.py" "$LOGS/bench-torch.csv"
+  sh -c 'python3 "$1" --csv > "$2"' sh "$ROOT/tools/bench/peer_torch_kernels.py" "$LOGS/bench-torch.csv"
 
 # ------------------------------------------------------ compute-sanitizer
 # Over the project's own kernels (not cuBLASLt's or cuDNN's): racecheck
@@ -375,7 +375,7 @@ fi
 # ----------------------------------------- torch.compile, when time is left
 if ((GPU == 0 || $(left) >= 150)); then
   run_step "gpu opt" "ViT-B/16 fp16 with torch.compile (batch 1, 64)" "$(($(left) - 20))" peers-vit-compile.log \
-    python3 "$ROOT/tools/peers_gpu.py" --visionrt "$BUILD/visionrt" --precisions fp16 --batches 1,64
+    python3 "$ROOT/tools/bench/peers_gpu.py" --visionrt "$BUILD/visionrt" --precisions fp16 --batches 1,64
 elif ((GPU)); then
   record "ViT-B/16 fp16 with torch.compile: not run, $(left) s left" "CUT"
 fi

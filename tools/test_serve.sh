@@ -3,7 +3,7 @@
 # tools/test_python.sh, installs ray[serve] into its virtual environment and
 # runs tests/python_serve with pytest (the demo models deployed on a local
 # Ray, concurrent HTTP requests checked against the command-line tool).
-# The benchmark is apart: build-venv/bin/python tools/bench_serve.py.
+# The benchmark is apart: build-venv/bin/python tools/bench/bench_serve.py.
 #
 #   bash tools/test_serve.sh [pip options for the package...]
 #

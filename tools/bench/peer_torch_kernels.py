@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch peer of tools/bench_kernels: the same cases, timed the same way.
+"""PyTorch peer of bench_kernels (tools/bench/bench_kernels.cpp): the same cases, timed the same way.
 
 torch's scaled_dot_product_attention (its fastest available backend) and
 layer_norm, each run `warmup` times and then `iters` times with CUDA events
@@ -7,7 +7,7 @@ around every run, the L2 cache overwritten before each; the median is
 reported with the same columns as bench_kernels, and peaks measured in the
 same run (device copy bandwidth, a 4096^3 matmul per data type).
 
-    python3 tools/peer_torch_kernels.py [--csv] [--iters N] [--warmup N] [--filter SUBSTRING]
+    python3 tools/bench/peer_torch_kernels.py [--csv] [--iters N] [--warmup N] [--filter SUBSTRING]
 """
 import argparse
 import sys

@@ -10,9 +10,9 @@ same thread count, on the same random pixels. Prints one row per engine with
 its median latency, images/s and ratio to visionrt, and the fp32 matrix
 product rate PyTorch reaches on this machine (the floor to compare with).
 
-    python3 tools/peers.py --model vit-b16 [--batch 1] [--threads 2] [--iterations 10]
-    python3 tools/peers.py --model detr-r50 --size 800x1066
-    python3 tools/peers.py --model DIR      # an existing Hugging Face folder
+    python3 tools/bench/peers.py --model vit-b16 [--batch 1] [--threads 2] [--iterations 10]
+    python3 tools/bench/peers.py --model detr-r50 --size 800x1066
+    python3 tools/bench/peers.py --model DIR      # an existing Hugging Face folder
 
 Needs torch, transformers, onnx, onnxscript, onnxruntime (and timm for
 DETR); not needed to build, run or test visionrt.

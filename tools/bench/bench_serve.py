@@ -7,7 +7,7 @@ result, and prints one table row per configuration. Exit status 1 when an
 answer is wrong. Needs ray[serve], which tools/test_serve.sh installs
 into build-venv/; run it with build-venv/bin/python.
 
-    python3 tools/bench_serve.py [--replicas 1,2] [--clients 8] [--seconds 20] [--requests N]
+    python3 tools/bench/bench_serve.py [--replicas 1,2] [--clients 8] [--seconds 20] [--requests N]
 """
 
 import argparse
@@ -28,7 +28,7 @@ from ray import serve
 import visionrt
 from visionrt.serve import app
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Batches of other sizes may sum matrix products in another order (about
 # 1e-6 on AVX2 CPUs); labels and their order may not change.
 SCORE_TOLERANCE = 1e-5

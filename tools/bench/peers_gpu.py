@@ -11,7 +11,7 @@ CUDA-synchronised passes after warm-up, on random pixels (DETR: 800x1333, no
 padding); the last column is PyTorch's time over visionrt's (above 1:
 visionrt faster).
 
-    python3 tools/peers_gpu.py [--model vit-b16|detr-r50|DIR] [--precisions fp32,fp16]
+    python3 tools/bench/peers_gpu.py [--model vit-b16|detr-r50|DIR] [--precisions fp32,fp16]
                                [--batches 1,64,256] [--size HxW] [--no-compile]
 
 Needs torch with CUDA and transformers; not needed to build, run or test visionrt.

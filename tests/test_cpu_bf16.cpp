@@ -41,7 +41,7 @@ std::string bf16_missing() {
 }
 
 // The numeric tests need a CPU with BF16 products: elsewhere they skip, with
-// a reason tools/check_test_skips.sh knows, as GPU tests do without a GPU.
+// a reason tools/ci/check_test_skips.sh knows, as GPU tests do without a GPU.
 #define VRT_REQUIRE_BF16_CPU()                                                 \
   do {                                                                         \
     const std::string missing = bf16_missing();                                \

@@ -1,5 +1,5 @@
 """Shared paths, models and helpers of the Python package's tests. They run
-against the installed package (tools/test_python.sh), on the repository's
+against the installed package (tools/ci/test_python.sh), on the repository's
 demo models and reference fixtures."""
 
 import json

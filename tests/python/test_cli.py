@@ -1,6 +1,6 @@
 """The package gives the command-line tool's answers, exactly: both decode
 the same files and run them through the model eight at a time. VISIONRT_CLI
-names the tool (tools/test_python.sh passes build/visionrt when built); the
+names the tool (tools/ci/test_python.sh passes build/visionrt when built); the
 comparison also needs the held-out digits and the shapes evaluation images."""
 
 import json

@@ -14,7 +14,7 @@ base64 strings. Answers must have the same nesting, the same keys in the
 same order, the same labels in the same order, the same int boxes, and
 scores within CLASSIFY_TOLERANCE or DETECT_TOLERANCE.
 
-Needs transformers and torch (tools/test_python.sh installs them); skipped
+Needs transformers and torch (tools/ci/test_python.sh installs them); skipped
 only where they cannot be installed."""
 
 import base64

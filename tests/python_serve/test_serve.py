@@ -3,7 +3,7 @@ concurrent HTTP requests over loopback with the command-line tool's results
 (VISIONRT_CLI; without it, the package's own, which tests/python checks
 against the tool), refuse bad bodies and parameters with 400 and stay up,
 and everything shuts down in bounded time. Needs ray[serve]
-(tools/test_serve.sh installs it)."""
+(tools/ci/test_serve.sh installs it)."""
 
 import faulthandler
 import http.client

@@ -4,7 +4,7 @@ classification model (default: the ViT demo model) on a local Ray with 1
 and then 2 replicas, sends requests from concurrent clients for a while (or
 a number of them), checks every answer against the package's in-process
 result, and prints one table row per configuration. Exit status 1 when an
-answer is wrong. Needs ray[serve], which tools/test_serve.sh installs
+answer is wrong. Needs ray[serve], which tools/ci/test_serve.sh installs
 into build-venv/; run it with build-venv/bin/python.
 
     python3 tools/bench/bench_serve.py [--replicas 1,2] [--clients 8] [--seconds 20] [--requests N]

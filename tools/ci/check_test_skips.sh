@@ -9,7 +9,7 @@
 # statement, or right after a VRT_REQUIRE_* guard): such a test passes having
 # checked nothing, where it must skip with its reason.
 #
-#   bash tools/check_test_skips.sh BUILD_DIR
+#   bash tools/ci/check_test_skips.sh BUILD_DIR
 set -euo pipefail
 
 log="${1:?usage: check_test_skips.sh BUILD_DIR}/Testing/Temporary/LastTest.log"
@@ -17,7 +17,7 @@ log="${1:?usage: check_test_skips.sh BUILD_DIR}/Testing/Temporary/LastTest.log"
 guards=$(awk '/^ *TEST(_P|_F)?\(/ { start = FNR; next }
               start && FNR == start + 1 && /^ *VRT_REQUIRE_[A-Z0-9_]*\(\);/ { start = FNR; next }
               start && FNR == start + 1 && /^ *if \(.*\) return;/ { print FILENAME ":" FNR ": " $0 }
-              { start = 0 }' "$(dirname "${BASH_SOURCE[0]}")"/../tests/*.cpp "$(dirname "${BASH_SOURCE[0]}")"/../tests/cuda/*.cpp)
+              { start = 0 }' "$(dirname "${BASH_SOURCE[0]}")"/../../tests/*.cpp "$(dirname "${BASH_SOURCE[0]}")"/../../tests/cuda/*.cpp)
 if [[ -n $guards ]]; then
   echo "check_test_skips: these tests return at their start instead of skipping with a reason:" >&2
   sed 's/^/  /' <<<"$guards" >&2

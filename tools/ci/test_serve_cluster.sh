@@ -7,20 +7,20 @@
 # proxy must equal the package's in-process one. Everything is stopped and
 # removed at the end.
 #
-#   bash tools/test_serve_cluster.sh        # as root, after tools/test_serve.sh
+#   bash tools/ci/test_serve_cluster.sh   # as root, after tools/ci/test_serve.sh
 #
 # Needs iproute2 and root (network namespaces); uses the virtual
-# environment that tools/test_serve.sh made (VISIONRT_VENV, default
+# environment that tools/ci/test_serve.sh made (VISIONRT_VENV, default
 # build-venv).
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 root=$PWD
 venv=$(cd "${VISIONRT_VENV:-build-venv}" && pwd)
 ((EUID == 0)) || { echo "test_serve_cluster: run as root (network namespaces)" >&2; exit 2; }
 "$venv/bin/python" -c 'import ray, visionrt' 2>/dev/null ||
-  { echo "test_serve_cluster: $venv lacks visionrt or ray; run tools/test_serve.sh first" >&2; exit 2; }
-source tools/apt_packages.sh
+  { echo "test_serve_cluster: $venv lacks visionrt or ray; run tools/ci/test_serve.sh first" >&2; exit 2; }
+source tools/setup/apt_packages.sh
 install_packages test_serve_cluster iproute2
 
 work=$(mktemp -d /tmp/visionrt-cluster.XXXXXX)
@@ -92,5 +92,5 @@ for try in 1 2 3; do
   ((try < 3)) || { cat "$work/deploy.log" >&2; exit 1; }
   echo "test_serve_cluster: serve deploy failed ($(grep -m1 -o '[A-Za-z]*Error: .*' "$work/deploy.log" | cut -c1-120)); again"
 done
-on head python tools/serve_cluster_check.py --hosts 10.77.0.1,10.77.0.2 --deadline 300
+on head python tools/ci/serve_cluster_check.py --hosts 10.77.0.1,10.77.0.2 --deadline 300
 echo "test_serve_cluster: deployed and checked in $((SECONDS - start)) s"

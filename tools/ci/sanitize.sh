@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Builds visionrt with sanitizers and runs its tests under them.
 #
-#   bash tools/sanitize.sh [asan|tsan|all]      (default: all)
+#   bash tools/ci/sanitize.sh [asan|tsan|all]   (default: all)
 #
 # asan: AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer (gcc),
 #   in build-asan/ with OpenCV and oneDNN, over the whole CPU test suite, the
 #   command-line tool and the install test (whose consumers are built with the
-#   same flags) included; skips are checked as tools/test.sh checks them.
+#   same flags) included; skips are checked as tools/ci/test.sh checks them.
 # tsan: ThreadSanitizer (gcc), in build-tsan/, over the tests that run
 #   threads (see tsan_tests below), on LLVM's OpenMP runtime, libomp, instead
 #   of gcc's libgomp (libomp runs gcc's OpenMP calls too): libomp tells
@@ -22,17 +22,17 @@
 # and exits non-zero when a test fails or a sanitizer reports.
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 what=${1:-all}
-case $what in asan | tsan | all) ;; *) echo "usage: tools/sanitize.sh [asan|tsan|all]" >&2; exit 2 ;; esac
+case $what in asan | tsan | all) ;; *) echo "usage: tools/ci/sanitize.sh [asan|tsan|all]" >&2; exit 2 ;; esac
 supp=$PWD/tests/sanitizers
 
-# tools/setup.sh's packages; gcc's sanitizer runtimes, named although
+# tools/setup/setup.sh's packages; gcc's sanitizer runtimes, named although
 # build-essential brings them; libomp, with libarcher, for the TSan run.
 packages=(build-essential cmake ninja-build pkg-config nlohmann-json3-dev libgtest-dev libdnnl-dev
           libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libjpeg-dev zlib1g-dev
           libasan8 libubsan1 libtsan2 libomp-dev)
-source tools/apt_packages.sh
+source tools/setup/apt_packages.sh
 install_packages sanitize "${packages[@]}"
 
 # Runs ctest on build dir $1 with the rest as ctest options, keeping its
@@ -78,7 +78,7 @@ run_asan() {
   # Not the peak-memory test: under ASan the peak is the sanitizer's
   # (quarantine, shadow), not the decoder's; the plain build runs it.
   run_ctest build-asan -E '^HostileInputs\.DecodingPeaksAtTwiceTheRgbImage$' || ok=0
-  bash tools/check_test_skips.sh build-asan || ok=0
+  bash tools/ci/check_test_skips.sh build-asan || ok=0
   echo "sanitize: asan+ubsan: $summary ($((SECONDS - start)) s)"
   ((ok)) || failures+=(asan)
 }

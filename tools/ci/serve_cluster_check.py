@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Checks a Ray cluster serving the demo models as tools/test_serve_cluster.sh
+"""Checks a Ray cluster serving the demo models as tools/ci/test_serve_cluster.sh
 deploys them (/classify: vit-digits, /detect: detr-shapes): waits until both
 applications run and every node's HTTP proxy is healthy, requires replicas
 of each model on more than one node, then sends every demo image through each
@@ -7,7 +7,7 @@ node's proxy four times from 8 concurrent clients and compares each answer with 
 package's in-process one. Exit status 1 on a wrong answer or a deadline
 passed. Run it on a node of the cluster (it joins as a driver).
 
-    python tools/serve_cluster_check.py --hosts IP,IP [--deadline 300]
+    python tools/ci/serve_cluster_check.py --hosts IP,IP [--deadline 300]
 """
 
 import argparse
@@ -26,7 +26,7 @@ from ray.util.state import list_actors
 
 import visionrt
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DIGITS = sorted((ROOT / "models/demo/images/digits").glob("*.png"))
 SHAPES = sorted((ROOT / "models/demo/images/shapes").glob("*.png"))
 # As tests/python_serve: batches of other sizes may sum in another order on

@@ -5,27 +5,27 @@
 # kept as it is apart from what is installed into it; else the folder
 # VISIONRT_VENV names, or build-venv/, made anew.
 #
-#   bash tools/test_python.sh [pip options...]
-#   bash tools/test_python.sh -C cmake.define.VISIONRT_WITH_CUDA=OFF
+#   bash tools/ci/test_python.sh [pip options...]
+#   bash tools/ci/test_python.sh -C cmake.define.VISIONRT_WITH_CUDA=OFF
 #
-# Run after tools/setup.sh, which installs the engine's build dependencies;
+# Run after tools/setup/setup.sh, which installs the engine's build dependencies;
 # this installs Python's venv module and headers (Debian 12 packages) when
 # missing, as root or with sudo. pip fetches the build's requirements
 # (scikit-build-core, nanobind) and the tests' (pytest, numpy, pillow) from
 # PyPI, and so do the side-by-side tests' (transformers, and torch: about
 # 3 GB with the CUDA libraries its PyPI wheel depends on; a torch already
-# in the environment is kept). Where tools/setup.sh built the command-line tool (build/visionrt),
+# in the environment is kept). Where tools/setup/setup.sh built the command-line tool (build/visionrt),
 # the tests also check that the package gives its answers; VISIONRT_CLI
 # names another.
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 packages=(python3 python3-venv python3-dev)
-source tools/apt_packages.sh
+source tools/setup/apt_packages.sh
 install_packages test_python "${packages[@]}"
 
-# As tools/setup.sh: CMake looks for nvcc on PATH only.
+# As tools/setup/setup.sh: CMake looks for nvcc on PATH only.
 if ! command -v nvcc >/dev/null && [[ -x /usr/local/cuda/bin/nvcc ]]; then
   export PATH="/usr/local/cuda/bin:$PATH"
 fi

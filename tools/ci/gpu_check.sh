@@ -2,7 +2,7 @@
 # GPU check: the one prepared call for a GPU machine whose image is not the
 # project's. It prints what the machine has, builds visionrt there for sm_90
 # (CUDA on, OpenCV off) with what the system has and, for what it lacks, the
-# Debian packages tools/gpu_pack.sh put in .gpudeps/ (unpacked with dpkg -x:
+# Debian packages tools/ci/gpu_pack.sh put in .gpudeps/ (unpacked with dpkg -x:
 # no network or apt needed), then gathers evidence in order of worth, each
 # step's timeout cut to what is left of one budget:
 #   1. the GPU test suites, once each, one process per suite (a sticky CUDA
@@ -20,19 +20,19 @@
 # when anything failed or a needed step ran out of time, 2 when it passed
 # but the GPU steps could not run (no usable GPU: each is listed as skipped).
 #
-#   bash tools/gpu_check.sh OUT_DIR
+#   bash tools/ci/gpu_check.sh OUT_DIR
 #
 # GPU_CHECK_LIMIT: the budget in seconds (default 540, for one 600 s call; a
 # build on a few cores needs more).
 set -uo pipefail
 
 if [ $# -ne 1 ]; then
-  echo "usage: tools/gpu_check.sh OUT_DIR" >&2
+  echo "usage: tools/ci/gpu_check.sh OUT_DIR" >&2
   exit 2
 fi
 mkdir -p "$1"
 OUT=$(cd "$1" && pwd)
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD="$ROOT/build-gpu"
 DEPS="$ROOT/build-gpudeps"
 LOGS="$ROOT/build-gpu-logs"
@@ -226,7 +226,7 @@ unpack() {  # WHAT DEB_GLOB...: unpacks the carried packages into PREFIX
   if ((ok)); then
     probe "$what: not on the system; unpacked from .gpudeps (${names[*]})"
   else
-    probe "$what: not on the system and not carried (run tools/gpu_pack.sh first and carry .gpudeps)"
+    probe "$what: not on the system and not carried (run tools/ci/gpu_pack.sh first and carry .gpudeps)"
   fi
 }
 rm -rf "$PREFIX"
@@ -369,7 +369,7 @@ run_step cpu "CPU remainder: ctest without the GPU suites (-j $JOBS)" "$remainin
 grep -E "tests passed|tests failed" "$LOGS/ctest.log" | sed 's/^/  ctest: /' | tee -a "$SUMMARY"
 sed -n '/The following tests FAILED/,$p' "$LOGS/ctest.log" | head -n 20 | sed 's/^/  /' | tee -a "$SUMMARY"
 if [ -s "$BUILD/Testing/Temporary/LastTest.log" ]; then
-  bash "$ROOT/tools/check_test_skips.sh" "$BUILD" 2>&1 | grep -E '^ +[0-9]+ ' | sed 's/^ */  skipped: /' | tee -a "$SUMMARY"
+  bash "$ROOT/tools/ci/check_test_skips.sh" "$BUILD" 2>&1 | grep -E '^ +[0-9]+ ' | sed 's/^ */  skipped: /' | tee -a "$SUMMARY"
 fi
 
 # ----------------------------------------- torch.compile, when time is left

@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
 # Serving with Ray Serve (visionrt.serve): builds and tests the package with
-# tools/test_python.sh, installs ray[serve] into its virtual environment and
+# tools/ci/test_python.sh, installs ray[serve] into its virtual environment and
 # runs tests/python_serve with pytest (the demo models deployed on a local
 # Ray, concurrent HTTP requests checked against the command-line tool).
 # The benchmark is apart: build-venv/bin/python tools/bench/bench_serve.py.
 #
-#   bash tools/test_serve.sh [pip options for the package...]
+#   bash tools/ci/test_serve.sh [pip options for the package...]
 #
-# Run after tools/setup.sh; pip fetches ray[serve] from PyPI. The virtual
-# environment is tools/test_python.sh's: the active one (VIRTUAL_ENV), else
+# Run after tools/setup/setup.sh; pip fetches ray[serve] from PyPI. The virtual
+# environment is tools/ci/test_python.sh's: the active one (VIRTUAL_ENV), else
 # the folder VISIONRT_VENV names (default build-venv).
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
-bash tools/test_python.sh "$@"
+bash tools/ci/test_python.sh "$@"
 if [[ -z ${VISIONRT_VENV:-} && -n ${VIRTUAL_ENV:-} ]]; then
   python=$VIRTUAL_ENV/bin/python
 else

@@ -5,7 +5,7 @@ Each folder is a layer; a file may include its own layer's headers and those
 of the layers its row allows, nothing else (docs/architecture.md explains
 the table). Run from anywhere:
 
-    python3 tools/check_layers.py [ROOT]
+    python3 tools/ci/check_layers.py [ROOT]
 
 Prints every crossing as FILE:LINE: LAYER -> LAYER (the header) and exits 1,
 or prints a one-line summary and exits 0.
@@ -80,7 +80,7 @@ def allowed(me, them, path):
 
 
 def main():
-    root = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), ".."))
+    root = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", ".."))
     crossings, checked = [], 0
     for folder in {f.split("/")[0] for _, f in LAYERS}:
         for dirpath, _, files in os.walk(os.path.join(root, folder)):
@@ -108,7 +108,7 @@ def main():
     for c in crossings:
         print(c)
     if crossings:
-        print(f"check_layers: {len(crossings)} include(s) cross the layers (tools/check_layers.py has the table)")
+        print(f"check_layers: {len(crossings)} include(s) cross the layers (tools/ci/check_layers.py has the table)")
         return 1
     print(f"check_layers: {checked} includes between layers, none crossing")
     return 0

@@ -3,14 +3,14 @@
 # working tree) Debian's .deb files of the build and test dependencies that
 # machine's image may lack: nlohmann/json, GoogleTest and pkg-config (pkgconf
 # and its library, for the install test's C consumer). It has no network and
-# no apt; tools/gpu_check.sh unpacks there, with `dpkg -x`, only those the
+# no apt; tools/ci/gpu_check.sh unpacks there, with `dpkg -x`, only those the
 # system does not have. OpenCV and libjpeg are not packed: that machine builds
 # without the image front end. Run on a Debian 12 machine with apt.
 #
-#   bash tools/gpu_pack.sh
+#   bash tools/ci/gpu_pack.sh
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 dest=.gpudeps
 packages=(nlohmann-json3-dev libgtest-dev pkgconf pkgconf-bin libpkgconf3)
 

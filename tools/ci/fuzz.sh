@@ -5,25 +5,25 @@
 # seconds, executions per second, and "no finding" or the input that makes
 # it fail (kept under build-fuzz/artifacts/). Exits 1 after any finding.
 #
-#   bash tools/fuzz.sh                               # every target
-#   FUZZ_SECONDS=600 bash tools/fuzz.sh fuzz_safetensors fuzz_image_decode
+#   bash tools/ci/fuzz.sh                            # every target
+#   FUZZ_SECONDS=600 bash tools/ci/fuzz.sh fuzz_safetensors fuzz_image_decode
 #
 # The committed seeds (tests/fuzz/corpus/<target>/) are only read; inputs
 # that reach new code are kept in build-fuzz/corpus/<target>/ for the next
 # run. Installs its packages (as root, or with sudo) when they are missing.
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 # What the fuzz build needs: clang (Debian 12's is 14) with libFuzzer and the
 # sanitizer runtimes (libclang-rt-14-dev, only recommended by clang), clang's
 # OpenMP, llvm-symbolizer (llvm-14) for readable reports, and the libraries of
-# the readers under test. libomp-14-dev and tools/sanitize.sh's libomp-16-dev
+# the readers under test. libomp-14-dev and tools/ci/sanitize.sh's libomp-16-dev
 # conflict: installing either removes the other.
 packages=(cmake ninja-build pkg-config clang libclang-rt-14-dev libomp-14-dev llvm-14 nlohmann-json3-dev
           libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libjpeg-dev zlib1g-dev)
 
-source tools/apt_packages.sh
+source tools/setup/apt_packages.sh
 install_packages fuzz "${packages[@]}"
 
 build="build-fuzz"

@@ -1,6 +1,6 @@
 // COCO annotation reading and bbox metrics against pycocotools' COCOeval
-// (fixtures: tests/fixtures/detr/coco_eval from tools/fixtures/make_detr_fixtures.py,
-// tests/fixtures/detr/coco_eval_cases from tools/fixtures/make_eval_fixtures.py).
+// (fixtures: tests/fixtures/detr/coco_eval and coco_eval_cases, both written by
+// tools/fixtures/make_eval_fixtures.py).
 #include <sys/wait.h>
 #include <unistd.h>
 

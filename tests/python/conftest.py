@@ -3,6 +3,7 @@ against the installed package (tools/ci/test_python.sh), on the repository's
 demo models and reference fixtures."""
 
 import json
+import os
 import struct
 from pathlib import Path
 
@@ -18,7 +19,27 @@ SHAPES_MODEL = ROOT / "models" / "demo" / "detr-shapes"
 DIGIT_IMAGES = sorted((ROOT / "models" / "demo" / "images" / "digits").glob("*.png"))
 SHAPE_IMAGES = sorted((ROOT / "models" / "demo" / "images" / "shapes").glob("*.png"))
 
-needs_image_io = pytest.mark.skipif(not visionrt.has_image_io(), reason="built without the OpenCV image front end")
+
+@pytest.fixture(scope="session")
+def image_io():
+    """The OpenCV image front end, which the package promises: without it
+    the tests that decode images fail rather than skip."""
+    if not visionrt.has_image_io():
+        pytest.fail("the package was built without the OpenCV image front end (tools/setup/setup.sh installs it)")
+
+
+needs_image_io = pytest.mark.usefixtures("image_io")
+
+
+@pytest.fixture(scope="session")
+def cli():
+    """The command-line tool whose answers the package must give."""
+    path = os.environ.get("VISIONRT_CLI")
+    if not path:
+        pytest.fail("VISIONRT_CLI is not set: tools/ci/test_python.sh sets it to build/visionrt, built by "
+                    "tools/setup/setup.sh")
+    return path
+
 
 _DTYPES = {"F32": "<f4", "F64": "<f8", "I64": "<i8", "U8": "u1"}
 

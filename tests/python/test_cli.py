@@ -1,7 +1,8 @@
 """The package gives the command-line tool's answers, exactly: both decode
 the same files and run them through the model eight at a time. VISIONRT_CLI
-names the tool (tools/ci/test_python.sh passes build/visionrt when built); the
-comparison also needs the held-out digits and the shapes evaluation images."""
+names the tool (tools/ci/test_python.sh passes build/visionrt), and the tests
+fail without one; the comparison also needs the held-out digits and the shapes
+evaluation images."""
 
 import json
 import os
@@ -13,7 +14,7 @@ import pytest
 from conftest import DIGIT_IMAGES, DIGITS_MODEL, FIXTURES, SHAPE_IMAGES, SHAPES_MODEL, needs_image_io
 
 CLI = os.environ.get("VISIONRT_CLI")
-pytestmark = [needs_image_io, pytest.mark.skipif(not CLI, reason="VISIONRT_CLI is not set")]
+pytestmark = [needs_image_io, pytest.mark.usefixtures("cli")]
 
 DIGITS = DIGIT_IMAGES + sorted((FIXTURES / "digits-heldout").glob("*.png"))
 SHAPES = SHAPE_IMAGES + sorted((FIXTURES / "shapes-eval").glob("*.png"))

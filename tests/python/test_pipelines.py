@@ -14,25 +14,24 @@ base64 strings. Answers must have the same nesting, the same keys in the
 same order, the same labels in the same order, the same int boxes, and
 scores within CLASSIFY_TOLERANCE or DETECT_TOLERANCE.
 
-Needs transformers and torch (tools/ci/test_python.sh installs them); skipped
-only where they cannot be installed."""
+Needs transformers and torch (tools/ci/test_python.sh installs them), and
+fails without them."""
 
 import base64
 import json
-import os
 import shutil
 import subprocess
 import warnings
 
 import numpy as np
 import pytest
+import torch
+import transformers
 from PIL import Image
 
 import visionrt
 from conftest import FIXTURES, needs_image_io
 
-torch = pytest.importorskip("torch", reason="torch cannot be installed here")
-transformers = pytest.importorskip("transformers", reason="transformers cannot be installed here")
 transformers.logging.set_verbosity_error()
 transformers.logging.disable_progress_bar()
 
@@ -248,13 +247,12 @@ def test_arguments_as_the_pipeline(vit_models, detr_models, images):
         classifier.classify("data:image/png;base64,%%%")
 
 
-@pytest.mark.skipif(not os.environ.get("VISIONRT_CLI"), reason="VISIONRT_CLI is not set")
 @pytest.mark.parametrize("name", ["vit-multi-label", "vit-one-label"])
-def test_the_tool_scores_as_the_package(vit_models, images, name):
+def test_the_tool_scores_as_the_package(cli, vit_models, images, name):
     """The engine applies the sigmoid, so the command-line tool agrees."""
     paths = [images["png_0"], images["exif_6_path"]]
     done = subprocess.run(
-        [os.environ["VISIONRT_CLI"], "classify", "--model", str(vit_models[name]), "--topk", "3", "--json",
+        [cli, "classify", "--model", str(vit_models[name]), "--topk", "3", "--json",
          "--device", "cpu", *paths],
         capture_output=True, text=True, check=True,
     )

@@ -6,7 +6,7 @@
 # VISIONRT_VENV names, or build-venv/, made anew.
 #
 #   bash tools/ci/test_python.sh [pip options...]
-#   bash tools/ci/test_python.sh -C cmake.define.VISIONRT_WITH_CUDA=OFF
+#   bash tools/ci/test_python.sh -v          # pip shows the build's output
 #
 # Run after tools/setup/setup.sh, which installs the engine's build dependencies;
 # this installs Python's venv module and headers (Debian 12 packages) when
@@ -14,9 +14,15 @@
 # (scikit-build-core, nanobind) and the tests' (pytest, numpy, pillow) from
 # PyPI, and so do the side-by-side tests' (transformers, and torch: about
 # 3 GB with the CUDA libraries its PyPI wheel depends on; a torch already
-# in the environment is kept). Where tools/setup/setup.sh built the command-line tool (build/visionrt),
-# the tests also check that the package gives its answers; VISIONRT_CLI
-# names another.
+# in the environment is kept).
+#
+# The tests hold the package to what the full build makes on this machine:
+# the OpenCV image front end, the CUDA backend wherever nvcc is found, and
+# the answers of the command-line tool (build/visionrt, which
+# tools/setup/setup.sh builds, or the one VISIONRT_CLI names). Without one
+# of these they fail rather than skip (tools/ci/check_test_skips.sh), so a
+# package built without a part (-C cmake.define.VISIONRT_WITH_...=OFF)
+# fails them.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."

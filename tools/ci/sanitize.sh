@@ -28,10 +28,11 @@ case $what in asan | tsan | all) ;; *) echo "usage: tools/ci/sanitize.sh [asan|t
 supp=$PWD/tests/sanitizers
 
 # tools/setup/setup.sh's packages; gcc's sanitizer runtimes, named although
-# build-essential brings them; libomp, with libarcher, for the TSan run.
+# build-essential brings them; libomp, with libarcher, for the TSan run;
+# python3, with which tools/ci/check_test_skips.sh reads the Python tests.
 packages=(build-essential cmake ninja-build pkg-config nlohmann-json3-dev libgtest-dev libdnnl-dev
           libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libjpeg-dev zlib1g-dev
-          libasan8 libubsan1 libtsan2 libomp-dev)
+          libasan8 libubsan1 libtsan2 libomp-dev python3)
 source tools/setup/apt_packages.sh
 install_packages sanitize "${packages[@]}"
 

@@ -8,18 +8,21 @@
 #
 # This full build requires every part the README promises: OpenCV and oneDNN,
 # and CUDA wherever nvcc is installed; configure fails when one is missing
-# rather than leaving its tests to skip. A test of it may skip for two
-# reasons only, no GPU on this machine and the full-size reference models made
-# on demand (tools/ci/check_test_skips.sh). A second, minimal build without CUDA,
-# OpenCV and oneDNN then runs the suite again: the optional parts must stay
-# optional.
+# rather than leaving its tests to skip. A test of it may skip for three
+# reasons only, no GPU on this machine, no BF16 on this CPU and the full-size
+# reference models made on demand; a Python test only for the GPU's presence
+# or absence and a missing CUDA compiler (tools/ci/check_test_skips.sh). A
+# second, minimal build without CUDA, OpenCV and oneDNN then runs the suite
+# again: the optional parts must stay optional.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-# The layers first: an include crossing them fails before anything builds.
+# The layers and the tests' skips first: an include crossing the layers, or
+# a test that may skip for a reason not allowed, fails before anything builds.
 source tools/setup/apt_packages.sh
 install_packages test python3
 python3 tools/ci/check_layers.py
+bash tools/ci/check_test_skips.sh
 cuda=OFF
 if command -v nvcc >/dev/null || [[ -x /usr/local/cuda/bin/nvcc ]]; then cuda=ON; fi
 bash tools/setup/setup.sh -DVISIONRT_WITH_CUDA="$cuda" -DVISIONRT_WITH_OPENCV=ON -DVISIONRT_WITH_ONEDNN=ON "$@"

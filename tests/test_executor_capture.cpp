@@ -37,6 +37,7 @@ class CapturingBackend final : public Backend {
  public:
   CapturingBackend() : cpu_(make_cpu_backend(2)) {}
   const char* name() const override { return "capturing"; }
+  const PrecisionPolicy& precision() const override { return cpu_->precision(); }
   void* allocate(size_t bytes) override { return cpu_->allocate(bytes); }
   void release(void* p) noexcept override { cpu_->release(p); }
   void copy_to_device(void* dst, const void* src, size_t bytes) override { cpu_->copy_to_device(dst, src, bytes); }

@@ -142,7 +142,7 @@ TEST(PrecisionPassTest, HalfActivationsWithF32BoundariesAndMasks) {
   for (DType t : {DType::f16, DType::bf16}) {
     SCOPED_TRACE(dtype_name(t));
     const models::VitModel vit = load_vit("p16_d64");
-    const graph::Graph g = graph::apply_precision(vit.build(2, 64, 64, false), t);
+    const graph::Graph g = graph::apply_precision(vit.build(2, 64, 64, false), {t, t});
     for (int v : g.inputs()) EXPECT_EQ(g.value(v).dtype, DType::f32);
     for (int v : g.outputs()) EXPECT_EQ(g.value(v).dtype, DType::f32);
     int casts = 0;
@@ -158,7 +158,7 @@ TEST(PrecisionPassTest, HalfActivationsWithF32BoundariesAndMasks) {
 
     const models::DetrModel detr =
         models::DetrModel::load(io::ModelFolder::open((kFixtures / "detr" / "r18_timm").string()));
-    const graph::Graph d = graph::apply_precision(detr.build(1, 64, 96), t);
+    const graph::Graph d = graph::apply_precision(detr.build(1, 64, 96), {t, t});
     for (const graph::Node& n : d.nodes()) {
       const DType out = d.value(n.output).dtype;
       if (n.op == Op::mask_resize) EXPECT_EQ(out, DType::f32);
@@ -173,7 +173,7 @@ TEST(PrecisionPassTest, HalfActivationsWithF32BoundariesAndMasks) {
 TEST(PrecisionPassTest, CpuRefusesHalfKernelsNamingOpAndDtypes) {
   const models::VitModel vit = load_vit("p16_d64");
   graph::ExecutorOptions options;
-  options.compute = DType::f16;
+  options.precision = PrecisionPolicy{DType::f16, DType::f16};
   try {
     graph::Executor ex(vit.build(1, 64, 64, false), make_cpu_backend(1), nullptr, options);
     FAIL() << "expected unsupported";
@@ -274,6 +274,7 @@ class FailingBackend final : public Backend {
  public:
   FailingBackend() : cpu_(make_cpu_backend(1)) {}
   const char* name() const override { return "failing"; }
+  const PrecisionPolicy& precision() const override { return cpu_->precision(); }
   void* allocate(size_t bytes) override {
     if (g_counts.allocation_calls++ == g_counts.fail_allocation_at)
       fail(StatusCode::out_of_memory, "injected allocation failure");

@@ -20,17 +20,20 @@ struct Classifier::Impl {
   Impl(models::VitModel m, const Options& o)
       : model(std::move(m)),
         options(o),
-        choice(choose_backend_for(model.build(1, model.config().image_height, model.config().image_width, false), o)),
+        chosen(choose_backend_for(build(1, model.config().image_height, model.config().image_width), o)),
         executors(
-            choice.backend, model.weights(),
-            [this](int n, int h, int w) { return model.build(n, h, w, options.interpolate_pos_encoding); },
+            chosen.choice.backend, model.weights(), [this](int n, int h, int w) { return build(n, h, w); },
             kMaxPlannedShapes, o.cuda_graphs),
-        device(device_of(executors.backend())) {}
+        device(device_of(executors.backend())) {
+    // The sample is the model's own size for one image: the first run's graph.
+    executors.seed({1, model.config().image_height, model.config().image_width}, std::move(chosen.lowered));
+  }
+  graph::Graph build(int n, int h, int w) const { return model.build(n, h, w, options.interpolate_pos_encoding); }
   ModelInfo info;
   io::PreprocessConfig preprocess;
   models::VitModel model;
   Options options;
-  BackendChoice choice;
+  SampleChoice chosen;
   ExecutorCache executors;
   Device device;  // where the backend runs: automatic resolved
   // How logits become scores, as transformers' image-classification
@@ -119,7 +122,7 @@ Classifier Classifier::load(const std::string& model_dir, const Options& options
 
 const ModelInfo& Classifier::info() const { return impl_->info; }
 Device Classifier::device() const { return impl_->device; }
-const std::string& Classifier::device_notice() const { return impl_->choice.notice; }
+const std::string& Classifier::device_notice() const { return impl_->chosen.choice.notice; }
 const std::vector<std::string>& Classifier::label_names() const { return impl_->model.config().labels; }
 
 std::vector<float> Classifier::logits(const float* pixel_values, int n, int height, int width) const {

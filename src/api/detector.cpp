@@ -36,17 +36,19 @@ io::ImageRGB8 to_io(const Image& img) {
 struct Detector::Impl {
   Impl(models::DetrModel m, const Options& o)
       : model(std::move(m)),
-        choice(choose_backend_for(model.build(1, kSampleSide, kSampleSide), o)),
+        chosen(choose_backend_for(model.build(1, kSampleSide, kSampleSide), o)),
         executors(
-            choice.backend, model.weights(), [this](int n, int h, int w) { return model.build(n, h, w); },
+            chosen.choice.backend, model.weights(), [this](int n, int h, int w) { return model.build(n, h, w); },
             kMaxPlannedShapes, o.cuda_graphs),
-        device(device_of(executors.backend())) {}
+        device(device_of(executors.backend())) {
+    executors.seed({1, kSampleSide, kSampleSide}, std::move(chosen.lowered));
+  }
   // Any input size has the same ops: a small one to check the kernels.
   static constexpr int kSampleSide = 64;
   ModelInfo info;
   io::PreprocessConfig preprocess;
   models::DetrModel model;
-  BackendChoice choice;
+  SampleChoice chosen;
   ExecutorCache executors;
   Device device;
 
@@ -86,7 +88,7 @@ Detector Detector::load(const std::string& model_dir, const Options& options) {
 
 const ModelInfo& Detector::info() const { return impl_->info; }
 Device Detector::device() const { return impl_->device; }
-const std::string& Detector::device_notice() const { return impl_->choice.notice; }
+const std::string& Detector::device_notice() const { return impl_->chosen.choice.notice; }
 const std::vector<std::string>& Detector::label_names() const { return impl_->model.config().labels; }
 
 DetrOutputs Detector::forward(const float* pixel_values, const float* pixel_mask, int n, int height,

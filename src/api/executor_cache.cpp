@@ -38,8 +38,10 @@ void ExecutorCache::run(const Key& key, const std::vector<Tensor>& in, const std
     graph::ExecutorOptions options;
     options.own_memory = false;
     options.capture = capture_;
-    auto ex = std::make_unique<graph::Executor>(
-        build_(std::get<0>(key), std::get<1>(key), std::get<2>(key)), backend_, weights_, options);
+    graph::Graph g = seed_ && seed_->first == key ? std::move(seed_->second)
+                                                 : build_(std::get<0>(key), std::get<1>(key), std::get<2>(key));
+    seed_.reset();
+    auto ex = std::make_unique<graph::Executor>(std::move(g), backend_, weights_, options);
     const size_t need = ex->plan().total_bytes();
     if (need > block_bytes_) resize_block(need);
     ex->bind_memory(block_);
@@ -68,13 +70,17 @@ size_t ExecutorCache::shapes() {
 
 namespace visionrt {
 
-BackendChoice choose_backend_for(const graph::Graph& sample, const Options& options) {
+SampleChoice choose_backend_for(const graph::Graph& sample, const Options& options) {
   BackendChoice choice = choose_backend(options.device, options.num_threads, options.precision);
-  const std::string missing = graph::missing_kernel(sample, *choice.backend);
-  if (missing.empty()) return choice;
-  if (options.device == Device::automatic && device_of(*choice.backend) == Device::cuda)
-    return {make_cpu_backend_for(options.num_threads, options.precision),
-            "the GPU backend has no " + missing + " yet; running on the CPU"};
+  graph::Graph lowered = graph::lower(sample, *choice.backend);
+  const std::string missing = graph::missing_kernel(lowered, *choice.backend);
+  if (missing.empty()) return {std::move(choice), std::move(lowered)};
+  if (options.device == Device::automatic && device_of(*choice.backend) == Device::cuda) {
+    BackendChoice cpu{make_cpu_backend_for(options.num_threads, options.precision),
+                      "the GPU backend has no " + missing + " yet; running on the CPU"};
+    graph::Graph on_cpu = graph::lower(sample, *cpu.backend);
+    return {std::move(cpu), std::move(on_cpu)};
+  }
   fail(StatusCode::unsupported, "the ", choice.backend->name(), " backend has no ", missing);
 }
 

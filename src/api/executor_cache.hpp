@@ -9,6 +9,8 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <utility>
 #include <tuple>
 
 #include "api/registry.hpp"
@@ -30,6 +32,11 @@ class ExecutorCache {
   ExecutorCache(std::shared_ptr<Backend> backend, std::shared_ptr<const graph::WeightTable> weights,
                 Builder build, size_t max_shapes = kMaxPlannedShapes, bool capture = true);
   ~ExecutorCache();
+
+  // The graph for `key`, lowered for this backend already (the sample the
+  // backend was chosen with): the first executor planned uses it when its
+  // shape is `key`, so that the graph passes run once per graph.
+  void seed(const Key& key, graph::Graph lowered) { seed_.emplace(key, std::move(lowered)); }
 
   // Runs the graph for this shape with the lock held.
   void run(const Key& key, const std::vector<Tensor>& in, const std::vector<Tensor>& out);
@@ -55,14 +62,20 @@ class ExecutorCache {
   bool capture_;
   std::mutex mu_;
   std::list<Entry> entries_;  // most recently used first
+  std::optional<std::pair<Key, graph::Graph>> seed_;
   void* block_ = nullptr;
   size_t block_bytes_ = 0;
 };
 
 // The backend `options` ask for, able to run every node of `sample` (a
-// graph of the model at any input size): Device::automatic falls back to
-// the CPU, with a notice, when the GPU lacks a kernel the model needs;
-// Device::cuda then fails as unsupported, naming the op.
-BackendChoice choose_backend_for(const graph::Graph& sample, const Options& options);
+// graph of the model at any input size), and the sample lowered for it:
+// Device::automatic falls back to the CPU, with a notice, when the GPU
+// lacks a kernel the model needs; Device::cuda then fails as unsupported,
+// naming the op.
+struct SampleChoice {
+  BackendChoice choice;
+  graph::Graph lowered;
+};
+SampleChoice choose_backend_for(const graph::Graph& sample, const Options& options);
 
 }  // namespace visionrt

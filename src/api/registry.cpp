@@ -13,8 +13,7 @@ namespace {
 
 std::shared_ptr<Backend> make_gpu_backend(Precision precision) {
   CudaBackendConfig config;
-  config.compute = precision == Precision::fp16 ? DType::f16 : precision == Precision::bf16 ? DType::bf16 : DType::f32;
-  config.tf32 = precision == Precision::tf32;
+  config.precision = precision_policy(precision, Device::cuda);
   return load_cuda_backend(config);
 }
 
@@ -65,10 +64,26 @@ Device device_of(const Backend& backend) {
   return std::string(backend.name()) == "cuda" ? Device::cuda : Device::cpu;
 }
 
-std::shared_ptr<Backend> make_cpu_backend_for(int threads, Precision precision) {
+PrecisionPolicy precision_policy(Precision precision, Device device) {
+  PrecisionPolicy p;
+  if (device == Device::cuda) {
+    // The GPU keeps activations, weights and products in one dtype.
+    if (precision == Precision::fp16) p.activations = p.products = DType::f16;
+    if (precision == Precision::bf16) p.activations = p.products = DType::bf16;
+    p.tf32 = precision == Precision::tf32;
+    return p;
+  }
+  // The CPU keeps activations in F32: bf16 means BF16 operands for matrix
+  // products and convolutions, which AVX-512 BF16 and AMX run at twice the
+  // rate, with F32 sums; there is no fast fp16 or tf32 path on a CPU.
   if (precision == Precision::fp16 || precision == Precision::tf32)
     fail(StatusCode::unsupported, precision_name(precision), " runs on GPUs only; the CPU computes in fp32 or bf16");
-  return make_cpu_backend(threads, precision == Precision::bf16 ? DType::bf16 : DType::f32);
+  if (precision == Precision::bf16) p.products = DType::bf16;
+  return p;
+}
+
+std::shared_ptr<Backend> make_cpu_backend_for(int threads, Precision precision) {
+  return make_cpu_backend(threads, precision_policy(precision, Device::cpu));
 }
 
 BackendChoice choose_backend(Device device, int threads, Precision precision) {

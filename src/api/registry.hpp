@@ -22,6 +22,11 @@ struct BackendChoice {
 // cannot compute in `precision`.
 BackendChoice choose_backend(Device device, int threads, Precision precision);
 
+// The one place a public precision becomes a policy, per device (cpu or
+// cuda): what "bf16" means on each. Throws unsupported for a precision the
+// device has no path for (fp16 and tf32 on the CPU).
+PrecisionPolicy precision_policy(Precision precision, Device device);
+
 // The CPU backend for `precision` (fp32 or bf16).
 std::shared_ptr<Backend> make_cpu_backend_for(int threads, Precision precision);
 

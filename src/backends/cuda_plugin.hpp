@@ -13,12 +13,13 @@ namespace visionrt {
 
 // Bumped whenever Backend, KernelArgs, NodeSignature or the config change
 // layout: a plugin of another version is refused, not run.
-constexpr int kCudaPluginAbi = 2;
+constexpr int kCudaPluginAbi = 3;
 
 struct CudaBackendConfig {
-  DType compute = DType::f32;  // activations and weights: f32, f16 or bf16
-  bool tf32 = false;           // f32 matrix products on TF32 tensor cores
-  int device = 0;              // CUDA device index
+  // Activations, weights and products in one dtype (f32, f16 or bf16);
+  // tf32 for f32 products on tensor cores.
+  PrecisionPolicy precision;
+  int device = 0;  // CUDA device index
 };
 
 // The plugin's entry point, exported unmangled as kCudaPluginEntry. Returns

@@ -131,6 +131,10 @@ class Graph {
   const std::vector<int>& outputs() const { return outputs_; }
   std::vector<int>& mutable_outputs() { return outputs_; }
   const std::shared_ptr<const WeightTable>& weights() const { return weights_; }
+  // Whether the graph passes have run (runtime/executor.hpp's lower): an
+  // executor plans a lowered graph as it is.
+  bool lowered() const { return lowered_; }
+  void mark_lowered() { lowered_ = true; }
 
  private:
   std::shared_ptr<WeightTable> own_weights_;
@@ -138,6 +142,7 @@ class Graph {
   std::vector<Value> values_;
   std::vector<Node> nodes_;
   std::vector<int> inputs_, outputs_;
+  bool lowered_ = false;
 };
 
 }  // namespace visionrt::graph

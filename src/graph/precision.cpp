@@ -7,7 +7,8 @@
 
 namespace visionrt::graph {
 
-Graph apply_precision(const Graph& g, DType compute) {
+Graph apply_precision(const Graph& g, const PrecisionPolicy& policy) {
+  const DType compute = policy.activations;
   if (compute == DType::f32) return g;
   VRT_CHECK(compute == DType::f16 || compute == DType::bf16, "cannot compute in ",
             dtype_name(compute));

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/precision.hpp"
 #include "core/tensor.hpp"
 #include "graph/fuse.hpp"
 #include "graph/graph.hpp"
@@ -135,8 +136,8 @@ class Backend {
   // device. The CPU reads an F32 weight in place, memory-mapped.
   virtual Tensor prepare_weight(const Tensor& stored, DType dtype) = 0;
 
-  // The activation dtype this backend computes in by default.
-  virtual DType compute_dtype() const { return DType::f32; }
+  // What this backend computes in (core/precision.hpp).
+  virtual const PrecisionPolicy& precision() const = 0;
   // This backend's kernel for a node, or null when it has none for the
   // node's op and dtypes.
   virtual const Kernel* kernel(const NodeSignature& sig) const = 0;
@@ -160,10 +161,11 @@ class Backend {
   virtual std::unique_ptr<CapturedWork> capture(const std::function<void()>& enqueue) { return nullptr; }
 };
 
-// threads <= 0: one per hardware thread. products: the operand dtype of
-// matrix products and convolutions, F32 or BF16 (fp32 accumulation; BF16
-// needs AVX-512 BF16 or AMX, else unsupported naming what the CPU lacks).
-std::shared_ptr<Backend> make_cpu_backend(int threads, DType products = DType::f32);
+// threads <= 0: one per hardware thread. The CPU computes activations in
+// F32 and products in F32 or BF16 (fp32 accumulation; BF16 needs AVX-512
+// BF16 or AMX): any other policy is refused as unsupported, naming what
+// the CPU lacks.
+std::shared_ptr<Backend> make_cpu_backend(int threads, const PrecisionPolicy& precision = {});
 
 // A model's weights as one backend reads them: each prepared once, on first
 // use, and shared by every executor of the model, whatever its input shape.

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <optional>
 
 #include "core/error.hpp"
 #include "graph/fuse.hpp"
@@ -45,9 +46,18 @@ std::string dtypes_str(const NodeSignature& sig) {
 
 }  // namespace
 
-std::string missing_kernel(Graph graph, Backend& backend, const ExecutorOptions& options) {
+Graph lower(Graph graph, const Backend& backend, const ExecutorOptions& options) {
+  VRT_CHECK(!graph.lowered(), "the graph passes have run on this graph already");
   if (options.fuse) fuse_epilogues(graph, backend.epilogue_filter());
-  graph = apply_precision(graph, options.compute.value_or(backend.compute_dtype()));
+  Graph lowered = apply_precision(graph, options.precision.value_or(backend.precision()));
+  lowered.mark_lowered();
+  return lowered;
+}
+
+std::string missing_kernel(const Graph& given, Backend& backend, const ExecutorOptions& options) {
+  std::optional<Graph> lowered_here;
+  if (!given.lowered()) lowered_here = lower(given, backend, options);
+  const Graph& graph = lowered_here ? *lowered_here : given;
   for (const Node& n : graph.nodes()) {
     const NodeSignature sig = signature(graph, n, nullptr, &backend);
     const Kernel* k = backend.kernel(sig);
@@ -110,8 +120,7 @@ Executor::Executor(Graph graph, std::shared_ptr<Backend> backend, std::shared_pt
                    const ExecutorOptions& options)
     : graph_(std::move(graph)), backend_(std::move(backend)), weights_(std::move(weights)), capture_(options.capture) {
   backend_->make_current();
-  if (options.fuse) fuse_epilogues(graph_, backend_->epilogue_filter());
-  graph_ = apply_precision(graph_, options.compute.value_or(backend_->compute_dtype()));
+  if (!graph_.lowered()) graph_ = lower(std::move(graph_), *backend_, options);
   if (!weights_) weights_ = std::make_shared<PreparedWeights>(backend_, graph_.weights());
   states_.states.reserve(graph_.nodes().size());  // recording a state never throws
   VRT_CHECK(&weights_->table() == graph_.weights().get(), "prepared weights of another model");

@@ -1,5 +1,5 @@
 // Runs a graph on a backend. Construction runs the graph passes (fusion,
-// then precision), picks each node's kernel from the backend's table,
+// then precision) unless the graph is lowered already, picks each node's kernel from the backend's table,
 // prepares per-node kernel state, plans memory once (liveness of every
 // activation -> offsets in one block) and binds every kernel's arguments;
 // enqueue() then only copies inputs in, calls the kernels (or launches them
@@ -29,8 +29,8 @@ struct MemoryPlan {
 MemoryPlan plan_memory(const Graph& g, const std::vector<size_t>& workspace);
 
 struct ExecutorOptions {
-  bool fuse = true;               // run the fusion pass (fuse.hpp)
-  std::optional<DType> compute;   // activation dtype; unset: the backend's
+  bool fuse = true;  // run the fusion pass (fuse.hpp)
+  std::optional<PrecisionPolicy> precision;  // unset: the backend's
   // False: the caller provides the memory block with bind_memory() before
   // running, and may share it between executors that never run at once.
   bool own_memory = true;
@@ -41,9 +41,15 @@ struct ExecutorOptions {
   bool capture = true;
 };
 
-// The first node of `graph` (after the passes an executor with `options`
-// runs) that `backend` has no kernel for, as "'op' kernel for dtypes", or "".
-std::string missing_kernel(Graph graph, Backend& backend, const ExecutorOptions& options = {});
+// The graph passes for `backend`: fusion (with the backend's epilogue
+// filter), then precision (with its policy). Run once per graph: the
+// result is marked lowered, and an executor given it plans it as it is.
+Graph lower(Graph graph, const Backend& backend, const ExecutorOptions& options = {});
+
+// The first node of `graph` (lowered first if it is not) that `backend`
+// has no kernel for, as "'op' kernel for dtypes", or one whose kernel
+// refuses it (can_implement), saying why; "" when every node has one.
+std::string missing_kernel(const Graph& graph, Backend& backend, const ExecutorOptions& options = {});
 
 class Executor {
  public:

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "api/registry.hpp"
 #include "backends/cuda/cuda_context.hpp"
 #include "core/error.hpp"
 #include "io/model_folder.hpp"
@@ -33,7 +34,7 @@ const fs::path kRoot(VISIONRT_SOURCE_DIR);
 // only what missing_kernel asks of a backend.
 class KernelTableBackend final : public Backend {
  public:
-  explicit KernelTableBackend(DType compute) : compute_(compute) {}
+  explicit KernelTableBackend(const PrecisionPolicy& precision) : precision_(precision) {}
   const char* name() const override { return "cuda kernel table"; }
   void* allocate(size_t) override { fail(StatusCode::internal, "no device"); }
   void release(void*) noexcept override {}
@@ -41,12 +42,12 @@ class KernelTableBackend final : public Backend {
   void copy_to_host(void*, const void*, size_t) override { fail(StatusCode::internal, "no device"); }
   Tensor prepare_weight(const Tensor&, DType) override { fail(StatusCode::internal, "no device"); }
   void bind_context(KernelArgs&) override {}
-  DType compute_dtype() const override { return compute_; }
+  const PrecisionPolicy& precision() const override { return precision_; }
   const Kernel* kernel(const NodeSignature& sig) const override { return cuda::cuda_kernel(sig); }
   graph::EpilogueFilter epilogue_filter() const override { return cuda::cuda_accepts_epilogue; }
 
  private:
-  DType compute_;
+  PrecisionPolicy precision_;
 };
 
 struct ModelDir {
@@ -80,13 +81,13 @@ graph::Graph sample_graph(const ModelDir& m) {
 TEST(CudaKernelTable, AcceptsEveryShippedModelInEveryPrecision) {
   const std::vector<ModelDir> dirs = model_dirs();
   ASSERT_GE(dirs.size(), 10u) << "fixtures and demo models found";
-  const std::pair<const char*, DType> precisions[] = {
-      {"fp32", DType::f32}, {"tf32", DType::f32}, {"fp16", DType::f16}, {"bf16", DType::bf16}};
+  const Precision precisions[] = {Precision::fp32, Precision::tf32, Precision::fp16, Precision::bf16};
   int accepted = 0, asked = 0;
   for (const ModelDir& m : dirs) {
     const graph::Graph g = sample_graph(m);
-    for (const auto& [name, dtype] : precisions) {
-      KernelTableBackend backend(dtype);
+    for (const Precision p : precisions) {
+      const char* name = precision_name(p);
+      KernelTableBackend backend(precision_policy(p, Device::cuda));
       const std::string missing = graph::missing_kernel(g, backend);
       const std::string model = fs::relative(m.path, kRoot).string();
       ++asked;

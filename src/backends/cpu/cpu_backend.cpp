@@ -84,13 +84,15 @@ const char* bf16_missing() {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(int threads, DType products) : pool_(threads), products_(products) {
-    if (products_ == DType::bf16) {
+  CpuBackend(int threads, const PrecisionPolicy& precision) : pool_(threads), precision_(precision) {
+    if (precision_.activations != DType::f32 || precision_.accumulate != DType::f32 || precision_.tf32)
+      fail(StatusCode::unsupported, "the CPU keeps activations and sums in fp32, without tf32");
+    if (precision_.products == DType::bf16) {
       if (const char* why = bf16_missing())
         fail(StatusCode::unsupported, "bf16 on the CPU needs AVX-512 BF16 or AMX: ", why, "; use fp32");
-    } else if (products_ != DType::f32) {
+    } else if (precision_.products != DType::f32) {
       fail(StatusCode::unsupported, "the CPU computes matrix products in fp32 or bf16, not ",
-           dtype_name(products_));
+           dtype_name(precision_.products));
     }
   }
   const char* name() const override { return "cpu"; }
@@ -101,6 +103,7 @@ class CpuBackend final : public Backend {
     return p;
   }
   void release(void* p) noexcept override { std::free(p); }
+  const PrecisionPolicy& precision() const override { return precision_; }
   void copy_to_device(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
   void copy_to_host(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
 
@@ -118,7 +121,7 @@ class CpuBackend final : public Backend {
     for (DType t : sig.in_dtypes)
       if (t != DType::f32) return nullptr;
     if (sig.out_dtype != DType::f32) return nullptr;
-    if (products_ == DType::bf16 && (op == Op::linear || op == Op::conv2d)) return &kProductBf16;
+    if (precision_.products == DType::bf16 && (op == Op::linear || op == Op::conv2d)) return &kProductBf16;
     return kCpuKernels.find(op);
   }
   void bind_context(KernelArgs& args) override { args.pool = &pool_; }
@@ -126,13 +129,13 @@ class CpuBackend final : public Backend {
 
  private:
   mutable ThreadPool pool_;
-  DType products_;
+  PrecisionPolicy precision_;
 };
 
 }  // namespace
 
-std::shared_ptr<Backend> make_cpu_backend(int threads, DType products) {
-  return std::make_shared<CpuBackend>(threads, products);
+std::shared_ptr<Backend> make_cpu_backend(int threads, const PrecisionPolicy& precision) {
+  return std::make_shared<CpuBackend>(threads, precision);
 }
 
 }  // namespace visionrt

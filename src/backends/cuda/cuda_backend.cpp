@@ -66,8 +66,12 @@ struct CurrentDevice {
 class CudaBackend final : public Backend {
  public:
   explicit CudaBackend(const CudaBackendConfig& config) : device_(config.device) {
-    context_.compute = config.compute;
-    context_.tf32 = config.tf32 && config.compute == DType::f32;
+    const PrecisionPolicy& p = config.precision;
+    if (!is_float(p.activations) || p.products != p.activations || p.accumulate != DType::f32 ||
+        (p.tf32 && p.activations != DType::f32))
+      fail(StatusCode::unsupported, "the GPU computes activations and products in one of fp32, fp16 and bf16, "
+           "sums in fp32, and tf32 only for fp32");
+    context_.precision = p;
     context_.device = config.device;
   }
   // The context's members go in reverse order: the library handles first,
@@ -125,7 +129,7 @@ class CudaBackend final : public Backend {
     return Tensor::view(dtype, stored.shape(), device, std::move(keeper));
   }
 
-  DType compute_dtype() const override { return context_.compute; }
+  const PrecisionPolicy& precision() const override { return context_.precision; }
   const Kernel* kernel(const NodeSignature& sig) const override { return cuda_kernel(sig); }
   graph::EpilogueFilter epilogue_filter() const override { return cuda_accepts_epilogue; }
   void bind_context(KernelArgs& args) override {

@@ -50,8 +50,7 @@ struct CudaContext {
   kernels::LtHandle lt;      // every linear layer's
   kernels::CudnnHandle cudnn;  // the convolutions'; its stream is set per call
   ConvPlanCache conv_plans;
-  DType compute = DType::f32;
-  bool tf32 = false;
+  PrecisionPolicy precision;
   int device = 0;  // made current by every call that enqueues work
 };
 

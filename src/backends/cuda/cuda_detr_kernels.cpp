@@ -68,7 +68,7 @@ struct ConvState {
 
 void* conv2d_prepare(const NodeSignature& sig) {
   CudaContext& c = *static_cast<CudaContext*>(sig.backend->context());
-  const kernels::ConvShape shape = conv_shape(sig, c.tf32);
+  const kernels::ConvShape shape = conv_shape(sig, c.precision.tf32);
   auto state = std::make_unique<ConvState>();
   state->plan = c.conv_plans.get(shape, conv2d_workspace(sig, 1), c.cudnn.get());
   const int64_t padded = kernels::conv2d_weight_channels(shape);

@@ -140,7 +140,7 @@ void* linear_prepare(const NodeSignature& sig) {
   e.residual = sig.in_shapes.size() > 3;
   state->epilogue = split_linear_epilogue(e);
   const kernels::GemmShape shape =
-      gemm_shape(*sig.in_shapes[0], *sig.in_shapes[1], sig.out_dtype, state->epilogue, c.tf32);
+      gemm_shape(*sig.in_shapes[0], *sig.in_shapes[1], sig.out_dtype, state->epilogue, c.precision.tf32);
   state->plan = kernels::GemmPlan::create(shape, kGemmWorkspace, c.lt.get());
   return state.release();
 }

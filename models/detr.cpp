@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/error.hpp"
+#include "models/checkpoint_reader.hpp"
 #include "models/config_checks.hpp"
 
 namespace visionrt::models {
@@ -17,50 +18,6 @@ Activation parse_activation(const std::string& act) {
   fail(StatusCode::unsupported, "config.json: activation_function '", act,
        "' is not supported (supported: relu, gelu)");
 }
-
-// Rows of two [n, K] matrices (or [n] vectors) stacked, in their stored
-// dtype when they share it, else in F32.
-Tensor concat_rows(const Tensor& a, const Tensor& b) {
-  const bool same = a.dtype() == b.dtype();
-  const Tensor x = same ? a : to_f32(a), y = same ? b : to_f32(b);
-  Shape shape = x.shape();
-  shape[0] += y.dim(0);
-  Tensor out = Tensor::empty(x.dtype(), shape);
-  std::memcpy(out.data(), x.data(), x.nbytes());
-  std::memcpy(static_cast<char*>(out.data()) + x.nbytes(), y.data(), y.nbytes());
-  a.release_pages();  // only the joined copy is read from now on
-  b.release_pages();
-  return out;
-}
-
-// Reads weights by their published (transformers 4.x) names, falling back
-// to the module names transformers 5 uses in memory (o_proj, mlp.fc1), so
-// state dicts saved either way load. They stay as stored.
-class Names {
- public:
-  Names(const io::WeightStore& w, graph::WeightTable& table, int64_t* params, UsedWeights& used)
-      : w_(w), table_(table), params_(params), used_(used) {}
-  Tensor tensor(const std::string& name, const Shape& shape, const std::string& alt = "") {
-    const std::string& use = !alt.empty() && !w_.contains(name) && w_.contains(alt) ? alt : name;
-    Tensor t = w_.checked(use, shape);
-    used_.add(use);
-    *params_ += t.numel();
-    return t;
-  }
-  int get(const std::string& name, const Shape& shape, const std::string& alt = "") {
-    return table_.add(name, tensor(name, shape, alt));
-  }
-  int add(const std::string& name, Tensor t) { return table_.add(name, std::move(t)); }
-  int add_derived(const std::string& name, Shape shape, DType dtype, graph::WeightTable::Recipe make) {
-    return table_.add_derived(name, std::move(shape), dtype, std::move(make));
-  }
-
- private:
-  const io::WeightStore& w_;
-  graph::WeightTable& table_;
-  int64_t* params_;
-  UsedWeights& used_;
-};
 
 }  // namespace
 
@@ -162,22 +119,21 @@ DetrModel DetrModel::load(const io::ModelFolder& folder) {
                                     ? "model.backbone.model."
                                     : "model.backbone.conv_encoder.model.";
   auto table = std::make_shared<graph::WeightTable>();
-  UsedWeights used;
-  m.backbone_ = Resnet::load(folder.config, w, bb_prefix, *table, used);
-  Names n(w, *table, &m.num_parameters_, used);
+  CheckpointReader n(w, *table);
+  m.backbone_ = Resnet::load(folder.config, n, bb_prefix);
   const int64_t D = c.d_model;
   // The input projection is a 1x1 convolution: on NHWC rows, a linear layer.
   m.proj_w_ = n.add("model.input_projection.weight",
                     n.tensor("model.input_projection.weight", {D, m.backbone_.out_channels(), 1, 1})
                         .reshaped({D, m.backbone_.out_channels()}));
-  m.proj_b_ = n.get("model.input_projection.bias", {D});
-  m.query_pos_ = n.get("model.query_position_embeddings.weight", {c.num_queries, D});
+  m.proj_b_ = n.weight("model.input_projection.bias", {D});
+  m.query_pos_ = n.weight("model.query_position_embeddings.weight", {c.num_queries, D});
 
   auto attention = [&](const std::string& p, bool joined_qk) {
     Attention a;
     auto proj = [&](const char* name, const char* alt, int& wt, int& bs) {
-      wt = n.get(p + name + ".weight", {D, D}, alt ? p + alt + ".weight" : "");
-      bs = n.get(p + name + ".bias", {D}, alt ? p + alt + ".bias" : "");
+      wt = n.weight(p + name + ".weight", {D, D}, alt ? p + alt + ".weight" : "");
+      bs = n.weight(p + name + ".bias", {D}, alt ? p + alt + ".bias" : "");
     };
     proj("v_proj", nullptr, a.v_w, a.v_b);
     proj("out_proj", "o_proj", a.o_w, a.o_b);
@@ -185,11 +141,8 @@ DetrModel DetrModel::load(const io::ModelFolder& folder) {
       // Joined when a backend prepares them: only its own form is kept.
       auto joined = [&](const char* part) {
         const Shape shape = part[0] == 'w' ? Shape{D, D} : Shape{D};
-        const Tensor q = n.tensor(p + "q_proj." + part, shape), k = n.tensor(p + "k_proj." + part, shape);
-        Shape both = shape;
-        both[0] *= 2;
-        return n.add_derived(p + "qk_proj." + part, both, q.dtype() == k.dtype() ? q.dtype() : DType::f32,
-                             [q, k] { return concat_rows(q, k); });
+        return n.stacked(p + "qk_proj." + part,
+                         {n.tensor(p + "q_proj." + part, shape), n.tensor(p + "k_proj." + part, shape)});
       };
       a.qk_w = joined("weight");
       a.qk_b = joined("bias");
@@ -200,14 +153,14 @@ DetrModel DetrModel::load(const io::ModelFolder& folder) {
     return a;
   };
   auto ffn = [&](Layer& L, const std::string& p, int64_t F) {
-    L.fc1_w = n.get(p + "fc1.weight", {F, D}, p + "mlp.fc1.weight");
-    L.fc1_b = n.get(p + "fc1.bias", {F}, p + "mlp.fc1.bias");
-    L.fc2_w = n.get(p + "fc2.weight", {D, F}, p + "mlp.fc2.weight");
-    L.fc2_b = n.get(p + "fc2.bias", {D}, p + "mlp.fc2.bias");
+    L.fc1_w = n.weight(p + "fc1.weight", {F, D}, p + "mlp.fc1.weight");
+    L.fc1_b = n.weight(p + "fc1.bias", {F}, p + "mlp.fc1.bias");
+    L.fc2_w = n.weight(p + "fc2.weight", {D, F}, p + "mlp.fc2.weight");
+    L.fc2_b = n.weight(p + "fc2.bias", {D}, p + "mlp.fc2.bias");
   };
   auto norm = [&](const std::string& name, int& g, int& b) {
-    g = n.get(name + ".weight", {D});
-    b = n.get(name + ".bias", {D});
+    g = n.weight(name + ".weight", {D});
+    b = n.weight(name + ".bias", {D});
   };
   for (int i = 0; i < c.encoder_layers; ++i) {
     const std::string p = "model.encoder.layers." + std::to_string(i) + ".";
@@ -231,15 +184,15 @@ DetrModel DetrModel::load(const io::ModelFolder& folder) {
   }
   norm("model.decoder.layernorm", m.dec_ln_g_, m.dec_ln_b_);
   const int64_t classes = static_cast<int64_t>(c.labels.size()) + 1;
-  m.cls_w_ = n.get("class_labels_classifier.weight", {classes, D});
-  m.cls_b_ = n.get("class_labels_classifier.bias", {classes});
+  m.cls_w_ = n.weight("class_labels_classifier.weight", {classes, D});
+  m.cls_b_ = n.weight("class_labels_classifier.bias", {classes});
   for (int i = 0; i < 3; ++i) {
     const std::string p = "bbox_predictor.layers." + std::to_string(i) + ".";
-    m.box_w_[i] = n.get(p + "weight", {i == 2 ? 4 : D, D});
-    m.box_b_[i] = n.get(p + "bias", {i == 2 ? 4 : D});
+    m.box_w_[i] = n.weight(p + "weight", {i == 2 ? 4 : D, D});
+    m.box_b_[i] = n.weight(p + "bias", {i == 2 ? 4 : D});
   }
-  m.num_parameters_ += m.backbone_.num_parameters();
-  refuse_unused(folder, used, {}, [&](const std::string& name) {
+  m.num_parameters_ = n.parameters();
+  refuse_unused(folder, n.used(), {}, [&](const std::string& name) {
     if (name.rfind("model.encoder.layers.", 0) == 0) return "encoder_layers " + std::to_string(c.encoder_layers);
     if (name.rfind("model.decoder.layers.", 0) == 0) return "decoder_layers " + std::to_string(c.decoder_layers);
     if (name.rfind(bb_prefix, 0) == 0) return std::string("the backbone's depths");

@@ -32,10 +32,10 @@ const Arch& find_arch(const std::string& name) {
 // Reads conv `conv_name` [Co,Ci,kh,kw] and BatchNorm `bn_name`, folds the
 // norm in (scale = gamma / sqrt(var + eps), bias = beta - mean * scale) and
 // stores the weight as [Co,kh,kw,Ci] for NHWC.
+// The checkpoint reader under the backbone's tensor prefix.
 class Loader {
  public:
-  Loader(const io::WeightStore& w, std::string prefix, graph::WeightTable& table, UsedWeights& used)
-      : w_(w), prefix_(std::move(prefix)), table_(table), used_(used) {}
+  Loader(CheckpointReader& reader, std::string prefix) : reader_(reader), prefix_(std::move(prefix)) {}
 
   FoldedConv conv(const std::string& conv_name, const std::string& bn_name, int64_t co, int64_t ci,
                   int k, int stride, int dilation) {
@@ -63,9 +63,9 @@ class Loader {
       return out;
     };
     FoldedConv f;
-    f.weight = table_.add_derived(prefix_ + conv_name + ".weight (BatchNorm folded, NHWC)", {co, k, k, ci},
+    f.weight = reader_.derived(prefix_ + conv_name + ".weight (BatchNorm folded, NHWC)", {co, k, k, ci},
                                   DType::f32, [fold] { return fold(true); });
-    f.bias = table_.add_derived(prefix_ + conv_name + ".bias (BatchNorm folded)", {co}, DType::f32,
+    f.bias = reader_.derived(prefix_ + conv_name + ".bias (BatchNorm folded)", {co}, DType::f32,
                                 [fold] { return fold(false); });
     f.out_channels = co;
     f.in_channels = ci;
@@ -75,24 +75,16 @@ class Loader {
     return f;
   }
 
-  bool has(const std::string& name) const { return w_.contains(prefix_ + name); }
+  bool has(const std::string& name) const { return reader_.has(prefix_ + name); }
   // Output channels of a stored conv weight, to follow custom widths.
   int64_t out_channels(const std::string& conv_name) const {
-    return w_.raw(prefix_ + conv_name + ".weight").dim(0);
+    return reader_.header(prefix_ + conv_name + ".weight").dim(0);
   }
-  int64_t params = 0;
 
  private:
-  Tensor get(const std::string& name, const Shape& shape) {
-    Tensor t = w_.checked(prefix_ + name, shape);
-    used_.add(prefix_ + name);
-    params += t.numel();
-    return t;
-  }
-  const io::WeightStore& w_;
+  Tensor get(const std::string& name, const Shape& shape) { return reader_.tensor(prefix_ + name, shape); }
+  CheckpointReader& reader_;
   std::string prefix_;
-  graph::WeightTable& table_;
-  UsedWeights& used_;
 };
 
 const nlohmann::json* backbone_config(const nlohmann::json& c) {
@@ -172,10 +164,9 @@ const std::vector<ConfigKey>& resnet_backbone_config_keys() {
   return keys;
 }
 
-Resnet Resnet::load(const nlohmann::json& config, const io::WeightStore& weights, const std::string& prefix,
-                    graph::WeightTable& table, UsedWeights& used) {
+Resnet Resnet::load(const nlohmann::json& config, CheckpointReader& reader, const std::string& prefix) {
   Resnet r;
-  Loader L(weights, prefix, table, used);
+  Loader L(reader, prefix);
   const nlohmann::json* bb = backbone_config(config);
   const std::string bb_type = bb ? io::config_string(*bb, "model_type", "") : "";
   const bool timm = io::config_bool(config, "use_timm_backbone", bb_type.empty() || bb_type == "timm_backbone");
@@ -285,7 +276,6 @@ Resnet Resnet::load(const nlohmann::json& config, const io::WeightStore& weights
     }
     r.out_channels_ = static_cast<int>(in);
   }
-  r.num_parameters_ = L.params;
   return r;
 }
 

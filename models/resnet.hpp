@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "graph/graph.hpp"
-#include "io/safetensors.hpp"
+#include "models/checkpoint_reader.hpp"
 #include "models/config_checks.hpp"
 
 namespace visionrt::models {
@@ -39,16 +39,15 @@ class Resnet {
   // `config` is the DETR config.json; `prefix` the backbone's tensor prefix.
   // Throws unsupported for backbones other than ResNets, and not_found /
   // shape_mismatch naming the tensor when weights are missing or wrong.
-  // The folded weights (computed once, in F32) go into `table`; the names
-  // of the tensors read go into `used`. Config numbers are range-checked.
-  static Resnet load(const nlohmann::json& config, const io::WeightStore& weights,
-                     const std::string& prefix, graph::WeightTable& table, UsedWeights& used);
+  // Tensors are read through `reader` (the model's), the folded weights
+  // (computed once, in F32) added to its table. Config numbers are
+  // range-checked.
+  static Resnet load(const nlohmann::json& config, CheckpointReader& reader, const std::string& prefix);
 
   // Appends the backbone to `g`: NCHW pixels in, the last stage's NHWC map out.
   int build(graph::Graph& g, int pixels) const;
 
   int out_channels() const { return out_channels_; }
-  int64_t num_parameters() const { return num_parameters_; }
   // The total stride of the output map (32, or 16 with a dilated last stage).
   int output_stride() const { return dilated_ ? 16 : 32; }
 
@@ -57,7 +56,6 @@ class Resnet {
   std::vector<std::vector<ResnetBlock>> stages_;
   int out_channels_ = 0;
   bool dilated_ = false;
-  int64_t num_parameters_ = 0;
 };
 
 }  // namespace visionrt::models

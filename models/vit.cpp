@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/error.hpp"
+#include "models/checkpoint_reader.hpp"
 
 namespace visionrt::models {
 namespace {
@@ -17,31 +18,6 @@ Activation parse_activation(const std::string& act) {
   if (act == "relu") return Activation::relu;
   fail(StatusCode::unsupported, "config.json: hidden_act '", act,
        "' is not supported (supported: gelu, gelu_new, gelu_pytorch_tanh, relu)");
-}
-
-// The dtype of several tensors stacked: theirs when they share it, else F32.
-DType joined_dtype(const std::vector<Tensor>& parts) {
-  for (const Tensor& p : parts)
-    if (p.dtype() != parts[0].dtype()) return DType::f32;
-  return parts[0].dtype();
-}
-
-// Rows of several [n_i, K] matrices (or [n_i] vectors) stacked into one, in
-// joined_dtype.
-Tensor concat_rows(const std::vector<Tensor>& parts) {
-  const DType dtype = joined_dtype(parts);
-  Shape shape = parts[0].shape();
-  shape[0] = 0;
-  for (const Tensor& p : parts) shape[0] += p.dim(0);
-  Tensor out = Tensor::empty(dtype, shape);
-  char* dst = static_cast<char*>(out.data());
-  for (const Tensor& p : parts) {
-    const Tensor same = p.dtype() == dtype ? p : to_f32(p);
-    std::memcpy(dst, same.data(), same.nbytes());
-    dst += same.nbytes();
-    p.release_pages();  // only the joined copy is read from now on
-  }
-  return out;
 }
 
 Tensor zeros(int64_t n) {
@@ -118,14 +94,8 @@ VitModel VitModel::load(const io::ModelFolder& folder) {
   const int64_t grid = (c.image_height / P) * (c.image_width / P);
   const io::WeightStore& w = folder.weights;
   auto table = std::make_shared<graph::WeightTable>();
-  UsedWeights used;
-  auto tensor = [&](const std::string& name, const Shape& shape) {
-    Tensor t = w.checked(name, shape);
-    used.add(name);
-    m.num_parameters_ += t.numel();
-    return t;
-  };
-  auto get = [&](const std::string& name, const Shape& shape) { return table->add(name, tensor(name, shape)); };
+  CheckpointReader r(w, *table);
+  auto get = [&](const std::string& name, const Shape& shape) { return r.weight(name, shape); };
   const std::string e = "vit.embeddings.";
   m.patch_w_ = get(e + "patch_embeddings.projection.weight", {D, c.num_channels, P, P});
   m.patch_b_ = get(e + "patch_embeddings.projection.bias", {D});
@@ -139,17 +109,11 @@ VitModel VitModel::load(const io::ModelFolder& folder) {
     std::vector<Tensor> qkv_w, qkv_b;
     for (const char* name : {"query", "key", "value"}) {
       const std::string base = p + "attention.attention." + name;
-      qkv_w.push_back(tensor(base + ".weight", {D, D}));
-      qkv_b.push_back(c.qkv_bias ? tensor(base + ".bias", {D}) : zeros(D));
+      qkv_w.push_back(r.tensor(base + ".weight", {D, D}));
+      qkv_b.push_back(c.qkv_bias ? r.tensor(base + ".bias", {D}) : zeros(D));
     }
-    // Joined when a backend prepares them: only its own form of them is kept.
-    auto joined = [&](const std::string& name, std::vector<Tensor> parts) {
-      Shape shape = parts[0].shape();
-      shape[0] *= 3;
-      return table->add_derived(name, shape, joined_dtype(parts), [parts] { return concat_rows(parts); });
-    };
-    L.qkv_w = joined(p + "attention.attention.qkv.weight", qkv_w);
-    L.qkv_b = joined(p + "attention.attention.qkv.bias", qkv_b);
+    L.qkv_w = r.stacked(p + "attention.attention.qkv.weight", qkv_w);
+    L.qkv_b = r.stacked(p + "attention.attention.qkv.bias", qkv_b);
     L.out_w = get(p + "attention.output.dense.weight", {D, D});
     L.out_b = get(p + "attention.output.dense.bias", {D});
     L.ln2_g = get(p + "layernorm_after.weight", {D});
@@ -166,7 +130,8 @@ VitModel VitModel::load(const io::ModelFolder& folder) {
   m.head_w_ = get("classifier.weight", {labels, D});
   m.head_b_ = get("classifier.bias", {labels});
   // transformers' classifier ignores the pooler and mask token too.
-  refuse_unused(folder, used, {"vit.pooler.", "vit.embeddings.mask_token"}, [&](const std::string& name) {
+  m.num_parameters_ = r.parameters();
+  refuse_unused(folder, r.used(), {"vit.pooler.", "vit.embeddings.mask_token"}, [&](const std::string& name) {
     return name.rfind("vit.encoder.layer.", 0) == 0 ? "num_hidden_layers " + std::to_string(c.num_layers)
                                                     : std::string();
   });

@@ -3,6 +3,7 @@
 // results one thread gets alone (runs on one model are serialised inside
 // it; preparation runs in parallel).
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <filesystem>
 #include <random>
@@ -16,6 +17,15 @@ namespace {
 
 namespace fs = std::filesystem;
 const fs::path kRoot(VISIONRT_SOURCE_DIR);
+
+// "All cores" is the processors the affinity mask allows, counted
+// independently of OpenMP here.
+TEST(ConcurrencyTest, AllCoresIsTheAffinityMask) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  ASSERT_EQ(sched_getaffinity(0, sizeof(set), &set), 0);
+  EXPECT_EQ(hardware_threads(), CPU_COUNT(&set));
+}
 
 TEST(ConcurrencyTest, ThreadsSharingOneClassifierAndOneDetectorGetOneThreadsResults) {
   Options options;

@@ -133,7 +133,7 @@ TEST(DetrReferenceTest, PreparationMatchesDetrImageProcessor) {
     const io::ModelFolder folder = io::ModelFolder::open(dir.string());
     for (int i = 0; ref->find("image_" + std::to_string(i)); ++i) {
       const Tensor raw = ref->view(*ref->find("image_" + std::to_string(i)));
-      io::ImageRGB8 img{static_cast<int>(raw.dim(1)), static_cast<int>(raw.dim(0)),
+      Image img{static_cast<int>(raw.dim(1)), static_cast<int>(raw.dim(0)),
                         std::vector<uint8_t>(raw.ptr<uint8_t>(), raw.ptr<uint8_t>() + raw.numel())};
       const Tensor want = f32_of(*ref, "single_" + std::to_string(i) + "_pixel_values");
       int w = 0, h = 0;

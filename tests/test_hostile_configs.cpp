@@ -569,7 +569,7 @@ TEST(HostileImages, HeadersOpenCvWouldPrintAboutAreRefusedFirst) {
   // The same TIFF with 8 bits and a PhotometricInterpretation decodes.
   const std::string good = tiff_with({{256, 1}, {257, 1}, {258, 8}, {259, 1}, {262, 1}, {277, 1}});
   const auto image = visionrt::io::decode_image(reinterpret_cast<const uint8_t*>(good.data()), good.size(), "good.tif", 1 << 20);
-  EXPECT_EQ(image.pixels, std::vector<uint8_t>(3, 0x80));
+  EXPECT_EQ(image.rgb, std::vector<uint8_t>(3, 0x80));
 }
 
 // A fuzzer finding: "FF 00" between segments, which libjpeg skips as junk,

@@ -85,18 +85,18 @@ std::string progressive_jpeg(int width, int height, int scans) {
   return jpeg + "\xFF\xD9"s;
 }
 
-io::ImageRGB8 decode(const std::string& bytes) {
+Image decode(const std::string& bytes) {
   return io::decode_image(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "t.jpg",
                           kMaxImagePixels);
 }
 
 TEST(HostileInputs, ProgressiveJpegWithFewScansDecodes) {
   if (!has_image_io()) GTEST_SKIP() << "built without the OpenCV image front end";
-  const io::ImageRGB8 image = decode(progressive_jpeg(16, 16, 10));
+  const Image image = decode(progressive_jpeg(16, 16, 10));
   EXPECT_EQ(image.width, 16);
   EXPECT_EQ(image.height, 16);
   // Every coefficient is zero: level 128 after the inverse DCT.
-  for (uint8_t v : image.pixels) ASSERT_EQ(v, 128);
+  for (uint8_t v : image.rgb) ASSERT_EQ(v, 128);
   EXPECT_NO_THROW(decode(progressive_jpeg(16, 16, io::kMaxJpegScans)));
 }
 
@@ -175,7 +175,7 @@ std::string zero_png(uint32_t width, uint32_t height, int depth, int colour, con
          png_chunk("IEND", "");
 }
 
-io::ImageRGB8 decode_named(const std::string& bytes, const std::string& name) {
+Image decode_named(const std::string& bytes, const std::string& name) {
   return io::decode_image(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), name, kMaxImagePixels);
 }
 
@@ -187,7 +187,7 @@ TEST(HostileInputs, PngSideOverLibpngsLimitIsRefusedBeforeLibpng) {
   const std::string png = "\x89PNG\r\n\x1A\n" + png_chunk("IHDR", ihdr) + png_chunk("IDAT", "") + png_chunk("IEND", "");
   expect_error([&] { decode_named(png, "tall.png"); }, StatusCode::corrupt_file,
                "tall.png: cannot decode image (PNG with a side over 1000000 pixels, libpng's limit)");
-  const io::ImageRGB8 wide = decode_named(zero_png(1000000, 1, 8, 0), "wide.png");
+  const Image wide = decode_named(zero_png(1000000, 1, 8, 0), "wide.png");
   EXPECT_EQ(wide.width, 1000000);
 }
 
@@ -215,9 +215,9 @@ TEST(HostileInputs, PngAncillaryChunksAreNotPassedToLibpng) {
   // length and a text chunk: the pixels are those of the plain file.
   const std::string extra = png_chunk("iCCP", std::string("bad\0\0", 5) + "not a profile") +
                             png_chunk("tRNS", "\x01") + png_chunk("tEXt", std::string("k\0v", 3));
-  const io::ImageRGB8 plain = decode_named(zero_png(8, 8, 8, 2), "t.png");
-  const io::ImageRGB8 with_chunks = decode_named(zero_png(8, 8, 8, 2, extra), "t.png");
-  EXPECT_EQ(with_chunks.pixels, plain.pixels);
+  const Image plain = decode_named(zero_png(8, 8, 8, 2), "t.png");
+  const Image with_chunks = decode_named(zero_png(8, 8, 8, 2, extra), "t.png");
+  EXPECT_EQ(with_chunks.rgb, plain.rgb);
 }
 
 TEST(HostileInputs, AnimatedWebpGivesItsFirstFrame) {
@@ -225,11 +225,11 @@ TEST(HostileInputs, AnimatedWebpGivesItsFirstFrame) {
   // PIL: frames of solid red, green, blue, yellow, cyan, saved lossless with
   // save_all=True; Image.open gives the first.
   const std::vector<uint8_t> webp = read_bytes(kSourceDir / "tests/fixtures/frontend/hostile/animated_5_frames.webp");
-  const io::ImageRGB8 image = io::decode_image(webp.data(), webp.size(), "anim.webp", kMaxImagePixels);
+  const Image image = io::decode_image(webp.data(), webp.size(), "anim.webp", kMaxImagePixels);
   EXPECT_EQ(image.width, 32);
   EXPECT_EQ(image.height, 24);
-  for (size_t i = 0; i < image.pixels.size(); i += 3)
-    ASSERT_EQ((std::vector<int>{image.pixels[i], image.pixels[i + 1], image.pixels[i + 2]}), (std::vector<int>{255, 0, 0}))
+  for (size_t i = 0; i < image.rgb.size(); i += 3)
+    ASSERT_EQ((std::vector<int>{image.rgb[i], image.rgb[i + 1], image.rgb[i + 2]}), (std::vector<int>{255, 0, 0}))
         << "pixel " << i / 3;
 }
 
@@ -275,9 +275,9 @@ TEST(HostileInputs, CompressedTiffStripsCutShortAreRefusedBeforeLibtiff) {
   std::string pixels;
   for (int i = 0; i < 8 * 6; ++i) pixels += static_cast<char>(i * 5);
   // Whole: the pixels come back (grey replicated to RGB).
-  const io::ImageRGB8 whole = decode_named(grey_tiff(8, 6, 5, lzw_literal(pixels)), "t.tif");
-  ASSERT_EQ(whole.pixels.size(), pixels.size() * 3);
-  for (size_t i = 0; i < pixels.size(); ++i) ASSERT_EQ(whole.pixels[3 * i], static_cast<uint8_t>(pixels[i])) << i;
+  const Image whole = decode_named(grey_tiff(8, 6, 5, lzw_literal(pixels)), "t.tif");
+  ASSERT_EQ(whole.rgb.size(), pixels.size() * 3);
+  for (size_t i = 0; i < pixels.size(); ++i) ASSERT_EQ(whole.rgb[3 * i], static_cast<uint8_t>(pixels[i])) << i;
   // Cut: LZW ending early (OpenCV printed libtiff's failure), PackBits
   // runs for 4 of 6 rows.
   expect_error([&] { decode_named(grey_tiff(8, 6, 5, lzw_literal(pixels.substr(0, 30))), "t.tif"); },
@@ -287,7 +287,7 @@ TEST(HostileInputs, CompressedTiffStripsCutShortAreRefusedBeforeLibtiff) {
   expect_error([&] { decode_named(grey_tiff(8, 6, 32773, packbits), "t.tif"); }, StatusCode::corrupt_file,
                "TIFF strip 0 holds less compressed data than its 48 bytes");
   for (int row = 4; row < 6; ++row) packbits += '\x07' + pixels.substr(row * 8, 8);
-  EXPECT_EQ(decode_named(grey_tiff(8, 6, 32773, packbits), "t.tif").pixels, whole.pixels);
+  EXPECT_EQ(decode_named(grey_tiff(8, 6, 32773, packbits), "t.tif").rgb, whole.rgb);
 }
 
 #ifdef VISIONRT_CLI_PATH

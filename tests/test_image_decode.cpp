@@ -38,16 +38,16 @@ const nlohmann::json& manifest() {
 }
 
 // A uint8 reference array (height x width x 3) from the fixtures.
-ImageRGB8 reference(const std::string& name) {
+Image reference(const std::string& name) {
   const auto& entry = manifest().at("arrays").at(name);
   const auto shape = entry.at("shape").get<std::vector<int>>();
-  ImageRGB8 image;
+  Image image;
   image.height = shape.at(0);
   image.width = shape.at(1);
-  image.pixels.resize(static_cast<size_t>(image.width) * image.height * 3);
+  image.rgb.resize(static_cast<size_t>(image.width) * image.height * 3);
   std::ifstream file(kFixtures + entry.at("file").get<std::string>(), std::ios::binary);
   file.seekg(entry.at("offset").get<std::streamoff>());
-  file.read(reinterpret_cast<char*>(image.pixels.data()), static_cast<std::streamsize>(image.pixels.size()));
+  file.read(reinterpret_cast<char*>(image.rgb.data()), static_cast<std::streamsize>(image.rgb.size()));
   if (!file) throw std::runtime_error("cannot read " + name);
   return image;
 }
@@ -76,14 +76,14 @@ int compare_with_pil(const std::function<bool(const std::string&)>& select) {
   for (const auto& c : manifest().at("decode_cases")) {
     const std::string file = c.at("file");
     if (!select(file)) continue;
-    const ImageRGB8 expected = reference(c.at("expected"));
-    const ImageRGB8 got = load_image(kFixtures + file, kMaxPixels);
+    const Image expected = reference(c.at("expected"));
+    const Image got = load_image(kFixtures + file, kMaxPixels);
     EXPECT_EQ(got.width, expected.width) << file;
     EXPECT_EQ(got.height, expected.height) << file;
-    if (got.pixels.size() != expected.pixels.size()) continue;
+    if (got.rgb.size() != expected.rgb.size()) continue;
     int max_diff = 0;
-    for (size_t i = 0; i < got.pixels.size(); ++i)
-      max_diff = std::max(max_diff, std::abs(int{got.pixels[i]} - int{expected.pixels[i]}));
+    for (size_t i = 0; i < got.rgb.size(); ++i)
+      max_diff = std::max(max_diff, std::abs(int{got.rgb[i]} - int{expected.rgb[i]}));
     EXPECT_EQ(max_diff, 0) << file;
     ++compared;
   }
@@ -111,11 +111,11 @@ TEST(ImageDecodeTest, DecodesFromMemoryAsFromFile) {
   SKIP_WITHOUT_OPENCV();
   const std::string path = kFixtures + "decode/orientation_6.jpg";
   const std::vector<uint8_t> bytes = read_file(path);
-  const ImageRGB8 from_memory = decode_image(bytes.data(), bytes.size(), "<memory>", kMaxPixels);
-  const ImageRGB8 from_file = load_image(path, kMaxPixels);
+  const Image from_memory = decode_image(bytes.data(), bytes.size(), "<memory>", kMaxPixels);
+  const Image from_file = load_image(path, kMaxPixels);
   EXPECT_EQ(from_memory.width, 24);
   EXPECT_EQ(from_memory.height, 40);
-  EXPECT_EQ(from_memory.pixels, from_file.pixels);
+  EXPECT_EQ(from_memory.rgb, from_file.rgb);
 }
 
 TEST(ImageDecodeTest, RejectsEmptyAndUnknownData) {

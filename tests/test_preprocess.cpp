@@ -50,12 +50,12 @@ class Fixtures {
     return data;  // the fixtures are little-endian, as is every supported host
   }
 
-  ImageRGB8 image(const std::string& name) const {
+  Image image(const std::string& name) const {
     const std::vector<int64_t> s = shape(name);  // height, width, 3
-    ImageRGB8 image;
+    Image image;
     image.height = static_cast<int>(s.at(0));
     image.width = static_cast<int>(s.at(1));
-    image.pixels = array<uint8_t>(name);
+    image.rgb = array<uint8_t>(name);
     return image;
   }
 
@@ -80,15 +80,15 @@ StatusCode code_of(const std::function<void()>& fn) {
 TEST(PreprocessTest, ResizeMatchesPillowBitExactForEveryFilter) {
   int cases = 0;
   for (const auto& c : fixtures()["resize_cases"]) {
-    const ImageRGB8 input = fixtures().image(c.at("input"));
-    const ImageRGB8 expected = fixtures().image(c.at("expected"));
-    const ImageRGB8 out = resize_pil(input, c.at("width"), c.at("height"),
+    const Image input = fixtures().image(c.at("input"));
+    const Image expected = fixtures().image(c.at("expected"));
+    const Image out = resize_pil(input, c.at("width"), c.at("height"),
                                      static_cast<Resample>(c.at("filter").get<int>()));
     ASSERT_EQ(out.width, expected.width);
     ASSERT_EQ(out.height, expected.height);
     int max_diff = 0;
-    for (size_t i = 0; i < out.pixels.size(); ++i)
-      max_diff = std::max(max_diff, std::abs(int{out.pixels[i]} - int{expected.pixels[i]}));
+    for (size_t i = 0; i < out.rgb.size(); ++i)
+      max_diff = std::max(max_diff, std::abs(int{out.rgb[i]} - int{expected.rgb[i]}));
     EXPECT_EQ(max_diff, 0) << c.at("expected").get<std::string>();
     ++cases;
   }
@@ -140,7 +140,7 @@ std::vector<float> region_of(const nlohmann::json& c, const std::vector<float>& 
 }
 
 // Runs one preprocess case and returns the max error against the processor.
-float run_case(const nlohmann::json& c, const ImageRGB8& image) {
+float run_case(const nlohmann::json& c, const Image& image) {
   const PreprocessConfig cfg = PreprocessConfig::from_json(c.at("config"));
   int w = 0, h = 0;
   output_size(cfg, image.width, image.height, &w, &h);
@@ -182,7 +182,7 @@ TEST(PreprocessTest, PixelValuesMatchProcessorsOnSamplePhotos) {
   int cases = 0;
   for (const auto& c : fixtures()["preprocess_cases"]) {
     if (c.at("name").get<std::string>().rfind("random/", 0) == 0) continue;
-    const ImageRGB8 image = load_image(kFixtures + c.at("image").get<std::string>(), 1 << 26);
+    const Image image = load_image(kFixtures + c.at("image").get<std::string>(), 1 << 26);
     const float err = run_case(c, image);
     EXPECT_LE(err, kFloatTolerance) << c.at("name");
     std::printf("  %-36s (%s) max abs error %.3g\n", c.at("name").get<std::string>().c_str(),
@@ -270,24 +270,24 @@ TEST(PreprocessTest, ConfigFromJsonRejectsInvalidValues) {
 TEST(PreprocessTest, RejectsUnusableImages) {
   const PreprocessConfig cfg;
   std::vector<float> out(3 * 224 * 224);
-  ImageRGB8 empty;
+  Image empty;
   EXPECT_EQ(code_of([&] { preprocess(empty, cfg, out.data()); }), StatusCode::invalid_argument);
-  ImageRGB8 short_buffer;
+  Image short_buffer;
   short_buffer.width = 4;
   short_buffer.height = 4;
-  short_buffer.pixels.assign(10, 7);
+  short_buffer.rgb.assign(10, 7);
   EXPECT_EQ(code_of([&] { preprocess(short_buffer, cfg, out.data()); }), StatusCode::invalid_argument);
-  const ImageRGB8 input = fixtures().image("resize/input");
+  const Image input = fixtures().image("resize/input");
   EXPECT_EQ(code_of([&] { resize_pil(input, 0, 10, Resample::bilinear); }), StatusCode::invalid_argument);
   EXPECT_EQ(code_of([&] { resize_pil(input, 10, 1 << 20, Resample::bilinear); }),
             StatusCode::invalid_argument);
 }
 
 TEST(PreprocessTest, SameSizeResizeIsACopy) {
-  const ImageRGB8 input = fixtures().image("resize/input");
+  const Image input = fixtures().image("resize/input");
   for (int f = 0; f <= 5; ++f) {
-    const ImageRGB8 out = resize_pil(input, input.width, input.height, static_cast<Resample>(f));
-    EXPECT_EQ(out.pixels, input.pixels) << "filter " << f;
+    const Image out = resize_pil(input, input.width, input.height, static_cast<Resample>(f));
+    EXPECT_EQ(out.rgb, input.rgb) << "filter " << f;
   }
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "visionrt/image.hpp"
 #include "visionrt/status.hpp"
 
 namespace visionrt {
@@ -28,6 +29,11 @@ VISIONRT_API bool has_cuda_backend() noexcept;
 // True when the library was built with CUDA and the NVIDIA driver reports a
 // GPU. Loads the driver's library (libcuda.so.1) where one is installed.
 VISIONRT_API bool cuda_available() noexcept;
+
+// What "all cores" means wherever a thread count of 0 is taken (Options'
+// num_threads, the tool's --threads): the processors this process may run
+// on (its affinity mask), at least 1.
+VISIONRT_API int hardware_threads() noexcept;
 
 enum class Device { cpu, cuda, automatic };
 
@@ -89,12 +95,6 @@ constexpr int64_t kMaxImagePixels = 100'000'000;
 // bitwise the results it would get alone), image decoding and
 // preprocessing run in parallel. Different models run concurrently, on the
 // CPU each on its own threads, on the GPU each on its own stream.
-
-// A decoded image: 8-bit RGB, rows of width * 3 bytes, EXIF orientation applied.
-struct Image {
-  int width = 0, height = 0;
-  std::vector<uint8_t> rgb;
-};
 
 // Decodes an image file (JPEG, PNG, BMP, WebP, TIFF) or encoded bytes.
 // Needs has_image_io().

@@ -40,7 +40,7 @@ struct Classifier::Impl {
   // pipeline chooses from config.json's problem_type and num_labels.
   enum class Scores { softmax, sigmoid, logits } scores = Scores::softmax;
 
-  std::vector<float> preprocess_image(const io::ImageRGB8& img) const {
+  std::vector<float> preprocess_image(const Image& img) const {
     std::vector<float> out(size_t(3) * preprocess.height * preprocess.width);
     io::preprocess(img, preprocess, out.data());
     return out;
@@ -164,10 +164,7 @@ std::vector<float> Classifier::preprocess_file(const std::string& path) const {
 
 std::vector<float> Classifier::preprocess(const Image& image) const {
   return api_call("preparing an image", [&] {
-    if (image.width <= 0 || image.height <= 0 || image.rgb.size() != size_t(image.width) * image.height * 3)
-      fail(StatusCode::invalid_argument, "image of ", image.width, "x", image.height, " holds ", image.rgb.size(),
-           " bytes, not width x height x 3");
-    return impl_->preprocess_image({image.width, image.height, image.rgb});
+    return impl_->preprocess_image(io::checked_image(image));
   });
 }
 

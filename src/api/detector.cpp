@@ -24,13 +24,6 @@ struct Prepared {
   std::vector<float> chw;
 };
 
-io::ImageRGB8 to_io(const Image& img) {
-  if (img.width <= 0 || img.height <= 0 || img.rgb.size() != size_t(img.width) * img.height * 3)
-    fail(StatusCode::invalid_argument, "image of ", img.width, "x", img.height, " holds ", img.rgb.size(),
-         " bytes, not width x height x 3");
-  return {img.width, img.height, img.rgb};
-}
-
 }  // namespace
 
 struct Detector::Impl {
@@ -52,7 +45,7 @@ struct Detector::Impl {
   ExecutorCache executors;
   Device device;
 
-  Prepared prepare(const io::ImageRGB8& img) const {
+  Prepared prepare(const Image& img) const {
     Prepared p{0, 0, img.width, img.height, {}};
     io::output_size(preprocess, img.width, img.height, &p.width, &p.height);
     p.chw.resize(size_t(3) * p.width * p.height);
@@ -204,7 +197,7 @@ DetrBatch Detector::prepare(const std::vector<Image>& images) const {
   return api_call("preparing images", [&] {
     if (images.empty()) fail(StatusCode::invalid_argument, "no images given");
     std::vector<Prepared> prepared;
-    for (const Image& img : images) prepared.push_back(impl_->prepare(to_io(img)));
+    for (const Image& img : images) prepared.push_back(impl_->prepare(io::checked_image(img)));
     return pad_batch(prepared);
   });
 }
@@ -248,7 +241,7 @@ std::vector<std::vector<Detection>> Detector::detect_files(const std::vector<std
 std::vector<std::vector<Detection>> Detector::detect(const std::vector<Image>& images, float threshold) const {
   return api_call("detecting", [&] {
     std::vector<Prepared> prepared;
-    for (const Image& img : images) prepared.push_back(impl_->prepare(to_io(img)));
+    for (const Image& img : images) prepared.push_back(impl_->prepare(io::checked_image(img)));
     return impl_->detect(std::move(prepared), threshold, *this);
   });
 }
@@ -269,7 +262,7 @@ void Detector::draw(const Image& image, const std::vector<Detection>& detections
       std::snprintf(score, sizeof score, " %.2f", d.score);
       boxes.push_back({d.box.x0, d.box.y0, d.box.x1, d.box.y1, d.name + score, d.id});
     }
-    io::write_annotated(to_io(image), boxes, out_path);
+    io::write_annotated(io::checked_image(image), boxes, out_path);
   });
 }
 

@@ -1,6 +1,7 @@
 // Library-wide queries of the public API.
 #include "api/api_call.hpp"
 #include "api/registry.hpp"
+#include "core/thread_pool.hpp"
 #include "io/image.hpp"
 #include "visionrt/visionrt.hpp"
 
@@ -16,6 +17,8 @@ bool has_image_io() noexcept {
 #endif
 }
 
+int hardware_threads() noexcept { return ThreadPool::all_cores(); }
+
 bool has_cuda_backend() noexcept {
 #if VISIONRT_HAVE_CUDA
   return true;
@@ -26,17 +29,13 @@ bool has_cuda_backend() noexcept {
 
 bool cuda_available() noexcept { return cuda_backend_usable(); }
 
-namespace {
-Image from_io(io::ImageRGB8 img) { return {img.width, img.height, std::move(img.pixels)}; }
-}  // namespace
-
 Image load_image(const std::string& path) {
-  return api_call("decoding an image", [&] { return from_io(io::load_image(path, kMaxImagePixels)); });
+  return api_call("decoding an image", [&] { return io::load_image(path, kMaxImagePixels); });
 }
 
 Image decode_image(const uint8_t* data, size_t size) {
   return api_call("decoding an image",
-                  [&] { return from_io(io::decode_image(data, size, "<memory>", kMaxImagePixels)); });
+                  [&] { return io::decode_image(data, size, "<memory>", kMaxImagePixels); });
 }
 
 }  // namespace visionrt

@@ -10,7 +10,9 @@ namespace visionrt {
 
 int ThreadPool::worker_index() { return omp_get_thread_num(); }
 
-ThreadPool::ThreadPool(int threads) : threads_(threads > 0 ? threads : std::max(1, omp_get_num_procs())) {}
+int ThreadPool::all_cores() { return std::max(1, omp_get_num_procs()); }
+
+ThreadPool::ThreadPool(int threads) : threads_(threads > 0 ? threads : all_cores()) {}
 
 void ThreadPool::bind_calling_thread() const { omp_set_num_threads(threads_); }
 

@@ -10,8 +10,12 @@ namespace visionrt {
 
 class ThreadPool {
  public:
-  // threads <= 0 picks the number of processors.
+  // threads <= 0 picks all_cores().
   explicit ThreadPool(int threads = 0);
+
+  // The processors this process may run on (OpenMP's count, which follows
+  // the affinity mask), at least 1: the one meaning of "all cores".
+  static int all_cores();
 
   int size() const { return threads_; }
 

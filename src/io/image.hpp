@@ -16,13 +16,13 @@ namespace visionrt::io {
 // `name` is used in error messages (the file path, or "<memory>").
 // Throws invalid_argument (empty data, not an image, too many pixels),
 // corrupt_file (decoder failure) or unsupported (built without OpenCV).
-ImageRGB8 decode_image(const uint8_t* data, size_t size, const std::string& name,
+Image decode_image(const uint8_t* data, size_t size, const std::string& name,
                        int64_t max_pixels);
 // load_image reads regular files only (a FIFO or device is refused with
 // io_error before it is opened, so it cannot block), after checking the size:
 // a file over kMaxImageFileBytes is refused (invalid_argument) unread.
 constexpr uint64_t kMaxImageFileBytes = uint64_t{1} << 30;  // 1 GiB
-ImageRGB8 load_image(const std::string& path, int64_t max_pixels);
+Image load_image(const std::string& path, int64_t max_pixels);
 
 // A labelled box to draw: corners in pixels, a caption, a colour index.
 struct DrawBox {
@@ -34,6 +34,6 @@ struct DrawBox {
 // Writes `image` with the boxes and captions drawn on it to `path`; the
 // format follows the extension (.png, .jpg, ...). Throws io_error naming the
 // path when it cannot be written, unsupported without OpenCV.
-void write_annotated(const ImageRGB8& image, const std::vector<DrawBox>& boxes, const std::string& path);
+void write_annotated(const Image& image, const std::vector<DrawBox>& boxes, const std::string& path);
 
 }  // namespace visionrt::io

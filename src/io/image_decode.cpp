@@ -426,17 +426,17 @@ inline uint8_t sample8(const cv::Mat& m, int y, int x, int c) {
   return static_cast<uint8_t>(v >> 8);
 }
 
-ImageRGB8 to_rgb8(const cv::Mat& m, const std::string& name) {
+Image to_rgb8(const cv::Mat& m, const std::string& name) {
   if (m.depth() != CV_8U && m.depth() != CV_16U)
     fail(StatusCode::unsupported, name, ": only 8- and 16-bit integer images are supported");
   const int channels = m.channels();
   if (channels < 1 || channels > 4)
     fail(StatusCode::unsupported, name, ": images with ", channels, " channels are not supported");
-  ImageRGB8 out;
+  Image out;
   out.width = m.cols;
   out.height = m.rows;
-  out.pixels.resize(static_cast<size_t>(m.cols) * m.rows * 3);
-  uint8_t* dst = out.pixels.data();
+  out.rgb.resize(static_cast<size_t>(m.cols) * m.rows * 3);
+  uint8_t* dst = out.rgb.data();
   for (int y = 0; y < m.rows; ++y) {
     for (int x = 0; x < m.cols; ++x, dst += 3) {
       if (channels <= 2) {  // grey, or grey + alpha
@@ -453,14 +453,14 @@ ImageRGB8 to_rgb8(const cv::Mat& m, const std::string& name) {
 
 // PIL's exif_transpose: 2 flip left-right, 3 rotate 180, 4 flip top-bottom,
 // 5 transpose, 6 rotate 90 clockwise, 7 transverse, 8 rotate 90 anticlockwise.
-ImageRGB8 apply_orientation(ImageRGB8 in, int orientation) {
+Image apply_orientation(Image in, int orientation) {
   if (orientation == 1) return in;  // moved, not copied
   const int w = in.width, h = in.height;
   const bool swap = orientation >= 5;
-  ImageRGB8 out;
+  Image out;
   out.width = swap ? h : w;
   out.height = swap ? w : h;
-  out.pixels.resize(in.pixels.size());
+  out.rgb.resize(in.rgb.size());
   for (int y = 0; y < out.height; ++y) {
     for (int x = 0; x < out.width; ++x) {
       int sx = x, sy = y;
@@ -474,8 +474,8 @@ ImageRGB8 apply_orientation(ImageRGB8 in, int orientation) {
         case 8: sx = w - 1 - y; sy = x; break;
         default: break;
       }
-      std::memcpy(&out.pixels[(static_cast<size_t>(y) * out.width + x) * 3],
-                  &in.pixels[(static_cast<size_t>(sy) * w + sx) * 3], 3);
+      std::memcpy(&out.rgb[(static_cast<size_t>(y) * out.width + x) * 3],
+                  &in.rgb[(static_cast<size_t>(sy) * w + sx) * 3], 3);
     }
   }
   return out;
@@ -505,7 +505,7 @@ void opencv_decode(const uint8_t* data, size_t size, int flags, cv::Mat* dst, co
 // result, swapped to RGB in place: the image is held once. 16-bit grey is
 // clipped, not shifted, and TIFF goes through libtiff's RGBA reader, so
 // those are decoded to their own samples and converted by to_rgb8.
-ImageRGB8 decode_with_opencv(const uint8_t* data, size_t size, Format format, const std::string& name,
+Image decode_with_opencv(const uint8_t* data, size_t size, Format format, const std::string& name,
                              const HeaderInfo& info) {
   const bool grey16_png = format == Format::png && data[24] == 16 && data[25] == 0;
   if (format == Format::tiff || grey16_png) {
@@ -513,18 +513,18 @@ ImageRGB8 decode_with_opencv(const uint8_t* data, size_t size, Format format, co
     opencv_decode(data, size, cv::IMREAD_UNCHANGED, &decoded, name, info);
     return to_rgb8(decoded, name);
   }
-  ImageRGB8 out;
+  Image out;
   out.width = static_cast<int>(info.width);
   out.height = static_cast<int>(info.height);
   try {
-    out.pixels.resize(static_cast<size_t>(out.width) * out.height * 3);
+    out.rgb.resize(static_cast<size_t>(out.width) * out.height * 3);
   } catch (const std::bad_alloc&) {
     fail(StatusCode::out_of_memory, name, ": out of memory decoding a ", info.width, "x", info.height, " image");
   }
-  cv::Mat bgr(out.height, out.width, CV_8UC3, out.pixels.data());
+  cv::Mat bgr(out.height, out.width, CV_8UC3, out.rgb.data());
   opencv_decode(data, size, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION, &bgr, name, info);
-  if (bgr.data != out.pixels.data()) fail(StatusCode::internal, name, ": OpenCV decoded into a buffer of its own");
-  for (size_t i = 0; i < out.pixels.size(); i += 3) std::swap(out.pixels[i], out.pixels[i + 2]);
+  if (bgr.data != out.rgb.data()) fail(StatusCode::internal, name, ": OpenCV decoded into a buffer of its own");
+  for (size_t i = 0; i < out.rgb.size(); i += 3) std::swap(out.rgb[i], out.rgb[i + 2]);
   return out;
 }
 
@@ -537,7 +537,7 @@ bool is_animated_webp(ByteReader r) { return r.matches(12, "VP8X", 4) && (r.uint
 // alpha. OpenCV's reader does not take animations, so
 // the frame's own chunks (ALPH, then VP8 or VP8L) are wrapped as a still
 // WebP for it.
-ImageRGB8 decode_webp_first_frame(ByteReader r, const std::string& name, const HeaderInfo& info) {
+Image decode_webp_first_frame(ByteReader r, const std::string& name, const HeaderInfo& info) {
   auto corrupt = [&] { fail(StatusCode::corrupt_file, name, ": malformed animated WebP (no readable first frame)"); };
   size_t frame = 0;
   for (size_t pos = 12; r.has(pos, 8) && !frame; pos += 8 + r.uint(pos + 4, 4) + (r.uint(pos + 4, 4) & 1))
@@ -572,13 +572,13 @@ ImageRGB8 decode_webp_first_frame(ByteReader r, const std::string& name, const H
   cv::Mat pixels;  // BGR or BGRA
   opencv_decode(still.data(), still.size(), cv::IMREAD_UNCHANGED, &pixels, name, frame_info);
   if (pixels.depth() != CV_8U || (pixels.channels() != 3 && pixels.channels() != 4)) corrupt();
-  ImageRGB8 out;
+  Image out;
   out.width = static_cast<int>(info.width);
   out.height = static_cast<int>(info.height);
-  out.pixels.assign(static_cast<size_t>(out.width) * out.height * 3, 0);
+  out.rgb.assign(static_cast<size_t>(out.width) * out.height * 3, 0);
   for (int64_t row = 0; row < height; ++row) {
     const uint8_t* src = pixels.ptr<uint8_t>(static_cast<int>(row));
-    uint8_t* dst = out.pixels.data() + (static_cast<size_t>(y + row) * out.width + x) * 3;
+    uint8_t* dst = out.rgb.data() + (static_cast<size_t>(y + row) * out.width + x) * 3;
     for (int64_t col = 0; col < width; ++col, src += pixels.channels(), dst += 3) {
       dst[0] = src[2];
       dst[1] = src[1];
@@ -590,7 +590,7 @@ ImageRGB8 decode_webp_first_frame(ByteReader r, const std::string& name, const H
 
 }  // namespace
 
-ImageRGB8 decode_image(const uint8_t* data, size_t size, const std::string& name,
+Image decode_image(const uint8_t* data, size_t size, const std::string& name,
                        int64_t max_pixels) {
   if (max_pixels < 1)
     fail(StatusCode::invalid_argument, name, ": max_pixels must be positive, is ", max_pixels);
@@ -636,7 +636,7 @@ ImageRGB8 decode_image(const uint8_t* data, size_t size, const std::string& name
   return apply_orientation(decode_with_opencv(data, size, format, name, info), info.orientation);
 }
 
-ImageRGB8 load_image(const std::string& path, int64_t max_pixels) {
+Image load_image(const std::string& path, int64_t max_pixels) {
   std::error_code ec;
   const auto status = std::filesystem::status(path, ec);
   if (status.type() == std::filesystem::file_type::not_found)
@@ -667,11 +667,11 @@ ImageRGB8 load_image(const std::string& path, int64_t max_pixels) {
 
 namespace visionrt::io {
 
-ImageRGB8 decode_image(const uint8_t*, size_t, const std::string&, int64_t) {
+Image decode_image(const uint8_t*, size_t, const std::string&, int64_t) {
   fail(StatusCode::unsupported, "visionrt was built without the OpenCV image front end");
 }
 
-ImageRGB8 load_image(const std::string&, int64_t) {
+Image load_image(const std::string&, int64_t) {
   fail(StatusCode::unsupported, "visionrt was built without the OpenCV image front end");
 }
 

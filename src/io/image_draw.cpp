@@ -23,8 +23,8 @@ const cv::Scalar kPalette[] = {{56, 56, 255}, {151, 157, 255}, {31, 112, 255}, {
 
 }  // namespace
 
-void write_annotated(const ImageRGB8& image, const std::vector<DrawBox>& boxes, const std::string& path) {
-  cv::Mat rgb(image.height, image.width, CV_8UC3, const_cast<uint8_t*>(image.pixels.data()));
+void write_annotated(const Image& image, const std::vector<DrawBox>& boxes, const std::string& path) {
+  cv::Mat rgb(image.height, image.width, CV_8UC3, const_cast<uint8_t*>(image.rgb.data()));
   cv::Mat bgr;
   cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
   // Line width and text size follow the image size, so small and large
@@ -57,7 +57,7 @@ void write_annotated(const ImageRGB8& image, const std::vector<DrawBox>& boxes, 
 
 #else  // !VISIONRT_HAVE_OPENCV
 
-void write_annotated(const ImageRGB8&, const std::vector<DrawBox>&, const std::string& path) {
+void write_annotated(const Image&, const std::vector<DrawBox>&, const std::string& path) {
   fail(StatusCode::unsupported, path, ": visionrt was built without the OpenCV image front end");
 }
 

@@ -99,11 +99,11 @@ void row_to_rgb(const JSAMPLE* in, int width, int components, uint8_t* out) {
 
 }  // namespace
 
-ImageRGB8 decode_jpeg(const uint8_t* data, size_t size, const std::string& name, int64_t header_width,
+Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name, int64_t header_width,
                       int64_t header_height) {
   // Everything with a destructor lives before setjmp: the jump back from
   // libjpeg then skips no destructor.
-  ImageRGB8 out;
+  Image out;
   std::vector<JSAMPLE> row;
   jpeg_decompress_struct cinfo;
   ErrorManager err;
@@ -147,12 +147,12 @@ ImageRGB8 decode_jpeg(const uint8_t* data, size_t size, const std::string& name,
     row.resize(static_cast<size_t>(width) * cinfo.output_components);
     out.width = width;
     out.height = height;
-    out.pixels.resize(static_cast<size_t>(width) * height * 3);
+    out.rgb.resize(static_cast<size_t>(width) * height * 3);
     while (cinfo.output_scanline < cinfo.output_height) {
       JSAMPROW rows[1] = {row.data()};
       const int y = static_cast<int>(cinfo.output_scanline);
       if (jpeg_read_scanlines(&cinfo, rows, 1) != 1) break;
-      row_to_rgb(row.data(), width, cinfo.output_components, out.pixels.data() + static_cast<size_t>(y) * width * 3);
+      row_to_rgb(row.data(), width, cinfo.output_components, out.rgb.data() + static_cast<size_t>(y) * width * 3);
     }
     // The rest of the stream (after the last scanline) is not needed.
     jpeg_abort_decompress(&cinfo);

@@ -33,7 +33,7 @@ namespace visionrt::io {
 constexpr int kMaxJpegScans = 1000;
 constexpr int64_t kMaxJpegBlocks = int64_t{1} << 27;
 
-ImageRGB8 decode_jpeg(const uint8_t* data, size_t size, const std::string& name, int64_t header_width,
+Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name, int64_t header_width,
                       int64_t header_height);
 
 }  // namespace visionrt::io

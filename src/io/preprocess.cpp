@@ -157,8 +157,8 @@ void transpose_pixels(const uint8_t* in, int width, int height, uint8_t* out) {
 // kernel together: the same integer sums, so the same bytes. Bands of rows
 // are transposed in turn, so that only a band, not a copy of the image, is
 // held (an 81-megapixel image would need 243 MB more).
-void resample_horizontal(const ImageRGB8& in, int row_offset, const Coefficients& c,
-                         ImageRGB8& out) {
+void resample_horizontal(const Image& in, int row_offset, const Coefficients& c,
+                         Image& out) {
   constexpr int kBand = 256;
   const int band_rows = std::min(kBand, out.height);
   std::vector<uint8_t> columns(static_cast<size_t>(in.width) * band_rows * 3);
@@ -166,38 +166,38 @@ void resample_horizontal(const ImageRGB8& in, int row_offset, const Coefficients
   const auto row_kernel = cpu::isa_kernels().resample_vertical_row;
   for (int band = 0; band < out.height; band += kBand) {
     const int rows = std::min(kBand, out.height - band);
-    transpose_pixels(&in.pixels[static_cast<size_t>(row_offset + band) * in.width * 3], in.width, rows,
+    transpose_pixels(&in.rgb[static_cast<size_t>(row_offset + band) * in.width * 3], in.width, rows,
                      columns.data());
     const size_t column = static_cast<size_t>(rows) * 3;
     for (int xx = 0; xx < out.width; ++xx)
       row_kernel(&columns[c.first[xx] * column], column, &c.fixed[static_cast<size_t>(xx) * c.ksize], c.count[xx],
                  &resampled[xx * column], column);
-    transpose_pixels(resampled.data(), rows, out.width, &out.pixels[static_cast<size_t>(band) * out.width * 3]);
+    transpose_pixels(resampled.data(), rows, out.width, &out.rgb[static_cast<size_t>(band) * out.width * 3]);
   }
 }
 
 // ImagingResampleVertical_8bpc for 3 bands; `first` indices are rows of `in`.
-void resample_vertical(const ImageRGB8& in, const Coefficients& c, const std::vector<int>& first,
-                       ImageRGB8& out) {
+void resample_vertical(const Image& in, const Coefficients& c, const std::vector<int>& first,
+                       Image& out) {
   const size_t row = static_cast<size_t>(in.width) * 3;
   const auto row_kernel = cpu::isa_kernels().resample_vertical_row;
   for (int yy = 0; yy < out.height; ++yy)
-    row_kernel(&in.pixels[static_cast<size_t>(first[yy]) * row], row, &c.fixed[static_cast<size_t>(yy) * c.ksize],
-               c.count[yy], &out.pixels[static_cast<size_t>(yy) * row], row);
+    row_kernel(&in.rgb[static_cast<size_t>(first[yy]) * row], row, &c.fixed[static_cast<size_t>(yy) * c.ksize],
+               c.count[yy], &out.rgb[static_cast<size_t>(yy) * row], row);
 }
 
-ImageRGB8 blank(int width, int height) {
-  ImageRGB8 image;
+Image blank(int width, int height) {
+  Image image;
   image.width = width;
   image.height = height;
-  image.pixels.assign(static_cast<size_t>(width) * height * 3, 0);
+  image.rgb.assign(static_cast<size_t>(width) * height * 3, 0);
   return image;
 }
 
 // PIL's NEAREST resize is an affine nearest-neighbour scale
 // (ImagingScaleAffine): the source coordinate of output pixel i is
 // (i + 0.5) * in/out, accumulated by repeated addition as Pillow does.
-ImageRGB8 resize_nearest(const ImageRGB8& src, int out_width, int out_height) {
+Image resize_nearest(const Image& src, int out_width, int out_height) {
   auto source_indices = [](int in_size, int out_size) {
     const double step = static_cast<double>(static_cast<float>(in_size)) / out_size;
     std::vector<int> index(out_size);
@@ -211,11 +211,11 @@ ImageRGB8 resize_nearest(const ImageRGB8& src, int out_width, int out_height) {
   };
   const std::vector<int> xs = source_indices(src.width, out_width);
   const std::vector<int> ys = source_indices(src.height, out_height);
-  ImageRGB8 out = blank(out_width, out_height);
+  Image out = blank(out_width, out_height);
   for (int y = 0; y < out_height; ++y) {
     if (ys[y] < 0) continue;
-    const uint8_t* in_row = &src.pixels[static_cast<size_t>(ys[y]) * src.width * 3];
-    uint8_t* out_row = &out.pixels[static_cast<size_t>(y) * out_width * 3];
+    const uint8_t* in_row = &src.rgb[static_cast<size_t>(ys[y]) * src.width * 3];
+    uint8_t* out_row = &out.rgb[static_cast<size_t>(y) * out_width * 3];
     for (int x = 0; x < out_width; ++x) {
       if (xs[x] < 0) continue;
       std::copy_n(in_row + static_cast<size_t>(xs[x]) * 3, 3, out_row + static_cast<size_t>(x) * 3);
@@ -389,14 +389,21 @@ void size_for_shortest_edge(int height, int width, int size, int* out_h, int* ou
   }
 }
 
-void check_image(const ImageRGB8& image, const char* where) {
+void check_image(const Image& image, const char* where) {
   if (image.width < 1 || image.height < 1 ||
-      image.pixels.size() != static_cast<size_t>(image.width) * image.height * 3)
+      image.rgb.size() != static_cast<size_t>(image.width) * image.height * 3)
     fail(StatusCode::invalid_argument, where, ": image of ", image.width, "x", image.height,
-         " must be non-empty with width*height*3 bytes, has ", image.pixels.size());
+         " must be non-empty with width*height*3 bytes, has ", image.rgb.size());
 }
 
 }  // namespace
+
+const Image& checked_image(const Image& image) {
+  if (image.width <= 0 || image.height <= 0 || image.rgb.size() != size_t(image.width) * image.height * 3)
+    fail(StatusCode::invalid_argument, "image of ", image.width, "x", image.height, " holds ", image.rgb.size(),
+         " bytes, not width x height x 3");
+  return image;
+}
 
 PreprocessConfig PreprocessConfig::from_json(const nlohmann::json& j) {
   if (!j.is_object()) bad_config(str_cat("expected a JSON object, found ", j.type_name()));
@@ -423,7 +430,7 @@ PreprocessConfig PreprocessConfig::from_json(const nlohmann::json& j) {
   return cfg;
 }
 
-ImageRGB8 resize_pil(const ImageRGB8& src, int out_width, int out_height, Resample filter) {
+Image resize_pil(const Image& src, int out_width, int out_height, Resample filter) {
   check_image(src, "resize");
   if (out_width < 1 || out_height < 1 || out_width > kMaxSide || out_height > kMaxSide)
     fail(StatusCode::invalid_argument, "resize: output size ", out_width, "x", out_height,
@@ -442,21 +449,21 @@ ImageRGB8 resize_pil(const ImageRGB8& src, int out_width, int out_height, Resamp
   const bool need_vertical = out_height != src.height;
   const Coefficients vert = precompute_coeffs(src.height, out_height, f);
   if (!need_horizontal) {
-    ImageRGB8 out = blank(src.width, out_height);
+    Image out = blank(src.width, out_height);
     resample_vertical(src, vert, vert.first, out);
     return out;
   }
   const Coefficients horiz = precompute_coeffs(src.width, out_width, f);
   if (!need_vertical) {
-    ImageRGB8 out = blank(out_width, src.height);
+    Image out = blank(out_width, src.height);
     resample_horizontal(src, 0, horiz, out);
     return out;
   }
   const int height_removed = src.height - out_height, width_removed = src.width - out_width;
   if (height_removed > 0 && height_removed > 2 * width_removed) {
-    ImageRGB8 rows = blank(src.width, out_height);
+    Image rows = blank(src.width, out_height);
     resample_vertical(src, vert, vert.first, rows);
-    ImageRGB8 out = blank(out_width, out_height);
+    Image out = blank(out_width, out_height);
     resample_horizontal(rows, 0, horiz, out);
     return out;
   }
@@ -464,9 +471,9 @@ ImageRGB8 resize_pil(const ImageRGB8& src, int out_width, int out_height, Resamp
   const int ybox_last = vert.first.back() + vert.count.back();
   std::vector<int> vert_first = vert.first;
   for (int& first : vert_first) first -= ybox_first;
-  ImageRGB8 columns = blank(out_width, ybox_last - ybox_first);
+  Image columns = blank(out_width, ybox_last - ybox_first);
   resample_horizontal(src, ybox_first, horiz, columns);
-  ImageRGB8 out = blank(out_width, out_height);
+  Image out = blank(out_width, out_height);
   resample_vertical(columns, vert, vert_first, out);
   return out;
 }
@@ -497,12 +504,12 @@ void output_size(const PreprocessConfig& cfg, int in_width, int in_height, int* 
   *out_height = h;
 }
 
-void preprocess(const ImageRGB8& image, const PreprocessConfig& cfg, float* out) {
+void preprocess(const Image& image, const PreprocessConfig& cfg, float* out) {
   check_image(image, "preprocess");
   int width = 0, height = 0;
   output_size(cfg, image.width, image.height, &width, &height);
-  ImageRGB8 resized;
-  const ImageRGB8* src = &image;
+  Image resized;
+  const Image* src = &image;
   if (width != image.width || height != image.height) {
     resized = resize_pil(image, width, height, cfg.resample);
     src = &resized;
@@ -514,7 +521,7 @@ void preprocess(const ImageRGB8& image, const PreprocessConfig& cfg, float* out)
   const double scale = cfg.rescale_factor;
   for (int c = 0; c < 3; ++c) {
     float* dst = out + c * plane;
-    const uint8_t* p = src->pixels.data() + c;
+    const uint8_t* p = src->rgb.data() + c;
     for (size_t i = 0; i < plane; ++i) {
       float v = cfg.do_rescale ? static_cast<float>(p[i * 3] * scale) : static_cast<float>(p[i * 3]);
       if (cfg.do_normalize) v = (v - cfg.mean[c]) / cfg.std[c];

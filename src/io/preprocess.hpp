@@ -8,16 +8,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include "visionrt/image.hpp"
+
 namespace visionrt::io {
 
 // PIL's resampling filter codes, as preprocessor_config.json's "resample".
 enum class Resample : int { nearest = 0, lanczos = 1, bilinear = 2, bicubic = 3, box = 4, hamming = 5 };
 
-// An 8-bit RGB image, rows of width*3 bytes, no padding.
-struct ImageRGB8 {
-  int width = 0, height = 0;
-  std::vector<uint8_t> pixels;
-};
+// `image` when it holds width x height x 3 bytes of a positive size; else
+// throws invalid_argument saying what it holds (an image a caller built).
+const Image& checked_image(const Image& image);
 
 // Limits on what preprocessor_config.json may ask for, checked when it is
 // read, before anything is allocated:
@@ -58,7 +58,7 @@ struct PreprocessConfig {
 // PIL's Image.resize(size, resample) for 8-bit RGB, bit-exact: the same
 // filter support scaling, coefficient normalisation, fixed-point rounding
 // and pass order as Pillow's Resample.c.
-ImageRGB8 resize_pil(const ImageRGB8& src, int out_width, int out_height, Resample filter);
+Image resize_pil(const Image& src, int out_width, int out_height, Resample filter);
 
 // The output size the config asks for, given the input size.
 void output_size(const PreprocessConfig& cfg, int in_width, int in_height, int* out_width,
@@ -66,6 +66,6 @@ void output_size(const PreprocessConfig& cfg, int in_width, int in_height, int* 
 
 // Resize (if asked), rescale and normalise into `out`, which holds
 // 3 x out_height x out_width floats (CHW), as the reference processor's pixel_values.
-void preprocess(const ImageRGB8& image, const PreprocessConfig& cfg, float* out);
+void preprocess(const Image& image, const PreprocessConfig& cfg, float* out);
 
 }  // namespace visionrt::io

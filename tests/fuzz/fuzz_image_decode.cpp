@@ -18,9 +18,9 @@ constexpr int64_t kMaxFuzzPixels = 1 << 16;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
-    const visionrt::io::ImageRGB8 image = visionrt::io::decode_image(data, size, "fuzz-image", kMaxFuzzPixels);
+    const visionrt::Image image = visionrt::io::decode_image(data, size, "fuzz-image", kMaxFuzzPixels);
     if (image.width < 1 || image.height < 1 ||
-        image.pixels.size() != static_cast<size_t>(image.width) * image.height * 3)
+        image.rgb.size() != static_cast<size_t>(image.width) * image.height * 3)
       __builtin_trap();
   } catch (const visionrt::Error&) {
   }

@@ -38,9 +38,10 @@ LAYERS = [
 ALLOWED = {
     "public": set(),
     "core": {"public:visionrt/status.hpp", "public:visionrt/export.hpp"},
+    # The public Image is the one image type the front end decodes into.
     # The one exception, named: the Pillow-exact resampler's vertical pass
     # runs the CPU backend's per-ISA row kernel.
-    "io": {"core", "backends:src/backends/cpu/isa/isa_kernels.hpp"},
+    "io": {"core", "public:visionrt/image.hpp", "backends:src/backends/cpu/isa/isa_kernels.hpp"},
     "graph": {"core"},
     "runtime": {"core", "graph"},
     "kernels": {"core"},

@@ -5,12 +5,13 @@
 #include <thread>
 #include <vector>
 
+#include "visionrt/visionrt.hpp"
+
 namespace visionrt_cli {
 
-// Threads for decoding and preprocessing: `asked`, or one per hardware thread.
-inline int front_end_threads(int asked) {
-  return asked > 0 ? asked : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-}
+// Threads for decoding and preprocessing: `asked`, or all cores as the
+// library counts them for its own work.
+inline int front_end_threads(int asked) { return asked > 0 ? asked : visionrt::hardware_threads(); }
 
 // Runs fn(i) for every i < n on up to `threads` threads; fn must not throw.
 template <typename Fn>

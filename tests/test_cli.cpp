@@ -595,6 +595,19 @@ TEST(CliBench, TimesTheModelOnceForEachBatchSize) {
   }
 }
 
+// A classifier refused for its precision is not reported as a detector
+// refused for its architecture: both reasons are said.
+TEST(CliBench, SaysWhyTheModelWasRefusedAsEitherKind) {
+  ScratchDir scratch;
+  const CliRun run =
+      run_cli({"bench", "--model", kDemoModel.string(), "--device", "cpu", "--precision", "fp16"}, scratch.path());
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_TRUE(run.out.empty()) << run.out;
+  EXPECT_NE(run.err.find("as a classifier: fp16 runs on GPUs only"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("as a detector: "), std::string::npos) << run.err;
+  EXPECT_EQ(run.err_lines().size(), 1u) << run.err;
+}
+
 // --end-to-end times decode, preprocess, forward and post-process on the
 // files, and the overlapped pipeline; decoding needs the image front end.
 TEST(CliBench, EndToEndTimesEachStageOnImageFiles) {

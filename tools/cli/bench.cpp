@@ -89,9 +89,19 @@ Model load_bench_model(const BenchSettings& s) {
   Model m;
   try {
     m.classifier.emplace(visionrt::Classifier::load(s.model_dir, s.options));
-  } catch (const visionrt::Error& e) {
-    if (e.code() != visionrt::StatusCode::unsupported) throw;
-    m.detector.emplace(visionrt::Detector::load(s.model_dir, s.options));
+  } catch (const visionrt::Error& as_classifier) {
+    if (as_classifier.code() != visionrt::StatusCode::unsupported) throw;
+    // Either the folder holds a detector, or the classifier was refused for
+    // another reason (a precision the device lacks): when the detector is
+    // refused too, both reasons are said, so the real one is never hidden.
+    try {
+      m.detector.emplace(visionrt::Detector::load(s.model_dir, s.options));
+    } catch (const visionrt::Error& as_detector) {
+      if (as_detector.code() != visionrt::StatusCode::unsupported) throw;
+      throw visionrt::Error(visionrt::StatusCode::unsupported, std::string("as a classifier: ") +
+                                                                   as_classifier.what() + "; as a detector: " +
+                                                                   as_detector.what());
+    }
   }
   const visionrt::ModelInfo& info = m.classifier ? m.classifier->info() : m.detector->info();
   const visionrt::Device device = m.classifier ? m.classifier->device() : m.detector->device();

@@ -229,13 +229,35 @@ nb::ndarray<nb::numpy, float> to_numpy(std::vector<float> values, std::initializ
   return nb::ndarray<nb::numpy, float>(owned->data(), shape, owner);
 }
 
+// The library's one spelling of devices and precisions, in its enums' order.
+std::vector<std::string> device_names() {
+  std::vector<std::string> names;
+  for (visionrt::Device d : {visionrt::Device::automatic, visionrt::Device::cpu, visionrt::Device::cuda})
+    names.push_back(visionrt::device_name(d));
+  return names;
+}
+std::vector<std::string> precision_names() {
+  std::vector<std::string> names;
+  for (visionrt::Precision p :
+       {visionrt::Precision::fp32, visionrt::Precision::tf32, visionrt::Precision::fp16, visionrt::Precision::bf16})
+    names.push_back(visionrt::precision_name(p));
+  return names;
+}
+
+std::string quoted_list(const std::vector<std::string>& names) {
+  std::string s;
+  for (size_t i = 0; i < names.size(); ++i)
+    s += (i == 0 ? "'" : i + 1 == names.size() ? " or '" : ", '") + names[i] + "'";
+  return s;
+}
+
 visionrt::Options options_of(const std::string& device, const std::string& precision, int threads,
                              bool interpolate_pos_encoding) {
   visionrt::Options o;
   if (!visionrt::parse_device(device, &o.device))
-    invalid("device must be 'auto', 'cpu' or 'cuda', not '" + device + "'");
+    invalid("device must be " + quoted_list(device_names()) + ", not '" + device + "'");
   if (!visionrt::parse_precision(precision, &o.precision))
-    invalid("precision must be 'fp32', 'tf32', 'fp16' or 'bf16', not '" + precision + "'");
+    invalid("precision must be " + quoted_list(precision_names()) + ", not '" + precision + "'");
   o.num_threads = threads;
   o.interpolate_pos_encoding = interpolate_pos_encoding;
   return o;
@@ -391,6 +413,8 @@ NB_MODULE(_visionrt, m) {
   m.def("has_image_io", &visionrt::has_image_io);
   m.def("has_cuda_backend", &visionrt::has_cuda_backend);
   m.def("cuda_available", &visionrt::cuda_available);
+  m.attr("DEVICES") = device_names();
+  m.attr("PRECISIONS") = precision_names();
 
   nb::class_<visionrt::Classifier>(m, "Classifier")
       .def("__init__", &load<visionrt::Classifier>, "model_dir"_a, "device"_a, "precision"_a, "threads"_a,

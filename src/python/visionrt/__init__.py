@@ -44,13 +44,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Box", "Classifier", "Detection", "Detector", "Error", "ImageInput", "InvalidArgumentError",
-    "Prediction", "cuda_available", "has_cuda_backend", "has_image_io",
+    "DEVICES", "PRECISIONS", "Prediction", "cuda_available", "has_cuda_backend", "has_image_io",
 ]
 __version__: str = _visionrt.version()
 
 has_image_io = _visionrt.has_image_io
 has_cuda_backend = _visionrt.has_cuda_backend
 cuda_available = _visionrt.cuda_available
+# The one spelling of devices and precisions, as the engine parses them.
+DEVICES: "list[str]" = _visionrt.DEVICES
+PRECISIONS: "list[str]" = _visionrt.PRECISIONS
 
 ImageInput = Union[
     str, "os.PathLike[str]", bytes, bytearray, memoryview, "numpy.typing.NDArray[numpy.uint8]", "PIL.Image.Image"

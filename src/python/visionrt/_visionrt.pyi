@@ -17,6 +17,9 @@ def has_image_io() -> bool: ...
 def has_cuda_backend() -> bool: ...
 def cuda_available() -> bool: ...
 
+DEVICES: List[str]
+PRECISIONS: List[str]
+
 class Classifier:
     def __init__(
         self, model_dir: _Path, device: str, precision: str, threads: int, interpolate_pos_encoding: bool

@@ -274,7 +274,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--gpus-per-replica", type=float, default=0)
     parser.add_argument("--cpus-per-replica", type=float, help="default: --threads, or 1")
     parser.add_argument("--threads", type=int, default=0, help="engine threads per replica, 0 for all cores")
-    parser.add_argument("--precision", choices=["fp32", "tf32", "fp16", "bf16"])
+    parser.add_argument("--precision", choices=visionrt.PRECISIONS)
     parser.add_argument("--max-batch-size", type=int, default=8)
     parser.add_argument("--batch-wait-timeout-s", type=float, default=0.005)
     parser.add_argument("--host", default="127.0.0.1")

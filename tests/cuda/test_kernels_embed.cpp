@@ -6,7 +6,7 @@
 #include <string>
 
 #include "core/error.hpp"
-#include "kernel_reference.hpp"
+#include "reference/op_reference.hpp"
 #include "kernel_test_util.hpp"
 #include "kernels/patch_embed.hpp"
 #include "kernels/sine_position.hpp"
@@ -160,7 +160,7 @@ TEST_P(SinePositionKernel, MatchesReference) {
   s.eps = p.eps;
   s.normalize = c.normalize;
   std::vector<double> args;
-  const std::vector<double> ref = reference::sine_position(s, mask, &args);
+  const std::vector<double> ref = reference::sine_position(s, mask_dev.values, &args);
   // The fp32 argument passes through pow (a few ulp), a division and the
   // normalisation, and sin/cos add 2 ulp more: 32 fp32 ulp of (|arg| + 1)
   // covers it; then one rounding to the output type.

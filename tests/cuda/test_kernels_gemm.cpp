@@ -10,7 +10,7 @@
 #include <string>
 
 #include "core/error.hpp"
-#include "kernel_reference.hpp"
+#include "reference/op_reference.hpp"
 #include "kernel_test_util.hpp"
 #include "kernels/gemm_lt.hpp"
 
@@ -60,15 +60,6 @@ Problem make_problem(const GemmShape& s, uint32_t seed) {
   return p;
 }
 
-double activate(Activation act, double v) {
-  switch (act) {
-    case Activation::none: return v;
-    case Activation::relu: return std::max(v, 0.0);
-    case Activation::gelu_tanh: return reference::gelu_tanh(v);
-    default: return NAN;
-  }
-}
-
 // Error bound of one output, from the exact pre-activation `pre` and the sum
 // of the absolute values of its terms `terms` (K products, bias, residual):
 //  - the fp32 sum of K products plus bias and residual, in any order and any
@@ -96,7 +87,7 @@ std::vector<double> tolerances(const GemmShape& s, const std::vector<double>& pr
 
 std::vector<double> expected(const Problem& p) {
   std::vector<double> ref(p.pre.size());
-  for (size_t i = 0; i < ref.size(); ++i) ref[i] = activate(p.shape.epilogue.act, p.pre[i]);
+  for (size_t i = 0; i < ref.size(); ++i) ref[i] = reference::activation(p.shape.epilogue.act, p.pre[i]);
   return ref;
 }
 

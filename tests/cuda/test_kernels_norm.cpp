@@ -8,7 +8,7 @@
 #include <string>
 
 #include "core/error.hpp"
-#include "kernel_reference.hpp"
+#include "reference/op_reference.hpp"
 #include "kernel_test_util.hpp"
 #include "kernels/elementwise.hpp"
 #include "kernels/layer_norm.hpp"
@@ -141,9 +141,9 @@ double reference_activation(Activation a, double x) {
   switch (a) {
     case Activation::none: return x;
     case Activation::gelu_erf: return reference::gelu_erf(x);
-    case Activation::gelu_tanh: return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
-    case Activation::relu: return std::max(x, 0.0);
-    case Activation::sigmoid: return 1.0 / (1.0 + std::exp(-x));
+    case Activation::gelu_tanh: return reference::gelu_tanh(x);
+    case Activation::relu: return reference::relu(x);
+    case Activation::sigmoid: return reference::sigmoid(x);
   }
   return NAN;
 }

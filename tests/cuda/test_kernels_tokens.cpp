@@ -10,7 +10,7 @@
 #include <string>
 
 #include "core/error.hpp"
-#include "kernel_reference.hpp"
+#include "reference/op_reference.hpp"
 #include "kernel_test_util.hpp"
 #include "kernels/cast.hpp"
 #include "kernels/embed_tokens.hpp"

@@ -1,18 +1,60 @@
-// Straightforward double-precision references: no tiling, no online softmax.
-#include "kernel_reference.hpp"
+// Straightforward double-precision references: no tiling, no online softmax,
+// no fused epilogues.
+#include "reference/op_reference.hpp"
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 
 #include "core/half.hpp"
 
-namespace visionrt::kernels::reference {
+namespace visionrt::reference {
+
+double gelu_erf(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
+
+double gelu_tanh(double x) {
+  const double c = std::sqrt(2.0 / 3.14159265358979323846);
+  return 0.5 * x * (1.0 + std::tanh(c * (x + 0.044715 * x * x * x)));
+}
+
+double relu(double x) { return x > 0.0 ? x : 0.0; }
+
+double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+
+double activation(Activation a, double x) {
+  switch (a) {
+    case Activation::none: return x;
+    case Activation::gelu_erf: return gelu_erf(x);
+    case Activation::gelu_tanh: return gelu_tanh(x);
+    case Activation::relu: return relu(x);
+    case Activation::sigmoid: return sigmoid(x);
+  }
+  return std::numeric_limits<double>::quiet_NaN();
+}
+
+std::vector<double> add(const std::vector<double>& a, const std::vector<double>& b) {
+  std::vector<double> out(a.size());
+  for (size_t i = 0; i < a.size(); ++i) out[i] = a[i] + b[i];
+  return out;
+}
+
+std::vector<double> softmax(int64_t rows, int64_t cols, const std::vector<double>& x) {
+  std::vector<double> y(x.size(), 0.0);
+  for (int64_t r = 0; r < rows; ++r) {
+    const double* v = &x[r * cols];
+    double mx = -std::numeric_limits<double>::infinity();
+    for (int64_t c = 0; c < cols; ++c) mx = std::max(mx, v[c]);
+    if (mx == -std::numeric_limits<double>::infinity()) continue;
+    double sum = 0.0;
+    for (int64_t c = 0; c < cols; ++c) sum += std::exp(v[c] - mx);
+    for (int64_t c = 0; c < cols; ++c) y[r * cols + c] = std::exp(v[c] - mx) / sum;
+  }
+  return y;
+}
 
 std::vector<double> attention(const AttentionShape& s, const std::vector<double>& q,
                               const std::vector<double>& k, const std::vector<double>& v,
-                              const std::vector<float>* mask) {
+                              const std::vector<double>& mask) {
   const int64_t width = int64_t(s.heads) * s.head_dim;
   std::vector<double> out(size_t(s.batch) * s.q_len * width, 0.0);
   std::vector<double> scores(s.kv_len);
@@ -20,9 +62,8 @@ std::vector<double> attention(const AttentionShape& s, const std::vector<double>
     for (int h = 0; h < s.heads; ++h)
       for (int i = 0; i < s.q_len; ++i) {
         const double* qi = &q[(int64_t(b) * s.q_len + i) * s.q_stride + s.q_offset + h * s.head_dim];
-        double mx = -std::numeric_limits<double>::infinity();
         for (int j = 0; j < s.kv_len; ++j) {
-          if (mask && (*mask)[size_t(b) * s.kv_len + j] == 0.f) {
+          if (!mask.empty() && mask[size_t(b) * s.kv_len + j] == 0.0) {
             scores[j] = -std::numeric_limits<double>::infinity();
             continue;
           }
@@ -31,20 +72,15 @@ std::vector<double> attention(const AttentionShape& s, const std::vector<double>
           double dot = 0.0;
           for (int d = 0; d < s.head_dim; ++d) dot += qi[d] * kj[d];
           scores[j] = dot * s.scale;
-          mx = std::max(mx, scores[j]);
         }
+        // All keys padded: softmax gives zeros, and so does the output row.
+        const std::vector<double> p = softmax(1, s.kv_len, scores);
         double* o = &out[(int64_t(b) * s.q_len + i) * width + h * s.head_dim];
-        if (mx == -std::numeric_limits<double>::infinity()) continue;  // all keys padded
-        double sum = 0.0;
         for (int j = 0; j < s.kv_len; ++j) {
-          scores[j] = std::exp(scores[j] - mx);
-          sum += scores[j];
-        }
-        for (int j = 0; j < s.kv_len; ++j) {
-          if (scores[j] == 0.0) continue;
+          if (p[j] == 0.0) continue;  // a padded key's V row is never read
           const double* vj =
               &v[(int64_t(b) * s.kv_len + j) * s.v_stride + s.v_offset + h * s.head_dim];
-          for (int d = 0; d < s.head_dim; ++d) o[d] += scores[j] / sum * vj[d];
+          for (int d = 0; d < s.head_dim; ++d) o[d] += p[j] * vj[d];
         }
       }
   return out;
@@ -63,22 +99,6 @@ std::vector<double> layer_norm(int64_t rows, int64_t cols, const std::vector<dou
     for (int64_t c = 0; c < cols; ++c) sq += (v[c] - mean) * (v[c] - mean);
     const double rstd = 1.0 / std::sqrt(sq / cols + eps);
     for (int64_t c = 0; c < cols; ++c) y[r * cols + c] = (v[c] - mean) * rstd * gamma[c] + beta[c];
-  }
-  return y;
-}
-
-double gelu_erf(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
-
-std::vector<double> softmax(int64_t rows, int64_t cols, const std::vector<double>& x) {
-  std::vector<double> y(x.size(), 0.0);
-  for (int64_t r = 0; r < rows; ++r) {
-    const double* v = &x[r * cols];
-    double mx = -std::numeric_limits<double>::infinity();
-    for (int64_t c = 0; c < cols; ++c) mx = std::max(mx, v[c]);
-    if (mx == -std::numeric_limits<double>::infinity()) continue;
-    double sum = 0.0;
-    for (int64_t c = 0; c < cols; ++c) sum += std::exp(v[c] - mx);
-    for (int64_t c = 0; c < cols; ++c) y[r * cols + c] = std::exp(v[c] - mx) / sum;
   }
   return y;
 }
@@ -126,13 +146,13 @@ std::vector<double> patch_embed(const PatchShape& s, const std::vector<double>& 
   return out;
 }
 
-std::vector<double> sine_position(const SineShape& s, const std::vector<float>& mask,
+std::vector<double> sine_position(const SineShape& s, const std::vector<double>& mask,
                                   std::vector<double>* args) {
   const int channels = 2 * s.feats;
   std::vector<double> out(size_t(s.batch) * s.height * s.width * channels);
   if (args) args->assign(out.size(), 0.0);
   auto m = [&](int b, int y, int x) {
-    return mask.empty() ? 1.0 : double(mask[(size_t(b) * s.height + y) * s.width + x]);
+    return mask.empty() ? 1.0 : mask[(size_t(b) * s.height + y) * s.width + x];
   };
   for (int b = 0; b < s.batch; ++b)
     for (int y = 0; y < s.height; ++y)
@@ -190,9 +210,19 @@ std::vector<double> linear(int64_t m, int64_t n, int64_t k, const std::vector<do
   return out;
 }
 
-double gelu_tanh(double x) {
-  const double c = std::sqrt(2.0 / 3.14159265358979323846);
-  return 0.5 * x * (1.0 + std::tanh(c * (x + 0.044715 * x * x * x)));
+std::vector<double> epilogue(std::vector<double> sum, int64_t channels, const std::vector<double>& bias,
+                             Activation act, ResidualOrder order,
+                             const std::vector<double>& residual) {
+  const bool residual_first = order == ResidualOrder::residual_then_act;
+  for (size_t i = 0; i < sum.size(); ++i) {
+    double t = sum[i] + (bias.empty() ? 0.0 : bias[i % size_t(channels)]);
+    const double r = residual.empty() ? 0.0 : residual[i];
+    if (residual_first) t += r;
+    t = activation(act, t);
+    if (!residual_first) t += r;
+    sum[i] = t;
+  }
+  return sum;
 }
 
 std::vector<double> embed_tokens(int64_t batch, int64_t tokens, int64_t dim,
@@ -235,11 +265,7 @@ std::vector<double> cast(DType to, const std::vector<double>& values) {
   return out;
 }
 
-std::vector<uint8_t> expand(const std::vector<uint8_t>& input, int64_t count) {
-  std::vector<uint8_t> out;
-  for (int64_t i = 0; i < count; ++i) out.insert(out.end(), input.begin(), input.end());
-  return out;
-}
+std::vector<double> zeros_like(size_t count) { return std::vector<double>(count, 0.0); }
 
 namespace {
 
@@ -345,31 +371,22 @@ std::vector<double> max_pool(int64_t n, int64_t h, int64_t w, int64_t c, int ker
   return out;
 }
 
-std::vector<float> mask_resize(int64_t n, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w,
-                               const std::vector<float>& mask) {
+std::vector<double> mask_resize(int64_t n, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w,
+                                const std::vector<double>& mask) {
   const float sy = static_cast<float>(in_h) / static_cast<float>(out_h);
   const float sx = static_cast<float>(in_w) / static_cast<float>(out_w);
-  std::vector<float> out(size_t(n * out_h * out_w));
+  std::vector<double> out(size_t(n * out_h * out_w));
   for (int64_t b = 0; b < n; ++b)
     for (int64_t y = 0; y < out_h; ++y) {
       const int64_t iy = std::min<int64_t>(int64_t(std::floor(static_cast<float>(y) * sy)), in_h - 1);
       for (int64_t x = 0; x < out_w; ++x) {
         const int64_t ix = std::min<int64_t>(int64_t(std::floor(static_cast<float>(x) * sx)), in_w - 1);
-        out[size_t((b * out_h + y) * out_w + x)] = mask[size_t((b * in_h + iy) * in_w + ix)] != 0.f ? 1.f : 0.f;
+        out[size_t((b * out_h + y) * out_w + x)] = mask[size_t((b * in_h + iy) * in_w + ix)] != 0.0 ? 1.0 : 0.0;
       }
     }
   return out;
 }
 
-std::vector<uint8_t> nchw_to_nhwc(int64_t n, int64_t c, int64_t h, int64_t w, size_t element_bytes,
-                                  const std::vector<uint8_t>& input) {
-  std::vector<uint8_t> out(input.size());
-  for (int64_t b = 0; b < n; ++b)
-    for (int64_t ch = 0; ch < c; ++ch)
-      for (int64_t p = 0; p < h * w; ++p)
-        std::memcpy(&out[size_t((b * h * w + p) * c + ch) * element_bytes],
-                    &input[size_t((b * c + ch) * h * w + p) * element_bytes], element_bytes);
-  return out;
-}
+std::vector<double> flatten_spatial(const std::vector<double>& x) { return x; }
 
-}  // namespace visionrt::kernels::reference
+}  // namespace visionrt::reference

@@ -1,0 +1,170 @@
+// The tests' one reference for every graph op, in double: the backend-ops
+// test (every op on every backend, through the executor) and the CUDA
+// kernel tests (each kernel launched on its own) both compare against these.
+// Each takes the values its kernel reads (already rounded to the kernel's
+// dtype) as doubles, in the op's row-major layout, and returns the op's
+// result; where a comment says so, it keeps a kernel's fp32 index arithmetic
+// so that both pick the same source element.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "core/dtype.hpp"
+#include "graph/graph.hpp"
+
+namespace visionrt::reference {
+
+// ---- element-wise ----------------------------------------------------------------
+
+double gelu_erf(double x);
+// GELU's tanh approximation, 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))).
+double gelu_tanh(double x);
+double relu(double x);
+double sigmoid(double x);
+// The activation op, one element.
+double activation(Activation a, double x);
+
+std::vector<double> add(const std::vector<double>& a, const std::vector<double>& b);
+
+// Each value (exact in fp32) rounded to nearest even in `to` by core/half.hpp.
+std::vector<double> cast(DType to, const std::vector<double>& values);
+
+std::vector<double> zeros_like(size_t count);
+
+// ---- transformer ops -----------------------------------------------------------------
+
+// Row softmax; -inf entries get 0, an all -inf row gives zeros.
+std::vector<double> softmax(int64_t rows, int64_t cols, const std::vector<double>& x);
+
+// Attention over strided Q/K/V buffers laid out as the kernels read them:
+// row (b, s) of Q starts at q[(b * q_len + s) * q_stride + q_offset].
+struct AttentionShape {
+  int batch = 0, heads = 0, head_dim = 0, q_len = 0, kv_len = 0;
+  int64_t q_stride = 0, k_stride = 0, v_stride = 0;
+  int64_t q_offset = 0, k_offset = 0, v_offset = 0;
+  double scale = 0.0;
+};
+
+// Returns [batch, q_len, heads * head_dim]. mask [batch, kv_len] (empty:
+// none): 0 marks a padded key, whose K and V rows are never read (they may
+// hold anything); rows whose keys are all padded are zeros.
+std::vector<double> attention(const AttentionShape& s, const std::vector<double>& q,
+                              const std::vector<double>& k, const std::vector<double>& v,
+                              const std::vector<double>& mask);
+
+// Two-pass LayerNorm of each row of x [rows, cols].
+std::vector<double> layer_norm(int64_t rows, int64_t cols, const std::vector<double>& x,
+                               const std::vector<double>& gamma, const std::vector<double>& beta,
+                               double eps);
+
+// Linear layer before its activation: x [m, k] . w [n, k]^T + bias [n] +
+// residual [m, n], row-major (bias and residual may be empty). abs_terms, when
+// given, receives per output the sum of the absolute values of its terms.
+std::vector<double> linear(int64_t m, int64_t n, int64_t k, const std::vector<double>& x,
+                           const std::vector<double>& w, const std::vector<double>& bias,
+                           const std::vector<double>& residual, std::vector<double>* abs_terms);
+
+// The epilogue linear and conv2d share, over outputs whose last dimension is
+// `channels`: the bias per channel, then the activation and the residual
+// (both optional, bias and residual empty when absent) in `order`.
+std::vector<double> epilogue(std::vector<double> sum, int64_t channels, const std::vector<double>& bias,
+                             Activation act, ResidualOrder order,
+                             const std::vector<double>& residual);
+
+// Patch embedding as the strided convolution plus class token and position
+// embedding (any of bias, cls, pos may be empty; the graph's patch_embed has
+// neither cls nor pos). Returns [batch, tokens, dim]. When abs_terms is given
+// it receives, per output, the sum of the absolute values of every term that
+// makes it up (the scale of its rounding error).
+struct PatchShape {
+  int batch = 0, channels = 0, height = 0, width = 0, patch = 0, dim = 0;
+};
+std::vector<double> patch_embed(const PatchShape& s, const std::vector<double>& pixels,
+                                const std::vector<double>& weight, const std::vector<double>& bias,
+                                const std::vector<double>& cls, const std::vector<double>& pos,
+                                std::vector<double>* abs_terms);
+
+// ViT's token sequence, [batch, tokens + 1, dim]: cls + pos[0] first, then
+// input[n, t] + pos[1 + t] (input [batch, tokens, dim], pos [tokens + 1, dim]).
+std::vector<double> embed_tokens(int64_t batch, int64_t tokens, int64_t dim,
+                                 const std::vector<double>& input, const std::vector<double>& cls,
+                                 const std::vector<double>& pos);
+
+// Token `index` of every sequence of x [batch, tokens, dim]: [batch, dim].
+std::vector<double> select_token(int64_t batch, int64_t tokens, int64_t dim, int64_t index,
+                                 const std::vector<double>& x);
+
+// Bicubic resampling of a position table [1 + in_h * in_w, dim] to
+// [1 + out_h * out_w, dim] as the CPU backend's resample_position: source
+// coordinates and tap indices in fp32 exactly as there, weights and sums in
+// double. abs_taps, when given, receives per output the sum of the absolute
+// values of its 16 taps (the scale of its rounding error); 0 for the copied row.
+std::vector<double> resample_position(int in_h, int in_w, int out_h, int out_w, int64_t dim,
+                                      const std::vector<double>& table,
+                                      std::vector<double>* abs_taps);
+
+// `count` copies of `input`, back to back: of values, or of bytes where a
+// kernel test checks the copy bit for bit.
+template <typename T>
+std::vector<T> expand(const std::vector<T>& input, int64_t count) {
+  std::vector<T> out;
+  for (int64_t i = 0; i < count; ++i) out.insert(out.end(), input.begin(), input.end());
+  return out;
+}
+
+// ---- CNN backbone and DETR ops -------------------------------------------------------
+
+// Convolution of NHWC x [n, h, w, ci] with the KRSC weight [co, kh, kw, ci],
+// zero padding, before the epilogue: [n, ho, wo, co]. abs_terms, when given,
+// receives per output the sum of the absolute values of its products.
+struct ConvGeometry {
+  int64_t n = 0, h = 0, w = 0, ci = 0, co = 0, kh = 0, kw = 0;
+  int64_t stride = 1, pad = 0, dilation = 1;
+  int64_t out_h() const { return (h + 2 * pad - dilation * (kh - 1) - 1) / stride + 1; }
+  int64_t out_w() const { return (w + 2 * pad - dilation * (kw - 1) - 1) / stride + 1; }
+};
+std::vector<double> conv2d(const ConvGeometry& s, const std::vector<double>& x,
+                           const std::vector<double>& weight, std::vector<double>* abs_terms);
+
+// Max pooling of NHWC x [n, h, w, c] as the CPU backend's max_pool: taps in
+// the padding are -inf, NaN taps never win. Returns [n, out_h, out_w, c].
+std::vector<double> max_pool(int64_t n, int64_t h, int64_t w, int64_t c, int kernel, int stride,
+                             int pad, const std::vector<double>& x);
+
+// NCHW to NHWC of elements of `element_size` consecutive T each (1 for
+// values; a dtype's size where a kernel test moves bytes).
+template <typename T>
+std::vector<T> nchw_to_nhwc(int64_t n, int64_t c, int64_t h, int64_t w, const std::vector<T>& input,
+                            size_t element_size = 1) {
+  std::vector<T> out(input.size());
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t p = 0; p < h * w; ++p)
+        std::memcpy(&out[size_t((b * h * w + p) * c + ch) * element_size],
+                    &input[size_t((b * c + ch) * h * w + p) * element_size], element_size * sizeof(T));
+  return out;
+}
+
+// [n, h, w, c] as [n, h * w, c]: the same elements in the same order.
+std::vector<double> flatten_spatial(const std::vector<double>& x);
+
+// The CPU backend's mask_resize of mask [n, in_h, in_w]: nearest source
+// pixel with the scale and the index product in fp32, then 1 where the
+// source is non-zero.
+std::vector<double> mask_resize(int64_t n, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w,
+                                const std::vector<double>& mask);
+
+// DETR sine position encoding, [batch, height * width, 2 * feats], mask
+// [batch, height, width] (empty: no padding). `args` receives each output's
+// sine/cosine argument.
+struct SineShape {
+  int batch = 0, height = 0, width = 0, feats = 0;
+  double temperature = 10000.0, scale = 0.0, offset = 0.0, eps = 1e-6;
+  bool normalize = true;
+};
+std::vector<double> sine_position(const SineShape& s, const std::vector<double>& mask,
+                                  std::vector<double>* args);
+
+}  // namespace visionrt::reference

@@ -15,7 +15,7 @@
 # must skip with its reason.
 #
 # Python (tests/python, tests/python_serve): these run in one configuration
-# only, the full one of tools/ci/test.sh, so their sources are checked: every
+# only, the full one of tools/test.sh, so their sources are checked: every
 # pytest.skip, pytest.mark.skip/skipif/xfail, pytest.importorskip and
 # pytest.xfail (and unittest's skip forms) must give its reason as a string
 # whose start is one of the allowed ones, what the machine cannot have or

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Everything CI runs, in order: the README's test command (tools/ci/test.sh:
+# Everything CI runs, in order: the README's test command (tools/test.sh:
 # both builds' test suites, the Python package's and the serving tests);
 # the README's multi-node serving recipe on two Ray nodes in network
 # namespaces (tools/ci/test_serve_cluster.sh, as root); the CPU test suite
@@ -22,7 +22,7 @@ done
 
 for step in "${steps[@]}"; do
   case $step in
-    test) bash tools/ci/test.sh ;;
+    test) bash tools/test.sh ;;
     cluster) bash tools/ci/test_serve_cluster.sh ;;
     sanitize) bash tools/ci/sanitize.sh ;;
     fuzz) FUZZ_SECONDS=${FUZZ_SECONDS:-60} bash tools/ci/fuzz.sh ;;

@@ -6,7 +6,7 @@
 # asan: AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer (gcc),
 #   in build-asan/ with OpenCV and oneDNN, over the whole CPU test suite, the
 #   command-line tool and the install test (whose consumers are built with the
-#   same flags) included; skips are checked as tools/ci/test.sh checks them.
+#   same flags) included; skips are checked as tools/test.sh checks them.
 # tsan: ThreadSanitizer (gcc), in build-tsan/, over the tests that run
 #   threads (see tsan_tests below), on LLVM's OpenMP runtime, libomp, instead
 #   of gcc's libgomp (libomp runs gcc's OpenMP calls too): libomp tells

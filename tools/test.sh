@@ -16,7 +16,7 @@
 # again: the optional parts must stay optional.
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # The layers and the tests' skips first: an include crossing the layers, or
 # a test that may skip for a reason not allowed, fails before anything builds.
 source tools/setup/apt_packages.sh

@@ -44,6 +44,8 @@ TEST(DetectorTest, DetectionsDoNotDependOnTheOtherImagesInTheCall) {
       // of one and of two: float32 rounding, far below a score's meaning.
       EXPECT_NEAR(alone[k].score, together[i][k].score, 1e-5);
       EXPECT_NEAR(alone[k].box.x0, together[i][k].box.x0, 1e-3);
+      EXPECT_NEAR(alone[k].box.y0, together[i][k].box.y0, 1e-3);
+      EXPECT_NEAR(alone[k].box.x1, together[i][k].box.x1, 1e-3);
       EXPECT_NEAR(alone[k].box.y1, together[i][k].box.y1, 1e-3);
     }
   }
@@ -68,10 +70,13 @@ TEST(DetectorTest, PostProcessFollowsTransformers) {
   EXPECT_NEAR(dets[0].box.x1, 120.f, 1e-4);
   EXPECT_NEAR(dets[0].box.y1, 70.f, 1e-4);
   EXPECT_EQ(dets[1].id, 0);
-  EXPECT_NEAR(dets[1].box.x0, 0.f, 1e-4);
+  EXPECT_NEAR(dets[1].box.x0, 0.f, 1e-4);    // (0.25 - 0.25) * 200
+  EXPECT_NEAR(dets[1].box.y0, 50.f, 1e-4);   // (0.75 - 0.25) * 100
+  EXPECT_NEAR(dets[1].box.x1, 100.f, 1e-4);  // (0.25 + 0.25) * 200
   EXPECT_NEAR(dets[1].box.y1, 100.f, 1e-4);
-  const double e5 = std::exp(5.0), classes = o.classes;
+  const double e5 = std::exp(5.0), e3 = std::exp(3.0), classes = o.classes;
   EXPECT_NEAR(dets[0].score, e5 / (e5 + classes - 1), 1e-6);
+  EXPECT_NEAR(dets[1].score, e3 / (e3 + classes - 1), 1e-6);
 }
 
 // Rewrites `src` to `dst` with every tensor name passed through `rename`.

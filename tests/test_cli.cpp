@@ -544,14 +544,103 @@ TEST_F(CliDetect, JsonGivesOneObjectPerImageLineWithBoxes) {
   }
 }
 
+// The annotated copy differs from its image exactly where the detections
+// printed for it are drawn, as src/io/image_draw.cpp draws them: each box's
+// outline (a line of `thickness` pixels on its rounded corners) and its
+// caption ("label 0.42" on a filled rectangle above the box's top-left
+// corner, or just inside it when there is no room above). Every printed box
+// has its outline drawn; nothing else changed.
 TEST_F(CliDetect, DrawWritesAnAnnotatedCopyPerImage) {
   const fs::path out = scratch_.path() / "drawn";
-  const CliRun run = run_cli(detect({"--threshold", "0.1", "--draw", out.string(), images_[0], images_[1]}), scratch_.path());
+  const CliRun run = run_cli(
+      detect({"--json", "--threshold", "0.1", "--draw", out.string(), images_[0], images_[1]}), scratch_.path());
   ASSERT_EQ(run.exit_code, 0) << run.err;
+  const std::vector<std::string> lines = run.out_lines();
+  ASSERT_EQ(lines.size(), 2u) << run.out;
   for (int i = 0; i < 2; ++i) {
+    SCOPED_TRACE(images_[i]);
+    const json dets = json::parse(lines[i]).at("detections");
+    ASSERT_GT(dets.size(), 0u) << "nothing detected, so nothing drawn: the test needs detections";
     const fs::path drawn = out / fs::path(images_[i]).filename();
     ASSERT_TRUE(fs::exists(drawn)) << drawn;
-    EXPECT_NE(read_text(drawn), read_text(images_[i])) << "the copy should carry the drawn boxes";
+    const visionrt::Image before = visionrt::load_image(images_[i]);
+    const visionrt::Image after = visionrt::load_image(drawn.string());  // PNG: lossless
+    ASSERT_EQ(after.width, before.width);
+    ASSERT_EQ(after.height, before.height);
+    const int W = before.width, H = before.height;
+    std::vector<char> changed(static_cast<size_t>(W) * H), allowed(changed.size());
+    size_t changed_count = 0;
+    for (size_t p = 0; p < changed.size(); ++p) {
+      changed[p] = !std::equal(&before.rgb[3 * p], &before.rgb[3 * p] + 3, &after.rgb[3 * p]);
+      changed_count += changed[p];
+    }
+    auto at = [&](int x, int y) { return static_cast<size_t>(y) * W + x; };
+    auto allow = [&](int x0, int y0, int x1, int y1) {
+      for (int y = std::max(y0, 0); y <= std::min(y1, H - 1); ++y)
+        for (int x = std::max(x0, 0); x <= std::min(x1, W - 1); ++x) allowed[at(x, y)] = 1;
+    };
+    // image_draw.cpp's sizes: line width and font scale follow the image.
+    const double scale = std::max(0.4, std::min(W, H) / 800.0);
+    const int thickness = std::max(1, static_cast<int>(std::lround(2 * scale)));
+    const double font = 0.5 * scale;
+    // Half the line on either side of the edge, and a pixel for the box's
+    // printed (rounded) coordinates.
+    const int band = thickness / 2 + 1;
+    // FONT_HERSHEY_SIMPLEX glyphs are under 32 units wide and, with the
+    // baseline, 40 units high at font scale 1.
+    const int caption_height = static_cast<int>(std::ceil(40 * font)) + 1;
+    struct Outline {
+      int x0, y0, x1, y1;
+    };
+    std::vector<Outline> outlines;
+    for (const json& d : dets) {
+      const json& box = d.at("box");
+      auto corner = [&](int k) { return static_cast<int>(std::lround(box.at(k).get<double>())); };
+      const Outline o{corner(0), corner(1), corner(2), corner(3)};
+      outlines.push_back(o);
+      allow(o.x0 - band, o.y0 - band, o.x1 + band, o.y0 + band);  // the four sides
+      allow(o.x0 - band, o.y1 - band, o.x1 + band, o.y1 + band);
+      allow(o.x0 - band, o.y0 - band, o.x0 + band, o.y1 + band);
+      allow(o.x1 - band, o.y0 - band, o.x1 + band, o.y1 + band);
+      const size_t caption_chars = d.at("label").get<std::string>().size() + 5;  // " 0.42"
+      const int caption_width = static_cast<int>(std::ceil(32 * font * caption_chars)) + 1;
+      allow(o.x0 - band, o.y0 - caption_height - band, o.x0 + caption_width, o.y0 + caption_height + band);
+    }
+    size_t stray = 0;
+    int stray_x = -1, stray_y = -1;
+    for (int y = 0; y < H; ++y)
+      for (int x = 0; x < W; ++x)
+        if (changed[at(x, y)] && !allowed[at(x, y)] && stray++ == 0) stray_x = x, stray_y = y;
+    EXPECT_EQ(stray, 0u) << "pixels changed away from every printed box and caption, the first at (" << stray_x
+                         << ", " << stray_y << ")";
+    // Each printed box is drawn: along every side of it inside the image, a
+    // changed pixel within `band` of the side at (nearly) every position. A
+    // pixel the palette colour happens to equal stays unchanged, hence 95%.
+    size_t largest = 0;
+    for (size_t k = 0; k < outlines.size(); ++k) {
+      const Outline& o = outlines[k];
+      size_t length = 0, covered = 0;
+      auto near = [&](int x, int y, bool vertical) {
+        for (int e = -band; e <= band; ++e) {
+          const int px = vertical ? x + e : x, py = vertical ? y : y + e;
+          if (px >= 0 && px < W && py >= 0 && py < H && changed[at(px, py)]) return true;
+        }
+        return false;
+      };
+      for (int y : {o.y0, o.y1})
+        if (y >= 0 && y < H)
+          for (int x = std::max(o.x0, 0); x <= std::min(o.x1, W - 1); ++x) ++length, covered += near(x, y, false);
+      for (int x : {o.x0, o.x1})
+        if (x >= 0 && x < W)
+          for (int y = std::max(o.y0, 0); y <= std::min(o.y1, H - 1); ++y) ++length, covered += near(x, y, true);
+      ASSERT_GT(length, 0u) << "box " << k << " lies outside the image: " << dets[k].dump();
+      EXPECT_GE(covered, length * 95 / 100) << "box " << k << " " << dets[k].at("box").dump() << ": " << covered
+                                           << " of its " << length << " outline positions drawn";
+      largest = std::max(largest, length);
+    }
+    // Boxes overlap, so their outlines share pixels; at least the largest
+    // box's perimeter changed.
+    EXPECT_GE(changed_count, largest) << dets.size() << " detections";
   }
 }
 
@@ -633,14 +722,91 @@ TEST(CliBench, EndToEndTimesEachStageOnImageFiles) {
   EXPECT_EQ(no_files.exit_code, 2) << no_files.err;
 }
 
-// A decoded image preprocesses to exactly what its file does.
-TEST(ClassifierApi, PreprocessOfADecodedImageEqualsPreprocessFile) {
+// The float32 array `name` of the front-end fixtures (manifest.json's
+// "arrays": a file, an offset and a shape; little-endian, as every
+// supported host is).
+std::vector<float> frontend_floats(const fs::path& dir, const json& manifest, const std::string& name) {
+  const json& entry = manifest.at("arrays").at(name);
+  EXPECT_EQ(entry.at("dtype").get<std::string>(), "float32") << name;
+  size_t count = 1;
+  for (const json& d : entry.at("shape")) count *= d.get<size_t>();
+  std::vector<float> values(count);
+  std::ifstream in(dir / entry.at("file").get<std::string>(), std::ios::binary);
+  in.seekg(entry.at("offset").get<std::streamoff>());
+  in.read(reinterpret_cast<char*>(values.data()), static_cast<std::streamsize>(count * sizeof(float)));
+  EXPECT_TRUE(in) << "cannot read " << name;
+  return values;
+}
+
+// Classifier::preprocess (of a decoded image) and preprocess_file give
+// transformers' pixel_values: ViTImageProcessor's output for the colour
+// sample photos (640x427 and 427x640 JPEGs) resized to sizes of their own,
+// 224x224 bilinear and 160x128 bicubic, which
+// tools/fixtures/make_frontend_fixtures.py wrote to tests/fixtures/frontend/.
+// The classifier is the demo checkpoint given each case's processor config
+// as its preprocessor_config.json; with interpolate_pos_encoding it prepares
+// images to that size rather than the checkpoint's 32x32.
+//
+// Exact equality, as PreprocessTest.PixelValuesMatchProcessorsOnSamplePhotos
+// requires of the same photos: the decode is identical to Pillow's (the same
+// libjpeg IDCT and upsampling, measured), the resize is Pillow's bit-exact
+// fixed-point arithmetic, and the rescale and normalisation are the same
+// float32 operations in the same order. A half-pixel slip in the resize or
+// swapped channels moves values by whole levels (~0.008 and more).
+TEST(ClassifierApi, PreprocessGivesTransformersPixelValues) {
   if (!has_image_io()) GTEST_SKIP() << "built without the image front end (OpenCV)";
+  const fs::path frontend = kSourceDir / "tests" / "fixtures" / "frontend";
+  const json manifest = json::parse(read_text(frontend / "manifest.json"));
+  ScratchDir scratch;
+  const fs::path model = scratch.path() / "vit-digits";
+  fs::create_directories(model);
+  for (const char* file : {"config.json", "model.safetensors"}) fs::copy_file(kDemoModel / file, model / file);
   Options options;
   options.device = Device::cpu;
-  const Classifier c = Classifier::load(kDemoModel.string(), options);
-  const std::string path = (kDemoImages / "digit_3.png").string();
-  EXPECT_EQ(c.preprocess(load_image(path)), c.preprocess_file(path));
+  options.interpolate_pos_encoding = true;
+  int cases = 0;
+  for (const json& c : manifest.at("preprocess_cases")) {
+    const std::string image_file = c.at("image");
+    const bool vit = c.at("config").at("image_processor_type") == "ViTImageProcessor";
+    if (!vit || image_file.find(".jpg") == std::string::npos) continue;
+    const std::string name = c.at("name");
+    SCOPED_TRACE(name);
+    ASSERT_EQ(c.at("region").get<std::string>(), "full");
+    write_text(model / "preprocessor_config.json", c.at("config").dump());
+    const Classifier classifier = Classifier::load(model.string(), options);
+    const int height = c.at("output_size")[0], width = c.at("output_size")[1];
+    ASSERT_EQ(classifier.info().input_height, height);
+    ASSERT_EQ(classifier.info().input_width, width);
+    const std::string path = (frontend / image_file).string();
+    const Image image = load_image(path);
+    ASSERT_EQ(image.rgb.size(), static_cast<size_t>(3) * image.width * image.height);
+    // A real resize, of a photo in colour.
+    EXPECT_NE(image.width * height, image.height * width) << "the aspect ratio changes";
+    size_t coloured = 0;
+    for (size_t i = 0; i < image.rgb.size(); i += 3) coloured += image.rgb[i] != image.rgb[i + 2];
+    EXPECT_GT(coloured, image.rgb.size() / 6) << "most pixels have red and blue apart";
+    const std::vector<float> expected = frontend_floats(frontend, manifest, c.at("expected"));
+    ASSERT_EQ(expected.size(), static_cast<size_t>(3) * height * width);
+    const std::pair<const char*, std::vector<float>> results[] = {
+        {"preprocess(load_image(path))", classifier.preprocess(image)},
+        {"preprocess_file(path)", classifier.preprocess_file(path)}};
+    for (const auto& [what, got] : results) {
+      ASSERT_EQ(got.size(), expected.size()) << what;
+      size_t differing = 0, first = 0;
+      float worst = 0;
+      for (size_t i = 0; i < got.size(); ++i) {
+        const float diff = std::fabs(got[i] - expected[i]);
+        if (diff > 0 && differing++ == 0) first = i;
+        worst = std::max(worst, diff);
+      }
+      EXPECT_EQ(differing, 0u) << what << ": " << differing << " of " << got.size()
+                               << " values differ from transformers', by up to " << worst << "; the first at "
+                               << first << " (channel " << first / (height * width) << "): " << got[first]
+                               << " for " << expected[first];
+    }
+    ++cases;
+  }
+  EXPECT_EQ(cases, 4);  // china.jpg and flower.jpg, each at 224x224 bilinear and 160x128 bicubic
 }
 
 }  // namespace

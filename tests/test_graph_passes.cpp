@@ -170,6 +170,27 @@ TEST(PrecisionPassTest, HalfActivationsWithF32BoundariesAndMasks) {
   }
 }
 
+// Fusion and precision run once per graph: a lowered graph is planned as
+// it is (the executor's graph is the very one given), and lowering it again
+// is refused rather than fusing twice.
+TEST(PrecisionPassTest, TheGraphPassesRunOncePerGraph) {
+  const models::VitModel vit = load_vit("p16_d64");
+  const auto cpu = make_cpu_backend(1);
+  const graph::Graph raw = vit.build(1, 64, 64, false);
+  EXPECT_FALSE(raw.lowered());
+  const graph::Graph lowered = graph::lower(raw, *cpu);
+  EXPECT_TRUE(lowered.lowered());
+  EXPECT_LT(lowered.nodes().size(), raw.nodes().size()) << "the fusion pass ran";
+  EXPECT_THROW(graph::lower(lowered, *cpu), Error);
+  EXPECT_EQ(graph::missing_kernel(lowered, *cpu), "");
+  graph::Executor ex(lowered, cpu);
+  ASSERT_EQ(ex.graph().nodes().size(), lowered.nodes().size());
+  for (size_t i = 0; i < lowered.nodes().size(); ++i) {
+    EXPECT_EQ(ex.graph().nodes()[i].op, lowered.nodes()[i].op);
+    EXPECT_EQ(ex.graph().nodes()[i].inputs, lowered.nodes()[i].inputs);
+  }
+}
+
 TEST(PrecisionPassTest, CpuRefusesHalfKernelsNamingOpAndDtypes) {
   const models::VitModel vit = load_vit("p16_d64");
   graph::ExecutorOptions options;

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -113,6 +114,47 @@ double activate(Activation a, double x) {
     case Activation::sigmoid: return 1 / (1 + std::exp(-x));
   }
   return NAN;
+}
+
+// A node a launcher cannot run is refused when the graph is planned, with
+// the launcher's own reason: attention over heads 12 wide (the kernel holds
+// multiples of 8), a LayerNorm with eps 0.
+TEST(CudaKernelTable, RefusesAtPlanTimeWhatALauncherCannotRun) {
+  KernelTableBackend backend(precision_policy(Precision::fp16, Device::cuda));
+  struct Case {
+    const char* name;
+    std::function<graph::Graph()> build;
+    const char* reason;
+  };
+  const std::vector<Case> cases = {
+      {"attention",
+       [] {
+         graph::Graph g;
+         const int x = g.add_input("x", {1, 5, 36});
+         graph::Attrs a;
+         a.heads = 3;
+         a.dim = 36;
+         g.mark_output(g.add(graph::Op::attention, {x, x, x}, a));
+         return g;
+       },
+       "head_dim 12"},
+      {"layer_norm",
+       [] {
+         graph::Graph g;
+         const int x = g.add_input("x", {2, 16});
+         const int gamma = g.add_input("g", {16}), beta = g.add_input("b", {16});
+         graph::Attrs a;
+         a.eps = 0.f;
+         g.mark_output(g.add(graph::Op::layer_norm, {x, gamma, beta}, a));
+         return g;
+       },
+       "eps"},
+  };
+  for (const Case& c : cases) {
+    const std::string missing = graph::missing_kernel(c.build(), backend);
+    EXPECT_NE(missing.find(std::string("'") + c.name + "' kernel for this node"), std::string::npos) << missing;
+    EXPECT_NE(missing.find(c.reason), std::string::npos) << missing;
+  }
 }
 
 // One value through an epilogue: bias already in xwb, then the residual

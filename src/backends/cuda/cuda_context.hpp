@@ -77,6 +77,36 @@ struct LinearEpilogue {
 };
 LinearEpilogue split_linear_epilogue(const Epilogue& e);
 
+// A node's arguments as a launcher's can_implement sees them when the
+// executor is planned, before any memory exists: every tensor a view of a
+// placeholder address of its own, aligned as the memory plan aligns each
+// buffer (256 bytes). No check dereferences them.
+struct PlannedArgs {
+  explicit PlannedArgs(const NodeSignature& sig);
+  PlannedArgs(const PlannedArgs&) = delete;
+  PlannedArgs& operator=(const PlannedArgs&) = delete;
+  std::vector<Tensor> in;
+  KernelArgs args;
+};
+
+// The launcher's own check of the parameters `make` builds from a node's
+// arguments, as the table's can_implement: the same function builds them
+// when the node runs, so what the planner accepted is what runs.
+template <auto make>
+bool launcher_accepts(const NodeSignature& sig, std::string* why) {
+  const PlannedArgs planned(sig);
+  return can_implement(make(planned.args), why);  // the launcher's, found by its parameters' namespace
+}
+
+// A table entry whose launcher is asked at plan time.
+template <auto make>
+Kernel checked_kernel(void (*run)(const KernelArgs&)) {
+  Kernel k;
+  k.run = run;
+  k.can_implement = launcher_accepts<make>;
+  return k;
+}
+
 // Which fused epilogues the GPU's linear and conv2d run in their own kernel
 // (graph::fuse_epilogues asks).
 bool cuda_accepts_epilogue(graph::Op op, const Epilogue& e);

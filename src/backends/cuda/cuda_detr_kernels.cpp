@@ -101,7 +101,7 @@ void conv2d(const KernelArgs& a) {
   kernels::conv2d_cudnn(*state.plan, c);
 }
 
-void max_pool(const KernelArgs& a) {
+kernels::MaxPoolParams max_pool_params(const KernelArgs& a) {
   const graph::Attrs& at = a.node->attrs;
   kernels::MaxPoolParams p;
   p.dtype = a.out.dtype();
@@ -115,10 +115,12 @@ void max_pool(const KernelArgs& a) {
   p.input = a.in[0]->data();
   p.output = a.out.data();
   p.stream = a.stream;
-  kernels::max_pool(p);
+  return p;
 }
 
-void nchw_to_nhwc(const KernelArgs& a) {
+void max_pool(const KernelArgs& a) { kernels::max_pool(max_pool_params(a)); }
+
+kernels::NchwToNhwcParams nchw_to_nhwc_params(const KernelArgs& a) {
   kernels::NchwToNhwcParams p;
   p.dtype = a.out.dtype();
   p.batch = a.in[0]->dim(0);
@@ -128,10 +130,12 @@ void nchw_to_nhwc(const KernelArgs& a) {
   p.input = a.in[0]->data();
   p.output = a.out.data();
   p.stream = a.stream;
-  kernels::nchw_to_nhwc(p);
+  return p;
 }
 
-void mask_resize(const KernelArgs& a) {
+void nchw_to_nhwc(const KernelArgs& a) { kernels::nchw_to_nhwc(nchw_to_nhwc_params(a)); }
+
+kernels::MaskResizeParams mask_resize_params(const KernelArgs& a) {
   kernels::MaskResizeParams p;
   p.batch = a.in[0]->dim(0);
   p.in_h = a.in[0]->dim(1);
@@ -141,10 +145,12 @@ void mask_resize(const KernelArgs& a) {
   p.mask = a.in[0]->f32();
   p.output = a.out.f32();
   p.stream = a.stream;
-  kernels::mask_resize(p);
+  return p;
 }
 
-void sine_position(const KernelArgs& a) {
+void mask_resize(const KernelArgs& a) { kernels::mask_resize(mask_resize_params(a)); }
+
+kernels::SinePositionParams sine_position_params(const KernelArgs& a) {
   const graph::Attrs& at = a.node->attrs;
   kernels::SinePositionParams p;
   p.dtype = a.out.dtype();
@@ -156,8 +162,10 @@ void sine_position(const KernelArgs& a) {
   p.temperature = at.temperature;
   p.output = a.out.data();
   p.stream = a.stream;
-  kernels::sine_position(p);
+  return p;
 }
+
+void sine_position(const KernelArgs& a) { kernels::sine_position(sine_position_params(a)); }
 
 // The launcher's own check of the shape and epilogue (cuDNN's fusions and
 // the epilogue kernel run ReLU only), before anything is prepared.
@@ -170,10 +178,10 @@ bool conv2d_can_implement(const NodeSignature& sig, std::string* why) {
 std::vector<OpKernel> cuda_detr_kernels() {
   return {
       {Op::conv2d, {conv2d, conv2d_workspace, conv2d_prepare, conv2d_release, 1u << 1, conv2d_can_implement}},
-      {Op::max_pool, {max_pool}},
-      {Op::nchw_to_nhwc, {nchw_to_nhwc}},
-      {Op::mask_resize, {mask_resize}},
-      {Op::sine_position, {sine_position}},
+      {Op::max_pool, checked_kernel<max_pool_params>(max_pool)},
+      {Op::nchw_to_nhwc, checked_kernel<nchw_to_nhwc_params>(nchw_to_nhwc)},
+      {Op::mask_resize, checked_kernel<mask_resize_params>(mask_resize)},
+      {Op::sine_position, checked_kernel<sine_position_params>(sine_position)},
   };
 }
 

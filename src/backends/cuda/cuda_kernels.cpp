@@ -59,7 +59,7 @@ void patch_embed(const KernelArgs& a) {
   kernels::patch_embed(p);
 }
 
-void embed_tokens(const KernelArgs& a) {
+kernels::EmbedTokensParams embed_tokens_params(const KernelArgs& a) {
   kernels::EmbedTokensParams p;
   p.dtype = a.out.dtype();
   p.batch = a.in[0]->dim(0);
@@ -70,10 +70,12 @@ void embed_tokens(const KernelArgs& a) {
   p.pos = a.in[2]->data();
   p.output = a.out.data();
   p.stream = a.stream;
-  kernels::embed_tokens(p);
+  return p;
 }
 
-void resample_position(const KernelArgs& a) {
+void embed_tokens(const KernelArgs& a) { kernels::embed_tokens(embed_tokens_params(a)); }
+
+kernels::ResamplePositionParams resample_position_params(const KernelArgs& a) {
   const graph::Attrs& at = a.node->attrs;
   kernels::ResamplePositionParams p;
   p.dtype = a.out.dtype();
@@ -85,12 +87,14 @@ void resample_position(const KernelArgs& a) {
   p.input = a.in[0]->data();
   p.output = a.out.data();
   p.stream = a.stream;
-  kernels::resample_position(p);
+  return p;
 }
+
+void resample_position(const KernelArgs& a) { kernels::resample_position(resample_position_params(a)); }
 
 // ---- the transformer -------------------------------------------------------------
 
-void layer_norm(const KernelArgs& a) {
+kernels::LayerNormParams layer_norm_params(const KernelArgs& a) {
   kernels::LayerNormParams p;
   p.dtype = a.out.dtype();
   p.cols = a.in[0]->dim(-1);
@@ -101,8 +105,10 @@ void layer_norm(const KernelArgs& a) {
   p.output = a.out.data();
   p.eps = a.node->attrs.eps;
   p.stream = a.stream;
-  kernels::layer_norm(p);
+  return p;
 }
+
+void layer_norm(const KernelArgs& a) { kernels::layer_norm(layer_norm_params(a)); }
 
 // Whether cuBLASLt's own epilogue runs all of `e` (the launcher's check).
 bool gemm_runs_whole(const Epilogue& e) {
@@ -173,7 +179,7 @@ void linear(const KernelArgs& a) {
   kernels::bias_activation(p);
 }
 
-void attention(const KernelArgs& a) {
+kernels::AttentionParams attention_params(const KernelArgs& a) {
   const graph::Attrs& at = a.node->attrs;
   kernels::AttentionParams p;
   p.dtype = a.out.dtype();
@@ -195,14 +201,16 @@ void attention(const KernelArgs& a) {
   p.v_col_offset = at.v_offset;
   p.key_mask = a.num_inputs > 3 && a.in[3] ? a.in[3]->f32() : nullptr;
   p.stream = a.stream;
-  kernels::mha_flash_tiled(p);
+  return p;
 }
+
+void attention(const KernelArgs& a) { kernels::mha_flash_tiled(attention_params(a)); }
 
 // ---- element-wise and data movement ------------------------------------------------
 
 // activation and add share one kernel: out = act(x + bias) + residual with
 // the parts absent.
-void activation(const KernelArgs& a) {
+kernels::BiasActivationParams activation_params(const KernelArgs& a) {
   kernels::BiasActivationParams p;
   p.dtype = a.out.dtype();
   p.cols = a.out.dim(-1);
@@ -211,10 +219,12 @@ void activation(const KernelArgs& a) {
   p.epilogue.act = a.node->attrs.epilogue.act;
   p.output = a.out.data();
   p.stream = a.stream;
-  kernels::bias_activation(p);
+  return p;
 }
 
-void add(const KernelArgs& a) {
+void activation(const KernelArgs& a) { kernels::bias_activation(activation_params(a)); }
+
+kernels::BiasActivationParams add_params(const KernelArgs& a) {
   kernels::BiasActivationParams p;
   p.dtype = a.out.dtype();
   p.cols = a.out.dim(-1);
@@ -224,10 +234,12 @@ void add(const KernelArgs& a) {
   p.residual = a.in[1]->data();
   p.output = a.out.data();
   p.stream = a.stream;
-  kernels::bias_activation(p);
+  return p;
 }
 
-void select_token(const KernelArgs& a) {
+void add(const KernelArgs& a) { kernels::bias_activation(add_params(a)); }
+
+kernels::SelectTokenParams select_token_params(const KernelArgs& a) {
   kernels::SelectTokenParams p;
   p.dtype = a.out.dtype();
   p.batch = a.in[0]->dim(0);
@@ -237,8 +249,10 @@ void select_token(const KernelArgs& a) {
   p.input = a.in[0]->data();
   p.output = a.out.data();
   p.stream = a.stream;
-  kernels::select_token(p);
+  return p;
 }
+
+void select_token(const KernelArgs& a) { kernels::select_token(select_token_params(a)); }
 
 void copy(const KernelArgs& a) {
   check(cudaMemcpyAsync(a.out.data(), a.in[0]->data(), a.out.nbytes(), cudaMemcpyDeviceToDevice,
@@ -246,7 +260,7 @@ void copy(const KernelArgs& a) {
         "copy on the GPU");
 }
 
-void cast(const KernelArgs& a) {
+kernels::CastParams cast_params(const KernelArgs& a) {
   kernels::CastParams p;
   p.from = a.in[0]->dtype();
   p.to = a.out.dtype();
@@ -254,47 +268,43 @@ void cast(const KernelArgs& a) {
   p.input = a.in[0]->data();
   p.output = a.out.data();
   p.stream = a.stream;
-  kernels::cast(p);
+  return p;
 }
 
-void expand(const KernelArgs& a) {
+void cast(const KernelArgs& a) { kernels::cast(cast_params(a)); }
+
+kernels::ExpandParams expand_params(const KernelArgs& a) {
   kernels::ExpandParams p;
   p.bytes = static_cast<int64_t>(a.in[0]->nbytes());
   p.count = a.out.dim(0);
   p.input = a.in[0]->data();
   p.output = a.out.data();
   p.stream = a.stream;
-  kernels::expand(p);
+  return p;
 }
+
+void expand(const KernelArgs& a) { kernels::expand(expand_params(a)); }
 
 void zeros_like(const KernelArgs& a) {
   check(cudaMemsetAsync(a.out.data(), 0, a.out.nbytes(), static_cast<cudaStream_t>(a.stream)), "zeroing on the GPU");
 }
 
-// The head widths the attention kernels hold (mha_flash_tiled.hpp).
-bool attention_can_implement(const NodeSignature& sig, std::string* why) {
-  const graph::Attrs& at = sig.node->attrs;
-  if (at.heads > 0 && at.dim % at.heads == 0 && kernels::supports_head_dim(at.dim / at.heads)) return true;
-  *why = str_cat("attention over ", at.heads, " heads of width ", at.heads ? at.dim / at.heads : 0,
-                 ": the GPU's kernel holds heads whose width is a multiple of 8 up to ", kernels::kMaxHeadDim);
-  return false;
-}
-
 std::vector<OpKernel> vit_kernels() {
   return {
       {Op::patch_embed, {patch_embed, patch_embed_workspace}},
-      {Op::embed_tokens, {embed_tokens}},
-      {Op::layer_norm, {layer_norm}},
+      {Op::embed_tokens, checked_kernel<embed_tokens_params>(embed_tokens)},
+      {Op::layer_norm, checked_kernel<layer_norm_params>(layer_norm)},
+      // cuBLASLt's plan, made in prepare, refuses what it cannot run.
       {Op::linear, {linear, linear_workspace, linear_prepare, linear_release}},
-      {Op::attention, {attention, nullptr, nullptr, nullptr, 0, attention_can_implement}},
-      {Op::activation, {activation}},
-      {Op::add, {add}},
-      {Op::select_token, {select_token}},
+      {Op::attention, checked_kernel<attention_params>(attention)},
+      {Op::activation, checked_kernel<activation_params>(activation)},
+      {Op::add, checked_kernel<add_params>(add)},
+      {Op::select_token, checked_kernel<select_token_params>(select_token)},
       {Op::flatten_spatial, {copy}},  // the same elements
-      {Op::cast, {cast}},
-      {Op::expand, {expand}},
+      {Op::cast, checked_kernel<cast_params>(cast)},
+      {Op::expand, checked_kernel<expand_params>(expand)},
       {Op::zeros_like, {zeros_like}},
-      {Op::resample_position, {resample_position}},
+      {Op::resample_position, checked_kernel<resample_position_params>(resample_position)},
   };
 }
 
@@ -309,6 +319,19 @@ const KernelTable& cuda_table() {
 }
 
 }  // namespace
+
+PlannedArgs::PlannedArgs(const NodeSignature& sig) {
+  // Distinct addresses 1 GiB apart, so that no check sees two tensors alias.
+  auto placeholder = [](size_t i) { return reinterpret_cast<void*>(uintptr_t(i + 1) << 30); };
+  in.reserve(sig.in_shapes.size());
+  for (size_t i = 0; i < sig.in_shapes.size(); ++i)
+    in.push_back(Tensor::view(sig.in_dtypes[i], *sig.in_shapes[i], placeholder(i)));
+  args.node = sig.node;
+  args.num_inputs = static_cast<int>(in.size());
+  for (size_t i = 0; i < in.size() && i < 4; ++i) args.in[i] = &in[i];
+  args.out = Tensor::view(sig.out_dtype, sig.out_shape, placeholder(in.size()));
+  args.context = sig.backend ? sig.backend->context() : nullptr;
+}
 
 LinearEpilogue split_linear_epilogue(const Epilogue& e) {
   LinearEpilogue split;

@@ -324,6 +324,58 @@ std::vector<Case> all_cases() {
     };
     cases.push_back(c);
   }
+  // Multi-scale deformable attention: points inside, on and past the
+  // borders (locations in [-0.15, 1.15], and exactly 0 and 1), levels of
+  // 1x1 and odd sizes, head widths on and off the vector width, v2's
+  // points per level and its discrete sampler.
+  struct Deform {
+    int heads, head_dim;
+    std::vector<int> h, w, points;
+    bool discrete;
+  };
+  for (const Deform& d : {Deform{2, 12, {5, 3, 1}, {7, 9, 1}, {2, 2, 2}, false},
+                          Deform{3, 32, {4, 2}, {6, 3}, {4, 4}, false},
+                          Deform{2, 8, {6, 1, 3}, {5, 1, 4}, {3, 1, 2}, false},
+                          Deform{2, 12, {5, 3, 1}, {7, 9, 1}, {2, 3, 1}, true},
+                          Deform{1, 20, {8}, {8}, {6}, true}}) {
+    Attrs a;
+    a.heads = d.heads;
+    a.dim = d.heads * d.head_dim;
+    a.levels = int(d.h.size());
+    a.discrete = d.discrete;
+    int64_t cells = 0, points = 0;
+    for (int l = 0; l < a.levels; ++l) {
+      a.level_h[l] = d.h[l];
+      a.level_w[l] = d.w[l];
+      a.level_points[l] = d.points[l];
+      cells += d.h[l] * d.w[l];
+      points += d.points[l];
+    }
+    const int64_t B = 2, Q = 5;
+    Tensor loc = random_tensor({B, Q, a.heads * points * 2}, -0.15f, 1.15f);
+    loc.f32()[0] = 0.f;  // the corners of the first point's map, exactly
+    loc.f32()[1] = 1.f;
+    loc.f32()[2] = 1.f;
+    loc.f32()[3] = 0.f;
+    Case c{std::string("ms_deform_attn_") + (d.discrete ? "discrete_" : "") + std::to_string(a.levels) + "levels_h" +
+               std::to_string(d.heads) + "x" + std::to_string(d.head_dim),
+           Op::ms_deform_attn, a,
+           {random_tensor({B, cells, a.dim}), loc, random_tensor({B, Q, a.heads * points}, 0.f, 1.f)},
+           {false, false, false}, nullptr, 1};
+    c.reference = [d, a, B, Q](const std::vector<Values>& in) {
+      reference::DeformShape s;
+      s.batch = B;
+      s.queries = Q;
+      s.heads = a.heads;
+      s.head_dim = d.head_dim;
+      s.level_h.assign(d.h.begin(), d.h.end());
+      s.level_w.assign(d.w.begin(), d.w.end());
+      s.level_points.assign(d.points.begin(), d.points.end());
+      s.discrete = d.discrete;
+      return reference::ms_deform_attn(s, in[0], in[1], in[2]);
+    };
+    cases.push_back(c);
+  }
   return cases;
 }
 

@@ -11,7 +11,7 @@ double count_flops(const Graph& g) {
     if (!def.flops) continue;
     std::vector<const Shape*> in;
     for (int v : n.inputs) in.push_back(&g.value(v).shape);
-    flops += def.flops(in, g.value(n.output).shape);
+    flops += def.flops(in, g.value(n.output).shape, n.attrs);
   }
   return flops;
 }

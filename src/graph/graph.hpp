@@ -33,8 +33,17 @@ enum class Op : uint8_t {
   expand,         // x [...] -> [count, ...]: the same tensor for each image of a batch
   zeros_like,     // x -> zeros of x's shape and dtype
   resample_position,  // pos [1, 1 + in_h*in_w, D] -> [1, 1 + out_h*out_w, D], bicubic, class row kept
+  // Multi-scale deformable attention: value [B, S, D] (each level's map
+  // row-major, the levels one after another: S = sum of h*w), locations
+  // [B, Q, heads*P*2] (x, y in [0, 1] of each head's P points, level by
+  // level), weights [B, Q, heads*P] -> [B, Q, D]: per head, the weighted
+  // sum of its D/heads value channels sampled at each point.
+  ms_deform_attn,
   count_,
 };
+
+// Feature levels ms_deform_attn samples at most.
+constexpr int kMaxLevels = 5;
 
 // Per-node parameters. Plain fields, so nodes copy without allocating.
 struct Attrs {
@@ -49,6 +58,13 @@ struct Attrs {
   int count = 0;                            // expand
   float temperature = 10000.f;              // sine_position
   DType dtype = DType::f32;                 // cast, sine_position: the output's dtype
+  // ms_deform_attn (with heads and dim): each level's map and its points
+  // per head; discrete samples the nearest cell (RT-DETRv2's "discrete"
+  // method) instead of bilinearly with zeros outside (grid_sample's
+  // align_corners=False).
+  int levels = 0;
+  int level_h[kMaxLevels] = {}, level_w[kMaxLevels] = {}, level_points[kMaxLevels] = {};
+  bool discrete = false;
   // linear, conv2d: what follows the product (a residual, when fused, is
   // the fourth input); activation: epilogue.act alone.
   Epilogue epilogue;

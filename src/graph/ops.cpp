@@ -128,24 +128,52 @@ Shape infer_resample_position(const std::vector<const Shape*>& in, const Attrs& 
   return {1, 1 + int64_t(a.out_h) * a.out_w, p[2]};
 }
 
+Shape infer_ms_deform_attn(const std::vector<const Shape*>& in, const Attrs& a) {
+  const Shape &v = *in[0], &loc = *in[1], &w = *in[2];
+  if (a.heads <= 0 || a.dim <= 0 || a.dim % a.heads != 0)
+    bad_shapes("ms_deform_attn", in, "dim must be a positive multiple of heads");
+  if (a.levels < 1 || a.levels > kMaxLevels) bad_shapes("ms_deform_attn", in, "1 to 5 levels");
+  int64_t cells = 0, points = 0;
+  for (int l = 0; l < a.levels; ++l) {
+    if (a.level_h[l] <= 0 || a.level_w[l] <= 0 || a.level_points[l] <= 0)
+      bad_shapes("ms_deform_attn", in, "every level needs a positive size and point count");
+    cells += int64_t(a.level_h[l]) * a.level_w[l];
+    points += a.level_points[l];
+  }
+  if (v.size() != 3 || v[1] != cells || v[2] != a.dim)
+    bad_shapes("ms_deform_attn", in, "value must be [B, sum of level cells, dim]");
+  if (loc.size() != 3 || loc[0] != v[0] || loc[2] != a.heads * points * 2)
+    bad_shapes("ms_deform_attn", in, "locations must be [B, Q, heads * points * 2]");
+  if (w != Shape{v[0], loc[1], a.heads * points})
+    bad_shapes("ms_deform_attn", in, "weights must be [B, Q, heads * points]");
+  return {v[0], loc[1], a.dim};
+}
+
 Shape infer_one(const std::vector<const Shape*>& in, const Attrs&) { return *in[0]; }
 
 // Flops rules: 2 per multiply-add, over each output element's reduction.
-double flops_linear(const std::vector<const Shape*>& in, const Shape& out) {
+double flops_linear(const std::vector<const Shape*>& in, const Shape& out, const Attrs&) {
   return 2.0 * double(shape_numel(out)) * double((*in[1])[1]);
 }
 
 // conv2d's weight [Co, kh, kw, Ci] and patch_embed's [D, C, P, P] alike:
 // the product of the last three dims per output element.
-double flops_window(const std::vector<const Shape*>& in, const Shape& out) {
+double flops_window(const std::vector<const Shape*>& in, const Shape& out, const Attrs&) {
   const Shape& w = *in[1];
   return 2.0 * double(shape_numel(out)) * double(w[1] * w[2] * w[3]);
 }
 
 // Per query and output column: Sk multiply-adds for the scores (one column
 // per head's width) and Sk for the weighted sum.
-double flops_attention(const std::vector<const Shape*>& in, const Shape& out) {
+double flops_attention(const std::vector<const Shape*>& in, const Shape& out, const Attrs&) {
   return 2.0 * 2.0 * double(shape_numel(out)) * double((*in[1])[1]);
+}
+
+// Per output column and sampled point: four bilinear taps and the point's
+// weight, a multiply-add each.
+double flops_ms_deform_attn(const std::vector<const Shape*>& in, const Shape& out, const Attrs& a) {
+  const double points_per_head = double((*in[2])[2]) / a.heads;
+  return 2.0 * 5.0 * double(shape_numel(out)) * points_per_head;
 }
 
 constexpr unsigned kMask0 = 1u, kMask3 = 1u << 3;
@@ -170,6 +198,7 @@ const OpDef kOps[] = {
     {"expand", 1, 1, infer_expand, 0, OD::like_input, true, nullptr, false},
     {"zeros_like", 1, 1, infer_one, 0, OD::like_input, true, nullptr, false},
     {"resample_position", 1, 1, infer_resample_position, 0, OD::like_input, true, nullptr, false},
+    {"ms_deform_attn", 3, 3, infer_ms_deform_attn, 0, OD::like_input, true, flops_ms_deform_attn, false},
 };
 static_assert(sizeof(kOps) / sizeof(kOps[0]) == static_cast<size_t>(Op::count_), "one entry per op");
 

@@ -18,7 +18,7 @@ enum class OutDType : uint8_t { like_input, from_attrs, f32, compute };
 // Floating-point operations of one node, two per multiply-add of its
 // matrix products; null for ops that count none (element-wise and data
 // movement: memory-bound and small).
-using FlopsRule = double (*)(const std::vector<const Shape*>& in, const Shape& out);
+using FlopsRule = double (*)(const std::vector<const Shape*>& in, const Shape& out, const Attrs& attrs);
 
 struct OpDef {
   const char* name;
@@ -32,7 +32,7 @@ struct OpDef {
   bool same_dtype_inputs;
   FlopsRule flops;
   // Whether the fusion pass may fold an add and an activation after it
-  // into it (Attrs::act, Attrs::order and a fourth, residual input).
+  // into it (Attrs::epilogue and a fourth, residual input).
   bool takes_epilogue;
 };
 

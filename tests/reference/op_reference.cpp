@@ -389,4 +389,54 @@ std::vector<double> mask_resize(int64_t n, int64_t in_h, int64_t in_w, int64_t o
 
 std::vector<double> flatten_spatial(const std::vector<double>& x) { return x; }
 
+std::vector<double> ms_deform_attn(const DeformShape& s, const std::vector<double>& value,
+                                   const std::vector<double>& locations, const std::vector<double>& weights) {
+  const int64_t levels = int64_t(s.level_h.size()), dim = s.heads * s.head_dim;
+  int64_t cells = 0, points = 0;
+  std::vector<int64_t> start;
+  for (int64_t l = 0; l < levels; ++l) {
+    start.push_back(cells);
+    cells += s.level_h[l] * s.level_w[l];
+    points += s.level_points[l];
+  }
+  std::vector<double> out(size_t(s.batch * s.queries * dim), 0.0);
+  for (int64_t b = 0; b < s.batch; ++b)
+    for (int64_t q = 0; q < s.queries; ++q)
+      for (int64_t h = 0; h < s.heads; ++h) {
+        double* o = &out[size_t(((b * s.queries + q) * s.heads + h) * s.head_dim)];
+        // Value channel c of cell (y, x) of level l, or 0 outside the map.
+        auto at = [&](int64_t l, int64_t y, int64_t x, int64_t c) {
+          if (y < 0 || y >= s.level_h[l] || x < 0 || x >= s.level_w[l]) return 0.0;
+          return value[size_t(((b * cells + start[l] + y * s.level_w[l] + x) * s.heads + h) * s.head_dim + c)];
+        };
+        int64_t p = 0;
+        for (int64_t l = 0; l < levels; ++l)
+          for (int64_t k = 0; k < s.level_points[l]; ++k, ++p) {
+            const size_t i = size_t((b * s.queries + q) * s.heads * points + h * points + p);
+            const double lx = locations[2 * i], ly = locations[2 * i + 1], w = weights[i];
+            const int64_t H = s.level_h[l], W = s.level_w[l];
+            if (s.discrete) {
+              auto cell = [](double loc, int64_t n) {
+                const double v = double(float(float(loc) * float(n)) + 0.5f);  // torch: fp32 product and sum
+                // Below 1 truncation and the clamp give 0; so does NaN, and
+                // anything past int64 (x86's conversion gives INT64_MIN).
+                if (!(v >= 1.0) || !(v < 9.2233720368547758e18)) return int64_t(0);
+                return std::min(int64_t(v), n - 1);
+              };
+              const int64_t x = cell(lx, W), y = cell(ly, H);
+              for (int64_t c = 0; c < s.head_dim; ++c) o[c] += w * at(l, y, x, c);
+              continue;
+            }
+            const double x = lx * W - 0.5, y = ly * H - 0.5;
+            if (!(x > -1.0 && x < double(W) && y > -1.0 && y < double(H))) continue;  // every tap outside, or NaN
+            const int64_t x0 = int64_t(std::floor(x)), y0 = int64_t(std::floor(y));
+            const double fx = x - double(x0), fy = y - double(y0);
+            for (int64_t c = 0; c < s.head_dim; ++c)
+              o[c] += w * ((1 - fy) * ((1 - fx) * at(l, y0, x0, c) + fx * at(l, y0, x0 + 1, c)) +
+                           fy * ((1 - fx) * at(l, y0 + 1, x0, c) + fx * at(l, y0 + 1, x0 + 1, c)));
+          }
+      }
+  return out;
+}
+
 }  // namespace visionrt::reference

@@ -167,4 +167,19 @@ struct SineShape {
 std::vector<double> sine_position(const SineShape& s, const std::vector<double>& mask,
                                   std::vector<double>* args);
 
+// Multi-scale deformable attention as transformers computes it, value
+// [batch, sum of h*w, heads * head_dim], locations [batch, queries, heads *
+// points * 2], weights [batch, queries, heads * points] -> [batch, queries,
+// heads * head_dim]. Bilinear: grid_sample with align_corners=False and
+// zeros outside (the cell centre of column i at x = (i + 0.5) / w).
+// Discrete: the cell trunc(x * w + 0.5) clamped to the map, the product in
+// fp32 as RT-DETRv2's multi_scale_deformable_attention_v2 rounds it.
+struct DeformShape {
+  int64_t batch = 0, queries = 0, heads = 0, head_dim = 0;
+  std::vector<int64_t> level_h, level_w, level_points;
+  bool discrete = false;
+};
+std::vector<double> ms_deform_attn(const DeformShape& s, const std::vector<double>& value,
+                                   const std::vector<double>& locations, const std::vector<double>& weights);
+
 }  // namespace visionrt::reference

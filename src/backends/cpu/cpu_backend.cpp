@@ -55,6 +55,7 @@ const KernelTable kCpuKernels({
     {Op::expand, {cpu::expand}},
     {Op::zeros_like, {cpu::zeros_like}},
     {Op::resample_position, {cpu::resample_position}},
+    {Op::ms_deform_attn, {cpu::ms_deform_attn}},
 });
 
 // AVX-512 BF16 or AMX-BF16, with the operating system saving their state,

@@ -86,6 +86,8 @@ void embed_tokens(const KernelArgs& a) {
 
 void layer_norm(const KernelArgs& a) { isa_kernels().layer_norm(a); }
 
+void ms_deform_attn(const KernelArgs& a) { isa_kernels().ms_deform_attn(a); }
+
 void apply_epilogue(const Epilogue& e, float* row, const float* bias, const float* res, int64_t n) {
   const IsaKernels& isa = isa_kernels();
   if (res && e.order == ResidualOrder::residual_then_act) {

@@ -14,6 +14,7 @@ struct IsaKernels {
   void (*attention_tiled)(const KernelArgs& a);
   size_t (*attention_tiled_scratch_floats)(int64_t head_dim, int64_t keys);
   void (*layer_norm)(const KernelArgs& a);
+  void (*ms_deform_attn)(const KernelArgs& a);
   // out[i] = act(x[i]) for i < n; out may be x.
   void (*activate)(Activation act, const float* x, float* out, int64_t n);
   // o[c] = sin(p / divisor[c]) for even c and cos(p / divisor[c]) for odd c,

@@ -12,6 +12,7 @@
 #include "kernels/conv2d_cudnn.hpp"
 #include "kernels/mask_resize.hpp"
 #include "kernels/max_pool.hpp"
+#include "kernels/ms_deform_attn.hpp"
 #include "kernels/nchw_to_nhwc.hpp"
 #include "kernels/sine_position.hpp"
 
@@ -167,6 +168,33 @@ kernels::SinePositionParams sine_position_params(const KernelArgs& a) {
 
 void sine_position(const KernelArgs& a) { kernels::sine_position(sine_position_params(a)); }
 
+static_assert(kernels::kMaxDeformLevels == graph::kMaxLevels, "the kernel holds every level the op may have");
+
+kernels::MsDeformAttnParams ms_deform_attn_params(const KernelArgs& a) {
+  const graph::Attrs& at = a.node->attrs;
+  kernels::MsDeformAttnParams p;
+  p.dtype = a.out.dtype();
+  p.batch = a.in[0]->dim(0);
+  p.queries = a.in[1]->dim(1);
+  p.heads = at.heads;
+  p.head_dim = at.heads > 0 ? at.dim / at.heads : 0;
+  p.levels = at.levels;
+  for (int l = 0; l < at.levels && l < graph::kMaxLevels; ++l) {
+    p.level_h[l] = at.level_h[l];
+    p.level_w[l] = at.level_w[l];
+    p.level_points[l] = at.level_points[l];
+  }
+  p.discrete = at.discrete;
+  p.value = a.in[0]->data();
+  p.locations = a.in[1]->data();
+  p.weights = a.in[2]->data();
+  p.output = a.out.data();
+  p.stream = a.stream;
+  return p;
+}
+
+void ms_deform_attn(const KernelArgs& a) { kernels::ms_deform_attn(ms_deform_attn_params(a)); }
+
 // The launcher's own check of the shape and epilogue (cuDNN's fusions and
 // the epilogue kernel run ReLU only), before anything is prepared.
 bool conv2d_can_implement(const NodeSignature& sig, std::string* why) {
@@ -182,6 +210,7 @@ std::vector<OpKernel> cuda_detr_kernels() {
       {Op::nchw_to_nhwc, checked_kernel<nchw_to_nhwc_params>(nchw_to_nhwc)},
       {Op::mask_resize, checked_kernel<mask_resize_params>(mask_resize)},
       {Op::sine_position, checked_kernel<sine_position_params>(sine_position)},
+      {Op::ms_deform_attn, checked_kernel<ms_deform_attn_params>(ms_deform_attn)},
   };
 }
 

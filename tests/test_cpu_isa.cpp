@@ -263,6 +263,8 @@ TEST(CpuIsaTest, DeformableAttentionOnEveryPathMatchesReference) {
         for (size_t i = 0; i < out.size(); ++i)
           err = std::max(err, std::isfinite(out[i]) ? std::abs(out[i] - want[i]) : HUGE_VAL);
         EXPECT_LE(err / scale, 1e-5) << isa_name(isa) << " head_dim " << head_dim << (discrete ? " discrete" : "");
+        std::printf("ms_deform_attn %s head_dim %d %s: max abs error %.3g at scale %.3g\n", isa_name(isa), head_dim,
+                    discrete ? "discrete" : "bilinear", err, scale);
         ++compared;
       }
     }

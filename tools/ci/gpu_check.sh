@@ -348,7 +348,7 @@ CPU_RESERVE=60
 upto() { local w=$(($(left) - CPU_RESERVE)); echo $((w < $1 ? w : $1)); }
 note ""
 own_kernels="*Kernel*-*GemmLt*:*ConvKernel*:*Params*:$OOM"
-racecheck_cases='*AttentionKernel*tails*:*AttentionKernel*one_token*:*exact_tiles*:*LayerNormKernel*w770*:*SoftmaxKernel*:*SinePositionKernel*detr_padding*'
+racecheck_cases='*AttentionKernel*tails*:*AttentionKernel*one_token*:*exact_tiles*:*LayerNormKernel*w770*:*SinePositionKernel*detr_padding*'
 if [ -z "$SANITIZER" ] && ((GPU)); then
   record "compute-sanitizer: not found" "FAILED"
   failed=$((failed + 1))

@@ -5,7 +5,7 @@
 // Each case runs `warmup` times, then `iters` times with CUDA events around
 // every run (the L2 cache is overwritten before each one, so inputs come from
 // HBM); the median is reported. Attention reports TFLOP/s (4 B H Sq Sk D
-// flops), LayerNorm GB/s (bytes read + written). Peaks measured in the same
+// flops), LayerNorm and deformable attention GB/s (bytes read + written). Peaks measured in the same
 // run give the share: device-to-device cudaMemcpy bandwidth for GB/s, and a
 // 4096^3 cuBLAS GEMM of the same data type for TFLOP/s.
 #include <cublas_v2.h>
@@ -26,6 +26,7 @@
 #include "kernels/device_buffer.hpp"
 #include "kernels/layer_norm.hpp"
 #include "kernels/mha_flash_tiled.hpp"
+#include "kernels/ms_deform_attn.hpp"
 
 namespace {
 
@@ -53,15 +54,15 @@ struct Options {
   std::string filter;
 };
 
-// Uniform values in [-1, 1) stored as `dtype`, from a fixed-seed generator
+// Uniform values in [lo, hi) stored as `dtype`, from a fixed-seed generator
 // (never all zeros).
-DeviceBuffer random_buffer(DType dtype, size_t count, uint32_t seed) {
+DeviceBuffer random_buffer(DType dtype, size_t count, uint32_t seed, float lo = -1.f, float hi = 1.f) {
   const size_t esize = visionrt::dtype_size(dtype);
   std::vector<uint8_t> host(count * esize);
   uint64_t state = 0x9E3779B97F4A7C15ull ^ seed;
   for (size_t i = 0; i < count; ++i) {
     state = state * 6364136223846793005ull + 1442695040888963407ull;
-    const float v = float(int32_t(state >> 32)) / 2147483648.f;
+    const float v = lo + (float(int32_t(state >> 32)) / 2147483648.f + 1.f) * 0.5f * (hi - lo);
     if (dtype == DType::f32) {
       std::memcpy(&host[i * 4], &v, 4);
     } else {
@@ -211,6 +212,46 @@ Result run_layer_norm(Bench& bench, const LayerNormCase& c, double copy_peak) {
   return {c.name, ms, bytes / (ms * 1e-3) / 1e9, "GB/s", copy_peak, "memcpy_d2d"};
 }
 
+// RT-DETR's decoder: 300 queries, 8 heads of 32, 4 points in each of the
+// 80x80, 40x40 and 20x20 maps of a 640x640 input.
+struct DeformCase {
+  const char* name;
+  DType dtype;
+  int64_t batch, queries;
+  int heads, head_dim;
+};
+
+Result run_deform(Bench& bench, const DeformCase& c, double copy_peak) {
+  const int h[3] = {80, 40, 20}, points = 4 * 3;
+  const int64_t cells = 80 * 80 + 40 * 40 + 20 * 20, D = int64_t(c.heads) * c.head_dim;
+  const size_t esize = visionrt::dtype_size(c.dtype);
+  DeviceBuffer value = random_buffer(c.dtype, size_t(c.batch * cells * D), 30);
+  DeviceBuffer loc = random_buffer(c.dtype, size_t(c.batch * c.queries * c.heads * points * 2), 31, 0.f, 1.f);
+  DeviceBuffer weights = random_buffer(c.dtype, size_t(c.batch * c.queries * c.heads * points), 32, 0.f, 1.f);
+  DeviceBuffer out(size_t(c.batch * c.queries * D) * esize);
+  visionrt::kernels::MsDeformAttnParams p;
+  p.dtype = c.dtype;
+  p.batch = c.batch;
+  p.queries = c.queries;
+  p.heads = c.heads;
+  p.head_dim = c.head_dim;
+  p.levels = 3;
+  for (int l = 0; l < 3; ++l) {
+    p.level_h[l] = p.level_w[l] = h[l];
+    p.level_points[l] = 4;
+  }
+  p.value = value.data();
+  p.locations = loc.data();
+  p.weights = weights.data();
+  p.output = out.data();
+  const double ms = bench.median_ms([&] { visionrt::kernels::ms_deform_attn(p); });
+  // What the op must move: four taps of a head's row per point, the
+  // locations and weights, the output.
+  const double per_point = 4.0 * c.head_dim + 3.0;
+  const double bytes = (double(c.batch * c.queries * c.heads) * points * per_point + double(c.batch * c.queries * D)) * esize;
+  return {c.name, ms, bytes / (ms * 1e-3) / 1e9, "GB/s", copy_peak, "memcpy_d2d"};
+}
+
 void print(const std::vector<Result>& results, bool csv) {
   if (csv) {
     std::printf("case,ms,achieved,unit,peak_pct,peak_name,peak\n");
@@ -288,6 +329,11 @@ int main(int argc, char** argv) {
         {"layernorm_f16_12608x768", DType::f16, 12608, 768},
         {"layernorm_f32_12608x768", DType::f32, 12608, 768},
     };
+    const DeformCase deforms[] = {
+        {"msda_f16_rtdetr_b1", DType::f16, 1, 300, 8, 32},
+        {"msda_f16_rtdetr_b32", DType::f16, 32, 300, 8, 32},
+        {"msda_f32_rtdetr_b32", DType::f32, 32, 300, 8, 32},
+    };
     auto selected = [&](const char* name) {
       return options.filter.empty() || std::strstr(name, options.filter.c_str()) != nullptr;
     };
@@ -296,6 +342,8 @@ int main(int argc, char** argv) {
       if (selected(c.name)) results.push_back(run_attention(bench, c, gemm_peak[c.dtype]));
     for (const LayerNormCase& c : layer_norms)
       if (selected(c.name)) results.push_back(run_layer_norm(bench, c, copy_peak));
+    for (const DeformCase& c : deforms)
+      if (selected(c.name)) results.push_back(run_deform(bench, c, copy_peak));
     print(results, options.csv);
   } catch (const visionrt::Error& e) {
     std::fprintf(stderr, "bench_kernels: %s\n", e.what());

@@ -99,6 +99,44 @@ def run_layer_norm(args, case, peak):
     return name, ms, nbytes / (ms * 1e-3) / 1e9, "GB/s", peak, "memcpy_d2d"
 
 
+# name, dtype, batch, queries, heads, head_dim: RT-DETR's decoder, 4 points
+# in each of the 80x80, 40x40 and 20x20 maps of a 640x640 input.
+DEFORM = [
+    ("msda_f16_rtdetr_b1", "f16", 1, 300, 8, 32),
+    ("msda_f16_rtdetr_b32", "f16", 32, 300, 8, 32),
+    ("msda_f32_rtdetr_b32", "f32", 32, 300, 8, 32),
+]
+
+
+def run_deform(args, case, peak):
+    """transformers' grid_sample-based MultiScaleDeformableAttention, as
+    RT-DETR runs it in PyTorch."""
+    name, tag, b, q, heads, head_dim = case
+    dtype = DTYPES[tag]
+    levels, points = [(80, 80), (40, 40), (20, 20)], 4
+    cells = sum(h * w for h, w in levels)
+    value = rand((b, cells, heads, head_dim), dtype, 30)
+    loc = (rand((b, q, heads, len(levels), points, 2), dtype, 31) + 1) / 2
+    weights = (rand((b, q, heads, len(levels), points), dtype, 32) + 1) / 2
+
+    def fn():
+        maps = value.split([h * w for h, w in levels], dim=1)
+        grids = 2 * loc - 1
+        sampled = []
+        for l, (h, w) in enumerate(levels):
+            v = maps[l].flatten(2).transpose(1, 2).reshape(b * heads, head_dim, h, w)
+            g = grids[:, :, :, l].transpose(1, 2).flatten(0, 1)
+            sampled.append(F.grid_sample(v, g, mode="bilinear", padding_mode="zeros", align_corners=False))
+        a = weights.transpose(1, 2).reshape(b * heads, 1, q, len(levels) * points)
+        out = (torch.stack(sampled, dim=-2).flatten(-2) * a).sum(-1).view(b, heads * head_dim, q)
+        return out.transpose(1, 2).contiguous()
+
+    ms = median_ms(fn, args.warmup, args.iters)
+    per_point = 4 * head_dim + 3
+    nbytes = (b * q * heads * len(levels) * points * per_point + b * q * heads * head_dim) * value.element_size()
+    return name, ms, nbytes / (ms * 1e-3) / 1e9, "GB/s", peak, "memcpy_d2d"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--csv", action="store_true")
@@ -121,6 +159,9 @@ def main():
     for case in LAYER_NORM:
         if args.filter in case[0]:
             results.append(run_layer_norm(args, case, copy_peak))
+    for case in DEFORM:
+        if args.filter in case[0]:
+            results.append(run_deform(args, case, copy_peak))
 
     if args.csv:
         print("case,ms,achieved,unit,peak_pct,peak_name,peak")

@@ -31,6 +31,7 @@ __device__ __forceinline__ float activate(Activation act, float x) {
       return 0.5f * x * (1.f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
     case Activation::relu: return fmaxf(x, 0.f);
     case Activation::sigmoid: return 1.f / (1.f + expf(-x));
+    case Activation::silu: return x / (1.f + expf(-x));
   }
   return x;
 }
@@ -88,7 +89,7 @@ bool can_implement(const BiasActivationParams& p, std::string* why) {
   req.require(is_float(p.dtype), "not a float data type");
   req.require(p.rows >= 0 && p.cols >= 1, "bad shape [", p.rows, ", ", p.cols, "]");
   req.require(p.input && p.output, "null input or output");
-  req.require(p.epilogue.act >= Activation::none && p.epilogue.act <= Activation::sigmoid, "unknown activation");
+  req.require(p.epilogue.act >= Activation::none && p.epilogue.act <= Activation::silu, "unknown activation");
   req.require(p.epilogue.residual == (p.residual != nullptr),
               p.epilogue.residual ? "the epilogue adds a residual but none was given"
                                   : "a residual was given to an epilogue without one");

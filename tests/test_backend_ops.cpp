@@ -7,10 +7,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <cstring>
 #include <functional>
 #include <random>
+#include <tuple>
 
 #include "api/registry.hpp"
 #include "backends/cpu/gemm.hpp"
@@ -145,7 +147,8 @@ std::vector<Case> all_cases() {
   rng.seed(1234);  // the same cases on every backend
   std::vector<Case> cases;
   for (auto [M, K, N] : {std::tuple{2, 3, 5}, {10, 64, 96}, {394, 128, 384}, {6, 257, 33}})
-    for (Activation act : {Activation::none, Activation::gelu_erf, Activation::gelu_tanh, Activation::relu})
+    for (Activation act : {Activation::none, Activation::gelu_erf, Activation::gelu_tanh, Activation::relu,
+                           Activation::silu})
       cases.push_back(linear_case(M, K, N, act, act == Activation::none || M == 10));
   cases.push_back(attention_case(2, 197, 197, 3, 64, true, 0));
   cases.push_back(attention_case(1, 17, 17, 2, 32, true, 0));
@@ -182,7 +185,8 @@ std::vector<Case> all_cases() {
     c.reference = [](const std::vector<Values>& in) { return reference::embed_tokens(2, 6, 8, in[0], in[1], in[2]); };
     cases.push_back(c);
   }
-  for (Activation act : {Activation::gelu_erf, Activation::gelu_tanh, Activation::relu, Activation::sigmoid}) {
+  for (Activation act :
+       {Activation::gelu_erf, Activation::gelu_tanh, Activation::relu, Activation::sigmoid, Activation::silu}) {
     Attrs a;
     a.epilogue.act = act;
     Case c{"activation_" + std::to_string(int(act)), Op::activation, a, {random_tensor({3, 1001}, -6.f, 6.f)}, {false}, nullptr};
@@ -374,6 +378,111 @@ std::vector<Case> all_cases() {
       s.discrete = d.discrete;
       return reference::ms_deform_attn(s, in[0], in[1], in[2]);
     };
+    cases.push_back(c);
+    // RT-DETR's form: offsets from reference boxes (centres near and past
+    // the borders), weight logits.
+    Case r = c;
+    r.name += "_from_boxes";
+    r.attrs.offset_scale = 0.5f;
+    r.inputs[1] = random_tensor({B, Q, a.heads * points * 2}, -3.f, 3.f);
+    r.inputs[2] = random_tensor({B, Q, a.heads * points}, -3.f, 3.f);
+    Tensor boxes = random_tensor({B, Q, 4}, 0.02f, 0.98f);
+    boxes.f32()[0] = 0.f;
+    r.inputs.push_back(boxes);
+    r.is_weight.push_back(false);
+    r.roundings = 2;  // the output, and the softmax's weights in a 16-bit dtype
+    r.reference = [d, a, B, Q](const std::vector<Values>& in) {
+      reference::DeformShape s;
+      s.batch = B;
+      s.queries = Q;
+      s.heads = a.heads;
+      s.head_dim = d.head_dim;
+      s.level_h.assign(d.h.begin(), d.h.end());
+      s.level_w.assign(d.w.begin(), d.w.end());
+      s.level_points.assign(d.points.begin(), d.points.end());
+      s.discrete = d.discrete;
+      return reference::ms_deform_attn_from_boxes(s, 0.5, in[0], in[1], in[2], in[3]);
+    };
+    cases.push_back(r);
+  }
+  for (const auto& [h, w, k, st] : {std::tuple{8, 6, 2, 2}, {7, 5, 2, 2}, {1, 3, 2, 2}, {9, 9, 3, 2}}) {
+    Attrs a;
+    a.kernel = k;
+    a.stride = st;
+    Case c{"avg_pool_" + std::to_string(h) + "x" + std::to_string(w) + "_k" + std::to_string(k), Op::avg_pool, a,
+           {random_tensor({2, h, w, 5})}, {false}, nullptr, 1};
+    c.reference = [h = h, w = w, k = k, st = st](const std::vector<Values>& in) {
+      return reference::avg_pool(2, h, w, 5, k, st, in[0]);
+    };
+    if (h >= k && w >= k) cases.push_back(c);
+  }
+  {
+    Attrs a;
+    a.stride = 2;
+    Case c{"upsample_nearest_x2", Op::upsample_nearest, a, {random_tensor({2, 3, 5, 6})}, {false}, nullptr, 0};
+    c.reference = [](const std::vector<Values>& in) { return reference::upsample_nearest(2, 3, 5, 6, 2, in[0]); };
+    cases.push_back(c);
+  }
+  for (int axis : {1, 3}) {
+    Attrs a;
+    a.axis = axis;
+    const Shape y = axis == 1 ? Shape{2, 5, 3, 4} : Shape{2, 4, 3, 7};
+    Case c{"concat_axis" + std::to_string(axis), Op::concat, a, {random_tensor({2, 4, 3, 4}), random_tensor(y)},
+           {false, false}, nullptr, 0};
+    c.reference = [axis, y](const std::vector<Values>& in) {
+      const int64_t outer = axis == 1 ? 2 : 2 * 4 * 3;
+      return reference::concat(outer, int64_t(in[0].size()) / outer, shape_numel(y) / outer, in[0], in[1]);
+    };
+    cases.push_back(c);
+  }
+  {
+    Attrs a;
+    a.out_h = 5;
+    a.out_w = 7;
+    a.temperature = 10000.f;
+    Case c{"grid_sincos_position_5x7", Op::grid_sincos_position, a, {random_tensor({2, 35, 32})}, {false}, nullptr, 1};
+    c.reference = [](const std::vector<Values>&) { return reference::grid_sincos_position(2, 5, 7, 32, 10000.0); };
+    cases.push_back(c);
+  }
+  {
+    // Every anchor of these levels is valid: the invalid ones' FLT_MAX has
+    // no 16-bit form (the model tests cover them, in fp32).
+    Attrs a;
+    a.levels = 3;
+    const std::vector<int64_t> hs = {12, 6, 3}, ws = {10, 5, 2};
+    for (int l = 0; l < 3; ++l) {
+      a.level_h[l] = int(hs[l]);
+      a.level_w[l] = int(ws[l]);
+    }
+    Case c{"anchor_boxes_3levels", Op::anchor_boxes, a, {random_tensor({2, 12 * 10 + 6 * 5 + 3 * 2, 8})}, {false},
+           nullptr, 1};
+    c.reference = [hs, ws](const std::vector<Values>&) { return reference::anchor_boxes(2, hs, ws); };
+    cases.push_back(c);
+  }
+  {
+    Tensor anchors = random_tensor({2, 9, 4});
+    for (int r : {0, 4, 13}) anchors.f32()[r * 4 + r % 4] = FLT_MAX;
+    Case c{"mask_invalid_anchors", Op::mask_invalid_anchors, {}, {random_tensor({2, 9, 6}), anchors}, {false, false},
+           nullptr, 0};
+    c.reference = [](const std::vector<Values>& in) { return reference::mask_invalid_anchors(18, 6, in[0], in[1]); };
+    cases.push_back(c);
+  }
+  {
+    Attrs a;
+    a.count = 7;
+    Tensor scores = random_tensor({2, 40, 3});
+    for (int i : {5, 17, 30}) scores.f32()[i * 3 + 1] = 2.f;  // ties, kept in row order
+    Case c{"gather_top_k_7_of_40", Op::gather_top_k, a, {random_tensor({2, 40, 5}), scores}, {false, false}, nullptr, 0};
+    c.reference = [](const std::vector<Values>& in) { return reference::gather_top_k(2, 40, 5, 3, 7, in[0], in[1]); };
+    cases.push_back(c);
+  }
+  {
+    Tensor x = random_tensor({3, 41}, -0.2f, 1.2f);
+    x.f32()[0] = 0.f;
+    x.f32()[1] = 1.f;
+    x.f32()[2] = 1e-7f;
+    Case c{"inverse_sigmoid", Op::inverse_sigmoid, {}, {x}, {false}, nullptr, 1};
+    c.reference = [](const std::vector<Values>& in) { return reference::inverse_sigmoid(in[0]); };
     cases.push_back(c);
   }
   return cases;

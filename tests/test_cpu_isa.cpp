@@ -291,13 +291,14 @@ TEST(CpuIsaTest, EveryActivationPathMatchesFloat64) {
         return 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
       case Activation::relu: return v > 0 ? v : 0.0;
       case Activation::sigmoid: return 1 / (1 + std::exp(-v));
+      case Activation::silu: return v / (1 + std::exp(-v));
       case Activation::none: break;
     }
     return v;
   };
   int compared = 0;
   for (Activation act : {Activation::none, Activation::gelu_erf, Activation::gelu_tanh,
-                                Activation::relu, Activation::sigmoid})
+                                Activation::relu, Activation::sigmoid, Activation::silu})
     for (Isa isa : {Isa::portable, Isa::avx2, Isa::avx512}) {
       if (!isa_supported(isa)) continue;
       std::vector<float> out(x.size(), NAN);

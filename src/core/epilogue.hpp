@@ -8,8 +8,9 @@
 
 namespace visionrt {
 
-// gelu_erf is nn.GELU()'s exact form, gelu_tanh its approximate='tanh' one.
-enum class Activation : uint8_t { none, gelu_erf, gelu_tanh, relu, sigmoid };
+// gelu_erf is nn.GELU()'s exact form, gelu_tanh its approximate='tanh' one;
+// silu is x * sigmoid(x).
+enum class Activation : uint8_t { none, gelu_erf, gelu_tanh, relu, sigmoid, silu };
 
 // Where the residual joins: act(y) + r (a transformer block's residual after
 // its feed-forward) or act(y + r) (a ResNet block's ReLU after its shortcut).

@@ -37,8 +37,29 @@ enum class Op : uint8_t {
   // row-major, the levels one after another: S = sum of h*w), locations
   // [B, Q, heads*P*2] (x, y in [0, 1] of each head's P points, level by
   // level), weights [B, Q, heads*P] -> [B, Q, D]: per head, the weighted
-  // sum of its D/heads value channels sampled at each point.
+  // sum of its D/heads value channels sampled at each point. With a fourth
+  // input, reference boxes [B, Q, 4] (cx, cy, w, h), RT-DETR's form: input
+  // 1 holds offsets, each point at (cx, cy) + offset * (w, h) *
+  // offset_scale / (its level's points), and input 2 logits, softmaxed
+  // over each head's points.
   ms_deform_attn,
+  // x [N,H,W,C] -> [N,Ho,Wo,C], the mean of each `kernel` window at
+  // `stride`, no padding, with a last partial window (ceil_mode) averaged
+  // over the cells it covers: AvgPool2d(k, s, 0, ceil_mode=True).
+  avg_pool,
+  upsample_nearest,  // x [N,H,W,C] -> [N, H*stride, W*stride, C], each cell repeated
+  concat,         // a, b -> joined along `axis`; every other dim equal
+  // x [N, out_h*out_w, dim] -> [N, out_h*out_w, dim]: RT-DETR's fixed 2-D
+  // sine-cosine positions of the grid (x's values unread).
+  grid_sincos_position,
+  // x [N, S, *] -> [N, S, 4]: RT-DETR's anchor of each cell of `levels`
+  // grids, as logits; cells too near a border hold the dtype's largest value.
+  anchor_boxes,
+  mask_invalid_anchors,  // x [N,S,D], anchors [N,S,4] -> x, zero rows where the anchor is invalid
+  // x [N,S,E], scores [N,S,C] -> [N, count, E]: the rows of the `count`
+  // greatest max-over-C scores, greatest first, ties to the lower row.
+  gather_top_k,
+  inverse_sigmoid,  // x -> log(x / (1 - x)), x clamped to [0, 1], each side at least 1e-5
   count_,
 };
 
@@ -52,19 +73,23 @@ struct Attrs {
   int heads = 0, dim = 0;                   // attention: head count, output width D
   int q_offset = 0, k_offset = 0, v_offset = 0;  // attention: column of Q/K/V inside its source row
   int index = 0;                            // select_token
-  int kernel = 0, stride = 1, pad = 0, dilation = 1;  // conv2d (kernel from weight), max_pool
-  int out_h = 0, out_w = 0;                 // mask_resize, sine_position, resample_position: the grid
+  int kernel = 0, stride = 1, pad = 0, dilation = 1;  // conv2d (kernel from weight), pools; upsample: stride
+  int out_h = 0, out_w = 0;                 // mask_resize, *_position: the grid
   int in_h = 0, in_w = 0;                   // resample_position: the stored grid
-  int count = 0;                            // expand
-  float temperature = 10000.f;              // sine_position
+  int count = 0;                            // expand, gather_top_k
+  float temperature = 10000.f;              // sine_position, grid_sincos_position
   DType dtype = DType::f32;                 // cast, sine_position: the output's dtype
   // ms_deform_attn (with heads and dim): each level's map and its points
   // per head; discrete samples the nearest cell (RT-DETRv2's "discrete"
   // method) instead of bilinearly with zeros outside (grid_sample's
   // align_corners=False).
+  // offset_scale: the reference-box form's offset factor (0.5 in RT-DETR).
+  // anchor_boxes reads levels and their sizes too.
   int levels = 0;
   int level_h[kMaxLevels] = {}, level_w[kMaxLevels] = {}, level_points[kMaxLevels] = {};
   bool discrete = false;
+  float offset_scale = 0.5f;
+  int axis = 0;  // concat
   // linear, conv2d: what follows the product (a residual, when fused, is
   // the fourth input); activation: epilogue.act alone.
   Epilogue epilogue;

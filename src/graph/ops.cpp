@@ -146,7 +146,73 @@ Shape infer_ms_deform_attn(const std::vector<const Shape*>& in, const Attrs& a) 
     bad_shapes("ms_deform_attn", in, "locations must be [B, Q, heads * points * 2]");
   if (w != Shape{v[0], loc[1], a.heads * points})
     bad_shapes("ms_deform_attn", in, "weights must be [B, Q, heads * points]");
+  if (in.size() > 3 && *in[3] != Shape{v[0], loc[1], 4})
+    bad_shapes("ms_deform_attn", in, "reference boxes must be [B, Q, 4]");
   return {v[0], loc[1], a.dim};
+}
+
+Shape infer_avg_pool(const std::vector<const Shape*>& in, const Attrs& a) {
+  const Shape& x = *in[0];
+  if (x.size() != 4 || a.kernel <= 0 || a.stride <= 0 || a.pad != 0)
+    bad_shapes("avg_pool", in, "expected [N,H,W,C], a window and a stride, no padding");
+  if (x[1] < a.kernel || x[2] < a.kernel) bad_shapes("avg_pool", in, "input smaller than the window");
+  // ceil_mode: a last partial window counts when it starts inside the input.
+  auto out = [&](int64_t n) {
+    const int64_t o = (n - a.kernel + a.stride - 1) / a.stride + 1;
+    return (o - 1) * a.stride >= n ? o - 1 : o;
+  };
+  return {x[0], out(x[1]), out(x[2]), x[3]};
+}
+
+Shape infer_upsample_nearest(const std::vector<const Shape*>& in, const Attrs& a) {
+  const Shape& x = *in[0];
+  if (x.size() != 4 || a.stride <= 0 || a.stride > 64) bad_shapes("upsample_nearest", in, "expected [N,H,W,C], factor 1 to 64");
+  return {x[0], x[1] * a.stride, x[2] * a.stride, x[3]};
+}
+
+Shape infer_concat(const std::vector<const Shape*>& in, const Attrs& a) {
+  const Shape &x = *in[0], &y = *in[1];
+  if (x.size() != y.size() || a.axis < 0 || a.axis >= static_cast<int>(x.size()))
+    bad_shapes("concat", in, "inputs of one rank, axis inside it");
+  Shape out = x;
+  for (size_t d = 0; d < x.size(); ++d)
+    if (static_cast<int>(d) != a.axis && x[d] != y[d]) bad_shapes("concat", in, "dims other than the axis differ");
+  out[a.axis] += y[a.axis];
+  return out;
+}
+
+Shape infer_grid_sincos_position(const std::vector<const Shape*>& in, const Attrs& a) {
+  const Shape& x = *in[0];
+  if (x.size() != 3 || x[1] != int64_t(a.out_h) * a.out_w || x[2] % 4 || x[2] <= 0)
+    bad_shapes("grid_sincos_position", in, "expected [N, out_h*out_w, D], D a multiple of 4");
+  return x;
+}
+
+Shape infer_anchor_boxes(const std::vector<const Shape*>& in, const Attrs& a) {
+  const Shape& x = *in[0];
+  if (a.levels < 1 || a.levels > kMaxLevels) bad_shapes("anchor_boxes", in, "1 to 5 levels");
+  int64_t cells = 0;
+  for (int l = 0; l < a.levels; ++l) {
+    if (a.level_h[l] <= 0 || a.level_w[l] <= 0) bad_shapes("anchor_boxes", in, "every level needs a positive size");
+    cells += int64_t(a.level_h[l]) * a.level_w[l];
+  }
+  if (x.size() != 3 || x[1] != cells) bad_shapes("anchor_boxes", in, "expected [N, sum of level cells, *]");
+  return {x[0], x[1], 4};
+}
+
+Shape infer_mask_invalid_anchors(const std::vector<const Shape*>& in, const Attrs&) {
+  const Shape &x = *in[0], &anchors = *in[1];
+  if (x.size() != 3 || anchors != Shape{x[0], x[1], 4})
+    bad_shapes("mask_invalid_anchors", in, "expected [N,S,D] and anchors [N,S,4]");
+  return x;
+}
+
+Shape infer_gather_top_k(const std::vector<const Shape*>& in, const Attrs& a) {
+  const Shape &x = *in[0], &scores = *in[1];
+  if (x.size() != 3 || scores.size() != 3 || scores[0] != x[0] || scores[1] != x[1] || scores[2] <= 0)
+    bad_shapes("gather_top_k", in, "expected [N,S,E] and scores [N,S,C]");
+  if (a.count <= 0 || a.count > x[1]) bad_shapes("gather_top_k", in, "count must be from 1 to the row count");
+  return {x[0], a.count, x[2]};
 }
 
 Shape infer_one(const std::vector<const Shape*>& in, const Attrs&) { return *in[0]; }
@@ -198,7 +264,15 @@ const OpDef kOps[] = {
     {"expand", 1, 1, infer_expand, 0, OD::like_input, true, nullptr, false},
     {"zeros_like", 1, 1, infer_one, 0, OD::like_input, true, nullptr, false},
     {"resample_position", 1, 1, infer_resample_position, 0, OD::like_input, true, nullptr, false},
-    {"ms_deform_attn", 3, 3, infer_ms_deform_attn, 0, OD::like_input, true, flops_ms_deform_attn, false},
+    {"ms_deform_attn", 3, 4, infer_ms_deform_attn, 0, OD::like_input, true, flops_ms_deform_attn, false},
+    {"avg_pool", 1, 1, infer_avg_pool, 0, OD::like_input, true, nullptr, false},
+    {"upsample_nearest", 1, 1, infer_upsample_nearest, 0, OD::like_input, true, nullptr, false},
+    {"concat", 2, 2, infer_concat, 0, OD::like_input, true, nullptr, false},
+    {"grid_sincos_position", 1, 1, infer_grid_sincos_position, 0, OD::like_input, true, nullptr, false},
+    {"anchor_boxes", 1, 1, infer_anchor_boxes, 0, OD::like_input, true, nullptr, false},
+    {"mask_invalid_anchors", 2, 2, infer_mask_invalid_anchors, 0, OD::like_input, true, nullptr, false},
+    {"gather_top_k", 2, 2, infer_gather_top_k, 0, OD::like_input, true, nullptr, false},
+    {"inverse_sigmoid", 1, 1, infer_one, 0, OD::like_input, true, nullptr, false},
 };
 static_assert(sizeof(kOps) / sizeof(kOps[0]) == static_cast<size_t>(Op::count_), "one entry per op");
 

@@ -28,6 +28,7 @@ double activation(Activation a, double x) {
     case Activation::gelu_tanh: return gelu_tanh(x);
     case Activation::relu: return relu(x);
     case Activation::sigmoid: return sigmoid(x);
+    case Activation::silu: return x * sigmoid(x);
   }
   return std::numeric_limits<double>::quiet_NaN();
 }

@@ -182,4 +182,53 @@ struct DeformShape {
 std::vector<double> ms_deform_attn(const DeformShape& s, const std::vector<double>& value,
                                    const std::vector<double>& locations, const std::vector<double>& weights);
 
+// ---- real-time DETR ops (op_reference_detection.cpp) ---------------------------------
+
+// RT-DETR's form of ms_deform_attn: offsets [batch, queries, heads * points
+// * 2] from reference boxes [batch, queries, 4] (each point at (cx, cy) +
+// offset / (its level's points) * (w, h) * offset_scale) and weight logits,
+// softmaxed over each head's points.
+std::vector<double> ms_deform_attn_from_boxes(const DeformShape& s, double offset_scale,
+                                              const std::vector<double>& value,
+                                              const std::vector<double>& offsets,
+                                              const std::vector<double>& logits,
+                                              const std::vector<double>& boxes);
+
+// AvgPool2d(kernel, stride, 0, ceil_mode=True) of NHWC x: a last partial
+// window averages the cells it covers.
+std::vector<double> avg_pool(int64_t n, int64_t h, int64_t w, int64_t c, int kernel, int stride,
+                             const std::vector<double>& x);
+
+// Each cell of NHWC x repeated factor x factor times.
+std::vector<double> upsample_nearest(int64_t n, int64_t h, int64_t w, int64_t c, int factor,
+                                     const std::vector<double>& x);
+
+// a and b joined along an axis: per index of the dims before it, a's block
+// of a_block values then b's of b_block.
+std::vector<double> concat(int64_t outer, int64_t a_block, int64_t b_block, const std::vector<double>& a,
+                           const std::vector<double>& b);
+
+// RT-DETR's 2-D sine-cosine positions, [batch, h * w, dim]: per cell (y, x),
+// sin(y w_i), cos(y w_i), sin(x w_i), cos(x w_i) over i < dim / 4, w_i =
+// temperature^(-i / (dim / 4)).
+std::vector<double> grid_sincos_position(int64_t batch, int64_t h, int64_t w, int64_t dim, double temperature);
+
+// RT-DETR's anchors for grids of level_h x level_w, [batch, cells, 4], as
+// logits; cells with a coordinate outside (0.01, 0.99), decided in fp32 as
+// the model decides it, hold FLT_MAX.
+std::vector<double> anchor_boxes(int64_t batch, const std::vector<int64_t>& level_h,
+                                 const std::vector<int64_t>& level_w);
+
+// Rows of x [rows, dim] zeroed where an anchor coordinate is at least FLT_MAX.
+std::vector<double> mask_invalid_anchors(int64_t rows, int64_t dim, const std::vector<double>& x,
+                                         const std::vector<double>& anchors);
+
+// Per image, the rows of x [n, s, e] of the k greatest max-over-c scores
+// [n, s, c], greatest first, ties to the lower row: [n, k, e].
+std::vector<double> gather_top_k(int64_t n, int64_t s, int64_t e, int64_t c, int64_t k,
+                                 const std::vector<double>& x, const std::vector<double>& scores);
+
+// log(x / (1 - x)), x clamped to [0, 1] and each side to at least 1e-5.
+std::vector<double> inverse_sigmoid(const std::vector<double>& x);
+
 }  // namespace visionrt::reference

@@ -56,6 +56,14 @@ const KernelTable kCpuKernels({
     {Op::zeros_like, {cpu::zeros_like}},
     {Op::resample_position, {cpu::resample_position}},
     {Op::ms_deform_attn, {cpu::ms_deform_attn}},
+    {Op::avg_pool, {cpu::avg_pool}},
+    {Op::upsample_nearest, {cpu::upsample_nearest}},
+    {Op::concat, {cpu::concat}},
+    {Op::grid_sincos_position, {cpu::grid_sincos_position}},
+    {Op::anchor_boxes, {cpu::anchor_boxes}},
+    {Op::mask_invalid_anchors, {cpu::mask_invalid_anchors}},
+    {Op::gather_top_k, {cpu::gather_top_k, cpu::gather_top_k_workspace}},
+    {Op::inverse_sigmoid, {cpu::inverse_sigmoid}},
 });
 
 // AVX-512 BF16 or AMX-BF16, with the operating system saving their state,

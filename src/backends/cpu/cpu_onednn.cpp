@@ -34,17 +34,22 @@ dnnl::primitive_attr epilogue_attr(const Epilogue& e, bool residual, const memor
   dnnl::post_ops ops;
   auto eltwise = [&] {
     dnnl::algorithm alg = dnnl::algorithm::undef;
+    float alpha = 0.f;
     switch (e.act) {
       case Activation::none: return;
       case Activation::relu: alg = dnnl::algorithm::eltwise_relu; break;
       case Activation::gelu_erf: alg = dnnl::algorithm::eltwise_gelu_erf; break;
       case Activation::gelu_tanh: alg = dnnl::algorithm::eltwise_gelu_tanh; break;
       case Activation::sigmoid: alg = dnnl::algorithm::eltwise_logistic; break;
+      case Activation::silu:  // x * sigmoid(alpha * x)
+        alg = dnnl::algorithm::eltwise_swish;
+        alpha = 1.f;
+        break;
     }
 #if DNNL_VERSION_MAJOR >= 3
-    ops.append_eltwise(alg, 0.f, 0.f);
+    ops.append_eltwise(alg, alpha, 0.f);
 #else
-    ops.append_eltwise(1.f, alg, 0.f, 0.f);
+    ops.append_eltwise(1.f, alg, alpha, 0.f);
 #endif
   };
   const bool residual_first = residual && e.order == ResidualOrder::residual_then_act;

@@ -31,6 +31,7 @@ float apply_activation(Activation act, float x) {
     }
     case Activation::relu: return x > 0.f ? x : 0.f;
     case Activation::sigmoid: return 1.f / (1.f + std::exp(-x));
+    case Activation::silu: return x * (1.f / (1.f + std::exp(-x)));
   }
   return x;
 }

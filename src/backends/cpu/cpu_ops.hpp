@@ -36,10 +36,20 @@ void cast(const KernelArgs& a);
 void expand(const KernelArgs& a);
 void zeros_like(const KernelArgs& a);
 void resample_position(const KernelArgs& a);
+// cpu_detection.cpp: the real-time DETRs' ops.
+void avg_pool(const KernelArgs& a);
+void upsample_nearest(const KernelArgs& a);
+void concat(const KernelArgs& a);
+void grid_sincos_position(const KernelArgs& a);
+void anchor_boxes(const KernelArgs& a);
+void mask_invalid_anchors(const KernelArgs& a);
+void gather_top_k(const KernelArgs& a);
+void inverse_sigmoid(const KernelArgs& a);
 
 size_t patch_embed_workspace(const NodeSignature& sig, int threads);
 size_t conv2d_workspace(const NodeSignature& sig, int threads);
 size_t sine_position_workspace(const NodeSignature& sig, int threads);
 size_t attention_workspace(const NodeSignature& sig, int threads);
+size_t gather_top_k_workspace(const NodeSignature& sig, int threads);
 
 }  // namespace visionrt::cpu

@@ -73,6 +73,16 @@ double config_positive_double(const json& object, const char* key, double fallba
   return value->get<double>();
 }
 
+double config_number_in(const json& object, const char* key, double fallback, double lo, double hi) {
+  const json* value = find_key(object, key);
+  if (!value) return fallback;
+  if (!value->is_number() || !std::isfinite(value->get<double>()) || !(value->get<double>() > lo) ||
+      value->get<double>() > hi)
+    fail(StatusCode::corrupt_file, "config.json: key '", key, "' must be a number above ", lo, " and at most ", hi,
+         ", got ", value->dump());
+  return value->get<double>();
+}
+
 void refuse_unimplemented_keys(const json& object, const std::string& where, const std::vector<ConfigKey>& keys) {
   if (!object.is_object()) return;
   for (const ConfigKey& k : keys) {

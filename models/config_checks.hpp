@@ -27,6 +27,10 @@ std::vector<int> config_ints_in(const nlohmann::json& object, const std::string&
 // A finite double greater than zero (e.g. layer_norm_eps); throws corrupt_file otherwise.
 double config_positive_double(const nlohmann::json& object, const char* key, double fallback);
 
+// A number above `lo` and at most `hi` (a temperature, a width factor);
+// throws corrupt_file otherwise.
+double config_number_in(const nlohmann::json& object, const char* key, double fallback, double lo, double hi);
+
 // Checks num_labels (when given) against io::kMaxLabels before io::config_labels
 // sizes anything from it, then returns the labels.
 std::vector<std::string> checked_labels(const nlohmann::json& config);

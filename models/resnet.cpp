@@ -1,7 +1,5 @@
 #include "models/resnet.hpp"
 
-#include <cmath>
-
 #include "core/error.hpp"
 #include "core/json_text.hpp"
 #include "io/model_folder.hpp"
@@ -29,50 +27,16 @@ const Arch& find_arch(const std::string& name) {
        "' is not supported (supported: resnet18, resnet34, resnet50, resnet101)");
 }
 
-// Reads conv `conv_name` [Co,Ci,kh,kw] and BatchNorm `bn_name`, folds the
-// norm in (scale = gamma / sqrt(var + eps), bias = beta - mean * scale) and
-// stores the weight as [Co,kh,kw,Ci] for NHWC.
 // The checkpoint reader under the backbone's tensor prefix.
 class Loader {
  public:
   Loader(CheckpointReader& reader, std::string prefix) : reader_(reader), prefix_(std::move(prefix)) {}
 
+  // Conv `conv_name` [Co,Ci,k,k] and BatchNorm `bn_name`, folded.
   FoldedConv conv(const std::string& conv_name, const std::string& bn_name, int64_t co, int64_t ci,
                   int k, int stride, int dilation) {
-    const Tensor cw = get(conv_name + ".weight", {co, ci, k, k});
-    const Tensor g = get(bn_name + ".weight", {co}), b = get(bn_name + ".bias", {co});
-    const Tensor m = get(bn_name + ".running_mean", {co}), v = get(bn_name + ".running_var", {co});
-    // Folded when a backend prepares them, so that only its form is kept.
-    auto fold = [cw, g, b, m, v, co, ci, k](bool weight) {
-      const Tensor w32 = weight ? to_f32(cw) : Tensor(), g32 = to_f32(g), b32 = to_f32(b), m32 = to_f32(m),
-                   v32 = to_f32(v);
-      Tensor out = Tensor::empty(DType::f32, weight ? Shape{co, k, k, ci} : Shape{co});
-      for (int64_t o = 0; o < co; ++o) {
-        const double scale = g32.f32()[o] / std::sqrt(double(v32.f32()[o]) + kBnEps);
-        if (!weight) {
-          out.f32()[o] = static_cast<float>(b32.f32()[o] - m32.f32()[o] * scale);
-          continue;
-        }
-        for (int64_t i = 0; i < ci; ++i)
-          for (int y = 0; y < k; ++y)
-            for (int x = 0; x < k; ++x)
-              out.f32()[((o * k + y) * k + x) * ci + i] =
-                  static_cast<float>(w32.f32()[((o * ci + i) * k + y) * k + x] * scale);
-      }
-      if (weight) cw.release_pages();
-      return out;
-    };
-    FoldedConv f;
-    f.weight = reader_.derived(prefix_ + conv_name + ".weight (BatchNorm folded, NHWC)", {co, k, k, ci},
-                                  DType::f32, [fold] { return fold(true); });
-    f.bias = reader_.derived(prefix_ + conv_name + ".bias (BatchNorm folded)", {co}, DType::f32,
-                                [fold] { return fold(false); });
-    f.out_channels = co;
-    f.in_channels = ci;
-    f.stride = stride;
-    f.dilation = dilation;
-    f.pad = dilation * (k / 2);
-    return f;
+    return read_conv_bn(reader_, prefix_ + conv_name + ".weight", prefix_ + bn_name, co, ci, k, stride, dilation,
+                        kBnEps);
   }
 
   bool has(const std::string& name) const { return reader_.has(prefix_ + name); }
@@ -82,7 +46,6 @@ class Loader {
   }
 
  private:
-  Tensor get(const std::string& name, const Shape& shape) { return reader_.tensor(prefix_ + name, shape); }
   CheckpointReader& reader_;
   std::string prefix_;
 };
@@ -281,31 +244,23 @@ Resnet Resnet::load(const nlohmann::json& config, CheckpointReader& reader, cons
 
 int Resnet::build(graph::Graph& g, int pixels) const {
   using graph::Op;
-  graph::Attrs relu;
-  relu.epilogue.act = Activation::relu;
   // Plain ops: the fusion pass folds the ReLUs and shortcut adds in.
-  auto conv = [&](int x, const FoldedConv& c, bool then_relu) {
-    graph::Attrs a;
-    a.stride = c.stride;
-    a.pad = c.pad;
-    a.dilation = c.dilation;
-    const int y = g.add(Op::conv2d, {x, g.add_weight(c.weight), g.add_weight(c.bias)}, a);
-    return then_relu ? g.add(Op::activation, {y}, relu) : y;
-  };
   int h = g.add(Op::nchw_to_nhwc, {pixels});
-  h = conv(h, stem_, true);
+  h = add_folded_conv(g, h, stem_, Activation::relu);
   graph::Attrs pool;
   pool.kernel = 3;
   pool.stride = 2;
   pool.pad = 1;
   h = g.add(Op::max_pool, {h}, pool);
+  graph::Attrs relu;
+  relu.epilogue.act = Activation::relu;
   for (const auto& stage : stages_)
     for (const ResnetBlock& b : stage) {
-      const int identity = b.has_shortcut ? conv(h, b.shortcut, false) : h;
+      const int identity = b.has_shortcut ? add_folded_conv(g, h, b.shortcut, Activation::none) : h;
       int t = h;
-      for (size_t i = 0; i + 1 < b.convs.size(); ++i) t = conv(t, b.convs[i], true);
+      for (size_t i = 0; i + 1 < b.convs.size(); ++i) t = add_folded_conv(g, t, b.convs[i], Activation::relu);
       // The last conv adds the shortcut, then the block's ReLU follows.
-      t = g.add(Op::add, {conv(t, b.convs.back(), false), identity});
+      t = g.add(Op::add, {add_folded_conv(g, t, b.convs.back(), Activation::none), identity});
       h = g.add(Op::activation, {t}, relu);
     }
   return h;

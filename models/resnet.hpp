@@ -11,16 +11,9 @@
 #include "graph/graph.hpp"
 #include "models/checkpoint_reader.hpp"
 #include "models/config_checks.hpp"
+#include "models/conv_bn.hpp"
 
 namespace visionrt::models {
-
-// One convolution with its BatchNorm folded in: weight [Co, kh, kw, Ci]
-// (NHWC order) and bias [Co], ids in the model's weight table.
-struct FoldedConv {
-  int weight = -1, bias = -1;
-  int64_t out_channels = 0, in_channels = 0;
-  int stride = 1, pad = 0, dilation = 1;
-};
 
 struct ResnetBlock {
   std::vector<FoldedConv> convs;  // 2 (basic) or 3 (bottleneck), in order

@@ -255,6 +255,12 @@ std::vector<Case> all_cases() {
     Case c{"flatten_spatial", Op::flatten_spatial, {}, {random_tensor({2, 3, 4, 5})}, {false}, nullptr, 0};
     c.reference = [](const std::vector<Values>& in) { return reference::flatten_spatial(in[0]); };
     cases.push_back(c);
+    Attrs a;
+    a.out_h = 3;
+    a.out_w = 4;
+    Case u{"unflatten_spatial", Op::unflatten_spatial, a, {random_tensor({2, 12, 5})}, {false}, nullptr, 0};
+    u.reference = [](const std::vector<Values>& in) { return reference::flatten_spatial(in[0]); };  // the same order
+    cases.push_back(u);
   }
   {
     // A padding mask: image 0 valid in its top-left 13x9 of 20x17, image 1 whole.

@@ -60,6 +60,7 @@ enum class Op : uint8_t {
   // greatest max-over-C scores, greatest first, ties to the lower row.
   gather_top_k,
   inverse_sigmoid,  // x -> log(x / (1 - x)), x clamped to [0, 1], each side at least 1e-5
+  unflatten_spatial,  // [N, out_h*out_w, C] -> [N, out_h, out_w, C]: tokens back as a map
   count_,
 };
 

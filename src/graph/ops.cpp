@@ -215,6 +215,13 @@ Shape infer_gather_top_k(const std::vector<const Shape*>& in, const Attrs& a) {
   return {x[0], a.count, x[2]};
 }
 
+Shape infer_unflatten_spatial(const std::vector<const Shape*>& in, const Attrs& a) {
+  const Shape& x = *in[0];
+  if (x.size() != 3 || a.out_h <= 0 || a.out_w <= 0 || x[1] != int64_t(a.out_h) * a.out_w)
+    bad_shapes("unflatten_spatial", in, "expected [N, out_h*out_w, C]");
+  return {x[0], a.out_h, a.out_w, x[2]};
+}
+
 Shape infer_one(const std::vector<const Shape*>& in, const Attrs&) { return *in[0]; }
 
 // Flops rules: 2 per multiply-add, over each output element's reduction.
@@ -273,6 +280,7 @@ const OpDef kOps[] = {
     {"mask_invalid_anchors", 2, 2, infer_mask_invalid_anchors, 0, OD::like_input, true, nullptr, false},
     {"gather_top_k", 2, 2, infer_gather_top_k, 0, OD::like_input, true, nullptr, false},
     {"inverse_sigmoid", 1, 1, infer_one, 0, OD::like_input, true, nullptr, false},
+    {"unflatten_spatial", 1, 1, infer_unflatten_spatial, 0, OD::like_input, true, nullptr, false},
 };
 static_assert(sizeof(kOps) / sizeof(kOps[0]) == static_cast<size_t>(Op::count_), "one entry per op");
 

@@ -64,6 +64,7 @@ const KernelTable kCpuKernels({
     {Op::mask_invalid_anchors, {cpu::mask_invalid_anchors}},
     {Op::gather_top_k, {cpu::gather_top_k, cpu::gather_top_k_workspace}},
     {Op::inverse_sigmoid, {cpu::inverse_sigmoid}},
+    {Op::unflatten_spatial, {cpu::copy}},  // the same elements
 });
 
 // AVX-512 BF16 or AMX-BF16, with the operating system saving their state,

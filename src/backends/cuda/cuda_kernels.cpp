@@ -301,6 +301,7 @@ std::vector<OpKernel> vit_kernels() {
       {Op::add, checked_kernel<add_params>(add)},
       {Op::select_token, checked_kernel<select_token_params>(select_token)},
       {Op::flatten_spatial, {copy}},  // the same elements
+      {Op::unflatten_spatial, {copy}},
       {Op::cast, checked_kernel<cast_params>(cast)},
       {Op::expand, checked_kernel<expand_params>(expand)},
       {Op::zeros_like, {zeros_like}},

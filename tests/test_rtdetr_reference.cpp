@@ -1,0 +1,98 @@
+// RT-DETR and RT-DETRv2 end to end against transformers on randomly
+// initialised checkpoints (tools/fixtures/make_rtdetr_fixtures.py): the
+// images prepared by visionrt's own front end, run as a batch and alone.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+
+#include "api/registry.hpp"
+#include "io/model_folder.hpp"
+#include "io/preprocess.hpp"
+#include "io/safetensors.hpp"
+#include "models/rt_detr.hpp"
+#include "runtime/executor.hpp"
+
+namespace fs = std::filesystem;
+
+namespace visionrt {
+namespace {
+
+const fs::path kFixtures = fs::path(VISIONRT_SOURCE_DIR) / "tests" / "fixtures" / "rtdetr";
+
+// fp32 on both sides, differing in summation order (GEMM blocking,
+// BatchNorm and RepVGG branches folded into single convolutions), and in
+// the front end by nothing (Pillow-exact): the promised bound on logits
+// and boxes. A wrong op errs by 1e-2 or more.
+constexpr double kMaxError = 1e-4;
+
+struct Outputs {
+  Tensor logits, boxes;
+};
+
+Outputs run(const models::RtDetrModel& m, const Tensor& pixels, Precision precision) {
+  const int n = static_cast<int>(pixels.dim(0)), h = static_cast<int>(pixels.dim(2)), w = static_cast<int>(pixels.dim(3));
+  graph::Executor ex(m.build(n, h, w), choose_backend(Device::cpu, 2, precision).backend);
+  const int64_t Q = m.config().num_queries, L = static_cast<int64_t>(m.config().labels.size());
+  Outputs o{Tensor::empty(DType::f32, {n, Q, L}), Tensor::empty(DType::f32, {n, Q, 4})};
+  ex.run({pixels}, {o.logits, o.boxes});
+  return o;
+}
+
+double max_diff(const Tensor& got, const Tensor& want, int64_t offset = 0) {
+  double err = 0;
+  for (int64_t i = 0; i < got.numel(); ++i) {
+    const double d = std::abs(double(got.f32()[i]) - double(want.f32()[offset + i]));
+    err = std::isfinite(got.f32()[i]) ? std::max(err, d) : INFINITY;
+  }
+  return err;
+}
+
+// Image i of the fixture, prepared as the model's processor prepares it.
+Tensor prepared(const io::SafetensorsFile& ref, const io::PreprocessConfig& cfg, int i) {
+  const Tensor raw = ref.view(*ref.find("image_" + std::to_string(i)));
+  Image img{static_cast<int>(raw.dim(1)), static_cast<int>(raw.dim(0)),
+            std::vector<uint8_t>(raw.ptr<const uint8_t>(), raw.ptr<const uint8_t>() + raw.numel())};
+  int w = 0, h = 0;
+  io::output_size(cfg, img.width, img.height, &w, &h);
+  Tensor px = Tensor::empty(DType::f32, {1, 3, h, w});
+  io::preprocess(img, cfg, px.f32());
+  return px;
+}
+
+TEST(RtDetrReferenceTest, CommittedConfigurationsMatchTransformers) {
+  int checked = 0;
+  for (const char* name : {"r18vd_narrow", "r50vd_narrow", "v2_r18vd_discrete_narrow"}) {
+    SCOPED_TRACE(name);
+    const fs::path dir = kFixtures / name;
+    const io::ModelFolder folder = io::ModelFolder::open(dir.string());
+    const models::RtDetrModel m = models::RtDetrModel::load(folder);
+    const auto ref = io::SafetensorsFile::open((dir / "reference.safetensors").string());
+    const Tensor want_logits = to_f32(ref->view(*ref->find("logits"))), want_boxes = to_f32(ref->view(*ref->find("pred_boxes")));
+    const int n = static_cast<int>(want_logits.dim(0));
+    std::vector<Tensor> images;
+    for (int i = 0; i < n; ++i) images.push_back(prepared(*ref, folder.preprocess, i));
+    Tensor batch = Tensor::empty(DType::f32, {n, 3, images[0].dim(2), images[0].dim(3)});
+    for (int i = 0; i < n; ++i) std::copy_n(images[i].f32(), images[i].numel(), batch.f32() + i * images[i].numel());
+    const Outputs b = run(m, batch, Precision::fp32);
+    const double el = max_diff(b.logits, want_logits), eb = max_diff(b.boxes, want_boxes);
+    std::cout << "  " << name << " batch of " << n << ": logits " << el << ", boxes " << eb << "\n";
+    EXPECT_LE(el, kMaxError);
+    EXPECT_LE(eb, kMaxError);
+    for (int i = 0; i < n; ++i) {
+      const Outputs s = run(m, images[i], Precision::fp32);
+      const Tensor sl = to_f32(ref->view(*ref->find("single_" + std::to_string(i) + "_logits")));
+      const Tensor sb = to_f32(ref->view(*ref->find("single_" + std::to_string(i) + "_pred_boxes")));
+      const double sel = max_diff(s.logits, sl), seb = max_diff(s.boxes, sb);
+      std::cout << "  " << name << " image " << i << " alone: logits " << sel << ", boxes " << seb << "\n";
+      EXPECT_LE(sel, kMaxError);
+      EXPECT_LE(seb, kMaxError);
+    }
+    ++checked;
+  }
+  EXPECT_EQ(checked, 3);
+}
+
+}  // namespace
+}  // namespace visionrt

@@ -308,11 +308,13 @@ std::vector<OpKernel> vit_kernels() {
   };
 }
 
-// This file's ops and the backbone's (cuda_detr_kernels.cpp) in one table.
+// This file's ops, the backbone's (cuda_detr_kernels.cpp) and the
+// real-time DETRs' (cuda_rtdetr_kernels.cpp) in one table.
 const KernelTable& cuda_table() {
   static const KernelTable table = [] {
     std::vector<OpKernel> entries = vit_kernels();
     for (const OpKernel& e : cuda_detr_kernels()) entries.push_back(e);
+    for (const OpKernel& e : cuda_rtdetr_kernels()) entries.push_back(e);
     return KernelTable(entries);
   }();
   return table;

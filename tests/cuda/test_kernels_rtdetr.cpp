@@ -1,16 +1,24 @@
 // The real-time DETRs' CUDA kernels where the backend-ops test does not
 // reach: ceil-mode average pooling on the vector path and inside graph
-// capture. Then every launcher's parameter checks, which need no device.
+// capture, anchors with invalid cells (the dtype's largest value, which the
+// backend test cannot hold in 16 bits) and the masking they drive, in place;
+// the inverse sigmoid in place. Then every launcher's parameter checks,
+// which need no device.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <string>
 
 #include "core/error.hpp"
 #include "kernel_test_util.hpp"
+#include "kernels/anchor_boxes.hpp"
 #include "kernels/avg_pool.hpp"
 #include "kernels/concat.hpp"
+#include "kernels/grid_sincos_position.hpp"
+#include "kernels/inverse_sigmoid.hpp"
+#include "kernels/mask_invalid_anchors.hpp"
 #include "kernels/upsample_nearest.hpp"
 #include "reference/op_reference.hpp"
 
@@ -18,6 +26,25 @@ namespace visionrt::kernels {
 namespace {
 
 using namespace visionrt::kernels::testing;
+
+// The dtype's largest finite value: an invalid anchor's mark.
+double largest_finite(DType t) {
+  switch (t) {
+    case DType::f16: return 65504.0;
+    case DType::bf16: return std::ldexp(255.0, 120);  // 0x1.fep127
+    default: break;
+  }
+  return FLT_MAX;
+}
+
+::testing::AssertionResult exactly_equal(const std::string& what, const std::vector<double>& got,
+                                         const std::vector<double>& want) {
+  if (got.size() != want.size()) return ::testing::AssertionFailure() << what << ": size mismatch";
+  for (size_t i = 0; i < got.size(); ++i)
+    if (!(got[i] == want[i]))
+      return ::testing::AssertionFailure() << what << ": element " << i << " is " << got[i] << ", want " << want[i];
+  return ::testing::AssertionSuccess();
+}
 
 // ---- average pooling ----------------------------------------------------------------
 
@@ -70,6 +97,98 @@ INSTANTIATE_TEST_SUITE_P(
                       AvgPoolCase{"f32_vector_even", f32, 8, 6, 8, 2, 2, false},
                       AvgPoolCase{"f32_stride_past_window", f32, 6, 7, 3, 1, 2, false}),
     [](const ::testing::TestParamInfo<AvgPoolCase>& info) { return std::string(info.param.name); });
+
+// ---- anchors and their mask ----------------------------------------------------------
+
+class AnchorsAndMaskKernel : public ::testing::TestWithParam<DType> {};
+
+// Levels whose border cells are invalid (0.5 / 80 < 0.01), one whose every
+// cell is, and one of a single cell.
+TEST_P(AnchorsAndMaskKernel, MarkAndMaskInvalidCells) {
+  VRT_REQUIRE_CUDA();
+  const DType t = GetParam();
+  const std::vector<int64_t> hs = {60, 20, 1, 3}, ws = {80, 20, 1, 100};
+  int64_t cells = 0;
+  for (size_t l = 0; l < hs.size(); ++l) cells += hs[l] * ws[l];
+  const int64_t n = 2, dim = 24, rows = n * cells;
+  DeviceBuffer anchors = poisoned(t, size_t(rows * 4));
+  AnchorBoxesParams ap;
+  ap.dtype = t;
+  ap.batch = n;
+  ap.levels = int(hs.size());
+  for (int l = 0; l < ap.levels; ++l) {
+    ap.level_h[l] = int(hs[l]);
+    ap.level_w[l] = int(ws[l]);
+  }
+  ap.output = anchors.data();
+  anchor_boxes(ap);
+  const std::vector<double> got = download(t, anchors, size_t(rows * 4));
+  const std::vector<double> ref = reference::anchor_boxes(n, hs, ws);
+  std::vector<double> want(ref.size()), tol(ref.size());
+  int64_t invalid = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const bool marked = ref[i] == double(FLT_MAX);
+    invalid += marked;
+    want[i] = marked ? largest_finite(t) : ref[i];
+    // logf of an fp32 ratio: a few ulp of fp32 around the result's size.
+    tol[i] = marked ? 0.0 : rounding_error(t, ref[i]) + 8 * std::ldexp(1.0, -24) * (1 + std::abs(ref[i]));
+  }
+  ASSERT_GT(invalid, 0);
+  ASSERT_LT(invalid, int64_t(ref.size()));
+  EXPECT_TRUE(all_close("anchors", got, want, tol));
+
+  // The mask, in place over x: rows of invalid anchors zeroed, others kept.
+  DeviceTensor x = upload(t, random_floats(size_t(rows * dim), -2.f, 2.f, 62));
+  MaskInvalidAnchorsParams mp;
+  mp.dtype = t;
+  mp.rows = rows;
+  mp.dim = dim;
+  mp.input = x.buffer.data();
+  mp.anchors = anchors.data();
+  mp.output = x.buffer.data();
+  mask_invalid_anchors(mp);
+  std::vector<double> masked = x.values;
+  for (int64_t r = 0; r < rows; ++r) {
+    bool valid = true;
+    for (int k = 0; k < 4; ++k) valid = valid && got[size_t(r * 4 + k)] < largest_finite(t);
+    if (!valid) std::fill(masked.begin() + r * dim, masked.begin() + (r + 1) * dim, 0.0);
+  }
+  EXPECT_TRUE(exactly_equal("masked rows", download(t, x.buffer, size_t(rows * dim)), masked));
+}
+
+std::string dtype_case_name(const ::testing::TestParamInfo<DType>& info) { return dtype_name(info.param); }
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, AnchorsAndMaskKernel, ::testing::Values(f32, f16, bf16), dtype_case_name);
+
+// ---- inverse sigmoid -----------------------------------------------------------------
+
+class InverseSigmoidKernel : public ::testing::TestWithParam<DType> {};
+
+TEST_P(InverseSigmoidKernel, InPlaceMatchesReference) {
+  VRT_REQUIRE_CUDA();
+  const DType t = GetParam();
+  for (size_t count : {size_t(64), size_t(77)}) {  // whole vectors, then single elements
+    std::vector<float> v = random_floats(count, -0.2f, 1.2f, 65);
+    v[0] = 0.f;
+    v[1] = 1.f;
+    v[2] = 1e-7f;
+    v[3] = -0.f;
+    DeviceTensor x = upload(t, v);
+    InverseSigmoidParams p;
+    p.dtype = t;
+    p.count = int64_t(count);
+    p.input = x.buffer.data();
+    p.output = x.buffer.data();
+    inverse_sigmoid(p);
+    const std::vector<double> ref = reference::inverse_sigmoid(x.values);
+    std::vector<double> tol(count);
+    for (size_t i = 0; i < count; ++i)
+      tol[i] = rounding_error(t, ref[i]) + 8 * std::ldexp(1.0, -24) * (1 + std::abs(ref[i]));
+    EXPECT_TRUE(all_close(std::to_string(count) + " elements", download(t, x.buffer, count), ref, tol));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, InverseSigmoidKernel, ::testing::Values(f32, f16, bf16), dtype_case_name);
 
 // ---- parameter validation (needs no device) -------------------------------------------
 
@@ -159,6 +278,71 @@ TEST(RtDetrKernelParams, UpsampleAndConcat) {
   bad_c = c;
   bad_c.outer = int64_t(1) << 40;
   expect_refused(bad_c, "too large", concat);
+}
+
+TEST(RtDetrKernelParams, PositionsAnchorsAndInverseSigmoid) {
+  GridSincosPositionParams g;
+  g.batch = 2;
+  g.height = 5;
+  g.width = 7;
+  g.dim = 32;
+  g.output = storage;
+  std::string why;
+  EXPECT_TRUE(can_implement(g, &why)) << why;
+  GridSincosPositionParams bad_g = g;
+  bad_g.dim = 30;
+  expect_refused(bad_g, "multiple of 4", grid_sincos_position);
+  bad_g = g;
+  bad_g.temperature = 0.f;
+  expect_refused(bad_g, "temperature", grid_sincos_position);
+  bad_g = g;
+  bad_g.output = nullptr;
+  expect_refused(bad_g, "null", grid_sincos_position);
+
+  AnchorBoxesParams a;
+  a.batch = 2;
+  a.levels = 2;
+  a.level_h[0] = 4;
+  a.level_w[0] = 3;
+  a.level_h[1] = 2;
+  a.level_w[1] = 2;
+  a.output = storage;
+  EXPECT_TRUE(can_implement(a, &why)) << why;
+  AnchorBoxesParams bad_a = a;
+  bad_a.levels = kMaxAnchorLevels + 1;
+  expect_refused(bad_a, "levels", anchor_boxes);
+  bad_a = a;
+  bad_a.level_w[1] = 0;
+  expect_refused(bad_a, "level 1", anchor_boxes);
+
+  MaskInvalidAnchorsParams m;
+  m.rows = 18;
+  m.dim = 6;
+  m.input = storage;
+  m.anchors = storage + 1024;
+  m.output = storage;  // in place
+  EXPECT_TRUE(can_implement(m, &why)) << why;
+  MaskInvalidAnchorsParams bad_m = m;
+  bad_m.output = storage + 4;  // partly over x
+  expect_refused(bad_m, "partly overlaps", mask_invalid_anchors);
+  bad_m = m;
+  bad_m.output = storage + 1024;
+  expect_refused(bad_m, "overlaps the anchors", mask_invalid_anchors);
+  bad_m = m;
+  bad_m.dim = 0;
+  expect_refused(bad_m, "bad shape", mask_invalid_anchors);
+
+  InverseSigmoidParams s;
+  s.count = 100;
+  s.input = storage;
+  s.output = storage;
+  EXPECT_TRUE(can_implement(s, &why)) << why;
+  InverseSigmoidParams bad_s = s;
+  bad_s.output = storage + 8;
+  expect_refused(bad_s, "partly overlaps", inverse_sigmoid);
+  bad_s = s;
+  bad_s.count = -1;
+  expect_refused(bad_s, "bad count", inverse_sigmoid);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // reach: ceil-mode average pooling on the vector path and inside graph
 // capture, anchors with invalid cells (the dtype's largest value, which the
 // backend test cannot hold in 16 bits) and the masking they drive, in place;
+// the top-k gather over many tiles of rows with ties, +inf and NaN scores;
 // the inverse sigmoid in place. Then every launcher's parameter checks,
 // which need no device.
 #include <gtest/gtest.h>
@@ -16,6 +17,7 @@
 #include "kernels/anchor_boxes.hpp"
 #include "kernels/avg_pool.hpp"
 #include "kernels/concat.hpp"
+#include "kernels/gather_top_k.hpp"
 #include "kernels/grid_sincos_position.hpp"
 #include "kernels/inverse_sigmoid.hpp"
 #include "kernels/mask_invalid_anchors.hpp"
@@ -159,6 +161,63 @@ TEST_P(AnchorsAndMaskKernel, MarkAndMaskInvalidCells) {
 std::string dtype_case_name(const ::testing::TestParamInfo<DType>& info) { return dtype_name(info.param); }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, AnchorsAndMaskKernel, ::testing::Values(f32, f16, bf16), dtype_case_name);
+
+// ---- top-k gather ---------------------------------------------------------------------
+
+struct TopKCase {
+  const char* name;
+  DType dtype;
+  int64_t rows, width, cols, count;
+  bool in_graph;
+};
+
+void PrintTo(const TopKCase& c, std::ostream* os) { *os << c.name; }
+
+class GatherTopKKernel : public ::testing::TestWithParam<TopKCase> {};
+
+TEST_P(GatherTopKKernel, MatchesReference) {
+  VRT_REQUIRE_CUDA();
+  const TopKCase& c = GetParam();
+  const int64_t n = 2;
+  std::vector<float> s = random_floats(size_t(n * c.rows * c.cols), -1.f, 1.f, 63);
+  // Ties kept in row order; +inf and NaN (which ranks as +inf) in image 0;
+  // a row of -inf in image 1.
+  for (int64_t r : {int64_t(5), int64_t(17), int64_t(300), c.rows - 1}) s[size_t(r * c.cols + r % c.cols)] = 1.5f;
+  s[size_t(7 * c.cols)] = NAN;
+  s[size_t(40 * c.cols + 1)] = INFINITY;
+  for (int64_t k = 0; k < c.cols; ++k) s[size_t((c.rows + 9) * c.cols + k)] = -INFINITY;
+  DeviceTensor scores = upload(c.dtype, s);
+  DeviceTensor x = upload(c.dtype, random_floats(size_t(n * c.rows * c.width), -1.f, 1.f, 64));
+  const size_t count = size_t(n * c.count * c.width);
+  DeviceBuffer out = poisoned(c.dtype, count);
+  GatherTopKParams p;
+  p.dtype = c.dtype;
+  p.batch = n;
+  p.rows = c.rows;
+  p.width = c.width;
+  p.score_cols = c.cols;
+  p.count = c.count;
+  p.input = x.buffer.data();
+  p.scores = scores.buffer.data();
+  p.output = out.data();
+  DeviceBuffer workspace(gather_top_k_workspace_bytes(p));
+  p.workspace = workspace.data();
+  p.workspace_bytes = workspace.size();
+  std::string why;
+  ASSERT_TRUE(can_implement(p, &why)) << why;
+  launch_maybe_in_graph(p, c.in_graph, out, [](const GatherTopKParams& q) { gather_top_k(q); });
+  std::vector<double> ranked = scores.values;
+  for (double& v : ranked) v = std::isnan(v) ? INFINITY : v;
+  const std::vector<double> want = reference::gather_top_k(n, c.rows, c.width, c.cols, c.count, x.values, ranked);
+  EXPECT_TRUE(exactly_equal(c.name, download(c.dtype, out, count), want));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, GatherTopKKernel,
+    ::testing::Values(TopKCase{"f32_rtdetr_like", f32, 1000, 33, 7, 300, false},
+                      TopKCase{"f16_all_rows", f16, 330, 8, 3, 330, false},
+                      TopKCase{"bf16_in_graph", bf16, 513, 4, 80, 100, true}),
+    [](const ::testing::TestParamInfo<TopKCase>& info) { return std::string(info.param.name); });
 
 // ---- inverse sigmoid -----------------------------------------------------------------
 
@@ -343,6 +402,38 @@ TEST(RtDetrKernelParams, PositionsAnchorsAndInverseSigmoid) {
   bad_s = s;
   bad_s.count = -1;
   expect_refused(bad_s, "bad count", inverse_sigmoid);
+}
+
+TEST(RtDetrKernelParams, GatherTopK) {
+  GatherTopKParams p;
+  p.batch = 2;
+  p.rows = 40;
+  p.width = 5;
+  p.score_cols = 3;
+  p.count = 7;
+  p.input = storage;          // 1600 B of f32
+  p.scores = storage + 2048;  // 960 B
+  p.output = storage + 4096;  // 280 B
+  p.workspace = storage + 8192;
+  p.workspace_bytes = gather_top_k_workspace_bytes(p);
+  EXPECT_EQ(p.workspace_bytes, size_t(2 * 40 * 4));
+  std::string why;
+  EXPECT_TRUE(can_implement(p, &why)) << why;
+  GatherTopKParams bad = p;
+  bad.count = 41;
+  expect_refused(bad, "count", gather_top_k);
+  bad = p;
+  bad.workspace_bytes -= 4;
+  expect_refused(bad, "workspace", gather_top_k);
+  bad = p;
+  bad.workspace = storage + 8196;
+  expect_refused(bad, "aligned", gather_top_k);
+  bad = p;
+  bad.output = storage + 2048;
+  expect_refused(bad, "overlaps", gather_top_k);
+  bad = p;
+  bad.workspace = storage;
+  expect_refused(bad, "workspace overlaps", gather_top_k);
 }
 
 }  // namespace

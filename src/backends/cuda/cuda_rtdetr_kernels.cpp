@@ -1,13 +1,14 @@
 // The CUDA backend's kernels for the ops the real-time DETRs add: the
 // ResNet-vd shortcut's average pool, the hybrid encoder's upsampling, joins
-// and fixed positions, the two-stage query selection's anchors and masking,
-// and the decoder's inverse sigmoid. Each adapter builds its
+// and fixed positions, the two-stage query selection's anchors, masking and
+// top-k gather, and the decoder's inverse sigmoid. Each adapter builds its
 // launcher's parameters in one function, used to run and, at plan time, to
 // ask the launcher's can_implement (checked_kernel).
 #include "backends/cuda/cuda_context.hpp"
 #include "kernels/anchor_boxes.hpp"
 #include "kernels/avg_pool.hpp"
 #include "kernels/concat.hpp"
+#include "kernels/gather_top_k.hpp"
 #include "kernels/grid_sincos_position.hpp"
 #include "kernels/inverse_sigmoid.hpp"
 #include "kernels/mask_invalid_anchors.hpp"
@@ -119,6 +120,38 @@ kernels::MaskInvalidAnchorsParams mask_invalid_anchors_params(const KernelArgs& 
 
 void mask_invalid_anchors(const KernelArgs& a) { kernels::mask_invalid_anchors(mask_invalid_anchors_params(a)); }
 
+// The shape part of the top-k gather's parameters, which its workspace rule
+// needs before any memory exists.
+kernels::GatherTopKParams gather_top_k_shape(const Shape& x, const Shape& scores, DType dtype, int count) {
+  kernels::GatherTopKParams p;
+  p.dtype = dtype;
+  p.batch = x[0];
+  p.rows = x[1];
+  p.width = x[2];
+  p.score_cols = scores[2];
+  p.count = count;
+  return p;
+}
+
+size_t gather_top_k_workspace(const NodeSignature& sig, int) {
+  return kernels::gather_top_k_workspace_bytes(
+      gather_top_k_shape(*sig.in_shapes[0], *sig.in_shapes[1], sig.out_dtype, sig.node->attrs.count));
+}
+
+kernels::GatherTopKParams gather_top_k_params(const KernelArgs& a) {
+  kernels::GatherTopKParams p =
+      gather_top_k_shape(a.in[0]->shape(), a.in[1]->shape(), a.out.dtype(), a.node->attrs.count);
+  p.input = a.in[0]->data();
+  p.scores = a.in[1]->data();
+  p.output = a.out.data();
+  p.workspace = a.workspace;
+  p.workspace_bytes = a.workspace_bytes;
+  p.stream = a.stream;
+  return p;
+}
+
+void gather_top_k(const KernelArgs& a) { kernels::gather_top_k(gather_top_k_params(a)); }
+
 kernels::InverseSigmoidParams inverse_sigmoid_params(const KernelArgs& a) {
   kernels::InverseSigmoidParams p;
   p.dtype = a.out.dtype();
@@ -141,6 +174,7 @@ std::vector<OpKernel> cuda_rtdetr_kernels() {
       {Op::grid_sincos_position, checked_kernel<grid_sincos_position_params>(grid_sincos_position)},
       {Op::anchor_boxes, checked_kernel<anchor_boxes_params>(anchor_boxes)},
       {Op::mask_invalid_anchors, checked_kernel<mask_invalid_anchors_params>(mask_invalid_anchors)},
+      {Op::gather_top_k, checked_kernel<gather_top_k_params, gather_top_k_workspace>(gather_top_k)},
       {Op::inverse_sigmoid, checked_kernel<inverse_sigmoid_params>(inverse_sigmoid)},
   };
 }

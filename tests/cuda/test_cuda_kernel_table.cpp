@@ -112,6 +112,7 @@ double activate(Activation a, double x) {
     case Activation::gelu_tanh: return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
     case Activation::relu: return std::max(x, 0.0);
     case Activation::sigmoid: return 1 / (1 + std::exp(-x));
+    case Activation::silu: return x / (1 + std::exp(-x));
   }
   return NAN;
 }
@@ -248,7 +249,7 @@ double run_split(const cuda::LinearEpilogue& e, double xwb, double r) {
 TEST(CudaKernelTable, LinearEpiloguesComputeTheNodesFormula) {
   int checked = 0;
   for (Activation act : {Activation::none, Activation::gelu_erf, Activation::gelu_tanh, Activation::relu,
-                         Activation::sigmoid})
+                         Activation::sigmoid, Activation::silu})
     for (bool residual : {false, true})
       for (ResidualOrder order : {ResidualOrder::act_then_residual, ResidualOrder::residual_then_act}) {
         const Epilogue node{act, residual, order};
@@ -266,7 +267,7 @@ TEST(CudaKernelTable, LinearEpiloguesComputeTheNodesFormula) {
             ++checked;
           }
       }
-  EXPECT_EQ(checked, 5 * 2 * 2 * 8);
+  EXPECT_EQ(checked, 6 * 2 * 2 * 8);
 }
 
 }  // namespace

@@ -1,6 +1,9 @@
 // Multi-scale deformable attention: one warp per (image, query, head). Every
 // lane works out each point's taps (the same few flops in every lane, so
-// no shuffle is needed) and sums its own channels of them.
+// no shuffle is needed) and sums its own channels of them. With reference
+// boxes, every lane also works out the softmax's maximum and sum over the
+// head's points (a dozen in RT-DETR) before the first channel, in the CPU
+// kernel's order.
 #include <cmath>
 
 #include "kernels/cuda_common.cuh"
@@ -28,8 +31,9 @@ __device__ __forceinline__ int discrete_cell(float loc, int n) {
 template <typename T>
 __global__ void __launch_bounds__(32 * kWarpsPerBlock)
     ms_deform_attn_kernel(const T* __restrict__ value, const T* __restrict__ locations,
-                          const T* __restrict__ weights, T* __restrict__ output, int64_t rows, int64_t queries,
-                          int64_t cells, int heads, int head_dim, bool discrete, const Levels lv) {
+                          const T* __restrict__ weights, const T* __restrict__ boxes, T* __restrict__ output,
+                          int64_t rows, int64_t queries, int64_t cells, int heads, int head_dim, bool discrete,
+                          float offset_scale, const Levels lv) {
   const int lane = threadIdx.x % 32;
   const int64_t item = int64_t(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;  // (image, query, head)
   if (item >= rows) return;
@@ -40,6 +44,23 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock)
   const T* lp = locations + item * lv.total_points * 2;
   const T* wp = weights + item * lv.total_points;
   T* o = output + r * D + int64_t(h) * head_dim;
+  // The softmax over the head's points, when given logits.
+  float top = 0.f, inv_sum = 1.f, cx = 0.f, cy = 0.f, bw = 0.f, bh = 0.f;
+  if (boxes) {
+    top = to_float(wp[0]);
+    for (int p = 1; p < lv.total_points; ++p) {
+      const float v = to_float(wp[p]);
+      top = top < v ? v : top;  // std::max's comparison, as the CPU's
+    }
+    float sum = 0.f;
+    for (int p = 0; p < lv.total_points; ++p) sum += expf(to_float(wp[p]) - top);
+    inv_sum = 1.f / sum;
+    const T* box = boxes + r * 4;
+    cx = to_float(box[0]);
+    cy = to_float(box[1]);
+    bw = to_float(box[2]);
+    bh = to_float(box[3]);
+  }
   for (int c0 = 0; c0 < head_dim; c0 += 32) {
     const int c = c0 + lane;
     const bool mine = c < head_dim;
@@ -49,8 +70,15 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock)
       const int H = lv.h[l], W = lv.w[l];
       const T* vl = vb + lv.start[l] * D;
       auto tap = [&](int y, int x) { return mine ? to_float(vl[(int64_t(y) * W + x) * D + c]) : 0.f; };
+      const float n_points = float(lv.points[l]);
       for (int k = 0; k < lv.points[l]; ++k, ++p) {
-        const float lx = to_float(lp[2 * p]), ly = to_float(lp[2 * p + 1]), w = to_float(wp[p]);
+        float lx = to_float(lp[2 * p]), ly = to_float(lp[2 * p + 1]), w = to_float(wp[p]);
+        if (boxes) {
+          // box + offset / points * size * scale, each step rounded apart as the CPU's.
+          lx = __fadd_rn(cx, __fmul_rn(__fmul_rn(__fdiv_rn(lx, n_points), bw), offset_scale));
+          ly = __fadd_rn(cy, __fmul_rn(__fmul_rn(__fdiv_rn(ly, n_points), bh), offset_scale));
+          w = expf(w - top) * inv_sum;
+        }
         if (discrete) {
           acc += w * tap(discrete_cell(ly, H), discrete_cell(lx, W));
           continue;
@@ -60,9 +88,9 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock)
         const float fx0 = floorf(x), fy0 = floorf(y);
         const int x0 = int(fx0), y0 = int(fy0);
         const float fx = x - fx0, fy = y - fy0;
-        const bool left = x0 >= 0, right = x0 + 1 < W, top = y0 >= 0, bottom = y0 + 1 < H;
-        if (top && left) acc += w * (1.f - fy) * (1.f - fx) * tap(y0, x0);
-        if (top && right) acc += w * (1.f - fy) * fx * tap(y0, x0 + 1);
+        const bool left = x0 >= 0, right = x0 + 1 < W, top_in = y0 >= 0, bottom = y0 + 1 < H;
+        if (top_in && left) acc += w * (1.f - fy) * (1.f - fx) * tap(y0, x0);
+        if (top_in && right) acc += w * (1.f - fy) * fx * tap(y0, x0 + 1);
         if (bottom && left) acc += w * fy * (1.f - fx) * tap(y0 + 1, x0);
         if (bottom && right) acc += w * fy * fx * tap(y0 + 1, x0 + 1);
       }
@@ -80,6 +108,7 @@ bool can_implement(const MsDeformAttnParams& p, std::string* why) {
               ", queries ", p.queries, ", heads ", p.heads, ", head_dim ", p.head_dim);
   req.require(p.levels >= 1 && p.levels <= kMaxDeformLevels, "levels ", p.levels, " outside 1..", kMaxDeformLevels);
   req.require(p.value && p.locations && p.weights && p.output, "null value, locations, weights or output");
+  req.require(!p.boxes || std::isfinite(p.offset_scale), "offset_scale ", p.offset_scale, " is not finite");
   if (!req.ok) return false;
   int64_t cells = 0, points = 0;
   for (int l = 0; l < p.levels; ++l) {
@@ -97,7 +126,8 @@ bool can_implement(const MsDeformAttnParams& p, std::string* why) {
   const uint64_t out_bytes = uint64_t(p.batch * p.queries * D) * es;
   req.require(!overlaps(p.output, out_bytes, p.value, uint64_t(p.batch * cells * D) * es) &&
                   !overlaps(p.output, out_bytes, p.locations, uint64_t(p.batch * p.queries * p.heads * points * 2) * es) &&
-                  !overlaps(p.output, out_bytes, p.weights, uint64_t(p.batch * p.queries * p.heads * points) * es),
+                  !overlaps(p.output, out_bytes, p.weights, uint64_t(p.batch * p.queries * p.heads * points) * es) &&
+                  !(p.boxes && overlaps(p.output, out_bytes, p.boxes, uint64_t(p.batch * p.queries * 4) * es)),
               "output overlaps an input");
   return req.ok;
 }
@@ -121,7 +151,8 @@ void ms_deform_attn(const MsDeformAttnParams& p) {
     using T = decltype(tag);
     ms_deform_attn_kernel<T><<<blocks, 32 * kWarpsPerBlock, 0, as_stream(p.stream)>>>(
         static_cast<const T*>(p.value), static_cast<const T*>(p.locations), static_cast<const T*>(p.weights),
-        static_cast<T*>(p.output), rows, p.queries, cells, p.heads, p.head_dim, p.discrete, lv);
+        static_cast<const T*>(p.boxes), static_cast<T*>(p.output), rows, p.queries, cells, p.heads, p.head_dim,
+        p.discrete, p.offset_scale, lv);
   });
   check_launch("ms_deform_attn kernel launch");
 }

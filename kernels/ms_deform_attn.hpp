@@ -5,6 +5,14 @@
 // outside) or at the nearest cell (RT-DETRv2's "discrete" method). The
 // value maps are read in place as their projection wrote them.
 //
+// Given reference boxes (RT-DETR's decoder form, the CPU kernel's fourth
+// input), `locations` holds offsets and `weights` logits instead: point p
+// of level l is at
+//   (cx, cy) + offset_p / (level l's points) * (w, h) * offset_scale
+// (each product and the sum rounded apart, in that order), and its weight is
+// the softmax of the head's logits over all its points, so neither is
+// written out between ops.
+//
 // One warp per (image, query, head), its lanes over the head's channels:
 // the taps of a point are contiguous rows, read coalesced; sums in fp32.
 #pragma once
@@ -28,6 +36,10 @@ struct MsDeformAttnParams {
   const void* value = nullptr;      // [batch, sum of h*w, heads * head_dim], levels one after another
   const void* locations = nullptr;  // [batch, queries, heads * points * 2]: x, y in [0, 1]
   const void* weights = nullptr;    // [batch, queries, heads * points]
+  // Optional [batch, queries, 4] (cx, cy, w, h): locations are then offsets
+  // from them and weights logits, as above.
+  const void* boxes = nullptr;
+  float offset_scale = 0.5f;  // with boxes: RT-DETR's 0.5
   void* output = nullptr;           // [batch, queries, heads * head_dim]; not overlapping the inputs
   void* stream = nullptr;           // cudaStream_t
 };

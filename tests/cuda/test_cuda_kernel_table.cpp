@@ -112,13 +112,66 @@ double activate(Activation a, double x) {
     case Activation::gelu_tanh: return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
     case Activation::relu: return std::max(x, 0.0);
     case Activation::sigmoid: return 1 / (1 + std::exp(-x));
+    case Activation::silu: return x / (1 + std::exp(-x));
   }
   return NAN;
 }
 
+// Two levels (3x3 and 1x3, 12 cells) of two points for two heads of 16
+// channels: the deformable attention of the graphs below.
+graph::Attrs deform_attrs() {
+  graph::Attrs a;
+  a.heads = 2;
+  a.dim = 32;
+  a.levels = 2;
+  a.level_h[0] = 3;
+  a.level_w[0] = 3;
+  a.level_h[1] = 1;
+  a.level_w[1] = 3;
+  a.level_points[0] = a.level_points[1] = 2;
+  return a;
+}
+
+// Every op the real-time DETRs add, in one graph, is planned on the GPU in
+// each of its precisions: each launcher accepts its node's parameters (the
+// top-k gather's with the workspace its rule asks for).
+TEST(CudaKernelTable, AcceptsTheRealTimeDetrOps) {
+  graph::Graph g;
+  using graph::Op;
+  graph::Attrs a;
+  const int image = g.add_input("image", {1, 8, 6, 16});
+  a.kernel = 2;
+  a.stride = 2;
+  const int pooled = g.add(Op::avg_pool, {image}, a);  // [1, 4, 3, 16]
+  a = {};
+  a.stride = 2;
+  const int up = g.add(Op::upsample_nearest, {pooled}, a);  // [1, 8, 6, 16]
+  a = {};
+  a.axis = 3;
+  g.mark_output(g.add(Op::concat, {image, up}, a));
+  const int seq = g.add_input("seq", {1, 12, 32});
+  a = deform_attrs();
+  a.out_h = 3;
+  a.out_w = 4;
+  const int pos = g.add(Op::grid_sincos_position, {seq}, a);
+  const int anchors = g.add(Op::anchor_boxes, {seq}, a);  // [1, 12, 4]
+  const int masked = g.add(Op::mask_invalid_anchors, {pos, anchors});
+  a.count = 4;
+  const int top = g.add(Op::gather_top_k, {masked, g.add_input("scores", {1, 12, 5})}, a);  // [1, 4, 32]
+  g.mark_output(g.add(Op::inverse_sigmoid, {top}));
+  const int offsets = g.add_input("offsets", {1, 4, 16}), logits = g.add_input("logits", {1, 4, 8});
+  const int boxes = g.add_input("boxes", {1, 4, 4});
+  g.mark_output(g.add(Op::ms_deform_attn, {seq, offsets, logits, boxes}, a));
+  for (const Precision p : {Precision::fp32, Precision::tf32, Precision::fp16, Precision::bf16}) {
+    KernelTableBackend backend(precision_policy(p, Device::cuda));
+    EXPECT_EQ(graph::missing_kernel(g, backend), "") << precision_name(p);
+  }
+}
+
 // A node a launcher cannot run is refused when the graph is planned, with
 // the launcher's own reason: attention over heads 12 wide (the kernel holds
-// multiples of 8), a LayerNorm with eps 0.
+// multiples of 8), a LayerNorm with eps 0, deformable attention from boxes
+// with a NaN offset scale, sine-cosine positions at temperature 0.
 TEST(CudaKernelTable, RefusesAtPlanTimeWhatALauncherCannotRun) {
   KernelTableBackend backend(precision_policy(Precision::fp16, Device::cuda));
   struct Case {
@@ -149,6 +202,30 @@ TEST(CudaKernelTable, RefusesAtPlanTimeWhatALauncherCannotRun) {
          return g;
        },
        "eps"},
+      // Graph-valid attributes the launchers refuse.
+      {"ms_deform_attn",
+       [] {
+         graph::Graph g;
+         graph::Attrs a = deform_attrs();
+         a.offset_scale = NAN;
+         const int value = g.add_input("value", {1, 12, 32});
+         const int offsets = g.add_input("offsets", {1, 4, 16}), logits = g.add_input("logits", {1, 4, 8});
+         const int boxes = g.add_input("boxes", {1, 4, 4});
+         g.mark_output(g.add(graph::Op::ms_deform_attn, {value, offsets, logits, boxes}, a));
+         return g;
+       },
+       "offset_scale"},
+      {"grid_sincos_position",
+       [] {
+         graph::Graph g;
+         graph::Attrs a;
+         a.out_h = 3;
+         a.out_w = 4;
+         a.temperature = 0.f;
+         g.mark_output(g.add(graph::Op::grid_sincos_position, {g.add_input("x", {1, 12, 32})}, a));
+         return g;
+       },
+       "temperature"},
   };
   for (const Case& c : cases) {
     const std::string missing = graph::missing_kernel(c.build(), backend);
@@ -172,7 +249,7 @@ double run_split(const cuda::LinearEpilogue& e, double xwb, double r) {
 TEST(CudaKernelTable, LinearEpiloguesComputeTheNodesFormula) {
   int checked = 0;
   for (Activation act : {Activation::none, Activation::gelu_erf, Activation::gelu_tanh, Activation::relu,
-                         Activation::sigmoid})
+                         Activation::sigmoid, Activation::silu})
     for (bool residual : {false, true})
       for (ResidualOrder order : {ResidualOrder::act_then_residual, ResidualOrder::residual_then_act}) {
         const Epilogue node{act, residual, order};
@@ -190,7 +267,7 @@ TEST(CudaKernelTable, LinearEpiloguesComputeTheNodesFormula) {
             ++checked;
           }
       }
-  EXPECT_EQ(checked, 5 * 2 * 2 * 8);
+  EXPECT_EQ(checked, 6 * 2 * 2 * 8);
 }
 
 }  // namespace

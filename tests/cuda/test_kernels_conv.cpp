@@ -533,6 +533,9 @@ TEST(ConvParams, RefusesBadShapes) {
   s.epilogue.act = Activation::gelu_erf;
   refused(s, "ReLU or none");
   s = good;
+  s.epilogue.act = Activation::silu;
+  refused(s, "ReLU or none");
+  s = good;
   s.epilogue.order = static_cast<ResidualOrder>(3);
   refused(s, "unknown residual order");
   s = good;

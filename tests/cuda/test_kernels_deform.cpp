@@ -1,7 +1,8 @@
 // Multi-scale deformable attention's CUDA kernel against the shared double
 // reference: both samplers, every float dtype, points inside, on and past
 // the borders, levels of 1x1 and odd sizes, head widths below, at and above
-// a warp, and a launch captured in a graph.
+// a warp, a launch captured in a graph, and RT-DETR's form (offsets from
+// reference boxes, weights as logits).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -24,6 +25,7 @@ struct DeformCase {
   int heads, head_dim;
   std::vector<int> h, w, points;
   bool discrete, in_graph;
+  bool from_boxes;  // RT-DETR's form: offsets from reference boxes, weight logits
 };
 
 void PrintTo(const DeformCase& c, std::ostream* os) { *os << c.name; }
@@ -44,8 +46,16 @@ TEST_P(MsDeformAttnKernel, MatchesReference) {
   std::vector<float> loc = random_floats(size_t(B * Q * c.heads * P * 2), -0.15f, 1.15f, 42);
   loc[0] = 0.f;  // exactly on the borders
   loc[1] = 1.f;
+  // From boxes: offsets of a few points' spacing, logits, boxes whose
+  // centres reach past the borders.
+  if (c.from_boxes) loc = random_floats(loc.size(), -3.f, 3.f, 44);
   DeviceTensor locations = upload(c.dtype, loc);
-  DeviceTensor weights = upload(c.dtype, random_floats(size_t(B * Q * c.heads * P), 0.f, 1.f, 43));
+  DeviceTensor weights = upload(c.dtype, random_floats(size_t(B * Q * c.heads * P), c.from_boxes ? -3.f : 0.f,
+                                                       c.from_boxes ? 3.f : 1.f, 43));
+  std::vector<float> box = random_floats(size_t(B * Q * 4), 0.02f, 0.98f, 45);
+  box[0] = -0.05f;
+  box[5] = 1.02f;
+  DeviceTensor boxes = upload(c.dtype, box);
   const size_t n = size_t(B * Q * D);
   DeviceBuffer out = poisoned(c.dtype, n);
 
@@ -65,6 +75,8 @@ TEST_P(MsDeformAttnKernel, MatchesReference) {
   p.value = value.buffer.data();
   p.locations = locations.buffer.data();
   p.weights = weights.buffer.data();
+  p.boxes = c.from_boxes ? boxes.buffer.data() : nullptr;
+  p.offset_scale = 0.5f;
   p.output = out.data();
   std::string why;
   ASSERT_TRUE(can_implement(p, &why)) << why;
@@ -81,15 +93,21 @@ TEST_P(MsDeformAttnKernel, MatchesReference) {
   s.level_points.assign(c.points.begin(), c.points.end());
   s.discrete = c.discrete;
   // The inputs as the kernel read them (rounded to its dtype).
-  const std::vector<double> ref = reference::ms_deform_attn(s, value.values, locations.values, weights.values);
+  const std::vector<double> ref =
+      c.from_boxes
+          ? reference::ms_deform_attn_from_boxes(s, 0.5, value.values, locations.values, weights.values, boxes.values)
+          : reference::ms_deform_attn(s, value.values, locations.values, weights.values);
   // Each output sums at most 4P terms w * c * v with |w|, |c|, |v| <= 1, in
   // fp32: 8 ulp of fp32 a term covers its products and the sum. The kernel
   // also works out each tap's fraction from the fp32 product lx * w - 0.5,
   // off by up to 2 ulp of w (<= 12 here), which moves a term by as much.
-  // Then one rounding to the dtype.
+  // Then one rounding to the dtype. From boxes, each location takes four
+  // more fp32 roundings of values below 2 (8 ulp of w more), and each
+  // weight a softmax's few ulp (8 more).
   int max_w = 0;
   for (int w : c.w) max_w = std::max(max_w, w);
-  const double terms = 4.0 * double(P) * (8.0 + 2.0 * max_w) * std::ldexp(1.0, -24);
+  const double per_term = c.from_boxes ? 16.0 + 10.0 * max_w : 8.0 + 2.0 * max_w;
+  const double terms = 4.0 * double(P) * per_term * std::ldexp(1.0, -24);
   std::vector<double> tol(n);
   for (size_t i = 0; i < n; ++i) tol[i] = rounding_error(c.dtype, ref[i]) + terms;
   EXPECT_TRUE(all_close(c.name, got, ref, tol));
@@ -97,11 +115,15 @@ TEST_P(MsDeformAttnKernel, MatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, MsDeformAttnKernel,
-    ::testing::Values(DeformCase{"f32_rtdetr", f32, 8, 32, {10, 5, 3}, {12, 6, 3}, {4, 4, 4}, false, false},
-                      DeformCase{"f16_tiny_levels", f16, 2, 12, {7, 1, 2}, {5, 1, 3}, {3, 3, 3}, false, false},
-                      DeformCase{"bf16_wide_head", bf16, 2, 40, {6, 3}, {4, 5}, {2, 4}, false, true},
-                      DeformCase{"f32_discrete", f32, 4, 16, {9, 4, 1}, {7, 5, 2}, {4, 2, 3}, true, false},
-                      DeformCase{"bf16_discrete_in_graph", bf16, 4, 16, {9, 4, 1}, {7, 5, 2}, {4, 2, 3}, true, true}),
+    ::testing::Values(
+        DeformCase{"f32_rtdetr", f32, 8, 32, {10, 5, 3}, {12, 6, 3}, {4, 4, 4}, false, false, false},
+        DeformCase{"f16_tiny_levels", f16, 2, 12, {7, 1, 2}, {5, 1, 3}, {3, 3, 3}, false, false, false},
+        DeformCase{"bf16_wide_head", bf16, 2, 40, {6, 3}, {4, 5}, {2, 4}, false, true, false},
+        DeformCase{"f32_discrete", f32, 4, 16, {9, 4, 1}, {7, 5, 2}, {4, 2, 3}, true, false, false},
+        DeformCase{"bf16_discrete_in_graph", bf16, 4, 16, {9, 4, 1}, {7, 5, 2}, {4, 2, 3}, true, true, false},
+        DeformCase{"f32_from_boxes", f32, 8, 32, {10, 5, 3}, {12, 6, 3}, {4, 4, 4}, false, false, true},
+        DeformCase{"f16_from_boxes_in_graph", f16, 2, 40, {6, 3}, {4, 5}, {2, 4}, false, true, true},
+        DeformCase{"bf16_discrete_from_boxes", bf16, 4, 16, {9, 4, 1}, {7, 5, 2}, {4, 2, 3}, true, false, true}),
     [](const ::testing::TestParamInfo<DeformCase>& info) { return std::string(info.param.name); });
 
 // ---- parameter validation (needs no device) -------------------------------------------
@@ -139,6 +161,13 @@ TEST(MsDeformAttnKernelParams, RefusesBadParameters) {
   refused(bad, "not a float data type");
   bad = p;
   bad.output = storage;  // over the value map
+  refused(bad, "overlaps");
+  bad = p;
+  bad.boxes = storage + 3072;
+  bad.offset_scale = INFINITY;
+  refused(bad, "offset_scale");
+  bad = p;
+  bad.boxes = storage + 2048;  // the output
   refused(bad, "overlaps");
   bad = p;
   bad.weights = nullptr;

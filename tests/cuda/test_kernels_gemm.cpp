@@ -330,6 +330,9 @@ TEST(GemmLtParams, RefusesBadShapes) {
   s.epilogue.act = Activation::sigmoid;
   refused(s, "cuBLASLt has no activation");
   s = good;
+  s.epilogue.act = Activation::silu;
+  refused(s, "cuBLASLt has no activation");
+  s = good;
   s.epilogue.order = ResidualOrder::act_then_residual;
   refused(s, "before the activation");
   s = good;

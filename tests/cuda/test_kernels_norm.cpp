@@ -144,6 +144,7 @@ double reference_activation(Activation a, double x) {
     case Activation::gelu_tanh: return reference::gelu_tanh(x);
     case Activation::relu: return reference::relu(x);
     case Activation::sigmoid: return reference::sigmoid(x);
+    case Activation::silu: return x * reference::sigmoid(x);
   }
   return NAN;
 }
@@ -206,6 +207,9 @@ INSTANTIATE_TEST_SUITE_P(
         // from cuBLASLt: DETR's box head ends in a sigmoid.
         EpilogueCase{"f32_bias_sigmoid", f32, 7, 4, true, Activation::sigmoid, false, act_first, 0},
         EpilogueCase{"f16_sigmoid_in_place", f16, 5, 256, false, Activation::sigmoid, false, act_first, 1},
+        // RT-DETR's encoder and heads use SiLU, which cuBLASLt does not run.
+        EpilogueCase{"f32_bias_silu", f32, 7, 768, true, Activation::silu, false, act_first, 0},
+        EpilogueCase{"bf16_silu_residual_in_place", bf16, 5, 771, true, Activation::silu, true, act_first, 1},
         EpilogueCase{"bf16_relu_residual", bf16, 9, 768, true, Activation::relu, true, act_first, 0},
         EpilogueCase{"f32_gelu_tanh_residual", f32, 4, 97, true, Activation::gelu_tanh, true, act_first, 0},
         EpilogueCase{"f16_gelu_tanh", f16, 3, 3072, true, Activation::gelu_tanh, false, act_first, 0},

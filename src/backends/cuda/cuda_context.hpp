@@ -59,10 +59,12 @@ struct CudaContext {
 void check(cudaError_t status, const char* what);
 
 // The backend's kernel for a node, or null: one table keyed by op, of the
-// transformer's kernels (cuda_kernels.cpp) and the convolutional backbone's
-// and position encoding's (cuda_detr_kernels.cpp, cuda_detr_kernels()).
+// transformer's kernels (cuda_kernels.cpp), the convolutional backbone's
+// and position encoding's (cuda_detr_kernels.cpp, cuda_detr_kernels()) and
+// the real-time DETRs' (cuda_rtdetr_kernels.cpp, cuda_rtdetr_kernels()).
 const Kernel* cuda_kernel(const NodeSignature& sig);
 std::vector<OpKernel> cuda_detr_kernels();
+std::vector<OpKernel> cuda_rtdetr_kernels();
 
 // How a linear node's epilogue is split between cuBLASLt and the
 // element-wise kernel. cuBLASLt computes act(x W^T + b + C) with act none,
@@ -78,32 +80,40 @@ struct LinearEpilogue {
 LinearEpilogue split_linear_epilogue(const Epilogue& e);
 
 // A node's arguments as a launcher's can_implement sees them when the
-// executor is planned, before any memory exists: every tensor a view of a
-// placeholder address of its own, aligned as the memory plan aligns each
-// buffer (256 bytes). No check dereferences them.
+// executor is planned, before any memory exists: every tensor, and the
+// workspace when the kernel has one, a view of a placeholder address of its
+// own, aligned as the memory plan aligns each buffer (256 bytes). No check
+// dereferences them.
 struct PlannedArgs {
-  explicit PlannedArgs(const NodeSignature& sig);
+  explicit PlannedArgs(const NodeSignature& sig, size_t workspace_bytes = 0);
   PlannedArgs(const PlannedArgs&) = delete;
   PlannedArgs& operator=(const PlannedArgs&) = delete;
   std::vector<Tensor> in;
   KernelArgs args;
 };
 
+using WorkspaceRule = size_t (*)(const NodeSignature& sig, int threads);
+
 // The launcher's own check of the parameters `make` builds from a node's
 // arguments, as the table's can_implement: the same function builds them
-// when the node runs, so what the planner accepted is what runs.
-template <auto make>
+// when the node runs, so what the planner accepted is what runs. A kernel
+// with a workspace rule is checked with the workspace the plan will give it.
+template <auto make, WorkspaceRule workspace = nullptr>
 bool launcher_accepts(const NodeSignature& sig, std::string* why) {
-  const PlannedArgs planned(sig);
+  size_t bytes = 0;
+  if constexpr (workspace != nullptr) bytes = workspace(sig, 1);
+  const PlannedArgs planned(sig, bytes);
   return can_implement(make(planned.args), why);  // the launcher's, found by its parameters' namespace
 }
 
-// A table entry whose launcher is asked at plan time.
-template <auto make>
+// A table entry whose launcher is asked at plan time, with its workspace
+// rule when it needs scratch.
+template <auto make, WorkspaceRule workspace = nullptr>
 Kernel checked_kernel(void (*run)(const KernelArgs&)) {
   Kernel k;
   k.run = run;
-  k.can_implement = launcher_accepts<make>;
+  k.workspace = workspace;
+  k.can_implement = launcher_accepts<make, workspace>;
   return k;
 }
 

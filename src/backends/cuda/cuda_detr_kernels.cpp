@@ -2,7 +2,8 @@
 // convolutions through cuDNN (planned once per node, BatchNorm already
 // folded into the weights, bias, residual and ReLU fused where cuDNN
 // allows), max-pool, the layout change of the input, the padding mask's
-// resize and the sine position encoding drawn from it.
+// resize and the sine position encoding drawn from it, and the deformable
+// attention of the DETRs that sample their maps.
 #include <cuda_runtime.h>
 
 #include <memory>
@@ -188,6 +189,9 @@ kernels::MsDeformAttnParams ms_deform_attn_params(const KernelArgs& a) {
   p.value = a.in[0]->data();
   p.locations = a.in[1]->data();
   p.weights = a.in[2]->data();
+  // RT-DETR's form: offsets from reference boxes, weights as logits.
+  p.boxes = a.num_inputs > 3 && a.in[3] ? a.in[3]->data() : nullptr;
+  p.offset_scale = at.offset_scale;
   p.output = a.out.data();
   p.stream = a.stream;
   return p;

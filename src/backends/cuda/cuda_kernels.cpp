@@ -309,11 +309,13 @@ std::vector<OpKernel> vit_kernels() {
   };
 }
 
-// This file's ops and the backbone's (cuda_detr_kernels.cpp) in one table.
+// This file's ops, the backbone's (cuda_detr_kernels.cpp) and the
+// real-time DETRs' (cuda_rtdetr_kernels.cpp) in one table.
 const KernelTable& cuda_table() {
   static const KernelTable table = [] {
     std::vector<OpKernel> entries = vit_kernels();
     for (const OpKernel& e : cuda_detr_kernels()) entries.push_back(e);
+    for (const OpKernel& e : cuda_rtdetr_kernels()) entries.push_back(e);
     return KernelTable(entries);
   }();
   return table;
@@ -321,7 +323,7 @@ const KernelTable& cuda_table() {
 
 }  // namespace
 
-PlannedArgs::PlannedArgs(const NodeSignature& sig) {
+PlannedArgs::PlannedArgs(const NodeSignature& sig, size_t workspace_bytes) {
   // Distinct addresses 1 GiB apart, so that no check sees two tensors alias.
   auto placeholder = [](size_t i) { return reinterpret_cast<void*>(uintptr_t(i + 1) << 30); };
   in.reserve(sig.in_shapes.size());
@@ -331,6 +333,10 @@ PlannedArgs::PlannedArgs(const NodeSignature& sig) {
   args.num_inputs = static_cast<int>(in.size());
   for (size_t i = 0; i < in.size() && i < 4; ++i) args.in[i] = &in[i];
   args.out = Tensor::view(sig.out_dtype, sig.out_shape, placeholder(in.size()));
+  if (workspace_bytes > 0) {
+    args.workspace = placeholder(in.size() + 1);
+    args.workspace_bytes = workspace_bytes;
+  }
   args.context = sig.backend ? sig.backend->context() : nullptr;
 }
 

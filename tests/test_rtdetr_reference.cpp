@@ -7,12 +7,17 @@
 #include <filesystem>
 #include <iostream>
 
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
 #include "api/registry.hpp"
 #include "io/model_folder.hpp"
 #include "io/preprocess.hpp"
 #include "io/safetensors.hpp"
 #include "models/rt_detr.hpp"
 #include "runtime/executor.hpp"
+#include "visionrt/visionrt.hpp"
 
 namespace fs = std::filesystem;
 
@@ -92,6 +97,43 @@ TEST(RtDetrReferenceTest, CommittedConfigurationsMatchTransformers) {
     ++checked;
   }
   EXPECT_EQ(checked, 3);
+}
+
+// The public Detector on the raw images: RTDetrImageProcessor's
+// post_process_object_detection at threshold 0.3 (the best num_queries of
+// queries x classes by sigmoid score), boxes in the original pixels. Scores
+// within the logits' bound (a sigmoid's slope is at most 1/4), boxes within
+// it times the image side.
+TEST(RtDetrReferenceTest, DetectorMatchesPostProcessing) {
+  for (const char* name : {"r18vd_narrow", "r50vd_narrow", "v2_r18vd_discrete_narrow"}) {
+    SCOPED_TRACE(name);
+    const fs::path dir = kFixtures / name;
+    const Detector det = Detector::load(dir.string(), {Device::cpu});
+    EXPECT_EQ(det.info().architecture, std::string(name).rfind("v2", 0) == 0 ? "RTDetrV2ForObjectDetection"
+                                                                             : "RTDetrForObjectDetection");
+    const auto ref = io::SafetensorsFile::open((dir / "reference.safetensors").string());
+    std::ifstream in(dir / "reference.json");
+    const nlohmann::json info = nlohmann::json::parse(in);
+    for (size_t i = 0; i < info["images"].size(); ++i) {
+      const Tensor raw = ref->view(*ref->find("image_" + std::to_string(i)));
+      const Image img{static_cast<int>(raw.dim(1)), static_cast<int>(raw.dim(0)),
+                      std::vector<uint8_t>(raw.ptr<const uint8_t>(), raw.ptr<const uint8_t>() + raw.numel())};
+      const std::vector<Detection> got = det.detect({img}, 0.3f)[0];
+      const nlohmann::json& want = info["images"][i]["post_process"];
+      ASSERT_EQ(got.size(), want["scores"].size()) << "image " << i;
+      double score_err = 0, box_err = 0;
+      for (size_t k = 0; k < got.size(); ++k) {
+        EXPECT_EQ(got[k].id, want["labels"][k].get<int>()) << "detection " << k;
+        score_err = std::max(score_err, std::abs(got[k].score - want["scores"][k].get<double>()));
+        const float box[4] = {got[k].box.x0, got[k].box.y0, got[k].box.x1, got[k].box.y1};
+        for (int c = 0; c < 4; ++c) box_err = std::max(box_err, std::abs(box[c] - want["boxes_xyxy"][k][c].get<double>()));
+      }
+      std::cout << "  " << name << " image " << i << ": " << got.size() << " detections, scores within " << score_err
+                << ", boxes within " << box_err << " px\n";
+      EXPECT_LE(score_err, kMaxError / 4);
+      EXPECT_LE(box_err, kMaxError * std::max(img.width, img.height));
+    }
+  }
 }
 
 }  // namespace

@@ -190,11 +190,16 @@ struct Detection {
   int query = 0;     // the object query that found it (transformers' pipeline lists them in query order)
 };
 
-// DETR's raw outputs for a batch, row-major.
+// A detector's raw outputs for a batch, row-major.
 struct DetrOutputs {
-  int batch = 0, queries = 0, classes = 0;  // classes = labels + 1 ("no object" last)
-  std::vector<float> logits;                // batch x queries x classes
-  std::vector<float> boxes;                 // batch x queries x 4: cx, cy, w, h in [0, 1]
+  int batch = 0, queries = 0;
+  // DETR: labels + 1 columns, "no object" last, scored by a softmax; the
+  // real-time DETRs (sigmoid_scores): one column per label, each scored by
+  // its sigmoid.
+  int classes = 0;
+  bool sigmoid_scores = false;
+  std::vector<float> logits;  // batch x queries x classes
+  std::vector<float> boxes;   // batch x queries x 4: cx, cy, w, h in [0, 1]
 };
 
 // A batch prepared as DetrImageProcessor prepares it: each image resized
@@ -209,8 +214,10 @@ struct DetrBatch {
 
 class VISIONRT_API Detector {
  public:
-  // Reads a DetrForObjectDetection folder (config.json, safetensors weights,
-  // preprocessor_config.json). Backbones: timm or transformers ResNet-18/34/50/101.
+  // Reads a DetrForObjectDetection, RTDetrForObjectDetection or
+  // RTDetrV2ForObjectDetection folder (config.json, safetensors weights,
+  // preprocessor_config.json). DETR backbones: timm or transformers
+  // ResNet-18/34/50/101; RT-DETR's: ResNet-vd (rt_detr_resnet).
   static Detector load(const std::string& model_dir, const Options& options = {});
 
   const ModelInfo& info() const;

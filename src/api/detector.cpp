@@ -1,5 +1,6 @@
-// visionrt::Detector: a DETR checkpoint, DetrImageProcessor's preparation
-// (resize, normalise, pad bottom-right, pixel mask) and its post-processing.
+// visionrt::Detector: a DETR or real-time DETR checkpoint, its image
+// processor's preparation (DETR: resize, normalise, pad bottom-right, pixel
+// mask; RT-DETR: resize to a fixed size) and its post-processing.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -11,7 +12,7 @@
 #include "graph/flops.hpp"
 #include "io/image.hpp"
 #include "io/model_folder.hpp"
-#include "models/detr.hpp"
+#include "models/detection.hpp"
 #include "visionrt/visionrt.hpp"
 
 namespace visionrt {
@@ -27,20 +28,26 @@ struct Prepared {
 }  // namespace
 
 struct Detector::Impl {
-  Impl(models::DetrModel m, const Options& o)
-      : model(std::move(m)),
-        chosen(choose_backend_for(model.build(1, kSampleSide, kSampleSide), o)),
-        executors(
-            chosen.choice.backend, model.weights(), [this](int n, int h, int w) { return model.build(n, h, w); },
-            kMaxPlannedShapes, o.cuda_graphs),
+  Impl(models::DetectionModel m, const io::PreprocessConfig& p, const Options& o)
+      : preprocess(p),
+        model(std::move(m)),
+        sample(sample_size(model, preprocess)),
+        chosen(choose_backend_for(model.build(1, sample.first, sample.second), o)),
+        executors(chosen.choice.backend, model.weights, model.build, kMaxPlannedShapes, o.cuda_graphs),
         device(device_of(executors.backend())) {
-    executors.seed({1, kSampleSide, kSampleSide}, std::move(chosen.lowered));
+    executors.seed({1, sample.first, sample.second}, std::move(chosen.lowered));
   }
-  // Any input size has the same ops: a small one to check the kernels.
-  static constexpr int kSampleSide = 64;
+  // Any input size has the same ops: the kernels are checked on a small one,
+  // or on the fixed size a real-time DETR's processor gives (which has
+  // cells enough for its queries, and is the size it runs at).
+  static std::pair<int, int> sample_size(const models::DetectionModel& m, const io::PreprocessConfig& p) {
+    if (m.takes_pixel_mask || !p.do_resize || p.shortest_edge) return {64, 64};
+    return {p.height, p.width};
+  }
   ModelInfo info;
   io::PreprocessConfig preprocess;
-  models::DetrModel model;
+  models::DetectionModel model;
+  std::pair<int, int> sample;
   SampleChoice chosen;
   ExecutorCache executors;
   Device device;
@@ -62,19 +69,14 @@ Detector::Detector(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Detector Detector::load(const std::string& model_dir, const Options& options) {
   return api_call("loading a detector", [&] {
     io::ModelFolder folder = io::ModelFolder::open(model_dir);
-    const std::string arch = io::architecture(folder.config);
-    if (arch != "DetrForObjectDetection")
-      fail(StatusCode::unsupported, model_dir, ": architecture '", arch.empty() ? "(none)" : arch,
-           "' is not supported for detection (supported: DetrForObjectDetection)");
     if (options.num_threads < 0)
       fail(StatusCode::invalid_argument, "num_threads must be 0 (all cores) or positive");
-    auto impl = std::make_shared<Impl>(models::DetrModel::load(folder), options);
-    impl->preprocess = folder.preprocess;
-    const models::DetrConfig& c = impl->model.config();
-    impl->info.architecture = arch;
-    impl->info.num_labels = static_cast<int>(c.labels.size());
-    impl->info.num_parameters = impl->model.num_parameters();
-    impl->info.num_queries = c.num_queries;
+    auto impl = std::make_shared<Impl>(models::load_detection_model(folder, model_dir), folder.preprocess, options);
+    const models::DetectionModel& m = impl->model;
+    impl->info.architecture = m.architecture;
+    impl->info.num_labels = static_cast<int>(m.labels.size());
+    impl->info.num_parameters = m.parameters;
+    impl->info.num_queries = m.queries;
     return Detector(std::move(impl));
   });
 }
@@ -82,7 +84,7 @@ Detector Detector::load(const std::string& model_dir, const Options& options) {
 const ModelInfo& Detector::info() const { return impl_->info; }
 Device Detector::device() const { return impl_->device; }
 const std::string& Detector::device_notice() const { return impl_->chosen.choice.notice; }
-const std::vector<std::string>& Detector::label_names() const { return impl_->model.config().labels; }
+const std::vector<std::string>& Detector::label_names() const { return impl_->model.labels; }
 
 DetrOutputs Detector::forward(const float* pixel_values, const float* pixel_mask, int n, int height,
                               int width) const {
@@ -95,18 +97,22 @@ DetrOutputs Detector::forward(const float* pixel_values, const float* pixel_mask
       ones.assign(size_t(n) * height * width, 1.f);
       pixel_mask = ones.data();
     }
-    const models::DetrConfig& c = impl_->model.config();
+    const models::DetectionModel& m = impl_->model;
     DetrOutputs out;
     out.batch = n;
-    out.queries = c.num_queries;
-    out.classes = static_cast<int>(c.labels.size()) + 1;
+    out.queries = m.queries;
+    out.classes = m.classes;
+    out.sigmoid_scores = m.sigmoid_scores;
     out.logits.resize(size_t(n) * out.queries * out.classes);
     out.boxes.resize(size_t(n) * out.queries * 4);
     const Tensor px = Tensor::view(DType::f32, {n, 3, height, width}, const_cast<float*>(pixel_values));
     const Tensor mask = Tensor::view(DType::f32, {n, height, width}, const_cast<float*>(pixel_mask));
     const Tensor logits = Tensor::view(DType::f32, {n, out.queries, out.classes}, out.logits.data());
     const Tensor boxes = Tensor::view(DType::f32, {n, out.queries, 4}, out.boxes.data());
-    impl_->executors.run({n, height, width}, {px, mask}, {logits, boxes});
+    if (m.takes_pixel_mask)
+      impl_->executors.run({n, height, width}, {px, mask}, {logits, boxes});
+    else  // the real-time DETRs read no mask (transformers' neither)
+      impl_->executors.run({n, height, width}, {px}, {logits, boxes});
     // Finite weights can still overflow (or the pixels hold NaN): NaN
     // scores or boxes must not be reported as detections.
     for (const auto& [name, t] : {std::pair<const char*, const Tensor&>{"logits", logits}, {"pred_boxes", boxes}})
@@ -130,26 +136,51 @@ std::vector<Detection> Detector::post_process(const DetrOutputs& o, int index, i
                                               int image_height, float threshold) const {
   return api_call("post-processing detections", [&] {
     if (index < 0 || index >= o.batch) fail(StatusCode::invalid_argument, "image index ", index, " outside the batch");
-    std::vector<Detection> dets;
     const auto& names = label_names();
+    const int labels = static_cast<int>(names.size());
+    if (o.classes != (o.sigmoid_scores ? labels : labels + 1) || o.logits.size() != size_t(o.batch) * o.queries * o.classes ||
+        o.boxes.size() != size_t(o.batch) * o.queries * 4)
+      fail(StatusCode::invalid_argument, "outputs of ", o.batch, "x", o.queries, "x", o.classes,
+           " do not fit this model's ", labels, " labels");
+    const float* logits = o.logits.data() + size_t(index) * o.queries * o.classes;
+    auto detection = [&](int q, int id, float score) {
+      const float* b = o.boxes.data() + (size_t(index) * o.queries + q) * 4;
+      Detection d;
+      d.id = id;
+      d.query = q;
+      d.name = names[id];
+      d.score = score;
+      d.box = {(b[0] - 0.5f * b[2]) * image_width, (b[1] - 0.5f * b[3]) * image_height,
+               (b[0] + 0.5f * b[2]) * image_width, (b[1] + 0.5f * b[3]) * image_height};
+      return d;
+    };
+    std::vector<Detection> dets;
+    if (o.sigmoid_scores) {
+      // RTDetrImageProcessor: the `queries` best of every query's
+      // per-class sigmoid scores (a query may come out under two labels).
+      const size_t total = size_t(o.queries) * o.classes;
+      std::vector<std::pair<float, size_t>> scored;
+      for (size_t i = 0; i < total; ++i)
+        scored.push_back({static_cast<float>(1.0 / (1.0 + std::exp(-double(logits[i])))), i});
+      const size_t keep = std::min<size_t>(o.queries, total);
+      std::partial_sort(scored.begin(), scored.begin() + keep, scored.end(), [](const auto& a, const auto& b) {
+        return a.first > b.first || (a.first == b.first && a.second < b.second);
+      });
+      for (size_t k = 0; k < keep; ++k)
+        if (scored[k].first > threshold)
+          dets.push_back(detection(static_cast<int>(scored[k].second / o.classes),
+                                   static_cast<int>(scored[k].second % o.classes), scored[k].first));
+      return dets;
+    }
     for (int q = 0; q < o.queries; ++q) {
-      const float* l = o.logits.data() + (size_t(index) * o.queries + q) * o.classes;
+      const float* l = logits + size_t(q) * o.classes;
       const float mx = *std::max_element(l, l + o.classes);
       double sum = 0;
       for (int k = 0; k < o.classes; ++k) sum += std::exp(double(l[k]) - mx);
       // The best real class; "no object" (the last column) only dilutes it.
       const int best = static_cast<int>(std::max_element(l, l + o.classes - 1) - l);
       const float score = static_cast<float>(std::exp(double(l[best]) - mx) / sum);
-      if (!(score > threshold)) continue;
-      const float* b = o.boxes.data() + (size_t(index) * o.queries + q) * 4;
-      Detection d;
-      d.id = best;
-      d.query = q;
-      d.name = names[best];
-      d.score = score;
-      d.box = {(b[0] - 0.5f * b[2]) * image_width, (b[1] - 0.5f * b[3]) * image_height,
-               (b[0] + 0.5f * b[2]) * image_width, (b[1] + 0.5f * b[3]) * image_height};
-      dets.push_back(d);
+      if (score > threshold) dets.push_back(detection(q, best, score));
     }
     std::stable_sort(dets.begin(), dets.end(), [](const Detection& a, const Detection& b) { return a.score > b.score; });
     return dets;

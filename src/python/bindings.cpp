@@ -301,12 +301,15 @@ nb::list predictions(const std::vector<visionrt::Label>& labels) {
   return out;
 }
 
-// transformers' pipeline("object-detection") form: in DETR's query order
-// (the engine gives them highest score first), box corners as ints,
-// truncated toward zero as its box.int() does.
-nb::list detections(std::vector<visionrt::Detection> found) {
-  std::sort(found.begin(), found.end(),
-            [](const visionrt::Detection& a, const visionrt::Detection& b) { return a.query < b.query; });
+// transformers' pipeline("object-detection") form: in the order its
+// post-processing gives them (DETR's: query order, where the engine gives
+// them highest score first; the real-time DETRs': highest score first, as
+// the engine does), box corners as ints, truncated toward zero as its
+// box.int() does.
+nb::list detections(std::vector<visionrt::Detection> found, bool in_query_order) {
+  if (in_query_order)
+    std::stable_sort(found.begin(), found.end(),
+                     [](const visionrt::Detection& a, const visionrt::Detection& b) { return a.query < b.query; });
   auto pixel = [](float v) {
     nb::object i = nb::steal(PyLong_FromDouble(v));
     if (!i.is_valid()) throw nb::python_error();
@@ -349,8 +352,9 @@ nb::list detect(const visionrt::Detector& d, const nb::list& images, float thres
   const auto found = in_batches<Found>(images, [&](std::vector<visionrt::Image>& decoded, size_t, size_t) {
     return d.detect(decoded, threshold);
   });
+  const bool in_query_order = d.info().architecture == "DetrForObjectDetection";
   nb::list out;
-  for (const Found& f : found) out.append(detections(f));
+  for (const Found& f : found) out.append(detections(f, in_query_order));
   return out;
 }
 

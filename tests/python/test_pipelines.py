@@ -45,7 +45,9 @@ pytestmark = needs_image_io
 CLASSIFY_TOLERANCE = 1e-6
 DETECT_TOLERANCE = 5e-6
 
-DETR_FIXTURES = ["r18_hf", "r50_hf_small"]
+# DETR with transformers' ResNet backbone; RT-DETR and RT-DETRv2 (sigmoid
+# scores, the best queries x labels kept), whose logits move by up to 6e-6.
+DETR_FIXTURES = ["detr/r18_hf", "detr/r50_hf_small", "rtdetr/r18vd_narrow", "rtdetr/v2_r18vd_discrete_narrow"]
 ORIENTATIONS = [3, 6, 8]  # 180 degrees, 90 clockwise, 90 counter-clockwise
 
 
@@ -130,9 +132,9 @@ def detr_models(tmp_path_factory):
     made = {}
     for name in DETR_FIXTURES:
         made[name] = folder / name
-        made[name].mkdir()
+        made[name].mkdir(parents=True)
         for file in ("config.json", "model.safetensors", "preprocessor_config.json"):
-            shutil.copy(FIXTURES / "detr" / name / file, made[name])
+            shutil.copy(FIXTURES / name / file, made[name])
     return made
 
 
@@ -206,7 +208,7 @@ def test_exif_orientation_of_pil_images(vit_models, detr_models, images):
     """A PIL image with an EXIF orientation is turned upright, as the file it
     was opened from is, and as the pipeline's load_image does."""
     classifier = visionrt.Classifier(vit_models["vit"], device="cpu")
-    detector = visionrt.Detector(detr_models["r18_hf"], device="cpu")
+    detector = visionrt.Detector(detr_models["detr/r18_hf"], device="cpu")
     for orientation in ORIENTATIONS:
         pil, path = images[f"exif_{orientation}_pil"], images[f"exif_{orientation}_path"]
         assert pil.size == (72, 40)  # stored sideways or upside down
@@ -216,7 +218,7 @@ def test_exif_orientation_of_pil_images(vit_models, detr_models, images):
 
 def test_arguments_as_the_pipeline(vit_models, detr_models, images):
     classifier = visionrt.Classifier(vit_models["vit"], device="cpu")
-    detector = visionrt.Detector(detr_models["r18_hf"], device="cpu")
+    detector = visionrt.Detector(detr_models["detr/r18_hf"], device="cpu")
     image = images["png_0"]
     # top_k is the pipeline's name; topk stays as an alias.
     assert classifier.classify(image, topk=3) == classifier.classify(image, top_k=3) == classifier.classify(image, 3)

@@ -34,7 +34,7 @@ threads overlapped with the previous batch's forward pass, next to the
 forward pass alone (the first --batch size is used).
 
 options:
-  --model DIR             a ViTForImageClassification or DetrForObjectDetection folder  [required]
+  --model DIR             a ViT, DETR or RT-DETR(v2) Hugging Face folder  [required]
   --batch N[,N...]        images per forward pass, one measurement per size
                           (default 1)
   --size HxW              input size (default: the ViT's image_size; 800x1066 for DETR)

@@ -1,4 +1,4 @@
-// visionrt eval: COCO box metrics and DETR's set-prediction loss of a model
+// visionrt eval: COCO box metrics, and DETR's set-prediction loss, of a model
 // on a COCO-format annotated image set.
 #include <algorithm>
 #include <cstdio>
@@ -30,13 +30,14 @@ using visionrt::eval::CocoImage;
 constexpr const char* kUsage =
     R"(usage: visionrt eval --model DIR --annotations FILE --images DIR [OPTIONS]
 
-Runs a DETR model on every image of a COCO-format annotation file and prints
-the COCO box metrics (AP at IoU .50:.05:.95, AP50, AP75, by object size, and
-recall; computed as pycocotools computes them) and DETR's set-prediction loss
-(the loss transformers' DetrForObjectDetection returns for these labels,
-weights from the model's config.json), averaged over the images. For a model
-trained with auxiliary_loss, transformers' total loss also adds the
-intermediate decoder layers' losses; the loss here is the final layer's.
+Runs a detection model (DETR, RT-DETR, RT-DETRv2) on every image of a
+COCO-format annotation file and prints the COCO box metrics (AP at IoU
+.50:.05:.95, AP50, AP75, by object size, and recall; computed as pycocotools
+computes them) and, for DETR, its set-prediction loss (the loss transformers'
+DetrForObjectDetection returns for these labels, weights from the model's
+config.json), averaged over the images. For a model trained with
+auxiliary_loss, transformers' total loss also adds the intermediate decoder
+layers' losses; the loss here is the final layer's.
 
 Category ids must be the model's class ids (the keys of config.json's
 id2label): DETR's COCO checkpoints use COCO's category ids as class ids, so a
@@ -137,6 +138,9 @@ visionrt::eval::DetrTargets targets_of(const CocoDataset& dataset,
 struct Totals {
   std::vector<CocoDetection> detections;
   double loss = 0, loss_ce = 0, loss_bbox = 0, loss_giou = 0;
+  // DETR's loss scores a softmax with "no object": the real-time DETRs
+  // (sigmoid scores, trained with a varifocal loss) get none.
+  bool has_loss = true;
   size_t images = 0;
 };
 
@@ -180,6 +184,11 @@ void evaluate_group(const visionrt::Detector& detector, const std::vector<Prepar
       const double x0 = d.box.x0, y0 = d.box.y0, x1 = d.box.x1, y1 = d.box.y1;
       totals.detections.push_back({p.image->id, d.id, d.score, {x0, y0, x1 - x0, y1 - y0}});
     }
+    ++totals.images;
+    if (outputs.sigmoid_scores) {
+      totals.has_loss = false;
+      continue;
+    }
     // Each image's loss as a batch of one, so the mean over images does not
     // depend on how they were grouped.
     const visionrt::eval::DetrLossValues loss = visionrt::eval::detr_loss(
@@ -189,7 +198,6 @@ void evaluate_group(const visionrt::Detector& detector, const std::vector<Prepar
     totals.loss_ce += loss.loss_ce;
     totals.loss_bbox += loss.loss_bbox;
     totals.loss_giou += loss.loss_giou;
-    ++totals.images;
   }
 }
 
@@ -267,7 +275,9 @@ void print_results(const visionrt::eval::CocoMetrics& m, const Totals& totals, s
     nlohmann::ordered_json out = {
         {"images", totals.images}, {"objects", objects}, {"detections", totals.detections.size()}};
     for (const auto& [name, value] : metrics) out["metrics"][name] = value;
-    for (const auto& [name, value] : losses) out["loss"][name] = value;
+    if (!totals.has_loss) out["loss"] = nullptr;
+    for (const auto& [name, value] : losses)
+      if (totals.has_loss) out["loss"][name] = value;
     std::printf("%s\n", out.dump().c_str());
     return;
   }
@@ -283,6 +293,10 @@ void print_results(const visionrt::eval::CocoMetrics& m, const Totals& totals, s
       std::printf("  %-20s %8s   (no objects of this size)\n", labels[k], "n/a");
     else
       std::printf("  %-20s %8.4f\n", labels[k], metrics[k].second);
+  }
+  if (!totals.has_loss) {
+    std::printf("\nset-prediction loss: DETR's only (this model scores classes by sigmoids)\n");
+    return;
   }
   std::printf("\nset-prediction loss (mean over images)\n");
   for (const auto& [name, value] : losses) std::printf("  %-20s %8.4f\n", name, value);

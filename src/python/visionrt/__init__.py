@@ -286,7 +286,8 @@ class Classifier(_Model):
 
 
 class Detector(_Model):
-    """A DetrForObjectDetection checkpoint folder; device, precision and
+    """A DetrForObjectDetection, RTDetrForObjectDetection or
+    RTDetrV2ForObjectDetection checkpoint folder; device, precision and
     threads as for Classifier."""
 
     __slots__ = ("_model",)
@@ -312,9 +313,10 @@ class Detector(_Model):
         (default 0.5, as transformers' pipeline), highest score first, as
         [{"score": float, "label": str, "box": {"xmin": int, "ymin": int,
         "xmax": int, "ymax": int}}, ...]; for a list or tuple of images, one
-        such list per image. Prepared and post-processed as
-        DetrImageProcessor does (no NMS); an image's detections do not
-        depend on the other images given with it."""
+        such list per image. Prepared and post-processed as the model's
+        image processor does (DetrImageProcessor, RTDetrImageProcessor; no
+        NMS); an image's detections do not depend on the other images given
+        with it."""
         return _run(self._model.detect, images, _threshold(threshold))
 
     def forward(
@@ -322,13 +324,13 @@ class Detector(_Model):
         pixel_values: "numpy.typing.NDArray[numpy.float32]",
         pixel_mask: Optional["numpy.typing.ArrayLike"] = None,
     ) -> Tuple["numpy.typing.NDArray[numpy.float32]", "numpy.typing.NDArray[numpy.float32]"]:
-        """DETR's raw outputs for a prepared batch: logits (n, queries,
-        labels + 1, "no object" last) and boxes (n, queries, 4: cx, cy, w, h
-        in [0, 1]). pixel_values: a C-contiguous float32 array (n, 3, height,
+        """The raw outputs for a prepared batch: logits (n, queries,
+        labels + 1 for DETR, "no object" last; labels for RT-DETR, each a
+        sigmoid's logit) and boxes (n, queries, 4: cx, cy, w, h in [0, 1]). pixel_values: a C-contiguous float32 array (n, 3, height,
         width), read in place and held read-only for the call as
         Classifier.logits says; pixel_mask: (n, height, width), 1 for image
         and 0 for padding, any numeric type (DetrImageProcessor's is int64),
-        or None for no padding."""
+        or None for no padding (RT-DETR reads none)."""
         with _read_only(pixel_values, pixel_mask):
             if pixel_mask is not None:
                 pixel_mask = numpy.ascontiguousarray(pixel_mask, dtype=numpy.float32)

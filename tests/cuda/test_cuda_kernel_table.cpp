@@ -21,7 +21,7 @@
 #include "backends/cuda/cuda_context.hpp"
 #include "core/error.hpp"
 #include "io/model_folder.hpp"
-#include "models/detr.hpp"
+#include "models/detection.hpp"
 #include "models/vit.hpp"
 #include "runtime/executor.hpp"
 
@@ -53,28 +53,33 @@ class KernelTableBackend final : public Backend {
 
 struct ModelDir {
   fs::path path;
-  bool detr;
+  bool detector;
 };
 
 // Every folder with a config.json under the fixtures and the demo models.
 std::vector<ModelDir> model_dirs() {
   std::vector<ModelDir> dirs;
-  for (const fs::path& root : {kRoot / "tests/fixtures/vit", kRoot / "tests/fixtures/detr", kRoot / "models/demo"})
+  for (const fs::path& root : {kRoot / "tests/fixtures/vit", kRoot / "tests/fixtures/detr",
+                               kRoot / "tests/fixtures/rtdetr", kRoot / "models/demo"})
     for (const auto& e : fs::directory_iterator(root)) {
       if (!fs::exists(e.path() / "config.json")) continue;
       std::ifstream in(e.path() / "config.json");
       const std::string type = nlohmann::json::parse(in).value("model_type", "");
-      dirs.push_back({e.path(), type == "detr"});
+      dirs.push_back({e.path(), type == "detr" || type == "rt_detr" || type == "rt_detr_v2"});
     }
   std::sort(dirs.begin(), dirs.end(), [](const ModelDir& a, const ModelDir& b) { return a.path < b.path; });
   return dirs;
 }
 
 // The graph the library asks about when it loads the model (classifier.cpp,
-// detector.cpp): one image at the checkpoint's size, or DETR's sample side.
+// detector.cpp): one image at the checkpoint's size, DETR's at a small one,
+// the real-time DETRs' at their processor's fixed size.
 graph::Graph sample_graph(const ModelDir& m) {
   const io::ModelFolder folder = io::ModelFolder::open(m.path.string());
-  if (m.detr) return models::DetrModel::load(folder).build(1, 64, 96);
+  if (m.detector) {
+    const models::DetectionModel d = models::load_detection_model(folder, m.path.string());
+    return d.takes_pixel_mask ? d.build(1, 64, 96) : d.build(1, folder.preprocess.height, folder.preprocess.width);
+  }
   const models::VitModel vit = models::VitModel::load(folder);
   return vit.build(1, vit.config().image_height, vit.config().image_width, false);
 }

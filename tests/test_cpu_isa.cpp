@@ -210,7 +210,8 @@ TEST(CpuIsaTest, DeformableAttentionOnEveryPathMatchesReference) {
   ThreadPool pool(2);
   int compared = 0;
   for (const int head_dim : {5, 16, 33})
-    for (const bool discrete : {false, true}) {
+    for (const bool discrete : {false, true})
+      for (const bool from_boxes : {false, true}) {  // RT-DETR's form: offsets around boxes, weight logits
       reference::DeformShape s;
       s.batch = 2;
       s.queries = 3;
@@ -234,6 +235,9 @@ TEST(CpuIsaTest, DeformableAttentionOnEveryPathMatchesReference) {
       node.attrs.dim = int(D);
       node.attrs.levels = 3;
       node.attrs.discrete = discrete;
+      node.attrs.offset_scale = 0.5f;
+      std::vector<float> boxes(size_t(s.batch * s.queries * 4));
+      for (float& x : boxes) x = 0.05f + 0.9f * unit(rng);
       for (int l = 0; l < 3; ++l) {
         node.attrs.level_h[l] = int(s.level_h[l]);
         node.attrs.level_w[l] = int(s.level_w[l]);
@@ -248,11 +252,17 @@ TEST(CpuIsaTest, DeformableAttentionOnEveryPathMatchesReference) {
       a.in[1] = &tl;
       a.in[2] = &tw;
       a.num_inputs = 3;
+      const Tensor tb = Tensor::view(DType::f32, {s.batch, s.queries, 4}, boxes.data());
+      if (from_boxes) {
+        a.in[3] = &tb;
+        a.num_inputs = 4;
+      }
       a.out = Tensor::view(DType::f32, {s.batch, s.queries, D}, out.data());
       a.pool = &pool;
-      const std::vector<double> want = reference::ms_deform_attn(s, std::vector<double>(v.begin(), v.end()),
-                                                                 std::vector<double>(loc.begin(), loc.end()),
-                                                                 std::vector<double>(w.begin(), w.end()));
+      const std::vector<double> dv(v.begin(), v.end()), dl(loc.begin(), loc.end()), dw(w.begin(), w.end());
+      const std::vector<double> want =
+          from_boxes ? reference::ms_deform_attn_from_boxes(s, 0.5, dv, dl, dw, std::vector<double>(boxes.begin(), boxes.end()))
+                     : reference::ms_deform_attn(s, dv, dl, dw);
       double scale = 1;
       for (double x : want) scale = std::max(scale, std::abs(x));
       for (Isa isa : {Isa::portable, Isa::avx2, Isa::avx512}) {
@@ -262,13 +272,14 @@ TEST(CpuIsaTest, DeformableAttentionOnEveryPathMatchesReference) {
         double err = 0;
         for (size_t i = 0; i < out.size(); ++i)
           err = std::max(err, std::isfinite(out[i]) ? std::abs(out[i] - want[i]) : HUGE_VAL);
-        EXPECT_LE(err / scale, 1e-5) << isa_name(isa) << " head_dim " << head_dim << (discrete ? " discrete" : "");
-        std::printf("ms_deform_attn %s head_dim %d %s: max abs error %.3g at scale %.3g\n", isa_name(isa), head_dim,
-                    discrete ? "discrete" : "bilinear", err, scale);
+        EXPECT_LE(err / scale, 1e-5) << isa_name(isa) << " head_dim " << head_dim << (discrete ? " discrete" : "")
+                                     << (from_boxes ? " from boxes" : "");
+        std::printf("ms_deform_attn %s head_dim %d %s%s: max abs error %.3g at scale %.3g\n", isa_name(isa), head_dim,
+                    discrete ? "discrete" : "bilinear", from_boxes ? " from boxes" : "", err, scale);
         ++compared;
       }
     }
-  EXPECT_GE(compared, 6);
+  EXPECT_GE(compared, 12);
 }
 
 TEST(CpuIsaTest, EveryActivationPathMatchesFloat64) {

@@ -3,19 +3,23 @@
 
 Makes a randomly initialised model with a published checkpoint's exact
 shapes (ViT-B/16 224 as google/vit-base-patch16-224, DETR-R50 as
-facebook/detr-resnet-50), saves it with save_pretrained, and times in one
-run: `visionrt bench`, PyTorch eager (torch.inference_mode) and ONNX Runtime
-(the model exported with torch.onnx, full graph optimisation), each with the
-same thread count, on the same random pixels. Prints one row per engine with
-its median latency, images/s and ratio to visionrt, and the fp32 matrix
+facebook/detr-resnet-50, RT-DETR-R50vd as PekingU/rtdetr_r50vd), saves it
+with save_pretrained, and times in one run: `visionrt bench` (fp32, and bf16
+where the CPU has AVX-512 BF16 or AMX), PyTorch eager (torch.inference_mode),
+ONNX Runtime (the model exported with torch.onnx, full graph optimisation)
+and, with --openvino, OpenVINO (ov.convert_model on the transformers model,
+INFERENCE_PRECISION_HINT f32 and bf16), each with the same thread count, on
+the same random pixels. Prints the CPU, one row per engine with its median
+latency, images/s, GFLOP/s and ratio to visionrt, and the fp32 matrix
 product rate PyTorch reaches on this machine (the floor to compare with).
 
     python3 tools/bench/peers.py --model vit-b16 [--batch 1] [--threads 2] [--iterations 10]
     python3 tools/bench/peers.py --model detr-r50 --size 800x1066
+    python3 tools/bench/peers.py --model rtdetr-r50vd --openvino     # 640x640
     python3 tools/bench/peers.py --model DIR      # an existing Hugging Face folder
 
-Needs torch, transformers, onnx, onnxscript, onnxruntime (and timm for
-DETR); not needed to build, run or test visionrt.
+Needs torch, transformers, onnx, onnxscript, onnxruntime (timm for DETR,
+openvino for --openvino); not needed to build, run or test visionrt.
 """
 import argparse
 import json
@@ -38,8 +42,11 @@ def make_model(name, out_dir):
     elif name == "detr-r50":
         model = tf.DetrForObjectDetection(tf.DetrConfig(num_labels=91, use_pretrained_backbone=False))
         processor = tf.DetrImageProcessor()
+    elif name == "rtdetr-r50vd":  # RTDetrConfig's defaults are PekingU/rtdetr_r50vd's architecture
+        model = tf.RTDetrForObjectDetection(tf.RTDetrConfig(num_labels=80))
+        processor = tf.RTDetrImageProcessor()
     else:
-        raise SystemExit(f"unknown model {name}: vit-b16, detr-r50 or a folder")
+        raise SystemExit(f"unknown model {name}: vit-b16, detr-r50, rtdetr-r50vd or a folder")
     model.eval()
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
@@ -47,10 +54,38 @@ def make_model(name, out_dir):
 
 
 def load_model(folder):
+    """The model, and its kind: "detr" (pixels and mask), "rt_detr" (pixels, 640x640) or "vit"."""
     import transformers as tf
     config = tf.AutoConfig.from_pretrained(folder)
-    cls = tf.DetrForObjectDetection if config.model_type == "detr" else tf.ViTForImageClassification
-    return cls.from_pretrained(folder).eval(), config.model_type == "detr"
+    classes = {"detr": tf.DetrForObjectDetection, "rt_detr": tf.RTDetrForObjectDetection,
+               "rt_detr_v2": tf.RTDetrV2ForObjectDetection}
+    kind = config.model_type if config.model_type in classes else "vit"
+    return classes.get(kind, tf.ViTForImageClassification).from_pretrained(folder).eval(), kind
+
+
+class TensorOutputs(torch.nn.Module):
+    """The model with its output object flattened to tensors, for tracing converters."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, *inputs):
+        out = self.model(*inputs)
+        return (out.logits, out.pred_boxes) if hasattr(out, "pred_boxes") else out.logits
+
+
+def cpu_description():
+    name = "unknown CPU"
+    flags = set()
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name") and name == "unknown CPU":
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+    isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8") if f in flags]
+    return name, isa
 
 
 def median_ms(fn, warmup, iterations):
@@ -80,17 +115,21 @@ def main():
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--device", default="cpu", choices=["cpu"])
     p.add_argument("--visionrt", default="build/visionrt", help="the visionrt tool")
+    p.add_argument("--openvino", action="store_true", help="also OpenVINO, f32 and bf16")
     p.add_argument("--json", action="store_true", help="one JSON object instead of the table")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
     work = tempfile.mkdtemp(prefix="visionrt-peers-")
     folder = args.model if os.path.isdir(args.model) else make_model(args.model, os.path.join(work, "model"))
-    model, is_detr = load_model(folder)
+    model, kind = load_model(folder)
+    is_detr = kind == "detr"
     if args.size:
         h, w = (int(v) for v in args.size.split("x"))
     elif is_detr:
         h, w = 800, 1066
+    elif kind.startswith("rt_detr"):
+        h, w = 640, 640
     else:
         h = w = model.config.image_size
     g = torch.Generator().manual_seed(2024)
@@ -98,13 +137,21 @@ def main():
     mask = torch.ones(args.batch, h, w, dtype=torch.long)
     inputs = (pixels, mask) if is_detr else (pixels,)
 
+    cpu, isa = cpu_description()
+    bf16 = "avx512_bf16" in isa or "amx_bf16" in isa
     rows = []
-    bench = subprocess.run(
-        [args.visionrt, "bench", "--model", folder, "--batch", str(args.batch), "--size", f"{h}x{w}",
-         "--threads", str(args.threads), "--iterations", str(args.iterations), "--warmup", str(args.warmup),
-         "--device", "cpu", "--json"], capture_output=True, text=True, check=True)
-    v = json.loads(bench.stdout)
+
+    def visionrt_bench(precision):
+        bench = subprocess.run(
+            [args.visionrt, "bench", "--model", folder, "--batch", str(args.batch), "--size", f"{h}x{w}",
+             "--threads", str(args.threads), "--iterations", str(args.iterations), "--warmup", str(args.warmup),
+             "--device", "cpu", "--precision", precision, "--json"], capture_output=True, text=True, check=True)
+        return json.loads(bench.stdout)
+
+    v = visionrt_bench("fp32")
     rows.append(("visionrt", v["latency_ms"]["p50"]))
+    if bf16:
+        rows.append(("visionrt bf16", visionrt_bench("bf16")["latency_ms"]["p50"]))
 
     with torch.inference_mode():
         rows.append(("PyTorch eager", median_ms(lambda: model(*inputs), args.warmup, args.iterations)))
@@ -121,9 +168,21 @@ def main():
     feeds = {n: t.numpy() for n, t in zip(names, inputs)}
     rows.append(("ONNX Runtime", median_ms(lambda: session.run(None, feeds), args.warmup, args.iterations)))
 
+    if args.openvino:
+        import openvino as ov
+        core = ov.Core()
+        converted = ov.convert_model(TensorOutputs(model), example_input=inputs)
+        for hint in ["f32"] + (["bf16"] if bf16 else []):
+            compiled = core.compile_model(converted, "CPU", {"INFERENCE_NUM_THREADS": args.threads,
+                                                            "INFERENCE_PRECISION_HINT": hint,
+                                                            "PERFORMANCE_HINT": "LATENCY"})
+            request = compiled.create_infer_request()
+            ov_feeds = [t.numpy() for t in inputs]
+            rows.append((f"OpenVINO {hint}", median_ms(lambda: request.infer(ov_feeds), args.warmup, args.iterations)))
+
     floor = matmul_gflops(args.threads)
     gflop = v["gflop_per_pass"]
-    result = {"model": args.model, "batch": args.batch, "size": [h, w], "threads": args.threads,
+    result = {"model": args.model, "cpu": cpu, "isa": isa, "batch": args.batch, "size": [h, w], "threads": args.threads,
               "gflop_per_pass": gflop, "torch_matmul_gflops_2048": floor,
               "peak_resident_mb_visionrt": v["peak_resident_mb"],
               "engines": [{"name": n, "median_ms": ms, "images_per_s": args.batch * 1000 / ms,
@@ -132,7 +191,8 @@ def main():
     if args.json:
         print(json.dumps(result))
         return
-    print(f"{args.model}: batch {args.batch}, {h}x{w}, {args.threads} threads, fp32, "
+    print(f"{cpu} ({', '.join(isa)})")
+    print(f"{args.model}: batch {args.batch}, {h}x{w}, {args.threads} threads, "
           f"{gflop:.1f} GFLOP per pass; PyTorch fp32 matmul 2048^3 here: {floor:.0f} GFLOP/s")
     print(f"{'engine':<16}{'median ms':>11}{'images/s':>10}{'GFLOP/s':>9}{'vs visionrt':>13}")
     for e in result["engines"]:

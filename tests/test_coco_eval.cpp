@@ -379,6 +379,29 @@ TEST_F(EvalCli, MatchesTransformersAndPycocotools) {
               worst_metric, worst_loss);
 }
 
+// The RT-DETR demo through `visionrt eval`: the COCO metrics its training
+// script measured with transformers and pycocotools on the same held-out
+// images (eval_metrics.json), and no DETR set loss (it scores sigmoids).
+// Float32 summation order moves scores by ~1e-6 against gaps far wider
+// here, so the metrics agree to 1e-6.
+TEST_F(EvalCli, RtDetrDemoGivesItsPycocotoolsMetrics) {
+  ScratchDir scratch;
+  const fs::path root(VISIONRT_SOURCE_DIR);
+  const fs::path demo = root / "models/demo/rtdetr-shapes", images = root / "tests/fixtures/shapes-eval";
+  const CliRun run = run_eval_cli({"--model", demo.string(), "--annotations", (images / "annotations.json").string(),
+                                   "--images", images.string(), "--json", "--threads", "2"},
+                                  scratch.path());
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.err, "");
+  const json result = json::parse(run.out);
+  const json expected = read_json(demo / "eval_metrics.json").at("saved_checkpoint");
+  for (const char* key : {"AP", "AP50", "AP75"})
+    EXPECT_NEAR(result.at("metrics").at(key).get<double>(), expected.at(key).get<double>(), 1e-6) << key;
+  EXPECT_TRUE(result.at("loss").is_null());
+  std::printf("visionrt eval, RT-DETR demo: AP %.4f, AP50 %.4f, AP75 %.4f\n", result["metrics"]["AP"].get<double>(),
+              result["metrics"]["AP50"].get<double>(), result["metrics"]["AP75"].get<double>());
+}
+
 TEST_F(EvalCli, PrintsATable) {
   ScratchDir scratch;
   const CliRun run = run_eval_cli(

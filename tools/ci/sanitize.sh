@@ -89,7 +89,7 @@ run_asan() {
 # shared executors and weights, and whole models on two threads; not the
 # full-size reference models where they have been made (minutes under TSan,
 # for the same code as the committed small ones).
-tsan_tests='^(ConcurrencyTest|BackendOpsTest|CpuIsaTest|PreparedWeightsTest|ExecutorCacheTest|VitReferenceTest|DetrReferenceTest)\.'
+tsan_tests='^(ConcurrencyTest|BackendOpsTest|CpuIsaTest|PreparedWeightsTest|ExecutorCacheTest|VitReferenceTest|DetrReferenceTest|RtDetrReferenceTest)\.'
 
 run_tsan() {
   local start=$SECONDS ok=1 llvm=/usr/lib/llvm-14/lib  # libomp-dev's

@@ -1,17 +1,17 @@
 #!/usr/bin/env python3
 """visionrt on the GPU next to PyTorch on the same model, batch and precision.
 
-Makes a randomly initialised ViT-B/16 224 or DETR-R50 with the published
-checkpoints' exact shapes (google/vit-base-patch16-224,
-facebook/detr-resnet-50), or takes a Hugging Face folder, and times in one
+Makes a randomly initialised ViT-B/16 224, DETR-R50 or RT-DETR-R50vd with
+the published checkpoints' exact shapes (google/vit-base-patch16-224,
+facebook/detr-resnet-50, PekingU/rtdetr_r50vd), or takes a Hugging Face folder, and times in one
 run, per precision and batch size: `visionrt bench --device cuda` (CUDA
 graphs on), transformers eager and (unless --no-compile) transformers under
 torch.compile. fp32 runs with TF32 off on both sides. Times are medians of
 CUDA-synchronised passes after warm-up, on random pixels (DETR: 800x1333, no
-padding); the last column is PyTorch's time over visionrt's (above 1:
+padding; RT-DETR: 640x640); the last column is PyTorch's time over visionrt's (above 1:
 visionrt faster).
 
-    python3 tools/bench/peers_gpu.py [--model vit-b16|detr-r50|DIR] [--precisions fp32,fp16]
+    python3 tools/bench/peers_gpu.py [--model vit-b16|detr-r50|rtdetr-r50vd|DIR] [--precisions fp32,fp16]
                                [--batches 1,64,256] [--size HxW] [--no-compile]
 
 Needs torch with CUDA and transformers; not needed to build, run or test visionrt.
@@ -36,8 +36,10 @@ def make_model(name, out_dir):
     elif name == "detr-r50":
         model = tf.DetrForObjectDetection(tf.DetrConfig(num_labels=91, use_pretrained_backbone=False))
         processor = tf.DetrImageProcessor()
+    elif name == "rtdetr-r50vd":  # RTDetrConfig's defaults are rtdetr_r50vd's architecture
+        model, processor = tf.RTDetrForObjectDetection(tf.RTDetrConfig(num_labels=80)), tf.RTDetrImageProcessor()
     else:
-        raise SystemExit(f"unknown model {name}: vit-b16, detr-r50 or a folder")
+        raise SystemExit(f"unknown model {name}: vit-b16, detr-r50, rtdetr-r50vd or a folder")
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
     return out_dir
@@ -67,8 +69,9 @@ def visionrt_ms(tool, folder, precision, batch, size, iterations, warmup):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="vit-b16", help="vit-b16, detr-r50 or a model folder")
-    p.add_argument("--size", default=None, help="HxW (default: the ViT's image size; 800x1333 for DETR)")
+    p.add_argument("--model", default="vit-b16", help="vit-b16, detr-r50, rtdetr-r50vd or a model folder")
+    p.add_argument("--size", default=None, help="HxW (default: the ViT's image size; 800x1333 for DETR, 640x640 "
+                   "for RT-DETR)")
     p.add_argument("--precisions", default="fp32,fp16")
     p.add_argument("--batches", default="1,64,256")
     p.add_argument("--iterations", type=int, default=20)
@@ -84,13 +87,17 @@ def main():
 
     folder = args.model if os.path.isdir(args.model) else make_model(args.model, os.path.join(tempfile.mkdtemp(), "model"))
     config = tf.AutoConfig.from_pretrained(folder)
-    is_detr = config.model_type == "detr"
-    cls = tf.DetrForObjectDetection if is_detr else tf.ViTForImageClassification
-    base = cls.from_pretrained(folder).eval()
+    classes = {"detr": tf.DetrForObjectDetection, "rt_detr": tf.RTDetrForObjectDetection,
+               "rt_detr_v2": tf.RTDetrV2ForObjectDetection}
+    base = classes.get(config.model_type, tf.ViTForImageClassification).from_pretrained(folder).eval()
     if args.size:
         size = tuple(int(v) for v in args.size.split("x"))
+    elif config.model_type == "detr":
+        size = (800, 1333)
+    elif config.model_type in classes:
+        size = (640, 640)
     else:
-        size = (800, 1333) if is_detr else (config.image_size, config.image_size)
+        size = (config.image_size, config.image_size)
     print(f"{torch.cuda.get_device_name()}; {config.model_type} {folder}, {size[0]}x{size[1]}")
     header = f"{'precision':<10}{'batch':>6}{'engine':>16}{'median ms':>11}{'images/s':>11}{'torch/visionrt':>16}"
     print(header)

@@ -365,20 +365,45 @@ TEST(AttentionKernelParams, AcceptsValidParameters) {
   EXPECT_TRUE(can_implement(valid_params(), &why)) << why;
 }
 
-TEST(AttentionKernelParams, AcceptsEveryMultipleOfEightUpTo128) {
+TEST(AttentionKernelParams, AcceptsEveryHeadDimUpToTheMaximum) {
   for (const DType dtype : {DType::f32, DType::f16, DType::bf16})
-    for (int head_dim = 1; head_dim <= 256; ++head_dim) {
+    for (int head_dim = 0; head_dim <= 300; ++head_dim) {
       AttentionParams p = valid_params();
       p.dtype = dtype;
       p.heads = 1;
       p.head_dim = head_dim;
-      // Packed rows of one head: 16-byte multiples when head_dim is a multiple of 8.
-      p.q_row_stride = p.k_row_stride = p.v_row_stride = p.out_row_stride = 128;
-      const bool held = head_dim % 8 == 0 && head_dim <= kMaxHeadDim;
+      p.q_row_stride = p.k_row_stride = p.v_row_stride = p.out_row_stride = 300;
+      // Multiples of 8 up to 128 with 16-byte rows run tiled, the rest generic.
+      const bool held = head_dim >= 1 && head_dim <= kMaxHeadDim;
       std::string why;
       EXPECT_EQ(can_implement(p, &why), held)
           << dtype_name(dtype) << " head_dim " << head_dim << ": " << why;
     }
+}
+
+// Rows that are not 16-byte aligned (the generic kernel reads element by
+// element): odd strides and offsets, pointers aligned only to their elements.
+TEST(AttentionKernelParams, AcceptsRowsThatAreNotSixteenByteAligned) {
+  struct Edit {
+    const char* name;
+    void (*edit)(AttentionParams&);
+  };
+  const Edit edits[] = {
+      {"q stride", [](AttentionParams& p) { p.q_row_stride = 3 * 128 + 4; }},
+      {"k offset",
+       [](AttentionParams& p) {
+         p.k_col_offset = 4;
+         p.k_row_stride = 3 * 128;
+       }},
+      {"out pointer", [](AttentionParams& p) { p.out = static_cast<char*>(p.out) + 2; }},
+      {"head_dim 12", [](AttentionParams& p) { p.head_dim = 12; }},
+  };
+  for (const Edit& e : edits) {
+    AttentionParams p = valid_params();
+    e.edit(p);
+    std::string why;
+    EXPECT_TRUE(can_implement(p, &why)) << e.name << ": " << why;
+  }
 }
 
 TEST(AttentionKernelParams, RefusesWhatItCannotRun) {
@@ -387,19 +412,12 @@ TEST(AttentionKernelParams, RefusesWhatItCannotRun) {
     void (*edit)(AttentionParams&);
   };
   const Bad cases[] = {
-      {"head_dim 12", [](AttentionParams& p) { p.head_dim = 12; }},
-      {"head_dim 136", [](AttentionParams& p) { p.head_dim = 136; }},
-      {"head_dim 256", [](AttentionParams& p) { p.head_dim = 256; }},
+      {"head_dim 0", [](AttentionParams& p) { p.head_dim = 0; }},
+      {"head_dim 257", [](AttentionParams& p) { p.head_dim = 257; }},
       {"empty sequence", [](AttentionParams& p) { p.kv_len = 0; }},
       {"null", [](AttentionParams& p) { p.v = nullptr; }},
-      {"16 bytes", [](AttentionParams& p) { p.q_row_stride = 3 * 128 + 4; }},
-      {"16 bytes",
-       [](AttentionParams& p) {
-         p.k_col_offset = 4;
-         p.k_row_stride = 3 * 128;
-       }},
       {"do not fit", [](AttentionParams& p) { p.v_col_offset = 64; }},
-      {"not 16-byte aligned", [](AttentionParams& p) { p.out = static_cast<char*>(p.out) + 2; }},
+      {"2-byte elements", [](AttentionParams& p) { p.out = static_cast<char*>(p.out) + 1; }},
       {"scale", [](AttentionParams& p) { p.scale = -1.f; }},
   };
   for (const Bad& bad : cases) {

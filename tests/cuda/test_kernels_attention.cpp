@@ -1,6 +1,7 @@
 // Fused attention kernel against the double-precision reference: f32, f16 and
 // bf16, head dims 8 to 128 (each tile width, and heads narrower than their
-// tile), fused-QKV and strided separate inputs,
+// tile), head dims the generic kernel runs (3, 5, 12, 20, 136, 256, and
+// rows that are not 16-byte aligned), fused-QKV and strided separate inputs,
 // sequence tails, key-padding masks including fully padded batches and a
 // fully padded first key tile, logits near +-50, NaN and Inf in the K and V
 // rows of padded keys, an output row stride whose gap must stay untouched,
@@ -340,7 +341,33 @@ INSTANTIATE_TEST_SUITE_P(
         AttentionCase{"f32_d120_tails", f32, 1, 2, 120, 65, 33, separate, partial, 8, 0.f, plain,
                       direct},
         AttentionCase{"f16_d8_graph", f16, 2, 2, 8, 100, 150, separate, partial, 0, 0.f, plain,
-                      in_graph}),
+                      in_graph},
+        // Heads the tiled kernels do not hold, on the generic kernel: tiny
+        // heads (3, 5), d_model 96 over 8 heads (12), 20, and wider than 128.
+        // The separate layout of f32 head dim 3 also has rows that are not
+        // 16-byte aligned (strides of 22, 30 and 14 floats).
+        AttentionCase{"f32_d3_mask", f32, 2, 2, 3, 40, 70, separate, partial, 4, 0.f, plain,
+                      direct},
+        AttentionCase{"f16_d3_padded", f16, 2, 3, 3, 33, 45, separate, padded_batch, 0, 0.f, plain,
+                      direct},
+        AttentionCase{"f32_d12_fused", f32, 2, 8, 12, 65, 65, fused, no_mask, 0, 0.f, plain,
+                      direct},
+        AttentionCase{"f16_d12_fused_mask", f16, 2, 8, 12, 65, 65, fused, partial, 0, 0.f, plain,
+                      direct},
+        AttentionCase{"bf16_d12_padded", bf16, 2, 8, 12, 50, 100, separate, padded_batch, 8, 0.f,
+                      plain, direct},
+        AttentionCase{"f32_d20_tails", f32, 1, 3, 20, 65, 37, separate, partial, 4, 0.f, plain,
+                      direct},
+        AttentionCase{"f16_d20_nonfinite", f16, 2, 2, 20, 70, 150, separate, padded_first_tile, 0,
+                      0.f, nonfinite, direct},
+        AttentionCase{"bf16_d20_logits50", bf16, 1, 2, 20, 90, 90, fused, partial, 0, 4.f,
+                      large_logits, direct},
+        AttentionCase{"bf16_d5_graph", bf16, 2, 2, 5, 60, 80, separate, partial, 0, 0.f, plain,
+                      in_graph},
+        AttentionCase{"f16_d136_mask", f16, 1, 2, 136, 40, 100, separate, partial, 8, 0.f, plain,
+                      direct},
+        AttentionCase{"f32_d256_tails", f32, 1, 1, 256, 33, 70, separate, padded_first_tile, 4, 0.f,
+                      plain, direct}),
     [](const ::testing::TestParamInfo<AttentionCase>& info) {
       return std::string(info.param.name);
     });

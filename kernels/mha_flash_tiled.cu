@@ -19,6 +19,12 @@
 // holds it: columns from head_dim to HD are loaded as zeros (they add 0 to
 // every Q.K product) and never stored, so a head of 8 (small DETRs) or 48
 // needs no kernel of its own.
+//
+// Every other head_dim up to kMaxHeadDim (3, 12, 20, 200, ...) and rows that
+// are not 16-byte aligned run on a generic kernel: one warp per query row,
+// element-wise loads, fp32 throughout. The launcher picks it from the
+// parameters; the semantics (masking, zeros for fully padded rows) are the
+// same.
 #include <cmath>
 
 #include "kernels/cuda_common.cuh"
@@ -352,6 +358,85 @@ __global__ void __launch_bounds__(kF32Threads) attention_f32_kernel(const Attent
   }
 }
 
+// ---- generic kernel (any head_dim, any alignment) ----------------------------
+
+constexpr int kGenericWarps = 4;  // query rows per CTA
+constexpr int kGenericThreads = 32 * kGenericWarps;
+constexpr int kGenericDimsPerLane = kMaxHeadDim / 32;
+
+// One warp per (batch, head, query row), for heads the tiled kernels do not
+// hold (head_dim not a multiple of 8) or rows that are not 16-byte aligned.
+// Keys go 32 at a time, one per lane: each lane forms its key's logit from
+// the query row (kept in shared memory as fp32, scaled) and the key's K row
+// read element by element. After an online-softmax update of the warp's
+// running max and sum, the lanes switch to the head's channels (lane, lane +
+// 32, ...) and add p_j * V[j] for the chunk's real keys, p_j broadcast by
+// shuffle. Everything is fp32; padded keys get a -inf logit and their K and V
+// rows are never read.
+template <typename T>
+__global__ void __launch_bounds__(kGenericThreads) attention_generic_kernel(const AttentionArgs a) {
+  __shared__ float sq[kGenericWarps][kMaxHeadDim];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int h = blockIdx.y, b = blockIdx.z;
+  const int row = blockIdx.x * kGenericWarps + warp;
+  if (row >= a.q_len) return;  // whole warps only: no block-wide barrier below
+  const T* krows = static_cast<const T*>(a.k) + int64_t(b) * a.kv_len * a.k_stride + h * a.head_dim;
+  const T* vrows = static_cast<const T*>(a.v) + int64_t(b) * a.kv_len * a.v_stride + h * a.head_dim;
+  const float* mask = a.key_mask ? a.key_mask + int64_t(b) * a.kv_len : nullptr;
+  const T* qrow = static_cast<const T*>(a.q) + (int64_t(b) * a.q_len + row) * a.q_stride + h * a.head_dim;
+  float* q = sq[warp];
+  for (int d = lane; d < a.head_dim; d += 32) q[d] = to_float(qrow[d]) * a.scale_log2;
+  __syncwarp();
+
+  float o[kGenericDimsPerLane];
+#pragma unroll
+  for (int c = 0; c < kGenericDimsPerLane; ++c) o[c] = 0.f;
+  float row_max = -INFINITY, row_sum = 0.f;  // log2 domain; the sum is the warp's
+
+  for (int k0 = 0; k0 < a.kv_len; k0 += 32) {
+    const int key = k0 + lane;
+    const bool real = key < a.kv_len && (mask == nullptr || mask[key] != 0.f);
+    float s = -INFINITY;
+    if (real) {
+      const T* krow = krows + int64_t(key) * a.k_stride;
+      float acc = 0.f;
+      for (int d = 0; d < a.head_dim; ++d) acc = fmaf(q[d], to_float(krow[d]), acc);
+      s = acc;
+    }
+    const float new_max = fmaxf(row_max, warp_max(s));
+    // While every key so far is padded the max is -inf; exponentiating
+    // against 0 instead gives p = 0 and rescale 0 rather than NaN.
+    const float base = new_max == -INFINITY ? 0.f : new_max;
+    const float rescale = exp2f(row_max - base);
+    row_max = new_max;
+    const float p = exp2f(s - base);  // 0 for padded keys
+    row_sum = row_sum * rescale + warp_sum(p);
+#pragma unroll
+    for (int c = 0; c < kGenericDimsPerLane; ++c) o[c] *= rescale;
+
+    unsigned real_keys = __ballot_sync(0xffffffffu, real);
+    while (real_keys != 0u) {  // the same on every lane
+      const int j = __ffs(real_keys) - 1;
+      real_keys &= real_keys - 1u;
+      const float pj = __shfl_sync(0xffffffffu, p, j);
+      const T* vrow = vrows + int64_t(k0 + j) * a.v_stride;
+#pragma unroll
+      for (int c = 0; c < kGenericDimsPerLane; ++c) {
+        const int d = lane + 32 * c;
+        if (d < a.head_dim) o[c] = fmaf(pj, to_float(vrow[d]), o[c]);
+      }
+    }
+  }
+
+  const float inv = row_sum > 0.f ? 1.f / row_sum : 0.f;  // all keys padded: zeros
+  T* orow = static_cast<T*>(a.out) + (int64_t(b) * a.q_len + row) * a.out_stride + h * a.head_dim;
+#pragma unroll
+  for (int c = 0; c < kGenericDimsPerLane; ++c) {
+    const int d = lane + 32 * c;
+    if (d < a.head_dim) orow[d] = from_float<T>(o[c] * inv);
+  }
+}
+
 template <typename T, int HD>
 void launch_attention(const AttentionArgs& a, int batch, int heads, cudaStream_t stream) {
   if constexpr (std::is_same<T, float>::value) {
@@ -370,8 +455,8 @@ void launch_attention(const AttentionArgs& a, int batch, int heads, cudaStream_t
   }
 }
 
-// The narrowest tile width both kernels are instantiated for that holds
-// head_dim, or 0 where none does.
+// The narrowest tile width both tiled kernels are instantiated for that
+// holds head_dim, or 0 where none does.
 int tile_width(int head_dim) {
   if (head_dim < 8 || head_dim % 8 != 0) return 0;
   for (int hd : {16, 32, 64, 80, 128})
@@ -379,15 +464,39 @@ int tile_width(int head_dim) {
   return 0;
 }
 
+template <typename T>
+void launch_generic(const AttentionArgs& a, int batch, int heads, cudaStream_t stream) {
+  const dim3 grid((a.q_len + kGenericWarps - 1) / kGenericWarps, heads, batch);
+  attention_generic_kernel<T><<<grid, kGenericThreads, 0, stream>>>(a);
+}
+
+// Whether the tiled kernels run p (already accepted by can_implement): a
+// head width they are instantiated for, and every operand's rows 16-byte
+// aligned (they load whole 16-byte chunks). Anything else takes the generic
+// kernel.
+bool tiled_kernels_hold(const AttentionParams& p) {
+  if (tile_width(p.head_dim) == 0) return false;
+  const int64_t width = int64_t(p.heads) * p.head_dim;
+  const int64_t esize = int64_t(dtype_size(p.dtype));
+  auto aligned = [&](const void* base, int64_t stride, int64_t offset) {
+    if (stride == 0) stride = width;
+    return (stride * esize) % 16 == 0 && (offset * esize) % 16 == 0 &&
+           is_aligned16(static_cast<const char*>(base) + offset * esize);
+  };
+  return aligned(p.q, p.q_row_stride, p.q_col_offset) &&
+         aligned(p.k, p.k_row_stride, p.k_col_offset) &&
+         aligned(p.v, p.v_row_stride, p.v_col_offset) && aligned(p.out, p.out_row_stride, 0);
+}
+
 }  // namespace
 
-bool supports_head_dim(int head_dim) { return tile_width(head_dim) != 0; }
+bool supports_head_dim(int head_dim) { return head_dim >= 1 && head_dim <= kMaxHeadDim; }
 
 bool can_implement(const AttentionParams& p, std::string* why) {
   Requirements req{why};
   req.require(is_float(p.dtype), "not a float data type");
   req.require(supports_head_dim(p.head_dim), "head_dim ", p.head_dim,
-              " is not supported (a multiple of 8 up to ", kMaxHeadDim, ")");
+              " is not supported (1 to ", kMaxHeadDim, ")");
   req.require(p.batch >= 1 && p.batch <= 65535, "batch ", p.batch, " outside 1..65535");
   req.require(p.heads >= 1 && p.heads <= 65535, "heads ", p.heads, " outside 1..65535");
   req.require(p.q_len >= 1 && p.kv_len >= 1, "empty sequence: q_len ", p.q_len, ", kv_len ",
@@ -412,11 +521,10 @@ bool can_implement(const AttentionParams& p, std::string* why) {
     const int64_t stride = op.stride == 0 ? width : op.stride;
     req.require(op.offset >= 0 && op.offset + width <= stride, op.name, " heads (columns ",
                 op.offset, "..", op.offset + width, ") do not fit a row stride of ", stride);
-    req.require((stride * esize) % 16 == 0 && (op.offset * esize) % 16 == 0, op.name,
-                " row stride ", stride, " and column offset ", op.offset,
-                " must be multiples of 16 bytes");
-    req.require(is_aligned16(static_cast<const char*>(op.base) + op.offset * esize), op.name,
-                " data is not 16-byte aligned");
+    // Rows that are not 16-byte aligned run on the generic kernel, which
+    // reads element by element: only the elements themselves must be aligned.
+    req.require(is_aligned(op.base, uintptr_t(esize)), op.name, " data is not aligned to its ",
+                esize, "-byte elements");
   }
   return req.ok;
 }
@@ -442,8 +550,10 @@ void mha_flash_tiled(const AttentionParams& p) {
   a.scale_log2 = scale * kLog2e;
 
   const cudaStream_t stream = as_stream(p.stream);
+  const bool tiled = tiled_kernels_hold(p);
   dispatch_dtype(p.dtype, [&](auto tag) {
     using T = decltype(tag);
+    if (!tiled) return launch_generic<T>(a, p.batch, p.heads, stream);
     switch (tile_width(p.head_dim)) {
       case 16:
         return launch_attention<T, 16>(a, p.batch, p.heads, stream);

@@ -16,13 +16,17 @@
 
 namespace visionrt::kernels {
 
-// The widest head the kernels hold (their registers and shared memory).
-constexpr int kMaxHeadDim = 128;
+// The widest head the kernels hold. The tiled kernels (tensor cores for
+// f16/bf16) take multiples of 8 up to 128 with 16-byte aligned rows; every
+// other head_dim from 1 up to this, and any other alignment, runs on a
+// generic kernel with the same semantics (its registers and shared memory
+// set the limit).
+constexpr int kMaxHeadDim = 256;
 
 struct AttentionParams {
   DType dtype = DType::f16;  // of Q, K, V and the output
   int batch = 0, heads = 0;
-  int head_dim = 0;  // any multiple of 8 up to kMaxHeadDim
+  int head_dim = 0;  // 1 to kMaxHeadDim
   int q_len = 0, kv_len = 0;
 
   const void* q = nullptr;
@@ -49,8 +53,10 @@ struct AttentionParams {
 bool supports_head_dim(int head_dim);
 
 // Whether the kernel handles these parameters; if not, *why says what fails.
-// The tensor-core path needs 16-byte aligned rows: every row stride, column
-// offset and base pointer a multiple of 16 bytes.
+// Base pointers must be aligned to the element size. The tiled kernels run
+// when head_dim is a multiple of 8 up to 128 and every row stride, column
+// offset and base pointer is a multiple of 16 bytes; anything else takes the
+// slower generic kernel.
 bool can_implement(const AttentionParams& p, std::string* why);
 
 // Enqueues the attention on p.stream. Throws visionrt::Error: unsupported when

@@ -174,8 +174,8 @@ TEST(CudaKernelTable, AcceptsTheRealTimeDetrOps) {
 }
 
 // A node a launcher cannot run is refused when the graph is planned, with
-// the launcher's own reason: attention over heads 12 wide (the kernel holds
-// multiples of 8), a LayerNorm with eps 0, deformable attention from boxes
+// the launcher's own reason: attention over heads 300 wide (the kernel holds
+// up to 256), a LayerNorm with eps 0, deformable attention from boxes
 // with a NaN offset scale, sine-cosine positions at temperature 0.
 TEST(CudaKernelTable, RefusesAtPlanTimeWhatALauncherCannotRun) {
   KernelTableBackend backend(precision_policy(Precision::fp16, Device::cuda));
@@ -188,14 +188,14 @@ TEST(CudaKernelTable, RefusesAtPlanTimeWhatALauncherCannotRun) {
       {"attention",
        [] {
          graph::Graph g;
-         const int x = g.add_input("x", {1, 5, 36});
+         const int x = g.add_input("x", {1, 5, 600});
          graph::Attrs a;
-         a.heads = 3;
-         a.dim = 36;
+         a.heads = 2;
+         a.dim = 600;
          g.mark_output(g.add(graph::Op::attention, {x, x, x}, a));
          return g;
        },
-       "head_dim 12"},
+       "head_dim 300"},
       {"layer_norm",
        [] {
          graph::Graph g;

@@ -1,6 +1,7 @@
 // Fused attention kernel against the double-precision reference: f32, f16 and
 // bf16, head dims 8 to 128 (each tile width, and heads narrower than their
-// tile), fused-QKV and strided separate inputs,
+// tile), head dims the generic kernel runs (3, 5, 12, 20, 136, 256, and
+// rows that are not 16-byte aligned), fused-QKV and strided separate inputs,
 // sequence tails, key-padding masks including fully padded batches and a
 // fully padded first key tile, logits near +-50, NaN and Inf in the K and V
 // rows of padded keys, an output row stride whose gap must stay untouched,
@@ -340,7 +341,33 @@ INSTANTIATE_TEST_SUITE_P(
         AttentionCase{"f32_d120_tails", f32, 1, 2, 120, 65, 33, separate, partial, 8, 0.f, plain,
                       direct},
         AttentionCase{"f16_d8_graph", f16, 2, 2, 8, 100, 150, separate, partial, 0, 0.f, plain,
-                      in_graph}),
+                      in_graph},
+        // Heads the tiled kernels do not hold, on the generic kernel: tiny
+        // heads (3, 5), d_model 96 over 8 heads (12), 20, and wider than 128.
+        // The separate layout of f32 head dim 3 also has rows that are not
+        // 16-byte aligned (strides of 22, 30 and 14 floats).
+        AttentionCase{"f32_d3_mask", f32, 2, 2, 3, 40, 70, separate, partial, 4, 0.f, plain,
+                      direct},
+        AttentionCase{"f16_d3_padded", f16, 2, 3, 3, 33, 45, separate, padded_batch, 0, 0.f, plain,
+                      direct},
+        AttentionCase{"f32_d12_fused", f32, 2, 8, 12, 65, 65, fused, no_mask, 0, 0.f, plain,
+                      direct},
+        AttentionCase{"f16_d12_fused_mask", f16, 2, 8, 12, 65, 65, fused, partial, 0, 0.f, plain,
+                      direct},
+        AttentionCase{"bf16_d12_padded", bf16, 2, 8, 12, 50, 100, separate, padded_batch, 8, 0.f,
+                      plain, direct},
+        AttentionCase{"f32_d20_tails", f32, 1, 3, 20, 65, 37, separate, partial, 4, 0.f, plain,
+                      direct},
+        AttentionCase{"f16_d20_nonfinite", f16, 2, 2, 20, 70, 150, separate, padded_first_tile, 0,
+                      0.f, nonfinite, direct},
+        AttentionCase{"bf16_d20_logits50", bf16, 1, 2, 20, 90, 90, fused, partial, 0, 4.f,
+                      large_logits, direct},
+        AttentionCase{"bf16_d5_graph", bf16, 2, 2, 5, 60, 80, separate, partial, 0, 0.f, plain,
+                      in_graph},
+        AttentionCase{"f16_d136_mask", f16, 1, 2, 136, 40, 100, separate, partial, 8, 0.f, plain,
+                      direct},
+        AttentionCase{"f32_d256_tails", f32, 1, 1, 256, 33, 70, separate, padded_first_tile, 4, 0.f,
+                      plain, direct}),
     [](const ::testing::TestParamInfo<AttentionCase>& info) {
       return std::string(info.param.name);
     });
@@ -365,20 +392,45 @@ TEST(AttentionKernelParams, AcceptsValidParameters) {
   EXPECT_TRUE(can_implement(valid_params(), &why)) << why;
 }
 
-TEST(AttentionKernelParams, AcceptsEveryMultipleOfEightUpTo128) {
+TEST(AttentionKernelParams, AcceptsEveryHeadDimUpToTheMaximum) {
   for (const DType dtype : {DType::f32, DType::f16, DType::bf16})
-    for (int head_dim = 1; head_dim <= 256; ++head_dim) {
+    for (int head_dim = 0; head_dim <= 300; ++head_dim) {
       AttentionParams p = valid_params();
       p.dtype = dtype;
       p.heads = 1;
       p.head_dim = head_dim;
-      // Packed rows of one head: 16-byte multiples when head_dim is a multiple of 8.
-      p.q_row_stride = p.k_row_stride = p.v_row_stride = p.out_row_stride = 128;
-      const bool held = head_dim % 8 == 0 && head_dim <= kMaxHeadDim;
+      p.q_row_stride = p.k_row_stride = p.v_row_stride = p.out_row_stride = 300;
+      // Multiples of 8 up to 128 with 16-byte rows run tiled, the rest generic.
+      const bool held = head_dim >= 1 && head_dim <= kMaxHeadDim;
       std::string why;
       EXPECT_EQ(can_implement(p, &why), held)
           << dtype_name(dtype) << " head_dim " << head_dim << ": " << why;
     }
+}
+
+// Rows that are not 16-byte aligned (the generic kernel reads element by
+// element): odd strides and offsets, pointers aligned only to their elements.
+TEST(AttentionKernelParams, AcceptsRowsThatAreNotSixteenByteAligned) {
+  struct Edit {
+    const char* name;
+    void (*edit)(AttentionParams&);
+  };
+  const Edit edits[] = {
+      {"q stride", [](AttentionParams& p) { p.q_row_stride = 3 * 128 + 4; }},
+      {"k offset",
+       [](AttentionParams& p) {
+         p.k_col_offset = 4;
+         p.k_row_stride = 3 * 128;
+       }},
+      {"out pointer", [](AttentionParams& p) { p.out = static_cast<char*>(p.out) + 2; }},
+      {"head_dim 12", [](AttentionParams& p) { p.head_dim = 12; }},
+  };
+  for (const Edit& e : edits) {
+    AttentionParams p = valid_params();
+    e.edit(p);
+    std::string why;
+    EXPECT_TRUE(can_implement(p, &why)) << e.name << ": " << why;
+  }
 }
 
 TEST(AttentionKernelParams, RefusesWhatItCannotRun) {
@@ -387,19 +439,12 @@ TEST(AttentionKernelParams, RefusesWhatItCannotRun) {
     void (*edit)(AttentionParams&);
   };
   const Bad cases[] = {
-      {"head_dim 12", [](AttentionParams& p) { p.head_dim = 12; }},
-      {"head_dim 136", [](AttentionParams& p) { p.head_dim = 136; }},
-      {"head_dim 256", [](AttentionParams& p) { p.head_dim = 256; }},
+      {"head_dim 0", [](AttentionParams& p) { p.head_dim = 0; }},
+      {"head_dim 257", [](AttentionParams& p) { p.head_dim = 257; }},
       {"empty sequence", [](AttentionParams& p) { p.kv_len = 0; }},
       {"null", [](AttentionParams& p) { p.v = nullptr; }},
-      {"16 bytes", [](AttentionParams& p) { p.q_row_stride = 3 * 128 + 4; }},
-      {"16 bytes",
-       [](AttentionParams& p) {
-         p.k_col_offset = 4;
-         p.k_row_stride = 3 * 128;
-       }},
       {"do not fit", [](AttentionParams& p) { p.v_col_offset = 64; }},
-      {"not 16-byte aligned", [](AttentionParams& p) { p.out = static_cast<char*>(p.out) + 2; }},
+      {"2-byte elements", [](AttentionParams& p) { p.out = static_cast<char*>(p.out) + 1; }},
       {"scale", [](AttentionParams& p) { p.scale = -1.f; }},
   };
   for (const Bad& bad : cases) {

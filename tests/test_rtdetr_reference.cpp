@@ -18,6 +18,7 @@
 #include "models/rt_detr.hpp"
 #include "rtdetr_matching.hpp"
 #include "runtime/executor.hpp"
+#include "scratch_dir.hpp"
 #include "visionrt/visionrt.hpp"
 
 namespace fs = std::filesystem;
@@ -159,6 +160,44 @@ TEST(RtDetrReferenceTest, DetectorMatchesPostProcessing) {
                 << ", boxes within " << box_err << " px\n";
       EXPECT_LE(score_err, kMaxError / 4);
       EXPECT_LE(box_err, kMaxError * std::max(img.width, img.height));
+    }
+  }
+}
+
+// A config key set to what visionrt does not implement, or to nonsense, is
+// refused when the model loads, with the key's name in the one message.
+TEST(RtDetrReferenceTest, ConfigsItCannotHonourAreRefusedByName) {
+  struct Case {
+    const char* fixture;
+    const char* key;
+    nlohmann::json value;
+  };
+  const Case cases[] = {
+      {"v2_r18vd_discrete_narrow", "decoder_method", "nearest"},
+      {"v2_r18vd_discrete_narrow", "decoder_n_levels", 4},
+      {"r18vd_narrow", "activation_function", "mish"},
+      {"r18vd_narrow", "use_timm_backbone", true},
+      {"r18vd_narrow", "num_feature_levels", 9},
+      {"r18vd_narrow", "feat_strides", nlohmann::json::array({8, 16})},
+      {"r18vd_narrow", "decoder_in_channels", nlohmann::json::array({16, 16, 16})},
+      {"r18vd_narrow", "hidden_expansion", "wide"},
+      {"r18vd_narrow", "positional_encoding_temperature", -1},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.key);
+    ScratchDir scratch;
+    const fs::path from = kFixtures / c.fixture;
+    for (const char* file : {"model.safetensors", "preprocessor_config.json"})
+      fs::copy_file(from / file, scratch.path() / file);
+    std::ifstream in(from / "config.json");
+    nlohmann::json config = nlohmann::json::parse(in);
+    config[c.key] = c.value;
+    std::ofstream(scratch.path() / "config.json") << config.dump();
+    try {
+      Detector::load(scratch.path().string(), {Device::cpu});
+      ADD_FAILURE() << "loaded with " << c.key << " = " << c.value.dump();
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(c.key), std::string::npos) << e.what();
     }
   }
 }

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <sstream>
+#include <utility>
 
 #include "core/error.hpp"
 #include "core/json_text.hpp"
@@ -81,6 +82,23 @@ double config_number_in(const json& object, const char* key, double fallback, do
     fail(StatusCode::corrupt_file, "config.json: key '", key, "' must be a number above ", lo, " and at most ", hi,
          ", got ", value->dump());
   return value->get<double>();
+}
+
+json with_d_model_aliases(const json& config) {
+  if (!config.is_object()) return config;
+  json c = config;
+  for (const auto& [alias, key] : {std::pair<const char*, const char*>{"hidden_size", "d_model"},
+                                   {"num_attention_heads", "encoder_attention_heads"}}) {
+    const auto it = config.find(alias);
+    if (it == config.end()) continue;
+    const auto named = config.find(key);
+    if (named != config.end() && *named != *it)
+      fail(StatusCode::corrupt_file, "config.json: '", alias, "' (", io::describe_json(*it), ") and '", key, "' (",
+           io::describe_json(*named), ") name the same setting with different values");
+    c[key] = *it;
+    c.erase(alias);
+  }
+  return c;
 }
 
 void refuse_unimplemented_keys(const json& object, const std::string& where, const std::vector<ConfigKey>& keys) {

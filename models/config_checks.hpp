@@ -31,6 +31,12 @@ double config_positive_double(const nlohmann::json& object, const char* key, dou
 // throws corrupt_file otherwise.
 double config_number_in(const nlohmann::json& object, const char* key, double fallback, double lo, double hi);
 
+// config.json with transformers' attribute_map of the DETR family applied:
+// `hidden_size` read as d_model and `num_attention_heads` as
+// encoder_attention_heads. Both names with different values are ambiguous
+// and throw corrupt_file.
+nlohmann::json with_d_model_aliases(const nlohmann::json& config);
+
 // Checks num_labels (when given) against io::kMaxLabels before io::config_labels
 // sizes anything from it, then returns the labels.
 std::vector<std::string> checked_labels(const nlohmann::json& config);

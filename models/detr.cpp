@@ -35,7 +35,7 @@ const std::vector<ConfigKey>& detr_config_keys() {
       {"giou_cost", U::honoured}, {"eos_coefficient", U::honoured}, {"bbox_loss_coefficient", U::honoured},
       {"giou_loss_coefficient", U::honoured},
       // DetrConfig's attribute_map: other names of d_model and
-      // encoder_attention_heads, read as them (with_aliases below).
+      // encoder_attention_heads, read as them (with_d_model_aliases).
       {"hidden_size", U::honoured}, {"num_attention_heads", U::honoured},
       // The backbone (resnet.cpp): which one, its input planes, a dilated
       // last stage, timm's arguments, and its own config.
@@ -60,32 +60,8 @@ const std::vector<ConfigKey>& detr_config_keys() {
   return keys;
 }
 
-namespace {
-
-// transformers reads `hidden_size` as d_model and `num_attention_heads` as
-// encoder_attention_heads (DetrConfig.attribute_map); a config giving both
-// names with different values is ambiguous and refused.
-nlohmann::json with_aliases(const nlohmann::json& config) {
-  if (!config.is_object()) return config;
-  nlohmann::json c = config;
-  for (const auto& [alias, key] : {std::pair<const char*, const char*>{"hidden_size", "d_model"},
-                                   {"num_attention_heads", "encoder_attention_heads"}}) {
-    const auto it = config.find(alias);
-    if (it == config.end()) continue;
-    const auto named = config.find(key);
-    if (named != config.end() && *named != *it)
-      fail(StatusCode::corrupt_file, "config.json: '", alias, "' (", io::describe_json(*it), ") and '", key, "' (",
-           io::describe_json(*named), ") name the same setting with different values");
-    c[key] = *it;
-    c.erase(alias);
-  }
-  return c;
-}
-
-}  // namespace
-
 DetrConfig DetrConfig::from_json(const nlohmann::json& config) {
-  const nlohmann::json c = with_aliases(config);
+  const nlohmann::json c = with_d_model_aliases(config);
   refuse_unimplemented_keys(c, "", detr_config_keys());
   DetrConfig cfg;
   // Every number is range-checked before anything is sized from it.

@@ -30,24 +30,6 @@ std::vector<int> level_list(const nlohmann::json& c, const char* key, const std:
   return config_ints_in(c, "", key, fallback, count, lo, hi);
 }
 
-// transformers reads `hidden_size` as d_model and `num_attention_heads` as
-// encoder_attention_heads; both names with different values are refused.
-nlohmann::json with_aliases(const nlohmann::json& config) {
-  nlohmann::json c = config;
-  for (const auto& [alias, key] : {std::pair<const char*, const char*>{"hidden_size", "d_model"},
-                                   {"num_attention_heads", "encoder_attention_heads"}}) {
-    const auto it = config.find(alias);
-    if (it == config.end()) continue;
-    const auto named = config.find(key);
-    if (named != config.end() && *named != *it)
-      fail(StatusCode::corrupt_file, "config.json: '", alias, "' (", io::describe_json(*it), ") and '", key, "' (",
-           io::describe_json(*named), ") name the same setting with different values");
-    c[key] = *it;
-    c.erase(alias);
-  }
-  return c;
-}
-
 }  // namespace
 
 const std::vector<ConfigKey>& rt_detr_config_keys(int version) {
@@ -99,7 +81,7 @@ const std::vector<ConfigKey>& rt_detr_config_keys(int version) {
 }
 
 RtDetrConfig RtDetrConfig::from_json(const nlohmann::json& config, int version) {
-  const nlohmann::json c = with_aliases(config);
+  const nlohmann::json c = with_d_model_aliases(config);
   refuse_unimplemented_keys(c, "", rt_detr_config_keys(version));
   RtDetrConfig cfg;
   cfg.version = version;

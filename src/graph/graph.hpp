@@ -5,6 +5,7 @@
 // Weights are ids into the model's WeightTable: a graph never holds a copy.
 #pragma once
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -61,6 +62,24 @@ enum class Op : uint8_t {
   gather_top_k,
   inverse_sigmoid,  // x -> log(x / (1 - x)), x clamped to [0, 1], each side at least 1e-5
   unflatten_spatial,  // [N, out_h*out_w, C] -> [N, out_h, out_w, C]: tokens back as a map
+  // x [N,H,W,C] -> [N, H + pad + pad_end, W + pad + pad_end, C], zeros
+  // around: torch's F.pad before a convolution or pool that pads unevenly.
+  pad_spatial,
+  // x -> x * scale + shift, then clamped to [lo, hi] (NaN stays NaN):
+  // HGNetV2's learnable affine block and D-FINE's clamps.
+  affine,
+  mul,            // a * b, same shapes
+  slice_last,     // x [..., C] -> x[..., offset : offset + width]
+  // D-FINE's fine-grained distribution refinement: corners [B,Q,4*(bins+1)]
+  // (logits of each box side's distribution), boxes [B,Q,4] (cx, cy, w, h)
+  // -> [B,Q,4]: each side's softmax integrated against the weighting
+  // function W(up, reg_scale) gives its distance, and the distances move
+  // the box's edges as distance2bbox does.
+  fdr_boxes,
+  // corners [B,Q,4*(bins+1)] -> [B,Q,4*(count+1)]: per side, the `count`
+  // greatest probabilities of its softmax, greatest first, then their
+  // mean (D-FINE's localization quality statistics).
+  lqe_stat,
   count_,
 };
 
@@ -91,6 +110,15 @@ struct Attrs {
   bool discrete = false;
   float offset_scale = 0.5f;
   int axis = 0;  // concat
+  int groups = 1;    // conv2d: input and output channels in `groups` independent parts
+  int pad_end = 0;   // pad_spatial: cells added after (bottom, right); `pad` before
+  float scale = 1.f, shift = 0.f;  // affine
+  float lo = -std::numeric_limits<float>::infinity(), hi = std::numeric_limits<float>::infinity();  // affine
+  int offset = 0, width = 0;  // slice_last
+  // fdr_boxes, lqe_stat: bins per side minus one (D-FINE's max_num_bins);
+  // fdr_boxes: the weighting function's up and reg_scale.
+  int bins = 0;
+  float up = 0.5f, reg_scale = 4.f;
   // linear, conv2d: what follows the product (a residual, when fused, is
   // the fourth input); activation: epilogue.act alone.
   Epilogue epilogue;

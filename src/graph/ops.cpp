@@ -1,6 +1,8 @@
 // The op table: each op's shape and dtype rules.
 #include "graph/ops.hpp"
 
+#include <cmath>
+
 #include "core/error.hpp"
 
 namespace visionrt::graph {
@@ -82,8 +84,9 @@ Shape infer_flatten_spatial(const std::vector<const Shape*>& in, const Attrs&) {
 
 Shape infer_conv2d(const std::vector<const Shape*>& in, const Attrs& a) {
   const Shape &x = *in[0], &w = *in[1], &b = *in[2];
-  if (x.size() != 4 || w.size() != 4 || w[3] != x[3] || b != Shape{w[0]})
-    bad_shapes("conv2d", in, "expected [N,H,W,Ci], [Co,kh,kw,Ci], [Co]");
+  if (a.groups < 1) bad_shapes("conv2d", in, "groups must be positive");
+  if (x.size() != 4 || w.size() != 4 || w[3] * a.groups != x[3] || w[0] % a.groups || b != Shape{w[0]})
+    bad_shapes("conv2d", in, "expected [N,H,W,Ci], [Co,kh,kw,Ci/groups], [Co], Co a multiple of groups");
   if (a.stride <= 0 || a.dilation <= 0 || a.pad < 0) bad_shapes("conv2d", in, "bad stride, dilation or padding");
   const int64_t ho = conv_out_size(x[1], w[1], a), wo = conv_out_size(x[2], w[2], a);
   if (ho <= 0 || wo <= 0) bad_shapes("conv2d", in, "input smaller than the kernel");
@@ -222,6 +225,52 @@ Shape infer_unflatten_spatial(const std::vector<const Shape*>& in, const Attrs& 
   return {x[0], a.out_h, a.out_w, x[2]};
 }
 
+Shape infer_pad_spatial(const std::vector<const Shape*>& in, const Attrs& a) {
+  const Shape& x = *in[0];
+  if (x.size() != 4 || a.pad < 0 || a.pad_end < 0 || a.pad > 64 || a.pad_end > 64)
+    bad_shapes("pad_spatial", in, "expected [N,H,W,C] and 0 to 64 cells each side");
+  return {x[0], x[1] + a.pad + a.pad_end, x[2] + a.pad + a.pad_end, x[3]};
+}
+
+Shape infer_affine(const std::vector<const Shape*>& in, const Attrs& a) {
+  // Also false for NaN bounds.
+  if (!(a.lo <= a.hi)) bad_shapes("affine", in, "lo must not exceed hi");
+  return *in[0];
+}
+
+Shape infer_slice_last(const std::vector<const Shape*>& in, const Attrs& a) {
+  const Shape& x = *in[0];
+  if (x.empty() || a.offset < 0 || a.width <= 0 || a.offset + int64_t(a.width) > x.back())
+    bad_shapes("slice_last", in, "offset and width must lie inside the last dim");
+  Shape out = x;
+  out.back() = a.width;
+  return out;
+}
+
+// D-FINE's corner logits: [B, Q, 4 * (bins + 1)], bins even (the weighting
+// function has bins / 2 - 1 steps each side of its centre).
+void check_corners(const char* op, const std::vector<const Shape*>& in, const Attrs& a) {
+  const Shape& c = *in[0];
+  if (a.bins < 2 || a.bins % 2 || a.bins > 1024) bad_shapes(op, in, "bins must be even, 2 to 1024");
+  if (c.size() != 3 || c[2] != 4 * (int64_t(a.bins) + 1)) bad_shapes(op, in, "corners must be [B, Q, 4 * (bins + 1)]");
+}
+
+Shape infer_fdr_boxes(const std::vector<const Shape*>& in, const Attrs& a) {
+  check_corners("fdr_boxes", in, a);
+  const Shape &c = *in[0], &boxes = *in[1];
+  if (boxes != Shape{c[0], c[1], 4}) bad_shapes("fdr_boxes", in, "boxes must be [B, Q, 4]");
+  if (!(a.reg_scale != 0.f) || !std::isfinite(a.reg_scale) || !std::isfinite(a.up))
+    bad_shapes("fdr_boxes", in, "reg_scale must be finite and non-zero, up finite");
+  return boxes;
+}
+
+Shape infer_lqe_stat(const std::vector<const Shape*>& in, const Attrs& a) {
+  check_corners("lqe_stat", in, a);
+  const Shape& c = *in[0];
+  if (a.count < 1 || a.count > a.bins + 1) bad_shapes("lqe_stat", in, "count must be from 1 to bins + 1");
+  return {c[0], c[1], 4 * (int64_t(a.count) + 1)};
+}
+
 Shape infer_one(const std::vector<const Shape*>& in, const Attrs&) { return *in[0]; }
 
 // Flops rules: 2 per multiply-add, over each output element's reduction.
@@ -281,6 +330,12 @@ const OpDef kOps[] = {
     {"gather_top_k", 2, 2, infer_gather_top_k, 0, OD::like_input, true, nullptr, false},
     {"inverse_sigmoid", 1, 1, infer_one, 0, OD::like_input, true, nullptr, false},
     {"unflatten_spatial", 1, 1, infer_unflatten_spatial, 0, OD::like_input, true, nullptr, false},
+    {"pad_spatial", 1, 1, infer_pad_spatial, 0, OD::like_input, true, nullptr, false},
+    {"affine", 1, 1, infer_affine, 0, OD::like_input, true, nullptr, false},
+    {"mul", 2, 2, infer_same, 0, OD::like_input, true, nullptr, false},
+    {"slice_last", 1, 1, infer_slice_last, 0, OD::like_input, true, nullptr, false},
+    {"fdr_boxes", 2, 2, infer_fdr_boxes, 0, OD::like_input, true, nullptr, false},
+    {"lqe_stat", 1, 1, infer_lqe_stat, 0, OD::like_input, true, nullptr, false},
 };
 static_assert(sizeof(kOps) / sizeof(kOps[0]) == static_cast<size_t>(Op::count_), "one entry per op");
 

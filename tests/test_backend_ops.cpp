@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <random>
 #include <tuple>
 
@@ -229,6 +230,40 @@ std::vector<Case> all_cases() {
            {false, true, true}, nullptr, 2};  // the output, and on the GPU an unfused epilogue's input
     if (res) {
       c.inputs.push_back(random_tensor({N, g.out_h(), g.out_w(), Co}));
+      c.is_weight.push_back(false);
+    }
+    c.reference = [a, g](const std::vector<Values>& in) {
+      return reference::epilogue(reference::conv2d(g, in[0], in[1], nullptr), g.co, in[2], a.epilogue.act, a.epilogue.order,
+                                 in.size() > 3 ? in[3] : Values{});
+    };
+    cases.push_back(c);
+  }
+  // Depthwise (groups == Ci == Co, HGNetV2's): stride 2 on odd sizes, 1x1
+  // maps, channels off the vector widths (vector tails) and on them, both
+  // epilogue orders.
+  for (auto [N, H, W, C, k, stride, dil, act, res, order] :
+       {std::tuple{2, 9, 11, 19, 3, 2, 1, Activation::relu, false, ResidualOrder::residual_then_act},
+        {1, 8, 7, 32, 5, 1, 1, Activation::none, true, ResidualOrder::residual_then_act},
+        {2, 1, 1, 24, 3, 1, 1, Activation::relu, true, ResidualOrder::act_then_residual},
+        {1, 7, 5, 16, 5, 2, 1, Activation::relu, true, ResidualOrder::residual_then_act},
+        {1, 6, 9, 13, 3, 1, 2, Activation::none, false, ResidualOrder::act_then_residual},
+        {1, 2, 3, 40, 5, 2, 1, Activation::relu, true, ResidualOrder::act_then_residual}}) {
+    Attrs a;
+    a.groups = C;
+    a.stride = stride;
+    a.pad = dil * (k - 1) / 2;
+    a.dilation = dil;
+    a.epilogue.act = act;
+    a.epilogue.order = order;
+    reference::ConvGeometry g{N, H, W, C, C, k, k, stride, a.pad, dil};
+    g.groups = C;
+    Case c{"conv2d_depthwise_" + std::to_string(H) + "x" + std::to_string(W) + "x" + std::to_string(C) + "_k" +
+               std::to_string(k) + "_s" + std::to_string(stride) + "_d" + std::to_string(dil) + (res ? "_res" : "") +
+               "_act" + std::to_string(int(act)) + "_order" + std::to_string(int(order)),
+           Op::conv2d, a, {random_tensor({N, H, W, C}), random_tensor({C, k, k, 1}), random_tensor({C})},
+           {false, true, true}, nullptr, 1};
+    if (res) {
+      c.inputs.push_back(random_tensor({N, g.out_h(), g.out_w(), C}));
       c.is_weight.push_back(false);
     }
     c.reference = [a, g](const std::vector<Values>& in) {
@@ -492,6 +527,45 @@ std::vector<Case> all_cases() {
     c.reference = [](const std::vector<Values>& in) { return reference::inverse_sigmoid(in[0]); };
     cases.push_back(c);
   }
+  // HGNetV2's stem pad (0 before, 1 after), both sides, before only; a 1x1
+  // map; channels off and on the vector widths.
+  for (auto [N, H, W, C, before, after] :
+       {std::tuple{2, 5, 7, 3, 0, 1}, {1, 1, 1, 20, 1, 1}, {2, 4, 3, 16, 2, 0}, {1, 6, 5, 32, 0, 1}}) {
+    Attrs a;
+    a.pad = before;
+    a.pad_end = after;
+    Case c{"pad_spatial_" + std::to_string(H) + "x" + std::to_string(W) + "x" + std::to_string(C) + "_" +
+               std::to_string(before) + "_" + std::to_string(after),
+           Op::pad_spatial, a, {random_tensor({N, H, W, C})}, {false}, nullptr, 0};
+    c.reference = [N = N, H = H, W = W, C = C, a](const std::vector<Values>& in) {
+      return reference::pad_spatial(N, H, W, C, a.pad, a.pad_end, in[0]);
+    };
+    cases.push_back(c);
+  }
+  // Unbounded (HGNetV2's learnable affine), both bounds finite, one; counts
+  // off the vector widths; NaN and infinities, which the clamps keep or bound.
+  const float inf = std::numeric_limits<float>::infinity();
+  for (auto [scale, shift, lo, hi, count, special] :
+       {std::tuple{1.7f, -0.3f, -inf, inf, 1001, false}, {0.5f, 0.1f, -0.4f, 0.6f, 64, false},
+        {-1.25f, 0.2f, -inf, 0.5f, 37, false}, {0.9f, 0.05f, -0.5f, 0.5f, 48, true},
+        {2.f, 0.f, -inf, inf, 33, true}}) {
+    Attrs a;
+    a.scale = scale;
+    a.shift = shift;
+    a.lo = lo;
+    a.hi = hi;
+    Tensor x = random_tensor({count}, -2.f, 2.f);
+    if (special) {
+      x.f32()[0] = std::numeric_limits<float>::quiet_NaN();
+      x.f32()[5] = inf;
+      x.f32()[count - 1] = -inf;
+    }
+    Case c{"affine_" + std::to_string(count) + (std::isinf(lo) ? "" : "_lo") + (std::isinf(hi) ? "" : "_hi") +
+               (special ? "_nonfinite" : ""),
+           Op::affine, a, {x}, {false}, nullptr, 1};
+    c.reference = [a](const std::vector<Values>& in) { return reference::affine(a.scale, a.shift, a.lo, a.hi, in[0]); };
+    cases.push_back(c);
+  }
   return cases;
 }
 
@@ -589,8 +663,15 @@ void check_every_op(const Config& cfg) {
     const Values got = run_case(cfg, c, inputs);
     ASSERT_EQ(want.size(), got.size());
     double scale = 1.0, err = 0.0;
-    for (double w : want) scale = std::max(scale, std::abs(w));
+    for (double w : want)
+      if (std::isfinite(w)) scale = std::max(scale, std::abs(w));
     for (size_t i = 0; i < got.size(); ++i) {
+      // NaN or an infinity where a case feeds them: the same back.
+      if (!std::isfinite(want[i])) {
+        EXPECT_TRUE(std::isnan(want[i]) ? std::isnan(got[i]) : got[i] == want[i])
+            << "element " << i << ": " << got[i] << " for " << want[i];
+        continue;
+      }
       ASSERT_TRUE(std::isfinite(got[i])) << "element " << i;
       err = std::max(err, std::abs(got[i] - want[i]));
     }
@@ -647,6 +728,51 @@ TEST(BackendOpsTest, CudaBf16MatchesReference) {
   const std::string why = no_cuda_reason();
   if (!why.empty()) GTEST_SKIP() << "no CUDA device: " << why;
   check_every_op(cuda_config("cuda_bf16", Precision::bf16));
+}
+
+// Grouped convolutions that are not depthwise (1 < groups < Ci) have no CPU
+// kernel: refused when the graph is planned, saying what runs, in fp32 and
+// with BF16 products alike; none of the dense kernels takes them.
+TEST(BackendOpsTest, CpuRefusesGroupedConvByName) {
+  graph::Graph g;
+  Attrs a;
+  a.groups = 2;
+  a.pad = 1;
+  const int w = g.add_weight("w", random_tensor({8, 3, 3, 4})), b = g.add_weight("b", random_tensor({8}));
+  g.mark_output(g.add(Op::conv2d, {g.add_input("x", {1, 6, 6, 8}), w, b}, a));
+  std::vector<Config> configs = {cpu_config("cpu", 1, Precision::fp32)};
+  try {
+    configs.push_back(cpu_config("cpu_bf16_products", 1, Precision::bf16));
+  } catch (const Error&) {
+  }
+  for (const Config& cfg : configs) {
+    const std::string missing = graph::missing_kernel(g, *cfg.backend);
+    EXPECT_NE(missing.find("'conv2d' kernel for this node"), std::string::npos) << cfg.name << ": " << missing;
+    EXPECT_NE(missing.find("groups 1 and depthwise (groups == Ci == Co) only"), std::string::npos)
+        << cfg.name << ": " << missing;
+  }
+}
+
+// The reference's grouped convolution is each group's dense convolution of
+// its channels, the groups' outputs side by side.
+TEST(BackendOpsTest, ReferenceGroupedConvIsConvPerGroup) {
+  const int64_t N = 2, H = 5, W = 6, Ci = 6, Co = 9, G = 3, k = 3;
+  reference::ConvGeometry g{N, H, W, Ci, Co, k, k, 2, 1, 1};
+  g.groups = G;
+  const Values x = values_of(random_tensor({N, H, W, Ci})), w = values_of(random_tensor({Co, k, k, Ci / G}));
+  const Values got = reference::conv2d(g, x, w, nullptr);
+  const int64_t pixels = N * g.out_h() * g.out_w();
+  for (int64_t grp = 0; grp < G; ++grp) {
+    reference::ConvGeometry one{N, H, W, Ci / G, Co / G, k, k, 2, 1, 1};
+    Values xg, wg;
+    for (int64_t p = 0; p < N * H * W; ++p)
+      xg.insert(xg.end(), x.begin() + p * Ci + grp * (Ci / G), x.begin() + p * Ci + (grp + 1) * (Ci / G));
+    wg.assign(w.begin() + grp * (Co / G) * k * k * (Ci / G), w.begin() + (grp + 1) * (Co / G) * k * k * (Ci / G));
+    const Values want = reference::conv2d(one, xg, wg, nullptr);
+    for (int64_t p = 0; p < pixels; ++p)
+      for (int64_t c = 0; c < Co / G; ++c)
+        ASSERT_EQ(got[size_t(p * Co + grp * (Co / G) + c)], want[size_t(p * (Co / G) + c)]) << grp << " " << p << " " << c;
+  }
 }
 
 TEST(BackendOpsTest, BlockedGemmMatchesReference) {

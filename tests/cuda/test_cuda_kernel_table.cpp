@@ -173,6 +173,36 @@ TEST(CudaKernelTable, AcceptsTheRealTimeDetrOps) {
   }
 }
 
+// D-FINE's backbone ops are planned on the GPU in each of its precisions:
+// the stem's uneven pad, a depthwise convolution with ReLU and a residual
+// (not cuDNN's: its own kernel), the affine clamp.
+TEST(CudaKernelTable, AcceptsTheHgnetOps) {
+  graph::Graph g;
+  using graph::Op;
+  graph::Attrs a;
+  const int image = g.add_input("image", {1, 8, 6, 24});
+  a.pad_end = 1;
+  const int padded = g.add(Op::pad_spatial, {image}, a);  // [1, 9, 7, 24]
+  a = {};
+  a.groups = 24;
+  a.stride = 2;
+  a.pad = 2;
+  a.epilogue.act = Activation::relu;
+  a.epilogue.order = ResidualOrder::residual_then_act;
+  const int w = g.add_weight("w", Tensor::empty(DType::f32, {24, 5, 5, 1}));
+  const int b = g.add_weight("b", Tensor::empty(DType::f32, {24}));
+  const int conv = g.add(Op::conv2d, {padded, w, b, g.add_input("residual", {1, 5, 4, 24})}, a);
+  a = {};
+  a.scale = 0.5f;
+  a.shift = 0.25f;
+  a.lo = -1.f;
+  g.mark_output(g.add(Op::affine, {conv}, a));
+  for (const Precision p : {Precision::fp32, Precision::tf32, Precision::fp16, Precision::bf16}) {
+    KernelTableBackend backend(precision_policy(p, Device::cuda));
+    EXPECT_EQ(graph::missing_kernel(g, backend), "") << precision_name(p);
+  }
+}
+
 // A node a launcher cannot run is refused when the graph is planned, with
 // the launcher's own reason: attention over heads 300 wide (the kernel holds
 // up to 256), a LayerNorm with eps 0, deformable attention from boxes
@@ -231,6 +261,18 @@ TEST(CudaKernelTable, RefusesAtPlanTimeWhatALauncherCannotRun) {
          return g;
        },
        "temperature"},
+      // Grouped, not depthwise: neither cuDNN's dense plan nor the depthwise kernel.
+      {"conv2d",
+       [] {
+         graph::Graph g;
+         graph::Attrs a;
+         a.groups = 2;
+         const int w = g.add_weight("w", Tensor::empty(DType::f32, {8, 3, 3, 4}));
+         const int b = g.add_weight("b", Tensor::empty(DType::f32, {8}));
+         g.mark_output(g.add(graph::Op::conv2d, {g.add_input("x", {1, 6, 6, 8}), w, b}, a));
+         return g;
+       },
+       "depthwise (groups == Ci == Co) only"},
   };
   for (const Case& c : cases) {
     const std::string missing = graph::missing_kernel(c.build(), backend);

@@ -322,6 +322,8 @@ std::vector<double> resample_position(int in_h, int in_w, int out_h, int out_w, 
 std::vector<double> conv2d(const ConvGeometry& s, const std::vector<double>& x,
                            const std::vector<double>& weight, std::vector<double>* abs_terms) {
   const int64_t ho = s.out_h(), wo = s.out_w();
+  // Input channels per group, and output channels per group.
+  const int64_t cig = s.ci / s.groups, cog = s.co / s.groups;
   std::vector<double> out(size_t(s.n * ho * wo * s.co), 0.0);
   if (abs_terms) abs_terms->assign(out.size(), 0.0);
   for (int64_t n = 0; n < s.n; ++n)
@@ -329,15 +331,16 @@ std::vector<double> conv2d(const ConvGeometry& s, const std::vector<double>& x,
       for (int64_t ox = 0; ox < wo; ++ox)
         for (int64_t co = 0; co < s.co; ++co) {
           double acc = 0.0, mag = 0.0;
+          const int64_t first = co / cog * cig;  // the group's first input channel
           for (int64_t ky = 0; ky < s.kh; ++ky) {
             const int64_t iy = oy * s.stride - s.pad + ky * s.dilation;
             if (iy < 0 || iy >= s.h) continue;
             for (int64_t kx = 0; kx < s.kw; ++kx) {
               const int64_t ix = ox * s.stride - s.pad + kx * s.dilation;
               if (ix < 0 || ix >= s.w) continue;
-              const double* xp = &x[size_t(((n * s.h + iy) * s.w + ix) * s.ci)];
-              const double* wp = &weight[size_t(((co * s.kh + ky) * s.kw + kx) * s.ci)];
-              for (int64_t ci = 0; ci < s.ci; ++ci) {
+              const double* xp = &x[size_t(((n * s.h + iy) * s.w + ix) * s.ci + first)];
+              const double* wp = &weight[size_t(((co * s.kh + ky) * s.kw + kx) * cig)];
+              for (int64_t ci = 0; ci < cig; ++ci) {
                 acc += xp[ci] * wp[ci];
                 mag += std::abs(xp[ci] * wp[ci]);
               }

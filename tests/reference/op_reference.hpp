@@ -116,12 +116,16 @@ std::vector<T> expand(const std::vector<T>& input, int64_t count) {
 
 // ---- CNN backbone and DETR ops -------------------------------------------------------
 
-// Convolution of NHWC x [n, h, w, ci] with the KRSC weight [co, kh, kw, ci],
-// zero padding, before the epilogue: [n, ho, wo, co]. abs_terms, when given,
-// receives per output the sum of the absolute values of its products.
+// Convolution of NHWC x [n, h, w, ci] with the KRSC weight [co, kh, kw,
+// ci / groups], zero padding, before the epilogue: [n, ho, wo, co]. With
+// groups > 1, output channel co reads the input channels of its group only,
+// group co / (co / groups) (torch's Conv2d(groups=...); depthwise when
+// groups == ci). abs_terms, when given, receives per output the sum of the
+// absolute values of its products.
 struct ConvGeometry {
   int64_t n = 0, h = 0, w = 0, ci = 0, co = 0, kh = 0, kw = 0;
   int64_t stride = 1, pad = 0, dilation = 1;
+  int64_t groups = 1;
   int64_t out_h() const { return (h + 2 * pad - dilation * (kh - 1) - 1) / stride + 1; }
   int64_t out_w() const { return (w + 2 * pad - dilation * (kw - 1) - 1) / stride + 1; }
 };
@@ -230,5 +234,15 @@ std::vector<double> gather_top_k(int64_t n, int64_t s, int64_t e, int64_t c, int
 
 // log(x / (1 - x)), x clamped to [0, 1] and each side to at least 1e-5.
 std::vector<double> inverse_sigmoid(const std::vector<double>& x);
+
+// ---- D-FINE's backbone (HGNetV2) -------------------------------------------------------
+
+// NHWC x [n, h, w, c] with `before` zero cells above and left and `after`
+// below and right: [n, h + before + after, w + before + after, c].
+std::vector<double> pad_spatial(int64_t n, int64_t h, int64_t w, int64_t c, int before, int after,
+                                const std::vector<double>& x);
+
+// x * scale + shift clamped to [lo, hi] as torch.clamp: NaN stays NaN.
+std::vector<double> affine(double scale, double shift, double lo, double hi, const std::vector<double>& x);
 
 }  // namespace visionrt::reference

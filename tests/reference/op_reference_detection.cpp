@@ -154,4 +154,25 @@ std::vector<double> inverse_sigmoid(const std::vector<double>& x) {
   return out;
 }
 
+std::vector<double> pad_spatial(int64_t n, int64_t h, int64_t w, int64_t c, int before, int after,
+                                const std::vector<double>& x) {
+  const int64_t ho = h + before + after, wo = w + before + after;
+  std::vector<double> out(size_t(n * ho * wo * c), 0.0);
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t y = 0; y < h; ++y)
+      for (int64_t xx = 0; xx < w; ++xx)
+        for (int64_t ch = 0; ch < c; ++ch)
+          out[size_t(((b * ho + y + before) * wo + xx + before) * c + ch)] = x[size_t(((b * h + y) * w + xx) * c + ch)];
+  return out;
+}
+
+std::vector<double> affine(double scale, double shift, double lo, double hi, const std::vector<double>& x) {
+  std::vector<double> out;
+  for (double v : x) {
+    const double y = v * scale + shift;
+    out.push_back(std::isnan(y) ? y : std::min(std::max(y, lo), hi));
+  }
+  return out;
+}
+
 }  // namespace visionrt::reference

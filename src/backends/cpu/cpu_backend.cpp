@@ -22,19 +22,27 @@ using graph::Op;
 // linear and conv2d: oneDNN primitives prepared per node where oneDNN is
 // built in, else the built-in GEMM. The one place that asks.
 // With BF16 operands they are oneDNN's too, or not available.
+// Every one of them is a dense convolution: a conv2d with groups != 1 gets
+// the depthwise kernel (kernel() below), and they refuse one at plan time
+// should it reach them.
 #if VISIONRT_HAVE_ONEDNN
 // Their weights (slot 1) live in the primitives' own layouts.
 constexpr Kernel kLinear{cpu::onednn_run, cpu::onednn_workspace, cpu::onednn_prepare, cpu::onednn_release, 1u << 1};
-constexpr Kernel kConv2d = kLinear;
+constexpr Kernel kConv2d{cpu::onednn_run, cpu::onednn_workspace, cpu::onednn_prepare, cpu::onednn_release, 1u << 1,
+                         cpu::dense_conv2d_can_implement};
 constexpr Kernel kProductBf16{cpu::onednn_run, cpu::onednn_workspace_bf16, cpu::onednn_prepare_bf16,
-                              cpu::onednn_release, 1u << 1};
+                              cpu::onednn_release, 1u << 1, cpu::dense_conv2d_can_implement};
 constexpr bool kHaveBf16Products = true;
 #else
 constexpr Kernel kLinear{cpu::linear};
-constexpr Kernel kConv2d{cpu::conv2d, cpu::conv2d_workspace};
+constexpr Kernel kConv2d{cpu::conv2d, cpu::conv2d_workspace, nullptr, nullptr, 0, cpu::dense_conv2d_can_implement};
 constexpr Kernel kProductBf16{};
 constexpr bool kHaveBf16Products = false;
 #endif
+// conv2d with groups != 1: depthwise only (its can_implement names the
+// rest), in fp32 also under BF16 products.
+constexpr Kernel kDepthwiseConv2d{cpu::depthwise_conv2d, cpu::depthwise_conv2d_workspace, nullptr, nullptr, 0,
+                                  cpu::depthwise_conv2d_can_implement};
 
 const KernelTable kCpuKernels({
     {Op::patch_embed, {cpu::patch_embed, cpu::patch_embed_workspace}},
@@ -65,6 +73,8 @@ const KernelTable kCpuKernels({
     {Op::gather_top_k, {cpu::gather_top_k, cpu::gather_top_k_workspace}},
     {Op::inverse_sigmoid, {cpu::inverse_sigmoid}},
     {Op::unflatten_spatial, {cpu::copy}},  // the same elements
+    {Op::pad_spatial, {cpu::pad_spatial}},
+    {Op::affine, {cpu::affine}},
 });
 
 // AVX-512 BF16 or AMX-BF16, with the operating system saving their state,
@@ -131,6 +141,7 @@ class CpuBackend final : public Backend {
     for (DType t : sig.in_dtypes)
       if (t != DType::f32) return nullptr;
     if (sig.out_dtype != DType::f32) return nullptr;
+    if (op == Op::conv2d && sig.node->attrs.groups != 1) return &kDepthwiseConv2d;
     if (precision_.products == DType::bf16 && (op == Op::linear || op == Op::conv2d)) return &kProductBf16;
     return kCpuKernels.find(op);
   }

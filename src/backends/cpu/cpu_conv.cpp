@@ -2,9 +2,13 @@
 // NHWC lets a convolution be one matrix product: every output pixel is a row
 // of kh*kw*Ci gathered inputs, and the weight is stored [Co, kh, kw, Ci] so
 // each output channel is a row too; 1x1 stride-1 convolutions need no gather.
+// Depthwise convolutions (groups == Ci == Co) are no matrix product: they
+// run directly, each output pixel a multiply-add over its taps along the
+// contiguous channels.
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <string>
 
 #include "backends/cpu/cpu_ops.hpp"
 #include "backends/cpu/gemm.hpp"
@@ -86,6 +90,67 @@ void conv2d(const KernelArgs& a) {
   const float* res = a.num_inputs > 3 ? a.in[3]->f32() : nullptr;
   a.pool->parallel_for(rows, 64, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) apply_epilogue(at.epilogue, out + r * Co, bias, res ? res + r * Co : nullptr, Co);
+  });
+}
+
+bool dense_conv2d_can_implement(const NodeSignature& sig, std::string* why) {
+  if (sig.node->op != graph::Op::conv2d || sig.node->attrs.groups == 1) return true;
+  if (why) *why = "conv2d with groups " + std::to_string(sig.node->attrs.groups) + " is no dense convolution";
+  return false;
+}
+
+bool depthwise_conv2d_can_implement(const NodeSignature& sig, std::string* why) {
+  const Shape &x = *sig.in_shapes[0], &w = *sig.in_shapes[1];
+  const int groups = sig.node->attrs.groups;
+  if (groups == x[3] && w[0] == x[3] && w[3] == 1) return true;
+  if (why)
+    *why = "conv2d with groups " + std::to_string(groups) + " of " + std::to_string(x[3]) + " input and " +
+           std::to_string(w[0]) + " output channels: the CPU runs groups 1 and depthwise (groups == Ci == Co) only";
+  return false;
+}
+
+// The weight [C, kh, kw, 1] transposed to [kh * kw, C], so that each tap's
+// weights lie along the channels as x's do.
+size_t depthwise_conv2d_workspace(const NodeSignature& sig, int) {
+  const Shape& w = *sig.in_shapes[1];
+  return static_cast<size_t>(w[0] * w[1] * w[2]) * sizeof(float);
+}
+
+void depthwise_conv2d(const KernelArgs& a) {
+  const Tensor &x = *a.in[0], &w = *a.in[1];
+  const graph::Attrs& at = a.node->attrs;
+  const int64_t N = x.dim(0), H = x.dim(1), W = x.dim(2), C = x.dim(3);
+  const int64_t kh = w.dim(1), kw = w.dim(2), taps = kh * kw;
+  const int64_t Ho = a.out.dim(1), Wo = a.out.dim(2);
+  float* wt = static_cast<float*>(a.workspace);
+  const float* wsrc = w.f32();
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t t = 0; t < taps; ++t) wt[t * C + c] = wsrc[c * taps + t];
+  const float* src = x.f32();
+  const float* bias = a.in[2]->f32();
+  const float* res = a.num_inputs > 3 ? a.in[3]->f32() : nullptr;
+  float* out = a.out.f32();
+  // One output row (n, oy) per item: its taps' rows of x stay in cache.
+  a.pool->parallel_for(N * Ho, 1, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t n = r / Ho, oy = r % Ho;
+      for (int64_t ox = 0; ox < Wo; ++ox) {
+        float* __restrict o = out + (r * Wo + ox) * C;
+        std::fill(o, o + C, 0.f);
+        for (int64_t ky = 0; ky < kh; ++ky) {
+          const int64_t iy = oy * at.stride - at.pad + ky * at.dilation;
+          if (iy < 0 || iy >= H) continue;
+          for (int64_t kx = 0; kx < kw; ++kx) {
+            const int64_t ix = ox * at.stride - at.pad + kx * at.dilation;
+            if (ix < 0 || ix >= W) continue;
+            const float* __restrict p = src + ((n * H + iy) * W + ix) * C;
+            const float* __restrict k = wt + (ky * kw + kx) * C;
+            for (int64_t c = 0; c < C; ++c) o[c] += p[c] * k[c];
+          }
+        }
+        apply_epilogue(at.epilogue, o, bias, res ? res + (r * Wo + ox) * C : nullptr, C);
+      }
+    }
   });
 }
 

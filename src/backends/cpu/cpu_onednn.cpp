@@ -96,6 +96,9 @@ Descs matmul_descs(const NodeSignature& sig, DType operands) {
 Descs conv_descs(const NodeSignature& sig, DType operands) {
   const Shape &x = *sig.in_shapes[0], &w = *sig.in_shapes[1];
   const graph::Attrs& a = sig.node->attrs;
+  // The descriptors below are a dense convolution's (no groups dimension);
+  // the backend gives grouped ones to its depthwise kernel.
+  if (a.groups != 1) fail(StatusCode::unsupported, "oneDNN's conv2d here is dense, not of ", a.groups, " groups");
   const Shape& y = sig.out_shape;
   Descs d;
   d.src_f32 = f32_desc({x[0], x[3], x[1], x[2]}, Tag::nhwc);

@@ -2,6 +2,7 @@
 // converts between F32, F16 and BF16). cpu_backend.cpp holds their table.
 #pragma once
 #include <cstddef>
+#include <string>
 
 #include "runtime/backend.hpp"
 #include "backends/cpu/isa/cpu_isa.hpp"
@@ -45,6 +46,15 @@ void anchor_boxes(const KernelArgs& a);
 void mask_invalid_anchors(const KernelArgs& a);
 void gather_top_k(const KernelArgs& a);
 void inverse_sigmoid(const KernelArgs& a);
+// cpu_hgnet.cpp: D-FINE's backbone's pad and affine.
+void pad_spatial(const KernelArgs& a);
+void affine(const KernelArgs& a);
+// cpu_conv.cpp: conv2d with groups == Ci == Co, fp32 whatever the products'
+// dtype; the dense kernels (im2col + GEMM, oneDNN) refuse groups != 1.
+void depthwise_conv2d(const KernelArgs& a);
+size_t depthwise_conv2d_workspace(const NodeSignature& sig, int threads);
+bool depthwise_conv2d_can_implement(const NodeSignature& sig, std::string* why);
+bool dense_conv2d_can_implement(const NodeSignature& sig, std::string* why);
 
 size_t patch_embed_workspace(const NodeSignature& sig, int threads);
 size_t conv2d_workspace(const NodeSignature& sig, int threads);

@@ -64,6 +64,8 @@ void check(cudaError_t status, const char* what);
 // the real-time DETRs' (cuda_rtdetr_kernels.cpp, cuda_rtdetr_kernels()).
 const Kernel* cuda_kernel(const NodeSignature& sig);
 std::vector<OpKernel> cuda_detr_kernels();
+// conv2d with groups != 1 (cuda_detr_kernels.cpp): depthwise, the rest refused.
+const Kernel& cuda_depthwise_conv2d_kernel();
 std::vector<OpKernel> cuda_rtdetr_kernels();
 
 // How a linear node's epilogue is split between cuBLASLt and the

@@ -3,7 +3,8 @@
 // folded into the weights, bias, residual and ReLU fused where cuDNN
 // allows), max-pool, the layout change of the input, the padding mask's
 // resize and the sine position encoding drawn from it, and the deformable
-// attention of the DETRs that sample their maps.
+// attention of the DETRs that sample their maps; and the depthwise
+// convolutions of D-FINE's HGNetV2 on a kernel of their own.
 #include <cuda_runtime.h>
 
 #include <memory>
@@ -11,6 +12,7 @@
 #include "backends/cuda/cuda_context.hpp"
 #include "core/error.hpp"
 #include "kernels/conv2d_cudnn.hpp"
+#include "kernels/depthwise_conv2d.hpp"
 #include "kernels/mask_resize.hpp"
 #include "kernels/max_pool.hpp"
 #include "kernels/ms_deform_attn.hpp"
@@ -200,12 +202,62 @@ kernels::MsDeformAttnParams ms_deform_attn_params(const KernelArgs& a) {
 void ms_deform_attn(const KernelArgs& a) { kernels::ms_deform_attn(ms_deform_attn_params(a)); }
 
 // The launcher's own check of the shape and epilogue (cuDNN's fusions and
-// the epilogue kernel run ReLU only), before anything is prepared.
+// the epilogue kernel run ReLU only), before anything is prepared. Its
+// graph describes a dense convolution: a grouped one goes to the depthwise
+// kernel (cuda_kernel) and is refused here should it arrive.
 bool conv2d_can_implement(const NodeSignature& sig, std::string* why) {
+  if (sig.node->attrs.groups != 1) {
+    if (why) *why = str_cat("conv2d_cudnn runs dense convolutions, not ", sig.node->attrs.groups, " groups");
+    return false;
+  }
   return kernels::can_implement(conv_shape(sig, false), why);
 }
 
+kernels::DepthwiseConv2dParams depthwise_conv2d_params(const KernelArgs& a) {
+  const graph::Attrs& at = a.node->attrs;
+  kernels::DepthwiseConv2dParams p;
+  p.dtype = a.out.dtype();
+  p.batch = a.in[0]->dim(0);
+  p.height = a.in[0]->dim(1);
+  p.width = a.in[0]->dim(2);
+  p.channels = a.in[0]->dim(3);
+  p.kernel_h = static_cast<int>(a.in[1]->dim(1));
+  p.kernel_w = static_cast<int>(a.in[1]->dim(2));
+  p.stride = at.stride;
+  p.pad = at.pad;
+  p.dilation = at.dilation;
+  p.epilogue = at.epilogue;
+  p.residual = a.num_inputs > 3 && a.in[3] ? a.in[3]->data() : nullptr;
+  p.epilogue.residual = p.residual != nullptr;
+  p.input = a.in[0]->data();
+  p.weight = a.in[1]->data();  // [C, kh, kw, 1]: the launcher's [C, kh, kw]
+  p.bias = a.in[2]->data();
+  p.output = a.out.data();
+  p.stream = a.stream;
+  return p;
+}
+
+void depthwise_conv2d(const KernelArgs& a) { kernels::depthwise_conv2d(depthwise_conv2d_params(a)); }
+
+// Depthwise only (groups == Ci == Co); other group counts are refused by name.
+bool depthwise_conv2d_can_implement(const NodeSignature& sig, std::string* why) {
+  const Shape &x = *sig.in_shapes[0], &w = *sig.in_shapes[1];
+  const int groups = sig.node->attrs.groups;
+  if (groups != x[3] || w[0] != x[3] || w[3] != 1) {
+    if (why)
+      *why = str_cat("conv2d with groups ", groups, " of ", x[3], " input and ", w[0],
+                     " output channels: the GPU runs groups 1 and depthwise (groups == Ci == Co) only");
+    return false;
+  }
+  return launcher_accepts<depthwise_conv2d_params>(sig, why);
+}
+
 }  // namespace
+
+const Kernel& cuda_depthwise_conv2d_kernel() {
+  static const Kernel k{depthwise_conv2d, nullptr, nullptr, nullptr, 0, depthwise_conv2d_can_implement};
+  return k;
+}
 
 std::vector<OpKernel> cuda_detr_kernels() {
   return {

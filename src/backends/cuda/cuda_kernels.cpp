@@ -369,6 +369,8 @@ const Kernel* cuda_kernel(const NodeSignature& sig) {
   for (DType t : sig.in_dtypes)
     if (!is_float(t)) return nullptr;
   if (!is_float(sig.out_dtype)) return nullptr;
+  // The table's conv2d is cuDNN's dense convolution.
+  if (sig.node->op == Op::conv2d && sig.node->attrs.groups != 1) return &cuda_depthwise_conv2d_kernel();
   return cuda_table().find(sig.node->op);
 }
 

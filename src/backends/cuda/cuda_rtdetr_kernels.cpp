@@ -1,10 +1,12 @@
 // The CUDA backend's kernels for the ops the real-time DETRs add: the
 // ResNet-vd shortcut's average pool, the hybrid encoder's upsampling, joins
 // and fixed positions, the two-stage query selection's anchors, masking and
-// top-k gather, and the decoder's inverse sigmoid. Each adapter builds its
+// top-k gather, and the decoder's inverse sigmoid; and D-FINE's zero pad
+// and affine clamp. Each adapter builds its
 // launcher's parameters in one function, used to run and, at plan time, to
 // ask the launcher's can_implement (checked_kernel).
 #include "backends/cuda/cuda_context.hpp"
+#include "kernels/affine.hpp"
 #include "kernels/anchor_boxes.hpp"
 #include "kernels/avg_pool.hpp"
 #include "kernels/concat.hpp"
@@ -12,6 +14,7 @@
 #include "kernels/grid_sincos_position.hpp"
 #include "kernels/inverse_sigmoid.hpp"
 #include "kernels/mask_invalid_anchors.hpp"
+#include "kernels/pad_spatial.hpp"
 #include "kernels/upsample_nearest.hpp"
 
 namespace visionrt::cuda {
@@ -164,6 +167,40 @@ kernels::InverseSigmoidParams inverse_sigmoid_params(const KernelArgs& a) {
 
 void inverse_sigmoid(const KernelArgs& a) { kernels::inverse_sigmoid(inverse_sigmoid_params(a)); }
 
+kernels::PadSpatialParams pad_spatial_params(const KernelArgs& a) {
+  kernels::PadSpatialParams p;
+  p.dtype = a.out.dtype();
+  p.batch = a.in[0]->dim(0);
+  p.height = a.in[0]->dim(1);
+  p.width = a.in[0]->dim(2);
+  p.channels = a.in[0]->dim(3);
+  p.before = a.node->attrs.pad;
+  p.after = a.node->attrs.pad_end;
+  p.input = a.in[0]->data();
+  p.output = a.out.data();
+  p.stream = a.stream;
+  return p;
+}
+
+void pad_spatial(const KernelArgs& a) { kernels::pad_spatial(pad_spatial_params(a)); }
+
+kernels::AffineParams affine_params(const KernelArgs& a) {
+  const graph::Attrs& at = a.node->attrs;
+  kernels::AffineParams p;
+  p.dtype = a.out.dtype();
+  p.count = a.out.numel();
+  p.scale = at.scale;
+  p.shift = at.shift;
+  p.lo = at.lo;
+  p.hi = at.hi;
+  p.input = a.in[0]->data();
+  p.output = a.out.data();
+  p.stream = a.stream;
+  return p;
+}
+
+void affine(const KernelArgs& a) { kernels::affine(affine_params(a)); }
+
 }  // namespace
 
 std::vector<OpKernel> cuda_rtdetr_kernels() {
@@ -176,6 +213,8 @@ std::vector<OpKernel> cuda_rtdetr_kernels() {
       {Op::mask_invalid_anchors, checked_kernel<mask_invalid_anchors_params>(mask_invalid_anchors)},
       {Op::gather_top_k, checked_kernel<gather_top_k_params, gather_top_k_workspace>(gather_top_k)},
       {Op::inverse_sigmoid, checked_kernel<inverse_sigmoid_params>(inverse_sigmoid)},
+      {Op::pad_spatial, checked_kernel<pad_spatial_params>(pad_spatial)},
+      {Op::affine, checked_kernel<affine_params>(affine)},
   };
 }
 

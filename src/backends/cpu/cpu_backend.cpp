@@ -65,6 +65,10 @@ const KernelTable kCpuKernels({
     {Op::gather_top_k, {cpu::gather_top_k, cpu::gather_top_k_workspace}},
     {Op::inverse_sigmoid, {cpu::inverse_sigmoid}},
     {Op::unflatten_spatial, {cpu::copy}},  // the same elements
+    {Op::mul, {cpu::mul}},
+    {Op::slice_last, {cpu::slice_last}},
+    {Op::fdr_boxes, {cpu::fdr_boxes}},
+    {Op::lqe_stat, {cpu::lqe_stat}},
 });
 
 // AVX-512 BF16 or AMX-BF16, with the operating system saving their state,

@@ -45,6 +45,11 @@ void anchor_boxes(const KernelArgs& a);
 void mask_invalid_anchors(const KernelArgs& a);
 void gather_top_k(const KernelArgs& a);
 void inverse_sigmoid(const KernelArgs& a);
+// cpu_dfine.cpp: D-FINE's decoder's ops.
+void mul(const KernelArgs& a);
+void slice_last(const KernelArgs& a);
+void fdr_boxes(const KernelArgs& a);
+void lqe_stat(const KernelArgs& a);
 
 size_t patch_embed_workspace(const NodeSignature& sig, int threads);
 size_t conv2d_workspace(const NodeSignature& sig, int threads);

@@ -566,6 +566,67 @@ std::vector<Case> all_cases() {
     c.reference = [a](const std::vector<Values>& in) { return reference::affine(a.scale, a.shift, a.lo, a.hi, in[0]); };
     cases.push_back(c);
   }
+  // D-FINE's decoder. Products and slices on and off the GPU's 16-byte
+  // vectors (slices of whole vectors in every dtype, then odd offsets).
+  for (const Shape& shape : {Shape{4, 33}, Shape{2, 3, 64}}) {
+    Case c{"mul_" + std::to_string(shape_numel(shape)), Op::mul, {}, {random_tensor(shape, -3.f, 3.f),
+           random_tensor(shape, -3.f, 3.f)}, {false, false}, nullptr};
+    c.reference = [](const std::vector<Values>& in) { return reference::mul(in[0], in[1]); };
+    cases.push_back(c);
+  }
+  for (const auto& [shape, offset, width] :
+       {std::tuple{Shape{3, 4, 64}, 16, 32}, {Shape{2, 5, 12}, 3, 7}, {Shape{7, 9}, 0, 9}, {Shape{5, 24}, 23, 1}}) {
+    Attrs a;
+    a.offset = offset;
+    a.width = width;
+    Case c{"slice_last_" + std::to_string(shape.back()) + "_at" + std::to_string(offset) + "_w" +
+               std::to_string(width),
+           Op::slice_last, a, {random_tensor(shape)}, {false}, nullptr, 0};
+    c.reference = [C = shape.back(), a](const std::vector<Values>& in) {
+      return reference::slice_last(C, a.offset, a.width, in[0]);
+    };
+    cases.push_back(c);
+  }
+  // Corner logits spread over [-4, 4], so that every softmax is far from
+  // uniform and from one-hot; D-FINE's 32 bins, few, and the fewest (2: no
+  // steps in the weighting function); query counts off the warp size;
+  // negative up and reg_scale, of which the op takes the magnitudes.
+  struct Fdr {
+    int64_t batch, queries;
+    int bins;
+    float up, reg_scale;
+  };
+  for (const Fdr& f : {Fdr{2, 37, 32, 0.5f, 4.f}, Fdr{1, 300, 32, 0.5f, 4.f}, Fdr{3, 5, 4, -0.75f, 2.5f},
+                       Fdr{2, 7, 2, 0.5f, -4.f}}) {
+    Attrs a;
+    a.bins = f.bins;
+    a.up = f.up;
+    a.reg_scale = f.reg_scale;
+    Tensor boxes = random_tensor({f.batch, f.queries, 4}, 0.05f, 0.95f);
+    Case c{"fdr_boxes_B" + std::to_string(f.batch) + "_Q" + std::to_string(f.queries) + "_bins" +
+               std::to_string(f.bins),
+           Op::fdr_boxes, a, {random_tensor({f.batch, f.queries, 4 * (f.bins + 1)}, -4.f, 4.f), boxes},
+           {false, false}, nullptr, 1};
+    c.reference = [f](const std::vector<Values>& in) {
+      return reference::fdr_boxes(f.batch * f.queries, f.bins, f.up, f.reg_scale, in[0], in[1]);
+    };
+    cases.push_back(c);
+  }
+  // D-FINE's 4 of 33 probabilities; every probability of a side (count =
+  // bins + 1); the top one alone.
+  for (const auto& [batch, queries, bins, count] :
+       {std::tuple{2, 37, 32, 4}, {1, 300, 32, 4}, {3, 5, 4, 5}, {2, 7, 2, 1}}) {
+    Attrs a;
+    a.bins = bins;
+    a.count = count;
+    Case c{"lqe_stat_B" + std::to_string(batch) + "_Q" + std::to_string(queries) + "_bins" + std::to_string(bins) +
+               "_top" + std::to_string(count),
+           Op::lqe_stat, a, {random_tensor({batch, queries, 4 * (bins + 1)}, -4.f, 4.f)}, {false}, nullptr, 1};
+    c.reference = [rows = batch * queries, bins = bins, count = count](const std::vector<Values>& in) {
+      return reference::lqe_stat(rows, bins, count, in[0]);
+    };
+    cases.push_back(c);
+  }
   return cases;
 }
 
@@ -773,6 +834,42 @@ TEST(BackendOpsTest, ReferenceGroupedConvIsConvPerGroup) {
       for (int64_t c = 0; c < Co / G; ++c)
         ASSERT_EQ(got[size_t(p * Co + grp * (Co / G) + c)], want[size_t(p * (Co / G) + c)]) << grp << " " << p << " " << c;
   }
+}
+
+// lqe_stat's sides whose softmax is NaN (a NaN or +inf logit, or every
+// logit -inf) give NaN throughout, as torch's softmax then topk do, and
+// leave the other sides of their boxes alone; the ranking never leaves
+// the side.
+void check_lqe_stat_nan_sides(const Config& cfg) {
+  SCOPED_TRACE(cfg.name);
+  const int bins = 4, n = bins + 1, k = 3;
+  Attrs a;
+  a.bins = bins;
+  a.count = k;
+  Case c{"lqe_stat_nan", Op::lqe_stat, a, {random_tensor({1, 5, 4 * n}, -4.f, 4.f)}, {false}, nullptr, 1};
+  float* x = c.inputs[0].f32();
+  x[1 * n + 2] = NAN;
+  x[6 * n + 4] = INFINITY;
+  for (int i = 0; i < n; ++i) x[11 * n + i] = -INFINITY;
+  const std::vector<Tensor> inputs = inputs_as_read(cfg, c);
+  const Values want = reference::lqe_stat(5, bins, k, values_of(inputs[0]));
+  const Values got = run_case(cfg, c, inputs);
+  ASSERT_EQ(want.size(), got.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    const size_t side = i / (k + 1);
+    if (side == 1 || side == 6 || side == 11) {
+      EXPECT_TRUE(std::isnan(got[i])) << "element " << i << " of side " << side << ": " << got[i];
+    } else {
+      EXPECT_NEAR(got[i], want[i], tolerance(c, cfg.precision().activations)) << "element " << i;
+    }
+  }
+}
+
+TEST(BackendOpsTest, LqeStatOfNanSides) {
+  check_lqe_stat_nan_sides(cpu_config("cpu", 0, Precision::fp32));
+  if (!no_cuda_reason().empty()) return;
+  for (Precision p : {Precision::fp32, Precision::fp16, Precision::bf16})
+    check_lqe_stat_nan_sides(cuda_config(std::string("cuda_") + precision_name(p), p));
 }
 
 TEST(BackendOpsTest, BlockedGemmMatchesReference) {

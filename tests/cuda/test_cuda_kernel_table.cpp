@@ -203,6 +203,28 @@ TEST(CudaKernelTable, AcceptsTheHgnetOps) {
   }
 }
 
+// D-FINE's decoder's ops, in one graph, are planned on the GPU in each of
+// its precisions.
+TEST(CudaKernelTable, AcceptsTheDFineDecoderOps) {
+  graph::Graph g;
+  using graph::Op;
+  graph::Attrs a;
+  const int x = g.add_input("x", {2, 7, 64}), y = g.add_input("y", {2, 7, 64});
+  a.offset = 16;
+  a.width = 24;
+  g.mark_output(g.add(Op::slice_last, {g.add(Op::mul, {x, y})}, a));
+  a = {};
+  a.bins = 32;
+  a.count = 4;
+  const int corners = g.add_input("corners", {2, 7, 132});
+  g.mark_output(g.add(Op::fdr_boxes, {corners, g.add_input("boxes", {2, 7, 4})}, a));
+  g.mark_output(g.add(Op::lqe_stat, {corners}, a));
+  for (const Precision p : {Precision::fp32, Precision::tf32, Precision::fp16, Precision::bf16}) {
+    KernelTableBackend backend(precision_policy(p, Device::cuda));
+    EXPECT_EQ(graph::missing_kernel(g, backend), "") << precision_name(p);
+  }
+}
+
 // A node a launcher cannot run is refused when the graph is planned, with
 // the launcher's own reason: attention over heads 300 wide (the kernel holds
 // up to 256), a LayerNorm with eps 0, deformable attention from boxes

@@ -245,4 +245,31 @@ std::vector<double> pad_spatial(int64_t n, int64_t h, int64_t w, int64_t c, int 
 // x * scale + shift clamped to [lo, hi] as torch.clamp: NaN stays NaN.
 std::vector<double> affine(double scale, double shift, double lo, double hi, const std::vector<double>& x);
 
+// ---- D-FINE's decoder ops (op_reference_dfine.cpp) -----------------------------------
+
+// a * b, element by element.
+std::vector<double> mul(const std::vector<double>& a, const std::vector<double>& b);
+
+// Columns [offset, offset + width) of each row of x [rows, cols].
+std::vector<double> slice_last(int64_t cols, int64_t offset, int64_t width, const std::vector<double>& x);
+
+// transformers' weighting_function(bins, up, reg_scale), bins + 1 values:
+// [-2 ub1, 1 - step^(bins/2 - 1), ..., 1 - step, 0, step - 1, ...,
+// step^(bins/2 - 1) - 1, 2 ub1], ub1 = |up| |reg_scale|, step = (ub1 +
+// 1)^(2 / (bins - 2)); [-2 ub1, 0, 2 ub1] for 2 bins.
+std::vector<double> dfine_weighting_function(int bins, double up, double reg_scale);
+
+// D-FINE's boxes from corner logits [rows, 4 * (bins + 1)] and boxes
+// [rows, 4] (cx, cy, w, h): per side (left, top, right, bottom) the
+// softmax integrated against the weighting function, the distance, then
+// distance2bbox with |reg_scale| and back to (cx, cy, w, h): [rows, 4].
+std::vector<double> fdr_boxes(int64_t rows, int bins, double up, double reg_scale, const std::vector<double>& corners,
+                              const std::vector<double>& boxes);
+
+// D-FINE's LQE statistics of corner logits [rows, 4 * (bins + 1)]: per side
+// the `count` greatest softmax probabilities, greatest first, then their
+// mean: [rows, 4 * (count + 1)]. A side with a NaN or +inf logit, or all
+// -inf, has NaN probabilities and so NaN statistics, as in torch.
+std::vector<double> lqe_stat(int64_t rows, int bins, int count, const std::vector<double>& corners);
+
 }  // namespace visionrt::reference

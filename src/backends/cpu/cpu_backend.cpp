@@ -75,6 +75,10 @@ const KernelTable kCpuKernels({
     {Op::unflatten_spatial, {cpu::copy}},  // the same elements
     {Op::pad_spatial, {cpu::pad_spatial}},
     {Op::affine, {cpu::affine}},
+    {Op::mul, {cpu::mul}},
+    {Op::slice_last, {cpu::slice_last}},
+    {Op::fdr_boxes, {cpu::fdr_boxes}},
+    {Op::lqe_stat, {cpu::lqe_stat}},
 });
 
 // AVX-512 BF16 or AMX-BF16, with the operating system saving their state,

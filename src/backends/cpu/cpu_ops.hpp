@@ -55,6 +55,11 @@ void depthwise_conv2d(const KernelArgs& a);
 size_t depthwise_conv2d_workspace(const NodeSignature& sig, int threads);
 bool depthwise_conv2d_can_implement(const NodeSignature& sig, std::string* why);
 bool dense_conv2d_can_implement(const NodeSignature& sig, std::string* why);
+// cpu_dfine.cpp: D-FINE's decoder's ops.
+void mul(const KernelArgs& a);
+void slice_last(const KernelArgs& a);
+void fdr_boxes(const KernelArgs& a);
+void lqe_stat(const KernelArgs& a);
 
 size_t patch_embed_workspace(const NodeSignature& sig, int threads);
 size_t conv2d_workspace(const NodeSignature& sig, int threads);

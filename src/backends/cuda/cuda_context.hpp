@@ -61,12 +61,14 @@ void check(cudaError_t status, const char* what);
 // The backend's kernel for a node, or null: one table keyed by op, of the
 // transformer's kernels (cuda_kernels.cpp), the convolutional backbone's
 // and position encoding's (cuda_detr_kernels.cpp, cuda_detr_kernels()) and
-// the real-time DETRs' (cuda_rtdetr_kernels.cpp, cuda_rtdetr_kernels()).
+// the real-time DETRs' (cuda_rtdetr_kernels.cpp, cuda_rtdetr_kernels()) and
+// D-FINE's decoder's (cuda_dfine_kernels.cpp, cuda_dfine_kernels()).
 const Kernel* cuda_kernel(const NodeSignature& sig);
 std::vector<OpKernel> cuda_detr_kernels();
 // conv2d with groups != 1 (cuda_detr_kernels.cpp): depthwise, the rest refused.
 const Kernel& cuda_depthwise_conv2d_kernel();
 std::vector<OpKernel> cuda_rtdetr_kernels();
+std::vector<OpKernel> cuda_dfine_kernels();
 
 // How a linear node's epilogue is split between cuBLASLt and the
 // element-wise kernel. cuBLASLt computes act(x W^T + b + C) with act none,

@@ -309,13 +309,15 @@ std::vector<OpKernel> vit_kernels() {
   };
 }
 
-// This file's ops, the backbone's (cuda_detr_kernels.cpp) and the
-// real-time DETRs' (cuda_rtdetr_kernels.cpp) in one table.
+// This file's ops, the backbone's (cuda_detr_kernels.cpp), the real-time
+// DETRs' (cuda_rtdetr_kernels.cpp) and D-FINE's decoder's
+// (cuda_dfine_kernels.cpp) in one table.
 const KernelTable& cuda_table() {
   static const KernelTable table = [] {
     std::vector<OpKernel> entries = vit_kernels();
     for (const OpKernel& e : cuda_detr_kernels()) entries.push_back(e);
     for (const OpKernel& e : cuda_rtdetr_kernels()) entries.push_back(e);
+    for (const OpKernel& e : cuda_dfine_kernels()) entries.push_back(e);
     return KernelTable(entries);
   }();
   return table;

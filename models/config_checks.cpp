@@ -157,4 +157,30 @@ void refuse_unused(const io::ModelFolder& folder, const UsedWeights& used,
        " the config does not use", why.empty() ? "" : " (" + why + "?)", ": ", list.str());
 }
 
+std::vector<int> backbone_output_stages(const nlohmann::json& bb, int stages, const std::vector<int>& default_indices) {
+  std::vector<int> out;
+  const auto features = bb.find("out_features");
+  if (features != bb.end() && !features->is_null()) {
+    if (!features->is_array()) fail(StatusCode::corrupt_file, "config.json: 'backbone_config.out_features' must be a list");
+    for (const auto& f : *features) {
+      const std::string name = f.is_string() ? f.get<std::string>() : "";
+      const int k = name.size() == 6 && name.rfind("stage", 0) == 0 ? name[5] - '0' : 0;
+      if (k < 1 || k > stages)
+        fail(StatusCode::unsupported, "config.json: 'backbone_config.out_features' names ", io::describe_json(f),
+             " (supported: stage1 to stage", stages, ")");
+      out.push_back(k - 1);
+    }
+  } else {
+    const auto it = bb.find("out_indices");
+    const size_t count = it != bb.end() && it->is_array() ? it->size() : default_indices.size();
+    for (int i : config_ints_in(bb, "backbone_config", "out_indices", default_indices, count, 1, stages))
+      out.push_back(i - 1);
+  }
+  for (size_t i = 1; i < out.size(); ++i)
+    if (out[i] <= out[i - 1])
+      fail(StatusCode::corrupt_file, "config.json: the backbone's output stages must be in increasing order");
+  if (out.empty()) fail(StatusCode::corrupt_file, "config.json: the backbone has no output stage");
+  return out;
+}
+
 }  // namespace visionrt::models

@@ -81,6 +81,13 @@ void refuse_unimplemented_keys(const nlohmann::json& object, const std::string& 
 std::string config_name(const nlohmann::json& object, const std::string& where, const char* key,
                         const std::string& fallback);
 
+// A backbone_config's output stages, 0-based: out_features ("stage2"...)
+// or out_indices (stage_names' positions, 0 being the stem, which is
+// refused), as BackboneConfigMixin aligns them; `default_indices` when
+// neither is given.
+std::vector<int> backbone_output_stages(const nlohmann::json& backbone, int stages,
+                                        const std::vector<int>& default_indices);
+
 // Names a model took from its checkpoint. After loading, refuse_unused
 // throws corrupt_file when the checkpoint holds tensors the model does not
 // use (a config that describes fewer layers than were trained, say), naming

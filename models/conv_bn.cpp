@@ -86,6 +86,7 @@ int add_folded_conv(graph::Graph& g, int x, const FoldedConv& c, Activation act)
   a.stride = c.stride;
   a.pad = c.pad;
   a.dilation = c.dilation;
+  a.groups = c.groups;
   int y = g.add(graph::Op::conv2d, {x, g.add_weight(c.weight), g.add_weight(c.bias)}, a);
   if (act == Activation::none) return y;
   graph::Attrs act_attrs;

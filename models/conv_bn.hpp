@@ -10,18 +10,20 @@
 
 namespace visionrt::models {
 
-// One convolution with its BatchNorm folded in: weight [Co, kh, kw, Ci]
-// (NHWC order) and bias [Co], ids in the model's weight table.
+// One convolution with its BatchNorm folded in: weight [Co, kh, kw,
+// Ci/groups] (NHWC order) and bias [Co], ids in the model's weight table.
 struct FoldedConv {
   int weight = -1, bias = -1;
   int64_t out_channels = 0, in_channels = 0;
-  int stride = 1, pad = 0, dilation = 1;
+  int stride = 1, pad = 0, dilation = 1, groups = 1;
 };
 
 // Reads conv weight `conv_weight` [co, ci, k, k] (no bias) and the BatchNorm
 // tensors `<bn>.weight`, `.bias`, `.running_mean`, `.running_var`; the
 // folded weight is scale * w with scale = gamma / sqrt(var + eps), the bias
 // beta - mean * scale. Padding dilation * (k / 2): "same" for odd k.
+// A depthwise convolution's weight is [co, 1, k, k]: pass ci 1 and set
+// the result's groups to co.
 FoldedConv read_conv_bn(CheckpointReader& reader, const std::string& conv_weight, const std::string& bn,
                         int64_t co, int64_t ci, int k, int stride, int dilation, double eps);
 

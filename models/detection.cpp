@@ -7,7 +7,7 @@
 namespace visionrt::models {
 
 const char* detection_architectures() {
-  return "DetrForObjectDetection, RTDetrForObjectDetection, RTDetrV2ForObjectDetection";
+  return "DetrForObjectDetection, RTDetrForObjectDetection, RTDetrV2ForObjectDetection, DFineForObjectDetection";
 }
 
 DetectionModel load_detection_model(const io::ModelFolder& folder, const std::string& where) {
@@ -23,7 +23,8 @@ DetectionModel load_detection_model(const io::ModelFolder& folder, const std::st
     d.parameters = m->num_parameters();
     return d;
   }
-  if (d.architecture == "RTDetrForObjectDetection" || d.architecture == "RTDetrV2ForObjectDetection") {
+  if (d.architecture == "RTDetrForObjectDetection" || d.architecture == "RTDetrV2ForObjectDetection" ||
+      d.architecture == "DFineForObjectDetection") {
     auto m = std::make_shared<const RtDetrModel>(RtDetrModel::load(folder));
     d.build = [m](int n, int h, int w) { return m->build(n, h, w); };
     d.weights = m->weights();

@@ -77,7 +77,17 @@ const std::vector<ConfigKey>& rt_detr_config_keys(int version) {
     keys.push_back({"decoder_method", U::honoured});
     return keys;
   }();
-  return version == 2 ? v2 : v1;
+  static const std::vector<ConfigKey> v3 = [] {
+    std::vector<ConfigKey> keys = v1;
+    for (const char* k : {"decoder_offset_scale", "decoder_method", "eval_idx", "max_num_bins", "reg_scale", "up",
+                          "depth_mult", "top_prob_values", "lqe_hidden_dim", "lqe_layers"})
+      keys.push_back({k, U::honoured});
+    // layer_scale sizes only the box heads of layers after eval_idx, which
+    // must be the last; the rest weigh D-FINE's losses.
+    for (const char* k : {"layer_scale", "weight_loss_fgl", "weight_loss_ddf"}) keys.push_back({k, U::no_effect});
+    return keys;
+  }();
+  return version == 3 ? v3 : version == 2 ? v2 : v1;
 }
 
 RtDetrConfig RtDetrConfig::from_json(const nlohmann::json& config, int version) {
@@ -107,7 +117,12 @@ RtDetrConfig RtDetrConfig::from_json(const nlohmann::json& config, int version) 
   cfg.decoder_in_channels = level_list(c, "decoder_in_channels", {256, 256, 256}, 1, kMaxWidth);
   cfg.decoder_ffn = config_int_in(c, "", "decoder_ffn_dim", 1024, 1, kMaxFfn);
   cfg.num_feature_levels = config_int_in(c, "", "num_feature_levels", 3, 1, graph::kMaxLevels);
-  cfg.decoder_points = config_int_in(c, "", "decoder_n_points", 4, 1, 64);
+  if (version == 3 && c.contains("decoder_n_points") && c["decoder_n_points"].is_array()) {
+    cfg.level_points = config_ints_in(c, "", "decoder_n_points", {}, cfg.num_feature_levels, 1, 64);
+  } else {
+    cfg.decoder_points = config_int_in(c, "", "decoder_n_points", 4, 1, 64);
+    cfg.level_points.assign(cfg.num_feature_levels, cfg.decoder_points);
+  }
   cfg.decoder_layers = config_int_in(c, "", "decoder_layers", 6, 1, kMaxLayers);
   cfg.decoder_heads = config_int_in(c, "", "decoder_attention_heads", 8, 1, kMaxHeads);
   cfg.layer_norm_eps = config_positive_double(c, "layer_norm_eps", 1e-5);
@@ -118,8 +133,24 @@ RtDetrConfig RtDetrConfig::from_json(const nlohmann::json& config, int version) 
   // transformers' AIFI builds its positions only while eval_size is null;
   // with it set, the encoder layers run without them.
   if (const auto it = c.find("eval_size"); it != c.end() && !it->is_null()) cfg.aifi_positions = false;
-  if (version == 2) {
-    const int levels = config_int_in(c, "", "decoder_n_levels", 3, 1, graph::kMaxLevels);
+  if (version == 3) {
+    const int layers = cfg.decoder_layers;
+    const int eval_idx = config_int_in(c, "", "eval_idx", -1, -layers, layers - 1);
+    if (eval_idx != -1 && eval_idx != layers - 1)
+      fail(StatusCode::unsupported, "config.json: key 'eval_idx' is ", eval_idx,
+           " (supported: the last decoder layer, -1 or ", layers - 1, ")");
+    cfg.max_num_bins = config_int_in(c, "", "max_num_bins", 32, 2, 1024);
+    if (cfg.max_num_bins % 2) fail(StatusCode::unsupported, "config.json: key 'max_num_bins' must be even");
+    cfg.reg_scale = config_number_in(c, "reg_scale", 4.0, 0, 1e6);
+    cfg.up = config_number_in(c, "up", 0.5, 0, 1e6);
+    cfg.depth_mult = config_number_in(c, "depth_mult", 1.0, -1, 64);
+    cfg.top_prob_values = config_int_in(c, "", "top_prob_values", 4, 1, cfg.max_num_bins + 1);
+    cfg.lqe_hidden_dim = config_int_in(c, "", "lqe_hidden_dim", 64, 1, kMaxWidth);
+    cfg.lqe_layers = config_int_in(c, "", "lqe_layers", 2, 1, kMaxLayers);
+  }
+  if (version >= 2) {
+    const int levels = version == 3 ? cfg.num_feature_levels
+                                    : config_int_in(c, "", "decoder_n_levels", 3, 1, graph::kMaxLevels);
     if (levels != cfg.num_feature_levels)
       fail(StatusCode::corrupt_file, "config.json: decoder_n_levels (", levels, ") differs from num_feature_levels (",
            cfg.num_feature_levels, "), the levels the decoder is given");
@@ -152,20 +183,79 @@ RtDetrModel::Linear RtDetrModel::read_linear(CheckpointReader& n, const std::str
           n.weight(name + ".bias", {out}, alt.empty() ? "" : alt + ".bias")};
 }
 
+RtDetrModel::Norm RtDetrModel::read_norm(CheckpointReader& n, const std::string& p, int64_t width) {
+  return Norm{n.weight(p + ".weight", {width}), n.weight(p + ".bias", {width})};
+}
+
+RtDetrModel::Attention RtDetrModel::read_self_attention(CheckpointReader& n, const std::string& p, int64_t width) {
+  Attention a;
+  auto joined = [&](const char* part) {
+    const Shape shape = part[0] == 'w' ? Shape{width, width} : Shape{width};
+    return n.stacked(p + "qk_proj." + part, {n.tensor(p + "q_proj." + part, shape), n.tensor(p + "k_proj." + part, shape)});
+  };
+  a.qk_w = joined("weight");
+  a.qk_b = joined("bias");
+  const Linear v = read_linear(n, p + "v_proj", width, width), o = read_linear(n, p + "out_proj", width, width);
+  a.v_w = v.w;
+  a.v_b = v.b;
+  a.o_w = o.w;
+  a.o_b = o.b;
+  return a;
+}
+
+RtDetrModel::CspBlock RtDetrModel::read_csp(CheckpointReader& n, const std::string& p, int64_t in, int64_t hidden,
+                                            int64_t out, int blocks, double eps) {
+  CspBlock b;
+  b.conv1 = read_conv_bn(n, p + ".conv1.conv.weight", p + ".conv1.norm", hidden, in, 1, 1, 1, eps);
+  b.conv2 = read_conv_bn(n, p + ".conv2.conv.weight", p + ".conv2.norm", hidden, in, 1, 1, 1, eps);
+  for (int k = 0; k < blocks; ++k) {
+    const std::string r = p + ".bottlenecks." + std::to_string(k);
+    b.bottlenecks.push_back(read_repvgg(n, r + ".conv1.conv.weight", r + ".conv1.norm", r + ".conv2.conv.weight",
+                                        r + ".conv2.norm", hidden, eps));
+  }
+  b.has_conv3 = hidden != out;
+  if (b.has_conv3) b.conv3 = read_conv_bn(n, p + ".conv3.conv.weight", p + ".conv3.norm", out, hidden, 1, 1, 1, eps);
+  return b;
+}
+
+void RtDetrModel::check_points_scale(CheckpointReader& n, const std::string& name, const std::vector<int>& level_points) {
+  // RT-DETRv2 and D-FINE save their offset factors, 1 / (the level's
+  // points) per point: they must be the ones the config implies.
+  int64_t total = 0;
+  for (int p : level_points) total += p;
+  const Tensor scale = to_f32(n.tensor(name, {total}));
+  int64_t k = 0;
+  for (int p : level_points)
+    for (int i = 0; i < p; ++i, ++k)
+      if (scale.f32()[k] != 1.f / float(p))
+        fail(StatusCode::unsupported, name, " holds ", scale.f32()[k], " where decoder_n_points gives 1/", p);
+}
+
 RtDetrModel RtDetrModel::load(const io::ModelFolder& folder) {
   RtDetrModel m;
-  const int version = io::architecture(folder.config) == "RTDetrV2ForObjectDetection" ? 2 : 1;
+  const std::string arch = io::architecture(folder.config);
+  const int version = arch == "DFineForObjectDetection" ? 3 : arch == "RTDetrV2ForObjectDetection" ? 2 : 1;
   m.cfg_ = RtDetrConfig::from_json(folder.config, version);
   const RtDetrConfig& c = m.cfg_;
   auto table = std::make_shared<graph::WeightTable>();
   CheckpointReader n(folder.weights, *table);
   const auto bb = folder.config.find("backbone_config");
-  if (bb == folder.config.end() || !bb->is_object() || io::config_string(*bb, "model_type", "") != "rt_detr_resnet")
-    fail(StatusCode::unsupported, "config.json: backbone_config must be an rt_detr_resnet (ResNet-vd) configuration");
-  m.backbone_ = RtDetrResnet::load(*bb, n, "model.backbone.model.");
+  const std::string bb_type = bb != folder.config.end() && bb->is_object() ? io::config_string(*bb, "model_type", "") : "";
+  if (bb_type == "rt_detr_resnet") {
+    m.resnet_ = RtDetrResnet::load(*bb, n, "model.backbone.model.");
+    m.backbone_channels_ = m.resnet_.out_channels();
+    m.backbone_strides_ = m.resnet_.out_strides();
+  } else if (bb_type == "hgnet_v2" && c.dfine()) {
+    m.hgnet_ = HgnetV2::load(*bb, n, "model.backbone.model.");
+    m.backbone_channels_ = m.hgnet_.out_channels();
+    m.backbone_strides_ = m.hgnet_.out_strides();
+  } else {
+    fail(StatusCode::unsupported, "config.json: backbone_config must be an rt_detr_resnet (ResNet-vd)",
+         c.dfine() ? " or hgnet_v2" : "", " configuration");
+  }
   const size_t levels = c.encoder_in_channels.size();
-  if (m.backbone_.out_channels().size() != levels)
-    fail(StatusCode::corrupt_file, "config.json: the backbone gives ", m.backbone_.out_channels().size(),
+  if (m.backbone_channels_.size() != levels)
+    fail(StatusCode::corrupt_file, "config.json: the backbone gives ", m.backbone_channels_.size(),
          " maps, encoder_in_channels lists ", levels);
   const int64_t D = c.d_model, E = c.encoder_hidden_dim;
   const int64_t hidden = static_cast<int64_t>(double(E) * c.hidden_expansion);  // int() of the product, as Python
@@ -176,24 +266,10 @@ RtDetrModel RtDetrModel::load(const io::ModelFolder& folder) {
   for (size_t l = 0; l < levels; ++l) {
     const std::string p = "model.encoder_input_proj." + std::to_string(l);
     // nn.BatchNorm2d's own eps here, not the config's.
-    m.encoder_proj_.push_back(read_conv_bn(n, p + ".0.weight", p + ".1", E, m.backbone_.out_channels()[l], 1, 1, 1, 1e-5));
+    m.encoder_proj_.push_back(read_conv_bn(n, p + ".0.weight", p + ".1", E, m.backbone_channels_[l], 1, 1, 1, 1e-5));
   }
-  auto norm = [&](const std::string& p, int64_t width) { return Norm{n.weight(p + ".weight", {width}), n.weight(p + ".bias", {width})}; };
-  auto self_attention = [&](const std::string& p, int64_t width) {
-    Attention a;
-    auto joined = [&](const char* part) {
-      const Shape shape = part[0] == 'w' ? Shape{width, width} : Shape{width};
-      return n.stacked(p + "qk_proj." + part, {n.tensor(p + "q_proj." + part, shape), n.tensor(p + "k_proj." + part, shape)});
-    };
-    a.qk_w = joined("weight");
-    a.qk_b = joined("bias");
-    const Linear v = read_linear(n, p + "v_proj", width, width), o = read_linear(n, p + "out_proj", width, width);
-    a.v_w = v.w;
-    a.v_b = v.b;
-    a.o_w = o.w;
-    a.o_b = o.b;
-    return a;
-  };
+  auto norm = [&](const std::string& p, int64_t width) { return read_norm(n, p, width); };
+  auto self_attention = [&](const std::string& p, int64_t width) { return read_self_attention(n, p, width); };
   for (size_t i = 0; i < c.encode_proj_layers.size(); ++i) {
     std::vector<EncoderLayer> layers;
     for (int j = 0; j < c.encoder_layers; ++j) {
@@ -208,34 +284,26 @@ RtDetrModel RtDetrModel::load(const io::ModelFolder& folder) {
     }
     m.aifi_.push_back(std::move(layers));
   }
-  auto csp = [&](const std::string& p) {
-    CspBlock b;
-    b.conv1 = conv_norm(p + ".conv1", hidden, 2 * E, 1, 1);
-    b.conv2 = conv_norm(p + ".conv2", hidden, 2 * E, 1, 1);
-    for (int k = 0; k < 3; ++k) {  // RTDetrCSPRepLayer's fixed num_blocks
-      const std::string r = p + ".bottlenecks." + std::to_string(k);
-      b.bottlenecks.push_back(
-          read_repvgg(n, r + ".conv1.conv.weight", r + ".conv1.norm", r + ".conv2.conv.weight", r + ".conv2.norm",
-                      hidden, c.batch_norm_eps));
+  if (c.dfine()) {
+    m.load_dfine(n);
+  } else {
+    for (size_t i = 0; i + 1 < levels; ++i) {
+      const std::string s = std::to_string(i);
+      // RTDetrCSPRepLayer's fixed three bottlenecks.
+      auto csp = [&](const std::string& p) { return read_csp(n, p, 2 * E, hidden, E, 3, c.batch_norm_eps); };
+      m.lateral_.push_back(conv_norm("model.encoder.lateral_convs." + s, E, E, 1, 1));
+      m.fpn_.push_back(csp("model.encoder.fpn_blocks." + s));
+      m.downsample_.push_back(conv_norm("model.encoder.downsample_convs." + s, E, E, 3, 2));
+      m.pan_.push_back(csp("model.encoder.pan_blocks." + s));
     }
-    b.has_conv3 = hidden != E;
-    if (b.has_conv3) b.conv3 = conv_norm(p + ".conv3", E, hidden, 1, 1);
-    return b;
-  };
-  for (size_t i = 0; i + 1 < levels; ++i) {
-    const std::string s = std::to_string(i);
-    m.lateral_.push_back(conv_norm("model.encoder.lateral_convs." + s, E, E, 1, 1));
-    m.fpn_.push_back(csp("model.encoder.fpn_blocks." + s));
-    m.downsample_.push_back(conv_norm("model.encoder.downsample_convs." + s, E, E, 3, 2));
-    m.pan_.push_back(csp("model.encoder.pan_blocks." + s));
-  }
-  int64_t in = E;
-  for (int l = 0; l < c.num_feature_levels; ++l) {
-    const std::string p = "model.decoder_input_proj." + std::to_string(l);
-    const bool extra = l >= static_cast<int>(levels);  // a 3x3, stride-2 level below the encoder's
-    m.decoder_proj_.push_back(read_conv_bn(n, p + ".0.weight", p + ".1", D, in, extra ? 3 : 1, extra ? 2 : 1, 1,
-                                           c.batch_norm_eps));
-    if (extra) in = D;
+    int64_t in = E;
+    for (int l = 0; l < c.num_feature_levels; ++l) {
+      const std::string p = "model.decoder_input_proj." + std::to_string(l);
+      const bool extra = l >= static_cast<int>(levels);  // a 3x3, stride-2 level below the encoder's
+      m.decoder_proj_.push_back(read_conv_bn(n, p + ".0.weight", p + ".1", D, in, extra ? 3 : 1, extra ? 2 : 1, 1,
+                                             c.batch_norm_eps));
+      if (extra) in = D;
+    }
   }
   m.enc_output_ = read_linear(n, "model.enc_output.0", D, D);
   m.enc_norm_ = norm("model.enc_output.1", D);
@@ -247,7 +315,7 @@ RtDetrModel RtDetrModel::load(const io::ModelFolder& folder) {
   m.query_pos_[1] = read_linear(n, "model.decoder.query_pos_head.layers.1", D, 2 * D);
   if (c.learn_initial_query) m.initial_query_ = n.weight("model.weight_embedding.weight", {c.num_queries, D});
   const int64_t points = int64_t(c.decoder_heads) * c.num_feature_levels * c.decoder_points;
-  for (int i = 0; i < c.decoder_layers; ++i) {
+  for (int i = 0; i < (c.dfine() ? 0 : c.decoder_layers); ++i) {
     const std::string p = "model.decoder.layers." + std::to_string(i) + ".";
     DecoderLayer Ld;
     Ld.self_attn = self_attention(p + "self_attn.", D);
@@ -255,16 +323,7 @@ RtDetrModel RtDetrModel::load(const io::ModelFolder& folder) {
     Ld.offsets = read_linear(n, p + "encoder_attn.sampling_offsets", points * 2, D);
     Ld.attn_weights = read_linear(n, p + "encoder_attn.attention_weights", points, D);
     Ld.value = read_linear(n, p + "encoder_attn.value_proj", D, D);
-    if (version == 2) {
-      // RT-DETRv2 saves its offset factors, 1 / points per point: they must
-      // be the ones the config implies.
-      const std::string name = p + "encoder_attn.n_points_scale";
-      const Tensor scale = to_f32(n.tensor(name, {int64_t(c.num_feature_levels) * c.decoder_points}));
-      for (int64_t k = 0; k < scale.numel(); ++k)
-        if (scale.f32()[k] != 1.f / float(c.decoder_points))
-          fail(StatusCode::unsupported, name, " holds ", scale.f32()[k], " where decoder_n_points ", c.decoder_points,
-               " gives 1/", c.decoder_points);
-    }
+    if (version == 2) check_points_scale(n, p + "encoder_attn.n_points_scale", c.level_points);
     Ld.output = read_linear(n, p + "encoder_attn.output_proj", D, D);
     Ld.ln2 = norm(p + "encoder_attn_layer_norm", D);
     Ld.fc1 = read_linear(n, p + "fc1", c.decoder_ffn, D, p + "mlp.fc1");

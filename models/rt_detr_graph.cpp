@@ -66,7 +66,7 @@ graph::Graph RtDetrModel::build(int batch, int height, int width) const {
   const RtDetrConfig& c = cfg_;
   if (batch <= 0 || height <= 0 || width <= 0)
     fail(StatusCode::invalid_argument, "batch ", batch, "x", height, "x", width, " must be positive");
-  const int deepest = backbone_.out_strides().back();
+  const int deepest = backbone_strides_.back();
   if (height < deepest || width < deepest)
     fail(StatusCode::shape_mismatch, "input ", height, "x", width, " is smaller than the backbone's ", deepest, "x",
          deepest, " minimum");
@@ -75,7 +75,7 @@ graph::Graph RtDetrModel::build(int batch, int height, int width) const {
   const int pixels = g.add_input("pixel_values", {batch, 3, height, width});
 
   // The encoder's levels, shallowest first, [N, h, w, E] each.
-  std::vector<int> feats = backbone_.build(g, pixels);
+  std::vector<int> feats = c.dfine() ? hgnet_.build(g, pixels) : resnet_.build(g, pixels);
   for (size_t l = 0; l < feats.size(); ++l) feats[l] = add_folded_conv(g, feats[l], encoder_proj_[l], Activation::none);
   for (size_t l = 1; l < feats.size(); ++l) {
     const Shape &a = g.value(feats[l - 1]).shape, &b = g.value(feats[l]).shape;
@@ -106,16 +106,21 @@ graph::Graph RtDetrModel::build(int batch, int height, int width) const {
   Attrs up;
   up.stride = 2;
   for (size_t i = 0; i + 1 < n; ++i) {
-    fpn.back() = add_folded_conv(g, fpn.back(), lateral_[i], c.activation);
+    // D-FINE's lateral convolutions have no activation.
+    fpn.back() = add_folded_conv(g, fpn.back(), lateral_[i], c.dfine() ? Activation::none : c.activation);
     const int joined = g.add(Op::concat, {g.add(Op::upsample_nearest, {fpn.back()}, up), feats[n - 2 - i]}, concat_attrs(3));
-    fpn.push_back(csp(g, joined, fpn_[i]));
+    fpn.push_back(c.dfine() ? elan(g, joined, fpn_elan_[i]) : csp(g, joined, fpn_[i]));
   }
   std::reverse(fpn.begin(), fpn.end());
   // Bottom-up: each map, strided down, joined with the next deeper one.
   std::vector<int> pan = {fpn[0]};
   for (size_t i = 0; i + 1 < n; ++i) {
-    const int down = add_folded_conv(g, pan.back(), downsample_[i], c.activation);
-    pan.push_back(csp(g, g.add(Op::concat, {down, fpn[i + 1]}, concat_attrs(3)), pan_[i]));
+    // D-FINE's SCDown: a 1x1, then a depthwise 3x3 at stride 2, no activation.
+    const int down = c.dfine() ? add_folded_conv(g, add_folded_conv(g, pan.back(), scdown_[i][0], Activation::none),
+                                                 scdown_[i][1], Activation::none)
+                               : add_folded_conv(g, pan.back(), downsample_[i], c.activation);
+    const int joined = g.add(Op::concat, {down, fpn[i + 1]}, concat_attrs(3));
+    pan.push_back(c.dfine() ? elan(g, joined, pan_elan_[i]) : csp(g, joined, pan_[i]));
   }
 
   // The decoder's levels (extra ones strided from the deepest map), as one
@@ -128,11 +133,14 @@ graph::Graph RtDetrModel::build(int batch, int height, int width) const {
   deform.offset_scale = static_cast<float>(c.offset_scale);
   int memory = -1;
   for (int l = 0; l < c.num_feature_levels; ++l) {
-    const int src = add_folded_conv(g, pan[std::min<size_t>(l, n - 1)], decoder_proj_[l], Activation::none);
+    const int level_map = pan[std::min<size_t>(l, n - 1)];
+    // D-FINE's projections are identities when the widths agree.
+    const int src = decoder_proj_[l].weight < 0 ? level_map
+                                                : add_folded_conv(g, level_map, decoder_proj_[l], Activation::none);
     const Shape s = g.value(src).shape;
     deform.level_h[l] = static_cast<int>(s[1]);
     deform.level_w[l] = static_cast<int>(s[2]);
-    deform.level_points[l] = c.decoder_points;
+    deform.level_points[l] = c.level_points[l];
     const int flat = g.add(Op::flatten_spatial, {src});
     memory = memory < 0 ? flat : g.add(Op::concat, {memory, flat}, concat_attrs(1));
   }
@@ -169,6 +177,11 @@ graph::Graph RtDetrModel::build(int batch, int height, int width) const {
     h = g.add(Op::expand, {W(initial_query_)}, per_image);
   } else {
     h = g.add(Op::gather_top_k, {out_mem, scores}, top);
+  }
+
+  if (c.dfine()) {
+    build_dfine_decoder(g, memory, h, ref, deform);
+    return g;
   }
 
   // The decoder, refining the boxes layer by layer.

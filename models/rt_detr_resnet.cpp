@@ -1,7 +1,6 @@
 #include "models/rt_detr_resnet.hpp"
 
 #include "core/error.hpp"
-#include "core/json_text.hpp"
 #include "io/model_folder.hpp"
 
 namespace visionrt::models {
@@ -15,34 +14,6 @@ Activation parse_hidden_act(const std::string& act) {
   if (act == "gelu") return Activation::gelu_erf;
   fail(StatusCode::unsupported, "config.json: key 'backbone_config.hidden_act' is '", act,
        "' (supported: relu, silu, gelu)");
-}
-
-// The stages whose maps come out: out_features ("stage2"...) or
-// out_indices (stage_names' positions, 0 being the stem), as
-// BackboneConfigMixin aligns them; the stem is refused.
-std::vector<int> output_stages(const nlohmann::json& bb) {
-  std::vector<int> stages;
-  const auto features = bb.find("out_features");
-  if (features != bb.end() && !features->is_null()) {
-    if (!features->is_array()) fail(StatusCode::corrupt_file, "config.json: 'backbone_config.out_features' must be a list");
-    for (const auto& f : *features) {
-      const std::string name = f.is_string() ? f.get<std::string>() : "";
-      if (name.size() != 6 || name.rfind("stage", 0) != 0 || name[5] < '1' || name[5] > '4')
-        fail(StatusCode::unsupported, "config.json: 'backbone_config.out_features' names ", io::describe_json(f),
-             " (supported: stage1 to stage4)");
-      stages.push_back(name[5] - '1');
-    }
-  } else {
-    for (int i : config_ints_in(bb, "backbone_config", "out_indices", {2, 3, 4},
-                                bb.contains("out_indices") && bb["out_indices"].is_array() ? bb["out_indices"].size() : 3,
-                                1, 4))
-      stages.push_back(i - 1);
-  }
-  for (size_t i = 1; i < stages.size(); ++i)
-    if (stages[i] <= stages[i - 1])
-      fail(StatusCode::corrupt_file, "config.json: the backbone's output stages must be in increasing order");
-  if (stages.empty()) fail(StatusCode::corrupt_file, "config.json: the backbone has no output stage");
-  return stages;
 }
 
 }  // namespace
@@ -81,7 +52,7 @@ RtDetrResnet RtDetrResnet::load(const nlohmann::json& bb, CheckpointReader& read
   const std::vector<int> depths = config_ints_in(bb, "backbone_config", "depths", {3, 4, 6, 3}, 4, 1, kMaxLayers);
   const std::vector<int> widths = config_ints_in(bb, "backbone_config", "hidden_sizes", {256, 512, 1024, 2048}, 4,
                                                  bottleneck ? 4 : 1, kMaxWidth);
-  r.outputs_ = output_stages(bb);
+  r.outputs_ = backbone_output_stages(bb, 4, {2, 3, 4});
 
   auto conv = [&](const std::string& p, int64_t co, int64_t ci, int k, int stride) {
     return read_conv_bn(reader, prefix + p + ".convolution.weight", prefix + p + ".normalization", co, ci, k, stride,

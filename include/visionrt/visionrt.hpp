@@ -214,10 +214,11 @@ struct DetrBatch {
 
 class VISIONRT_API Detector {
  public:
-  // Reads a DetrForObjectDetection, RTDetrForObjectDetection or
-  // RTDetrV2ForObjectDetection folder (config.json, safetensors weights,
-  // preprocessor_config.json). DETR backbones: timm or transformers
-  // ResNet-18/34/50/101; RT-DETR's: ResNet-vd (rt_detr_resnet).
+  // Reads a DetrForObjectDetection, RTDetrForObjectDetection,
+  // RTDetrV2ForObjectDetection or DFineForObjectDetection folder
+  // (config.json, safetensors weights, preprocessor_config.json). DETR
+  // backbones: timm or transformers ResNet-18/34/50/101; RT-DETR's:
+  // ResNet-vd (rt_detr_resnet); D-FINE's: HGNetV2 (hgnet_v2).
   static Detector load(const std::string& model_dir, const Options& options = {});
 
   const ModelInfo& info() const;

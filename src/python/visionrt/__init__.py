@@ -286,9 +286,9 @@ class Classifier(_Model):
 
 
 class Detector(_Model):
-    """A DetrForObjectDetection, RTDetrForObjectDetection or
-    RTDetrV2ForObjectDetection checkpoint folder; device, precision and
-    threads as for Classifier."""
+    """A DetrForObjectDetection, RTDetrForObjectDetection,
+    RTDetrV2ForObjectDetection or DFineForObjectDetection checkpoint folder;
+    device, precision and threads as for Classifier."""
 
     __slots__ = ("_model",)
 

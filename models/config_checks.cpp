@@ -157,6 +157,15 @@ void refuse_unused(const io::ModelFolder& folder, const UsedWeights& used,
        " the config does not use", why.empty() ? "" : " (" + why + "?)", ": ", list.str());
 }
 
+Activation backbone_hidden_act(const nlohmann::json& bb) {
+  const std::string act = config_name(bb, "backbone_config", "hidden_act", "relu");
+  if (act == "relu") return Activation::relu;
+  if (act == "silu" || act == "swish") return Activation::silu;
+  if (act == "gelu") return Activation::gelu_erf;
+  fail(StatusCode::unsupported, "config.json: key 'backbone_config.hidden_act' is '", act,
+       "' (supported: relu, silu, gelu)");
+}
+
 std::vector<int> backbone_output_stages(const nlohmann::json& bb, int stages, const std::vector<int>& default_indices) {
   std::vector<int> out;
   const auto features = bb.find("out_features");

@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/epilogue.hpp"
+
 #include "io/model_folder.hpp"
 
 namespace visionrt::models {
@@ -80,6 +82,9 @@ void refuse_unimplemented_keys(const nlohmann::json& object, const std::string& 
 // value up as given, and None names no activation.
 std::string config_name(const nlohmann::json& object, const std::string& where, const char* key,
                         const std::string& fallback);
+
+// backbone_config's hidden_act (relu when absent): relu, silu/swish or gelu.
+Activation backbone_hidden_act(const nlohmann::json& backbone);
 
 // A backbone_config's output stages, 0-based: out_features ("stage2"...)
 // or out_indices (stage_names' positions, 0 being the stem, which is

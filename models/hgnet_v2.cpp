@@ -10,14 +10,6 @@ namespace {
 constexpr double kBnEps = 1e-5;  // nn.BatchNorm2d's, and the frozen norm's
 constexpr const char* kWhere = "backbone_config";
 
-Activation parse_hidden_act(const std::string& act) {
-  if (act == "relu") return Activation::relu;
-  if (act == "silu" || act == "swish") return Activation::silu;
-  if (act == "gelu") return Activation::gelu_erf;
-  fail(StatusCode::unsupported, "config.json: key 'backbone_config.hidden_act' is '", act,
-       "' (supported: relu, silu, gelu)");
-}
-
 // A list of `count` JSON booleans, `fallback` when absent.
 std::vector<bool> config_bools(const nlohmann::json& bb, const char* key, const std::vector<bool>& fallback,
                                size_t count) {
@@ -72,7 +64,7 @@ const std::vector<ConfigKey>& hgnet_v2_config_keys() {
 HgnetV2 HgnetV2::load(const nlohmann::json& bb, CheckpointReader& reader, const std::string& prefix) {
   refuse_unimplemented_keys(bb, kWhere, hgnet_v2_config_keys());
   HgnetV2 r;
-  const Activation stem_act = parse_hidden_act(config_name(bb, kWhere, "hidden_act", "relu"));
+  const Activation stem_act = backbone_hidden_act(bb);
   const bool lab = io::config_bool(bb, "use_learnable_affine_block", false);
   const int channels = config_int_in(bb, kWhere, "num_channels", 3, 1, kMaxChannels);
   const std::vector<int> stem = config_ints_in(bb, kWhere, "stem_channels", {3, 32, 48}, 3, 1, kMaxWidth);

@@ -8,14 +8,6 @@ namespace {
 
 constexpr double kBnEps = 1e-5;  // nn.BatchNorm2d's, and the frozen norm's
 
-Activation parse_hidden_act(const std::string& act) {
-  if (act == "relu") return Activation::relu;
-  if (act == "silu" || act == "swish") return Activation::silu;
-  if (act == "gelu") return Activation::gelu_erf;
-  fail(StatusCode::unsupported, "config.json: key 'backbone_config.hidden_act' is '", act,
-       "' (supported: relu, silu, gelu)");
-}
-
 }  // namespace
 
 const std::vector<ConfigKey>& rt_detr_resnet_config_keys() {
@@ -39,7 +31,7 @@ const std::vector<ConfigKey>& rt_detr_resnet_config_keys() {
 RtDetrResnet RtDetrResnet::load(const nlohmann::json& bb, CheckpointReader& reader, const std::string& prefix) {
   refuse_unimplemented_keys(bb, "backbone_config", rt_detr_resnet_config_keys());
   RtDetrResnet r;
-  r.act_ = parse_hidden_act(config_name(bb, "backbone_config", "hidden_act", "relu"));
+  r.act_ = backbone_hidden_act(bb);
   const std::string layer_type = config_name(bb, "backbone_config", "layer_type", "bottleneck");
   if (layer_type != "bottleneck" && layer_type != "basic")
     fail(StatusCode::unsupported, "config.json: key 'backbone_config.layer_type' is '", layer_type,

@@ -60,12 +60,12 @@ struct ModelDir {
 std::vector<ModelDir> model_dirs() {
   std::vector<ModelDir> dirs;
   for (const fs::path& root : {kRoot / "tests/fixtures/vit", kRoot / "tests/fixtures/detr",
-                               kRoot / "tests/fixtures/rtdetr", kRoot / "models/demo"})
+                               kRoot / "tests/fixtures/rtdetr", kRoot / "tests/fixtures/dfine", kRoot / "models/demo"})
     for (const auto& e : fs::directory_iterator(root)) {
       if (!fs::exists(e.path() / "config.json")) continue;
       std::ifstream in(e.path() / "config.json");
       const std::string type = nlohmann::json::parse(in).value("model_type", "");
-      dirs.push_back({e.path(), type == "detr" || type == "rt_detr" || type == "rt_detr_v2"});
+      dirs.push_back({e.path(), type == "detr" || type == "rt_detr" || type == "rt_detr_v2" || type == "d_fine"});
     }
   std::sort(dirs.begin(), dirs.end(), [](const ModelDir& a, const ModelDir& b) { return a.path < b.path; });
   return dirs;

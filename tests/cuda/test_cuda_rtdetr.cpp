@@ -15,8 +15,9 @@ namespace visionrt {
 namespace {
 
 namespace fs = std::filesystem;
-const fs::path kFixtures = fs::path(VISIONRT_SOURCE_DIR) / "tests/fixtures/rtdetr";
-const char* const kNames[] = {"r18vd_narrow", "r50vd_narrow", "v2_r18vd_discrete_narrow"};
+const fs::path kFixtures = fs::path(VISIONRT_SOURCE_DIR) / "tests/fixtures";
+const char* const kNames[] = {"rtdetr/r18vd_narrow", "rtdetr/r50vd_narrow", "rtdetr/v2_r18vd_discrete_narrow",
+                              "dfine/hgnetv2_b0_narrow", "dfine/hgnetv2_b5_narrow"};
 
 struct Fixture {
   std::shared_ptr<io::SafetensorsFile> ref;
@@ -58,8 +59,22 @@ TEST(CudaRtDetr, EveryFixtureMatchesTransformersInFp32) {
     const Tensor logits = to_f32(f.ref->view(*f.ref->find("logits"))), boxes = to_f32(f.ref->view(*f.ref->find("pred_boxes")));
     const auto [el, eb] = errors(out, logits.f32(), boxes.f32());
     std::printf("  %s fp32: logits %.3g, boxes %.3g\n", name, el, eb);
-    EXPECT_LE(el, 1e-3);
-    EXPECT_LE(eb, 1e-3);
+    if (f.ref->find("logits_f64")) {
+      // A fixture whose float32 rounding alone reaches ~1e-3 (D-FINE's B5
+      // shape): both engines against the float64 truth, the bound 1e-3 or
+      // twice PyTorch's own error.
+      const Tensor tl = to_f32(f.ref->view(*f.ref->find("logits_f64")));
+      const Tensor tb = to_f32(f.ref->view(*f.ref->find("pred_boxes_f64")));
+      const auto [tel, teb] = errors(out, tl.f32(), tb.f32());
+      const auto [pel, peb] = testing::matched_errors(logits.f32(), boxes.f32(), tl.f32(), tb.f32(), out.batch,
+                                                      out.queries, out.classes);
+      std::printf("    from float64: logits %.3g, boxes %.3g (PyTorch float32: %.3g, %.3g)\n", tel, teb, pel, peb);
+      EXPECT_LE(tel, std::max(1e-3, 2 * pel));
+      EXPECT_LE(teb, std::max(1e-3, 2 * peb));
+    } else {
+      EXPECT_LE(el, 1e-3);
+      EXPECT_LE(eb, 1e-3);
+    }
   }
 }
 

@@ -684,6 +684,20 @@ TEST(CliBench, TimesTheModelOnceForEachBatchSize) {
   }
 }
 
+// A real-time DETR is timed at its processor's fixed size when no --size is
+// given (D-FINE's fixture: 448x448), not at DETR's 800x1066, which its
+// encoder cannot take.
+TEST(CliBench, RealTimeDetrsRunAtTheirProcessorsSize) {
+  ScratchDir scratch;
+  const CliRun run = run_cli({"bench", "--model", (kSourceDir / "tests/fixtures/dfine/hgnetv2_b0_narrow").string(),
+                              "--device", "cpu", "--iterations", "1", "--warmup", "0", "--json"},
+                             scratch.path());
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const json j = json::parse(run.out_lines().at(0));
+  EXPECT_EQ(j.at("height").get<int>(), 448) << run.out;
+  EXPECT_EQ(j.at("width").get<int>(), 448) << run.out;
+}
+
 // A classifier refused for its precision is not reported as a detector
 // refused for its architecture: both reasons are said.
 TEST(CliBench, SaysWhyTheModelWasRefusedAsEitherKind) {

@@ -116,7 +116,8 @@ struct ModelInfo {
   int image_height = 0, image_width = 0, num_channels = 3;  // the checkpoint's image_size
   // The size classify_files and preprocess_file prepare images to: the
   // checkpoint's, or with interpolate_pos_encoding the preprocessor's own
-  // fixed size. 0 for the detector, whose inputs vary.
+  // fixed size. For a detector, its processor's fixed size (the real-time
+  // DETRs'), or 0 where each image keeps its aspect ratio (DETR's).
   int input_height = 0, input_width = 0;
   int num_labels = 0;
   int64_t num_parameters = 0;

@@ -77,6 +77,13 @@ Detector Detector::load(const std::string& model_dir, const Options& options) {
     impl->info.num_labels = static_cast<int>(m.labels.size());
     impl->info.num_parameters = m.parameters;
     impl->info.num_queries = m.queries;
+    // A processor that resizes to one fixed size (the real-time DETRs')
+    // gives every image the same input.
+    const io::PreprocessConfig& pre = folder.preprocess;
+    if (pre.do_resize && pre.shortest_edge == 0 && pre.longest_edge == 0) {
+      impl->info.input_height = pre.height;
+      impl->info.input_width = pre.width;
+    }
     return Detector(std::move(impl));
   });
 }

@@ -34,10 +34,11 @@ threads overlapped with the previous batch's forward pass, next to the
 forward pass alone (the first --batch size is used).
 
 options:
-  --model DIR             a ViT, DETR or RT-DETR(v2) Hugging Face folder  [required]
+  --model DIR             a ViT, DETR, RT-DETR(v2) or D-FINE Hugging Face folder  [required]
   --batch N[,N...]        images per forward pass, one measurement per size
                           (default 1)
-  --size HxW              input size (default: the ViT's image_size; 800x1066 for DETR)
+  --size HxW              input size (default: the ViT's image_size, the real-time
+                          DETRs' processor size; 800x1066 for DETR)
   --iterations N          timed passes (default 20)
   --warmup N              untimed passes first (default 3)
   --decode-threads N      --end-to-end: threads decoding and preprocessing
@@ -144,8 +145,10 @@ int run_bench(const std::vector<std::string>& args) {
     const Model m = load_bench_model(s);
     if (!s.end_to_end.empty()) return run_end_to_end(s, m);
     if (s.height == 0) {
-      s.height = m.classifier ? m.classifier->info().image_height : 800;
-      s.width = m.classifier ? m.classifier->info().image_width : 1066;
+      const visionrt::ModelInfo& info = m.classifier ? m.classifier->info() : m.detector->info();
+      // The detector's fixed input size (the real-time DETRs'), else DETR's usual 800x1066.
+      s.height = m.classifier ? info.image_height : info.input_height ? info.input_height : 800;
+      s.width = m.classifier ? info.image_width : info.input_width ? info.input_width : 1066;
     }
     for (const int n : s.batches) {
       std::mt19937 rng(2024);

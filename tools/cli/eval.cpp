@@ -30,7 +30,7 @@ using visionrt::eval::CocoImage;
 constexpr const char* kUsage =
     R"(usage: visionrt eval --model DIR --annotations FILE --images DIR [OPTIONS]
 
-Runs a detection model (DETR, RT-DETR, RT-DETRv2) on every image of a
+Runs a detection model (DETR, RT-DETR, RT-DETRv2, D-FINE) on every image of a
 COCO-format annotation file and prints the COCO box metrics (AP at IoU
 .50:.05:.95, AP50, AP75, by object size, and recall; computed as pycocotools
 computes them) and, for DETR, its set-prediction loss (the loss transformers'

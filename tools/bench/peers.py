@@ -3,7 +3,8 @@
 
 Makes a randomly initialised model with a published checkpoint's exact
 shapes (ViT-B/16 224 as google/vit-base-patch16-224, DETR-R50 as
-facebook/detr-resnet-50, RT-DETR-R50vd as PekingU/rtdetr_r50vd), saves it
+facebook/detr-resnet-50, RT-DETR-R50vd as PekingU/rtdetr_r50vd, D-FINE-S as
+ustc-community/dfine-small-coco), saves it
 with save_pretrained, and times in one run: `visionrt bench` (fp32, and bf16
 where the CPU has AVX-512 BF16 or AMX), PyTorch eager (torch.inference_mode),
 ONNX Runtime (the model exported with torch.onnx, full graph optimisation)
@@ -16,6 +17,7 @@ product rate PyTorch reaches on this machine (the floor to compare with).
     python3 tools/bench/peers.py --model vit-b16 [--batch 1] [--threads 2] [--iterations 10]
     python3 tools/bench/peers.py --model detr-r50 --size 800x1066
     python3 tools/bench/peers.py --model rtdetr-r50vd --openvino     # 640x640
+    python3 tools/bench/peers.py --model dfine-s --openvino          # 640x640
     python3 tools/bench/peers.py --model DIR      # an existing Hugging Face folder
 
 Needs torch, transformers, onnx, onnxscript, onnxruntime (timm for DETR,
@@ -45,8 +47,13 @@ def make_model(name, out_dir):
     elif name == "rtdetr-r50vd":  # RTDetrConfig's defaults are PekingU/rtdetr_r50vd's architecture
         model = tf.RTDetrForObjectDetection(tf.RTDetrConfig(num_labels=80))
         processor = tf.RTDetrImageProcessor()
+    elif name == "dfine-s":  # HGNetV2-B0 and the small encoder/decoder, as transformers' conversion sets them
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures"))
+        import make_dfine_fixtures
+        model = tf.DFineForObjectDetection(make_dfine_fixtures.build_config(make_dfine_fixtures.LARGE["dfine_small"]))
+        processor = tf.RTDetrImageProcessor()
     else:
-        raise SystemExit(f"unknown model {name}: vit-b16, detr-r50, rtdetr-r50vd or a folder")
+        raise SystemExit(f"unknown model {name}: vit-b16, detr-r50, rtdetr-r50vd, dfine-s or a folder")
     model.eval()
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
@@ -54,11 +61,11 @@ def make_model(name, out_dir):
 
 
 def load_model(folder):
-    """The model, and its kind: "detr" (pixels and mask), "rt_detr" (pixels, 640x640) or "vit"."""
+    """The model, and its kind: "detr" (pixels and mask), "rt_detr*" or "d_fine" (pixels, 640x640) or "vit"."""
     import transformers as tf
     config = tf.AutoConfig.from_pretrained(folder)
     classes = {"detr": tf.DetrForObjectDetection, "rt_detr": tf.RTDetrForObjectDetection,
-               "rt_detr_v2": tf.RTDetrV2ForObjectDetection}
+               "rt_detr_v2": tf.RTDetrV2ForObjectDetection, "d_fine": tf.DFineForObjectDetection}
     kind = config.model_type if config.model_type in classes else "vit"
     return classes.get(kind, tf.ViTForImageClassification).from_pretrained(folder).eval(), kind
 
@@ -128,7 +135,7 @@ def main():
         h, w = (int(v) for v in args.size.split("x"))
     elif is_detr:
         h, w = 800, 1066
-    elif kind.startswith("rt_detr"):
+    elif kind.startswith("rt_detr") or kind == "d_fine":
         h, w = 640, 640
     else:
         h = w = model.config.image_size
@@ -159,7 +166,12 @@ def main():
     import onnxruntime as ort
     onnx_path = os.path.join(work, "model.onnx")
     names = ["pixel_values", "pixel_mask"] if is_detr else ["pixel_values"]
-    torch.onnx.export(model, inputs, onnx_path, input_names=names, opset_version=18)
+    try:
+        torch.onnx.export(model, inputs, onnx_path, input_names=names, opset_version=18)
+    except Exception as e:  # D-FINE's shape assertions (aten._is_all_true) have no ONNX form in torch.export
+        print(f"torch.export-based ONNX export failed ({type(e).__name__}); using the TorchScript exporter",
+              file=sys.stderr)
+        torch.onnx.export(model, inputs, onnx_path, input_names=names, opset_version=18, dynamo=False)
     options = ort.SessionOptions()
     options.intra_op_num_threads = args.threads
     options.inter_op_num_threads = 1

@@ -215,6 +215,11 @@ TEST(RtDetrReferenceTest, ConfigsItCannotHonourAreRefusedByName) {
       {d0.c_str(), "decoder_n_points", nlohmann::json::array({2, 2})},
       {d0.c_str(), "top_prob_values", 0},
       {d0.c_str(), "depth_mult", "deep"},
+      {d0.c_str(), "backbone_config.stage_light_block", nlohmann::json::array({1, 0, 1, 1})},
+      {d0.c_str(), "backbone_config.stem_channels", nlohmann::json::array({4, 8, 8})},
+      {d0.c_str(), "backbone_config.hidden_act", "mish"},
+      {d0.c_str(), "backbone_config.stage_in_channels", nlohmann::json::array({8, 16, 64, 128})},
+      {d0.c_str(), "backbone_config.hidden_sizes", nlohmann::json::array({64, 48, 128, 256})},
       {"v2_r18vd_discrete_narrow", "decoder_method", "nearest"},
       {"v2_r18vd_discrete_narrow", "decoder_n_levels", 4},
       {"r18vd_narrow", "activation_function", "mish"},
@@ -233,7 +238,13 @@ TEST(RtDetrReferenceTest, ConfigsItCannotHonourAreRefusedByName) {
       fs::copy_file(from / file, scratch.path() / file);
     std::ifstream in(from / "config.json");
     nlohmann::json config = nlohmann::json::parse(in);
-    config[c.key] = c.value;
+    // "a.b" names key b of the object a.
+    const std::string key = c.key;
+    const size_t dot = key.find('.');
+    if (dot == std::string::npos)
+      config[key] = c.value;
+    else
+      config[key.substr(0, dot)][key.substr(dot + 1)] = c.value;
     std::ofstream(scratch.path() / "config.json") << config.dump();
     try {
       Detector::load(scratch.path().string(), {Device::cpu});

@@ -11,7 +11,7 @@ CUDA-synchronised passes after warm-up, on random pixels (DETR: 800x1333, no
 padding; RT-DETR: 640x640); the last column is PyTorch's time over visionrt's (above 1:
 visionrt faster).
 
-    python3 tools/bench/peers_gpu.py [--model vit-b16|detr-r50|rtdetr-r50vd|DIR] [--precisions fp32,fp16]
+    python3 tools/bench/peers_gpu.py [--model vit-b16|detr-r50|rtdetr-r50vd|dfine-s|DIR] [--precisions fp32,fp16]
                                [--batches 1,64,256] [--size HxW] [--no-compile]
 
 Needs torch with CUDA and transformers; not needed to build, run or test visionrt.
@@ -38,8 +38,13 @@ def make_model(name, out_dir):
         processor = tf.DetrImageProcessor()
     elif name == "rtdetr-r50vd":  # RTDetrConfig's defaults are rtdetr_r50vd's architecture
         model, processor = tf.RTDetrForObjectDetection(tf.RTDetrConfig(num_labels=80)), tf.RTDetrImageProcessor()
+    elif name == "dfine-s":  # ustc-community/dfine-small-coco's architecture, as the fixtures make it
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures"))
+        import make_dfine_fixtures
+        config = make_dfine_fixtures.build_config(make_dfine_fixtures.LARGE["dfine_small"])
+        model, processor = tf.DFineForObjectDetection(config), tf.RTDetrImageProcessor()
     else:
-        raise SystemExit(f"unknown model {name}: vit-b16, detr-r50, rtdetr-r50vd or a folder")
+        raise SystemExit(f"unknown model {name}: vit-b16, detr-r50, rtdetr-r50vd, dfine-s or a folder")
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
     return out_dir
@@ -69,7 +74,7 @@ def visionrt_ms(tool, folder, precision, batch, size, iterations, warmup):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="vit-b16", help="vit-b16, detr-r50, rtdetr-r50vd or a model folder")
+    p.add_argument("--model", default="vit-b16", help="vit-b16, detr-r50, rtdetr-r50vd, dfine-s or a model folder")
     p.add_argument("--size", default=None, help="HxW (default: the ViT's image size; 800x1333 for DETR, 640x640 "
                    "for RT-DETR)")
     p.add_argument("--precisions", default="fp32,fp16")
@@ -88,7 +93,7 @@ def main():
     folder = args.model if os.path.isdir(args.model) else make_model(args.model, os.path.join(tempfile.mkdtemp(), "model"))
     config = tf.AutoConfig.from_pretrained(folder)
     classes = {"detr": tf.DetrForObjectDetection, "rt_detr": tf.RTDetrForObjectDetection,
-               "rt_detr_v2": tf.RTDetrV2ForObjectDetection}
+               "rt_detr_v2": tf.RTDetrV2ForObjectDetection, "d_fine": tf.DFineForObjectDetection}
     base = classes.get(config.model_type, tf.ViTForImageClassification).from_pretrained(folder).eval()
     if args.size:
         size = tuple(int(v) for v in args.size.split("x"))

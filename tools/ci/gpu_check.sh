@@ -336,6 +336,8 @@ run_step "gpu opt" "DETR-R50: visionrt bench and torch eager (fp32, fp16; batch 
   python3 "$ROOT/tools/bench/peers_gpu.py" --visionrt "$BUILD/visionrt" --model detr-r50 --precisions fp32,fp16 --batches 1,8 --no-compile
 run_step "gpu opt" "RT-DETR-R50vd: visionrt bench and torch eager (fp32, fp16; batch 1, 32)" 150 peers-rtdetr.log \
   python3 "$ROOT/tools/bench/peers_gpu.py" --visionrt "$BUILD/visionrt" --model rtdetr-r50vd --precisions fp32,fp16 --batches 1,32 --no-compile
+run_step "gpu opt" "D-FINE-S: visionrt bench and torch eager (fp32, fp16; batch 1, 32)" 120 peers-dfine.log \
+  python3 "$ROOT/tools/bench/peers_gpu.py" --visionrt "$BUILD/visionrt" --model dfine-s --precisions fp32,fp16 --batches 1,32 --no-compile
 run_step gpu "kernel benchmark (bench_kernels)" 120 bench-visionrt.log \
   sh -c '"$1" --csv > "$2"' sh "$BUILD/bench_kernels" "$LOGS/bench-visionrt.csv"
 run_step "gpu opt" "kernel benchmark, torch peer (peer_torch_kernels.py)" 120 bench-torch.log \

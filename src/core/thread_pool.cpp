@@ -14,7 +14,7 @@ int ThreadPool::all_cores() { return std::max(1, omp_get_num_procs()); }
 
 ThreadPool::ThreadPool(int threads) : threads_(threads > 0 ? threads : all_cores()) {}
 
-void ThreadPool::bind_calling_thread() const { omp_set_num_threads(threads_); }
+void ThreadPool::bind_calling_thread(int threads) { omp_set_num_threads(threads > 0 ? threads : all_cores()); }
 
 void ThreadPool::run(int64_t n, int64_t grain, ChunkFn fn) {
   if (n <= 0) return;

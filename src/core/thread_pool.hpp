@@ -35,7 +35,10 @@ class ThreadPool {
 
   // Makes the OpenMP calls of the calling thread (oneDNN's primitives) use
   // size() threads. Cheap: call it before each such call.
-  void bind_calling_thread() const;
+  void bind_calling_thread() const { bind_calling_thread(threads_); }
+  // The same for `threads` threads (0: all cores): oneDNN fixes a
+  // primitive's thread count when it creates it, so creation binds too.
+  static void bind_calling_thread(int threads);
 
  private:
   // A non-owning reference to a chunk function.

@@ -143,6 +143,10 @@ struct PrimitiveState {
 };
 
 Descs descs_of(const NodeSignature& sig, DType operands) {
+  // A primitive keeps the thread count it was created with (its work split
+  // asks for that many threads when it runs, whatever the caller then
+  // binds): create it with the backend's.
+  if (sig.backend) ThreadPool::bind_calling_thread(sig.backend->threads());
   return sig.node->op == graph::Op::linear ? matmul_descs(sig, operands) : conv_descs(sig, operands);
 }
 

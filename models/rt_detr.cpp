@@ -245,13 +245,14 @@ RtDetrModel RtDetrModel::load(const io::ModelFolder& folder) {
     m.resnet_ = RtDetrResnet::load(*bb, n, "model.backbone.model.");
     m.backbone_channels_ = m.resnet_.out_channels();
     m.backbone_strides_ = m.resnet_.out_strides();
-  } else if (bb_type == "hgnet_v2" && c.dfine()) {
+  } else if (bb_type == "hgnet_v2") {
     m.hgnet_ = HgnetV2::load(*bb, n, "model.backbone.model.");
+    m.uses_hgnet_ = true;
     m.backbone_channels_ = m.hgnet_.out_channels();
     m.backbone_strides_ = m.hgnet_.out_strides();
   } else {
-    fail(StatusCode::unsupported, "config.json: backbone_config must be an rt_detr_resnet (ResNet-vd)",
-         c.dfine() ? " or hgnet_v2" : "", " configuration");
+    fail(StatusCode::unsupported,
+         "config.json: backbone_config must be an rt_detr_resnet (ResNet-vd) or hgnet_v2 (HGNetV2) configuration");
   }
   const size_t levels = c.encoder_in_channels.size();
   if (m.backbone_channels_.size() != levels)

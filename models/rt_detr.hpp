@@ -136,9 +136,11 @@ class RtDetrModel {
 
   RtDetrConfig cfg_;
   std::shared_ptr<const graph::WeightTable> table_;
-  // The backbone: ResNet-vd, or D-FINE's HGNetV2.
+  // The backbone: ResNet-vd, or HGNetV2 (D-FINE's; transformers builds
+  // either for any of the three).
   RtDetrResnet resnet_;
   HgnetV2 hgnet_;
+  bool uses_hgnet_ = false;
   std::vector<int64_t> backbone_channels_;
   std::vector<int> backbone_strides_;
   std::vector<FoldedConv> encoder_proj_, lateral_, downsample_, decoder_proj_;

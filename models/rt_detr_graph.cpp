@@ -75,7 +75,7 @@ graph::Graph RtDetrModel::build(int batch, int height, int width) const {
   const int pixels = g.add_input("pixel_values", {batch, 3, height, width});
 
   // The encoder's levels, shallowest first, [N, h, w, E] each.
-  std::vector<int> feats = c.dfine() ? hgnet_.build(g, pixels) : resnet_.build(g, pixels);
+  std::vector<int> feats = uses_hgnet_ ? hgnet_.build(g, pixels) : resnet_.build(g, pixels);
   for (size_t l = 0; l < feats.size(); ++l) feats[l] = add_folded_conv(g, feats[l], encoder_proj_[l], Activation::none);
   for (size_t l = 1; l < feats.size(); ++l) {
     const Shape &a = g.value(feats[l - 1]).shape, &b = g.value(feats[l]).shape;

@@ -82,27 +82,27 @@ def make_processor():
 
 
 @torch.no_grad()
-def reset_convolutions_and_norms(model):
+def reset_convolutions_and_norms(model, frozen_class=RTDetrFrozenBatchNorm2d):
     """He-initialised convolutions and unit-scale batch norms (see the module docstring)."""
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
-        elif isinstance(module, (nn.BatchNorm2d, RTDetrFrozenBatchNorm2d)):
+        elif isinstance(module, (nn.BatchNorm2d, frozen_class)):
             module.weight.fill_(1.0)
             module.bias.zero_()
             module.running_mean.zero_()
             module.running_var.fill_(1.0)
 
 
-def unfreeze_batch_norm(module):
-    """Replaces RTDetrFrozenBatchNorm2d by trainable nn.BatchNorm2d (fresh statistics), recursively."""
+def unfreeze_batch_norm(module, frozen_class=RTDetrFrozenBatchNorm2d):
+    """Replaces frozen_class by trainable nn.BatchNorm2d (fresh statistics), recursively."""
     for name, child in module.named_children():
-        if isinstance(child, RTDetrFrozenBatchNorm2d):
+        if isinstance(child, frozen_class):
             module._modules[name] = nn.BatchNorm2d(child.weight.shape[0])
         else:
-            unfreeze_batch_norm(child)
+            unfreeze_batch_norm(child, frozen_class)
 
 
 def training_batch(step, batch_size, device):
@@ -120,11 +120,11 @@ def training_batch(step, batch_size, device):
     return pixel_values, labels
 
 
-def save_checkpoint(model, processor, out_dir):
+def save_checkpoint(model, processor, out_dir, freeze=replace_batch_norm):
     """Freezes the backbone's batch norms again (learned statistics) and writes a standard Hugging Face folder."""
     frozen = copy.deepcopy(model).cpu().eval()
     with torch.no_grad():
-        replace_batch_norm(frozen.model.backbone.model)
+        freeze(frozen.model.backbone.model)
     os.makedirs(out_dir, exist_ok=True)
     frozen.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
@@ -180,41 +180,34 @@ def evaluate(model, processor, coco, images, device, batch_size=25):
     return {"AP": float(coco_eval.stats[0]), "AP50": float(coco_eval.stats[1]), "AP75": float(coco_eval.stats[2])}
 
 
-def main():
-    parser = argparse.ArgumentParser(description="Train the demo shapes RT-DETR.")
-    parser.add_argument("--out", default=os.path.join(REPO_ROOT, "models", "demo", "rtdetr-shapes"))
+def base_parser(description, default_out, default_minutes):
+    """The options every shapes detector of this family takes; callers add their architecture's."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--out", default=default_out)
     parser.add_argument("--eval-dir", default=os.path.join(REPO_ROOT, "tests", "fixtures", "shapes-eval"))
-    parser.add_argument("--minutes", type=float, default=47.0, help="wall-clock training budget")
+    parser.add_argument("--minutes", type=float, default=default_minutes, help="wall-clock training budget")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--backbone-lr", type=float, default=2e-4)
-    parser.add_argument("--d-model", type=int, default=96, help="also the encoder's hidden size")
     parser.add_argument("--heads", type=int, default=8)
-    parser.add_argument("--ffn", type=int, default=256)
     parser.add_argument("--decoder-layers", type=int, default=3)
     parser.add_argument("--queries", type=int, default=40)
     parser.add_argument("--denoising", type=int, default=20, help="denoising queries per image (0: none)")
     parser.add_argument("--eval-every", type=int, default=250)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    return parser
 
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    config = build_config(args)
-    model = RTDetrForObjectDetection(config)
-    reset_convolutions_and_norms(model)
-    unfreeze_batch_norm(model.model.backbone.model)
-    for parameter in model.parameters():
-        parameter.requires_grad_(True)
-    model.to(device).train()
+
+def train(model, processor, args, save, log_terms=("loss_vfl", "loss_bbox", "loss_giou")):
+    """AdamW on fresh batches until args.minutes have passed; evaluates every args.eval_every steps and calls
+    save(model) whenever AP50 is the best so far. Trains the parameters that require gradients."""
+    device = next(model.parameters()).device
     print(f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters", flush=True)
-    processor = make_processor()
     coco, eval_images = load_eval_set(args.eval_dir)
-
-    backbone_params = [p for n, p in model.named_parameters() if n.startswith("model.backbone.")]
-    other_params = [p for n, p in model.named_parameters() if not n.startswith("model.backbone.")]
+    trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    backbone_params = [p for n, p in trained if n.startswith("model.backbone.")]
+    other_params = [p for n, p in trained if not n.startswith("model.backbone.")]
     optimizer = torch.optim.AdamW([{"params": other_params, "lr": args.lr},
                                    {"params": backbone_params, "lr": args.backbone_lr}], weight_decay=1e-4)
     base_lrs = [g["lr"] for g in optimizer.param_groups]
@@ -243,7 +236,7 @@ def main():
         step += 1
         if step % 25 == 0:
             parts = " ".join(f"{k[5:]}={float(v.detach()):.3f}" for k, v in outputs.loss_dict.items()
-                             if k in ("loss_vfl", "loss_bbox", "loss_giou"))
+                             if k in log_terms)
             print(f"step {step} t={elapsed / 60:.1f}min loss={running:.3f} {parts} lr={factor:.3f}", flush=True)
         if step % args.eval_every == 0:
             metrics = evaluate(model, processor, coco, eval_images, device)
@@ -253,19 +246,40 @@ def main():
             if metrics["AP50"] > best_ap50:
                 best_ap50 = metrics["AP50"]
                 best = {"step": step, **metrics}
-                save_checkpoint(model, processor, args.out)
+                save(model)
                 print(f"saved checkpoint (AP50 {best_ap50:.3f}) to {args.out}", flush=True)
             write_metrics(args.out, best, history)
-    metrics = evaluate(model, processor, coco, eval_images, device)
-    history.append({"step": step, "minutes": round((time.time() - start) / 60, 2), **metrics})
-    print(f"final step {step}: AP={metrics['AP']:.3f} AP50={metrics['AP50']:.3f} AP75={metrics['AP75']:.3f}",
-          flush=True)
-    if metrics["AP50"] > best_ap50:
-        best_ap50 = metrics["AP50"]
-        best = {"step": step, **metrics}
-        save_checkpoint(model, processor, args.out)
+    if not history or history[-1]["step"] != step:  # unless the last step was just evaluated
+        metrics = evaluate(model, processor, coco, eval_images, device)
+        history.append({"step": step, "minutes": round((time.time() - start) / 60, 2), **metrics})
+        print(f"final step {step}: AP={metrics['AP']:.3f} AP50={metrics['AP50']:.3f} AP75={metrics['AP75']:.3f}",
+              flush=True)
+        if metrics["AP50"] > best_ap50:
+            best_ap50 = metrics["AP50"]
+            best = {"step": step, **metrics}
+            save(model)
     write_metrics(args.out, best, history)
     print(f"best AP50 {best_ap50:.3f}; model in {args.out}", flush=True)
+
+
+def main():
+    parser = base_parser("Train the demo shapes RT-DETR.",
+                         os.path.join(REPO_ROOT, "models", "demo", "rtdetr-shapes"), 47.0)
+    parser.add_argument("--d-model", type=int, default=96, help="also the encoder's hidden size")
+    parser.add_argument("--ffn", type=int, default=256)
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = RTDetrForObjectDetection(build_config(args))
+    reset_convolutions_and_norms(model)
+    unfreeze_batch_norm(model.model.backbone.model)
+    for parameter in model.parameters():
+        parameter.requires_grad_(True)
+    model.to(device).train()
+    processor = make_processor()
+    train(model, processor, args, lambda m: save_checkpoint(m, processor, args.out))
 
 
 if __name__ == "__main__":

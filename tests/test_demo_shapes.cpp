@@ -1,5 +1,5 @@
 // The bundled demo detectors (tools/train/train_detr_shapes.py,
-// train_rtdetr_shapes.py) on shape images they were not trained on
+// train_rtdetr_shapes.py, train_dfine_shapes.py) on shape images they were not trained on
 // (tests/fixtures/shapes-eval, generated with another seed), the whole
 // pipeline: PNG files -> preparation -> model -> post-processing -> COCO AP50.
 #include <gtest/gtest.h>
@@ -51,21 +51,25 @@ TEST(DemoShapesTest, RtDetrHeldOutAp50AtLeast090) {
   EXPECT_GE(held_out_metrics(Detector::load((kRoot / "models/demo/rtdetr-shapes").string(), {Device::cpu})).ap50, 0.9);
 }
 
+TEST(DemoShapesTest, DFineHeldOutAp50AtLeast090) {
+  if (!has_image_io()) GTEST_SKIP() << "built without the OpenCV image front end";
+  EXPECT_GE(held_out_metrics(Detector::load((kRoot / "models/demo/dfine-shapes").string(), {Device::cpu})).ap50, 0.9);
+}
+
 // bf16 products on the CPU find the same objects above the pipeline's 0.5
 // threshold: the same labels in the same order, boxes within 2 pixels of
 // fp32's (128-pixel images; bf16's 8 bits move a box by a fraction of one).
-TEST(DemoShapesTest, RtDetrBf16FindsTheSameObjects) {
-  if (!has_image_io()) GTEST_SKIP() << "built without the OpenCV image front end";
+void expect_bf16_finds_the_same_objects(const char* demo) {
   Options bf16;
   bf16.device = Device::cpu;
   bf16.precision = Precision::bf16;
   std::optional<Detector> reduced;
   try {
-    reduced.emplace(Detector::load((kRoot / "models/demo/rtdetr-shapes").string(), bf16));
+    reduced.emplace(Detector::load((kRoot / "models/demo" / demo).string(), bf16));
   } catch (const Error& e) {
     GTEST_SKIP() << "no BF16 on this CPU: " << e.what();
   }
-  const Detector full = Detector::load((kRoot / "models/demo/rtdetr-shapes").string(), {Device::cpu});
+  const Detector full = Detector::load((kRoot / "models/demo" / demo).string(), {Device::cpu});
   eval::CocoDataset data;
   const std::vector<std::string> paths = held_out_paths(&data);
   const auto want = full.detect_files(paths, 0.5f), got = reduced->detect_files(paths, 0.5f);
@@ -81,9 +85,19 @@ TEST(DemoShapesTest, RtDetrBf16FindsTheSameObjects) {
       ++objects;
     }
   }
-  std::cout << "  bf16: " << objects << " detections above 0.5 on " << paths.size()
+  std::cout << "  " << demo << " bf16: " << objects << " detections above 0.5 on " << paths.size()
             << " images, as fp32's; boxes within " << worst << " px\n";
   EXPECT_LE(worst, 2.0);
+}
+
+TEST(DemoShapesTest, RtDetrBf16FindsTheSameObjects) {
+  if (!has_image_io()) GTEST_SKIP() << "built without the OpenCV image front end";
+  expect_bf16_finds_the_same_objects("rtdetr-shapes");
+}
+
+TEST(DemoShapesTest, DFineBf16FindsTheSameObjects) {
+  if (!has_image_io()) GTEST_SKIP() << "built without the OpenCV image front end";
+  expect_bf16_finds_the_same_objects("dfine-shapes");
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
-// ViT's token sequence on the GPU: the class token in front of the patch
-// tokens, the position embedding added to both,
-//   output[n, 0, :]     = cls[:] + pos[0, :]
-//   output[n, 1 + t, :] = input[n, t, :] + pos[1 + t, :]
+// ViT's token sequence on the GPU: the prefix rows (class, distillation and
+// register tokens, their positions already added) in front of the patch
+// tokens, the position embedding added to the patch tokens,
+//   output[n, p, :]          = prefix[p, :]                for p < prefix_rows
+//   output[n, prefix_rows + t, :] = input[n, t, :] + pos[t, :]
 // each sum in fp32 and rounded once to the data type.
 #pragma once
 #include <cstdint>
@@ -14,10 +15,11 @@ namespace visionrt::kernels {
 struct EmbedTokensParams {
   DType dtype = DType::f32;          // of every tensor below
   int64_t batch = 0, tokens = 0, dim = 0;  // N, T (patch tokens per image), D
+  int64_t prefix_rows = 0;                 // P
   const void* input = nullptr;             // [batch, tokens, dim]
-  const void* cls = nullptr;               // [dim]
-  const void* pos = nullptr;               // [tokens + 1, dim]
-  void* output = nullptr;                  // [batch, tokens + 1, dim]; must not overlap the inputs
+  const void* prefix = nullptr;            // [prefix_rows, dim]
+  const void* pos = nullptr;               // [tokens, dim]
+  void* output = nullptr;                  // [batch, prefix_rows + tokens, dim]; must not overlap the inputs
   void* stream = nullptr;                  // cudaStream_t
 };
 

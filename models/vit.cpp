@@ -4,6 +4,7 @@
 
 #include "core/error.hpp"
 #include "models/checkpoint_reader.hpp"
+#include "models/vit_loading.hpp"
 
 namespace visionrt::models {
 namespace {
@@ -11,22 +12,17 @@ namespace {
 using graph::Attrs;
 using graph::Op;
 
-Activation parse_activation(const std::string& act) {
+}  // namespace
+
+Activation parse_vit_activation(const std::string& act) {
   if (act == "gelu") return Activation::gelu_erf;
   if (act == "gelu_new" || act == "gelu_pytorch_tanh" || act == "gelu_fast")
     return Activation::gelu_tanh;
   if (act == "relu") return Activation::relu;
+  if (act == "silu" || act == "swish") return Activation::silu;
   fail(StatusCode::unsupported, "config.json: hidden_act '", act,
-       "' is not supported (supported: gelu, gelu_new, gelu_pytorch_tanh, relu)");
+       "' is not supported (supported: gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu, silu, swish)");
 }
-
-Tensor zeros(int64_t n) {
-  Tensor t = Tensor::empty(DType::f32, {n});
-  std::memset(t.data(), 0, t.nbytes());
-  return t;
-}
-
-}  // namespace
 
 const std::vector<ConfigKey>& vit_config_keys() {
   using U = KeyUse;
@@ -59,6 +55,7 @@ const std::vector<ConfigKey>& vit_config_keys() {
 VitConfig VitConfig::from_json(const nlohmann::json& c) {
   refuse_unimplemented_keys(c, "", vit_config_keys());
   VitConfig cfg;
+  cfg.architecture = io::architecture(c);
   // Every number is range-checked before anything is sized from it.
   cfg.hidden_size = config_int_in(c, "", "hidden_size", 768, 1, kMaxWidth);
   cfg.num_layers = config_int_in(c, "", "num_hidden_layers", 12, 1, kMaxLayers);
@@ -68,7 +65,7 @@ VitConfig VitConfig::from_json(const nlohmann::json& c) {
   cfg.num_channels = config_int_in(c, "", "num_channels", 3, 1, kMaxChannels);
   cfg.qkv_bias = io::config_bool(c, "qkv_bias", true);
   cfg.layer_norm_eps = static_cast<float>(config_positive_double(c, "layer_norm_eps", 1e-12));
-  cfg.hidden_act = parse_activation(config_name(c, "", "hidden_act", "gelu"));
+  cfg.hidden_act = parse_vit_activation(config_name(c, "", "hidden_act", "gelu"));
   const auto size = c.find("image_size");
   if (size != c.end() && size->is_array()) {
     const std::vector<int> hw = config_ints_in(c, "", "image_size", {}, 2, 1, kMaxImageSide);
@@ -86,63 +83,32 @@ VitConfig VitConfig::from_json(const nlohmann::json& c) {
   return cfg;
 }
 
-VitModel VitModel::load(const io::ModelFolder& folder) {
-  VitModel m;
-  m.cfg_ = VitConfig::from_json(folder.config);
-  const VitConfig& c = m.cfg_;
-  const int64_t D = c.hidden_size, I = c.intermediate_size, P = c.patch_size;
-  const int64_t grid = (c.image_height / P) * (c.image_width / P);
-  const io::WeightStore& w = folder.weights;
-  auto table = std::make_shared<graph::WeightTable>();
-  CheckpointReader r(w, *table);
-  auto get = [&](const std::string& name, const Shape& shape) { return r.weight(name, shape); };
-  const std::string e = "vit.embeddings.";
-  m.patch_w_ = get(e + "patch_embeddings.projection.weight", {D, c.num_channels, P, P});
-  m.patch_b_ = get(e + "patch_embeddings.projection.bias", {D});
-  m.cls_ = get(e + "cls_token", {1, 1, D});
-  m.pos_ = get(e + "position_embeddings", {1, grid + 1, D});
-  for (int i = 0; i < c.num_layers; ++i) {
-    const std::string p = "vit.encoder.layer." + std::to_string(i) + ".";
-    Layer L;
-    L.ln1_g = get(p + "layernorm_before.weight", {D});
-    L.ln1_b = get(p + "layernorm_before.bias", {D});
-    std::vector<Tensor> qkv_w, qkv_b;
-    for (const char* name : {"query", "key", "value"}) {
-      const std::string base = p + "attention.attention." + name;
-      qkv_w.push_back(r.tensor(base + ".weight", {D, D}));
-      qkv_b.push_back(c.qkv_bias ? r.tensor(base + ".bias", {D}) : zeros(D));
-    }
-    L.qkv_w = r.stacked(p + "attention.attention.qkv.weight", qkv_w);
-    L.qkv_b = r.stacked(p + "attention.attention.qkv.bias", qkv_b);
-    L.out_w = get(p + "attention.output.dense.weight", {D, D});
-    L.out_b = get(p + "attention.output.dense.bias", {D});
-    L.ln2_g = get(p + "layernorm_after.weight", {D});
-    L.ln2_b = get(p + "layernorm_after.bias", {D});
-    L.fc1_w = get(p + "intermediate.dense.weight", {I, D});
-    L.fc1_b = get(p + "intermediate.dense.bias", {I});
-    L.fc2_w = get(p + "output.dense.weight", {D, I});
-    L.fc2_b = get(p + "output.dense.bias", {D});
-    m.layers_.push_back(std::move(L));
-  }
-  m.ln_g_ = get("vit.layernorm.weight", {D});
-  m.ln_b_ = get("vit.layernorm.bias", {D});
-  const int64_t labels = static_cast<int64_t>(c.labels.size());
-  m.head_w_ = get("classifier.weight", {labels, D});
-  m.head_b_ = get("classifier.bias", {labels});
-  // transformers' classifier ignores the pooler and mask token too.
-  m.num_parameters_ = r.parameters();
-  refuse_unused(folder, r.used(), {"vit.pooler.", "vit.embeddings.mask_token"}, [&](const std::string& name) {
-    return name.rfind("vit.encoder.layer.", 0) == 0 ? "num_hidden_layers " + std::to_string(c.num_layers)
-                                                    : std::string();
-  });
-  m.table_ = std::move(table);
-  return m;
+bool VitModel::is_vit_family(const nlohmann::json& config, bool base_models) {
+  if (is_timm_config(config)) return true;
+  const std::string arch = io::architecture(config);
+  for (const char* name : kHfVitArchitectures)
+    if (arch == name) return true;
+  if (base_models)
+    for (const char* name : kHfVitBaseModels)
+      if (arch == name) return true;
+  return false;
 }
 
-graph::Graph VitModel::build(int batch, int height, int width, bool interpolate) const {
+const char* VitModel::supported_architectures() {
+  return "ViTForImageClassification, DeiTForImageClassification, DeiTForImageClassificationWithTeacher, "
+         "Dinov2ForImageClassification, Dinov2WithRegistersForImageClassification, and timm's ViT, DeiT and "
+         "DINOv2-style checkpoints";
+}
+
+VitModel VitModel::load(const io::ModelFolder& folder) {
+  if (is_timm_config(folder.config)) return load_timm_vit(folder);
+  return load_hf_vit(folder, io::architecture(folder.config));
+}
+
+graph::Graph VitModel::build(int batch, int height, int width, bool interpolate, VitOutput output) const {
   const VitConfig& c = cfg_;
   if (batch <= 0) fail(StatusCode::invalid_argument, "batch size must be positive, got ", batch);
-  if ((height != c.image_height || width != c.image_width) && !interpolate)
+  if ((height != c.image_height || width != c.image_width) && !interpolate && !c.resample_always)
     fail(StatusCode::shape_mismatch, "input size ", height, "x", width, " differs from the model's ",
          c.image_height, "x", c.image_width, " (enable interpolate_pos_encoding to accept it)");
   if (height < c.patch_size || width < c.patch_size)
@@ -154,15 +120,16 @@ graph::Graph VitModel::build(int batch, int height, int width, bool interpolate)
 
   Attrs pa;
   pa.patch = c.patch_size;
-  int h = g.add(Op::patch_embed, {x, W(patch_w_), W(patch_b_)}, pa);
+  int h = g.add(Op::patch_embed, {x, W(w_.patch_w), W(w_.patch_b)}, pa);
   Attrs grid;
   grid.in_h = c.image_height / c.patch_size;
   grid.in_w = c.image_width / c.patch_size;
   grid.out_h = height / c.patch_size;
   grid.out_w = width / c.patch_size;
-  int pos = W(pos_);
+  grid.antialias = c.antialias;
+  int pos = W(w_.pos);
   if (grid.in_h != grid.out_h || grid.in_w != grid.out_w) pos = g.add(Op::resample_position, {pos}, grid);
-  h = g.add(Op::embed_tokens, {h, W(cls_), pos});
+  h = w_.prefix < 0 ? g.add(Op::embed_tokens, {h, pos}) : g.add(Op::embed_tokens, {h, pos, W(w_.prefix)});
 
   Attrs ln;
   ln.eps = c.layer_norm_eps;
@@ -173,28 +140,68 @@ graph::Graph VitModel::build(int batch, int height, int width, bool interpolate)
   attn.k_offset = c.hidden_size;
   attn.v_offset = 2 * c.hidden_size;
   Attrs act;
-  act.epilogue.act = c.hidden_act;
-  for (const Layer& L : layers_) {
-    // Pre-norm block: h + attn(LN(h)), then h + mlp(LN(h)).
+  act.epilogue.act = c.swiglu ? Activation::silu : c.hidden_act;
+  for (const VitWeights::Layer& L : w_.layers) {
+    // Pre-norm block: h + attn(LN(h)), then h + mlp(LN(h)); LayerScale is
+    // folded into each branch's last projection.
     int t = g.add(Op::layer_norm, {h, W(L.ln1_g), W(L.ln1_b)}, ln);
     const int qkv = g.add(Op::linear, {t, W(L.qkv_w), W(L.qkv_b)});
     t = g.add(Op::attention, {qkv, qkv, qkv}, attn);
     t = g.add(Op::linear, {t, W(L.out_w), W(L.out_b)});
     h = g.add(Op::add, {t, h});
-    t = g.add(Op::layer_norm, {h, W(L.ln2_g), W(L.ln2_b)}, ln);
-    t = g.add(Op::linear, {t, W(L.fc1_w), W(L.fc1_b)});
+    const int normed = g.add(Op::layer_norm, {h, W(L.ln2_g), W(L.ln2_b)}, ln);
+    t = g.add(Op::linear, {normed, W(L.fc1_w), W(L.fc1_b)});
     t = g.add(Op::activation, {t}, act);
+    if (c.swiglu) t = g.add(Op::mul, {t, g.add(Op::linear, {normed, W(L.up_w), W(L.up_b)})});
     t = g.add(Op::linear, {t, W(L.fc2_w), W(L.fc2_b)});
     h = g.add(Op::add, {t, h});
   }
-  // The classifier reads only the class token: normalising just that row
-  // gives the same logits as normalising every token first.
-  Attrs sel;
-  sel.index = 0;
-  h = g.add(Op::select_token, {h}, sel);
-  h = g.add(Op::layer_norm, {h, W(ln_g_), W(ln_b_)}, ln);
-  h = g.add(Op::linear, {h, W(head_w_), W(head_b_)});
-  g.mark_output(h);
+  auto norm = [&](int v, int gamma, int beta) {
+    return gamma < 0 ? v : g.add(Op::layer_norm, {v, W(gamma), W(beta)}, ln);
+  };
+  auto token = [&](int v, int index) {
+    Attrs sel;
+    sel.index = index;
+    return g.add(Op::select_token, {v}, sel);
+  };
+  Attrs patches;
+  patches.index = c.prefix_tokens;
+  if (output == VitOutput::logits && w_.heads.empty())
+    fail(StatusCode::unsupported, c.architecture, " has no classification head (it gives features only)");
+  if (output == VitOutput::hidden_states) {
+    g.mark_output(norm(h, w_.norm_g, w_.norm_b));
+    return g;
+  }
+  int features;
+  switch (c.pool) {
+    case VitPool::class_token:
+      // Only the class (and distillation) tokens reach a head: normalising
+      // just those rows gives the same logits as normalising every token.
+      if (c.distilled) {
+        const int cls = g.add(Op::linear, {norm(token(h, 0), w_.norm_g, w_.norm_b), W(w_.heads[0].w),
+                                           W(w_.heads[0].b)});
+        const int dist = g.add(Op::linear, {norm(token(h, 1), w_.norm_g, w_.norm_b), W(w_.heads[1].w),
+                                            W(w_.heads[1].b)});
+        Attrs half;
+        half.scale = 0.5f;
+        g.mark_output(g.add(Op::affine, {g.add(Op::add, {cls, dist})}, half));
+        return g;
+      }
+      features = norm(token(h, 0), w_.norm_g, w_.norm_b);
+      break;
+    case VitPool::class_and_mean: {
+      h = norm(h, w_.norm_g, w_.norm_b);
+      Attrs joined;
+      joined.axis = 1;
+      features = g.add(Op::concat, {token(h, 0), g.add(Op::mean_tokens, {h}, patches)}, joined);
+      break;
+    }
+    case VitPool::mean:
+      features = g.add(Op::mean_tokens, {norm(h, w_.norm_g, w_.norm_b)}, patches);
+      break;
+  }
+  features = norm(features, w_.fc_norm_g, w_.fc_norm_b);
+  g.mark_output(g.add(Op::linear, {features, W(w_.heads[0].w), W(w_.heads[0].b)}));
   return g;
 }
 

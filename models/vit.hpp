@@ -1,7 +1,11 @@
-// Vision Transformer (ViTForImageClassification, Hugging Face layout):
-// config.json -> VitConfig; model.safetensors -> weights bound by name and
-// shape; build() -> a graph for one input shape.
+// The Vision Transformer family as one encoder described by data: ViT
+// (ViTForImageClassification), DeiT (with or without its distillation
+// head), DINOv2 (LayerScale, SwiGLU, register tokens) and timm's own ViT
+// checkpoints. Each loader reads its checkpoint's names into the same
+// description (VitConfig + VitWeights); build() makes the graph for one
+// input shape.
 #pragma once
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -13,16 +17,38 @@
 
 namespace visionrt::models {
 
+// What the classifier reads from the encoder's tokens.
+enum class VitPool {
+  class_token,     // the class token (ViT, DeiT, timm "token")
+  class_and_mean,  // [class token, mean of the patch tokens] (DINOv2)
+  mean,            // the mean of the patch tokens (timm "avg")
+};
+
 struct VitConfig {
+  std::string architecture;  // as config.json names it
   int hidden_size = 768, num_layers = 12, num_heads = 12, intermediate_size = 3072;
+  // The input size the position table was made for.
   int image_height = 224, image_width = 224, patch_size = 16, num_channels = 3;
   bool qkv_bias = true;
   float layer_norm_eps = 1e-12f;
   Activation hidden_act = Activation::gelu_erf;
+  // SwiGLU feed-forward: down(silu(gate(x)) * up(x)), intermediate_size wide.
+  bool swiglu = false;
+  // Rows before the patch tokens: class, distillation and register tokens.
+  int prefix_tokens = 1;
+  // The position grid follows any input size (DINOv2, timm's
+  // dynamic_img_size), not only when interpolate_pos_encoding is asked for;
+  // antialias: torch's antialiased bicubic (DINOv2 with registers, timm).
+  bool resample_always = false;
+  bool antialias = false;
+  VitPool pool = VitPool::class_token;
+  // DeiT's two heads, over the class and distillation tokens, averaged.
+  bool distilled = false;
   std::vector<std::string> labels;  // id2label, one per output
 
-  // Throws corrupt_file naming the key for missing or wrong-typed fields, and
-  // unsupported for values visionrt cannot run (an unknown hidden_act, say).
+  // ViTForImageClassification's config.json. Throws corrupt_file naming
+  // the key for missing or wrong-typed fields, and unsupported for values
+  // visionrt cannot run (an unknown hidden_act, say).
   static VitConfig from_json(const nlohmann::json& config);
 };
 
@@ -30,36 +56,68 @@ struct VitConfig {
 // ViTForImageClassification, and what visionrt does with it.
 const std::vector<ConfigKey>& vit_config_keys();
 
+// Ids in the model's weight table; -1 where the model has none.
+struct VitWeights {
+  struct Layer {
+    int ln1_g, ln1_b, qkv_w, qkv_b, out_w, out_b, ln2_g, ln2_b;
+    int fc1_w, fc1_b, fc2_w, fc2_b;  // fc1: the gate under SwiGLU
+    int up_w = -1, up_b = -1;        // SwiGLU's second projection
+  };
+  int patch_w, patch_b;
+  int prefix = -1;  // [1, prefix_tokens, D]: the prefix rows, their positions added
+  int pos;          // [1, grid_h * grid_w, D]: the patch positions
+  std::vector<Layer> layers;
+  int norm_g = -1, norm_b = -1;     // over every token, after the last layer
+  int fc_norm_g = -1, fc_norm_b = -1;  // over the pooled vector (timm "avg")
+  struct Head {
+    int w, b;
+  };
+  std::vector<Head> heads;  // one, or DeiT's two (class, distillation)
+};
+
+// What a graph computes: the classifier's logits, or the encoder's tokens
+// after its last normalisation (feature extraction).
+enum class VitOutput { logits, hidden_states };
+
 class VitModel {
  public:
-  // Checks every tensor the config implies, by name, shape and dtype, and
-  // keeps them as stored (memory-mapped). Q, K and V projections are joined
-  // once into one matrix so attention reads them from a single product.
+  // Any architecture of the family (see is_vit_family), by the folder's
+  // config.json. Checks every tensor the config implies, by name, shape and
+  // dtype, and keeps them as stored (memory-mapped); Q, K and V
+  // projections are joined once into one matrix, LayerScale folded into the
+  // projection before it, the prefix rows' positions added once.
   static VitModel load(const io::ModelFolder& folder);
+  // The architectures load() reads: transformers' names, or a timm
+  // checkpoint's (config.json with "architecture"); base_models: also the
+  // encoders without a head (ViTModel, Dinov2Model...).
+  static bool is_vit_family(const nlohmann::json& config, bool base_models = false);
+  static const char* supported_architectures();
+
+  VitModel(VitConfig config, std::shared_ptr<const graph::WeightTable> table, VitWeights weights,
+           int64_t parameters)
+      : cfg_(std::move(config)), table_(std::move(table)), w_(std::move(weights)), num_parameters_(parameters) {}
 
   const VitConfig& config() const { return cfg_; }
   int64_t num_parameters() const { return num_parameters_; }
-
-  // The model's weights, shared by every graph it builds.
   const std::shared_ptr<const graph::WeightTable>& weights() const { return table_; }
 
   // The graph for a batch of `batch` images of height x width: input
-  // "pixel_values" [batch, C, height, width], output "logits" [batch, labels].
-  // Sizes other than the checkpoint's need interpolate_pos_encoding: the
-  // position table is then resampled by a node of the graph.
-  graph::Graph build(int batch, int height, int width, bool interpolate_pos_encoding) const;
+  // "pixel_values" [batch, C, height, width]; output "logits" [batch,
+  // labels] or the tokens [batch, prefix + patches, D]. A size other than
+  // the position table's needs interpolate_pos_encoding unless the model
+  // always resamples its position grid.
+  graph::Graph build(int batch, int height, int width, bool interpolate_pos_encoding,
+                     VitOutput output = VitOutput::logits) const;
 
  private:
-  struct Layer {  // ids in the weight table
-    int ln1_g, ln1_b, qkv_w, qkv_b, out_w, out_b, ln2_g, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b;
-  };
-
   VitConfig cfg_;
   std::shared_ptr<const graph::WeightTable> table_;
-  int patch_w_, patch_b_, cls_, pos_;
-  std::vector<Layer> layers_;
-  int ln_g_, ln_b_, head_w_, head_b_;
+  VitWeights w_;
   int64_t num_parameters_ = 0;
 };
+
+// The loaders of each naming, in vit_hf.cpp and vit_timm.cpp.
+VitModel load_hf_vit(const io::ModelFolder& folder, const std::string& architecture);
+VitModel load_timm_vit(const io::ModelFolder& folder);
 
 }  // namespace visionrt::models

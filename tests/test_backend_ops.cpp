@@ -177,11 +177,29 @@ std::vector<Case> all_cases() {
     };
     cases.push_back(c);
   }
-  {
-    Case c{"embed_tokens", Op::embed_tokens, {},
-           {random_tensor({2, 6, 8}), random_tensor({1, 1, 8}), random_tensor({1, 7, 8})},
-           {false, true, true}, nullptr};
-    c.reference = [](const std::vector<Values>& in) { return reference::embed_tokens(2, 6, 8, in[0], in[1], in[2]); };
+  // No prefix (timm's ViT without a class token), one prefix row (ViT's
+  // class token), then class, distillation and register tokens (DeiT,
+  // DINOv2 with registers).
+  for (int64_t P : {0, 1, 6}) {
+    Case c{"embed_tokens_prefix" + std::to_string(P), Op::embed_tokens, {},
+           {random_tensor({2, 6, 8}), random_tensor({1, 6, 8})}, {false, true}, nullptr};
+    if (P > 0) {
+      c.inputs.push_back(random_tensor({1, P, 8}));
+      c.is_weight.push_back(true);
+    }
+    c.reference = [P](const std::vector<Values>& in) {
+      return reference::embed_tokens(2, 6, 8, P, in[0], P > 0 ? in[2] : Values{}, in[1]);
+    };
+    cases.push_back(c);
+  }
+  // The patch tokens past one class token, and past a class token and four
+  // registers.
+  for (int first : {1, 5}) {
+    Attrs a;
+    a.index = first;
+    Case c{"mean_tokens_from" + std::to_string(first), Op::mean_tokens, a, {random_tensor({3, 11, 7})}, {false},
+           nullptr};
+    c.reference = [first](const std::vector<Values>& in) { return reference::mean_tokens(3, 11, 7, first, in[0]); };
     cases.push_back(c);
   }
   for (Activation act :
@@ -353,17 +371,22 @@ std::vector<Case> all_cases() {
     c.reference = [](const std::vector<Values>& in) { return reference::zeros_like(in[0].size()); };
     cases.push_back(c);
   }
-  for (auto [in_h, in_w, out_h, out_w] : {std::tuple{3, 4, 5, 2}, {4, 4, 4, 7}, {2, 3, 1, 1}}) {
+  // Plain bicubic (ViT, DINOv2) and antialiased (DINOv2 with registers,
+  // timm): growing, shrinking (the antialiased filter then widens), one cell.
+  for (auto [in_h, in_w, out_h, out_w, aa] :
+       {std::tuple{3, 4, 5, 2, false}, {4, 4, 4, 7, false}, {2, 3, 1, 1, false}, {9, 7, 4, 3, true},
+        {3, 4, 5, 9, true}, {5, 5, 5, 2, true}, {2, 3, 1, 1, true}}) {
     Attrs a;
     a.in_h = in_h;
     a.in_w = in_w;
     a.out_h = out_h;
     a.out_w = out_w;
+    a.antialias = aa;
     const int64_t D = 6;
-    Case c{"resample_position_" + std::to_string(out_h) + "x" + std::to_string(out_w), Op::resample_position, a,
-           {random_tensor({1, 1 + int64_t(in_h) * in_w, D})}, {true}, nullptr};
+    Case c{std::string("resample_position_") + (aa ? "aa_" : "") + std::to_string(out_h) + "x" + std::to_string(out_w),
+           Op::resample_position, a, {random_tensor({1, int64_t(in_h) * in_w, D})}, {true}, nullptr};
     c.reference = [a, D](const std::vector<Values>& in) {
-      return reference::resample_position(a.in_h, a.in_w, a.out_h, a.out_w, D, in[0], nullptr);
+      return reference::resample_position(a.in_h, a.in_w, a.out_h, a.out_w, D, in[0], nullptr, a.antialias);
     };
     cases.push_back(c);
   }

@@ -259,7 +259,13 @@ TEST(PreprocessTest, ConfigFromJsonRejectsInvalidValues) {
     EXPECT_NE(std::string(e.what()).find("preprocessor_config.json: \"resample\""), std::string::npos)
         << e.what();
   }
-  EXPECT_EQ(code_of([] { PreprocessConfig::from_json({{"do_center_crop", true}}); }),
+  // A crop without its size, and one larger than every resized image
+  // (transformers would pad around it).
+  EXPECT_EQ(code_of([] { PreprocessConfig::from_json({{"do_center_crop", true}}); }), StatusCode::corrupt_file);
+  EXPECT_EQ(code_of([] {
+              PreprocessConfig::from_json(
+                  {{"do_center_crop", true}, {"size", {{"shortest_edge", 100}}}, {"crop_size", 224}});
+            }),
             StatusCode::unsupported);
   EXPECT_EQ(code_of([] {
               PreprocessConfig::from_json({{"size", {{"max_height", 10}, {"max_width", 10}}}});

@@ -177,6 +177,43 @@ class VISIONRT_API Classifier {
   std::shared_ptr<Impl> impl_;
 };
 
+// Image features from a Vision Transformer's encoder (DINOv2 above all),
+// as transformers' pipeline("image-feature-extraction") gives them: the
+// tokens after the encoder's last normalisation, or one vector per image.
+enum class Pooling {
+  cls,     // the class token (DINOv2's pooler_output)
+  mean,    // the mean of the patch tokens (past class and register tokens)
+  tokens,  // every token: prefix tokens first, then the patches in raster order
+};
+
+class VISIONRT_API Embedder {
+ public:
+  // Any model Classifier loads, or its base model without a head
+  // (ViTModel, DeiTModel, Dinov2Model, Dinov2WithRegistersModel).
+  static Embedder load(const std::string& model_dir, const Options& options = {});
+
+  const ModelInfo& info() const;
+  Device device() const;
+  const std::string& device_notice() const;
+  int hidden_size() const;
+  // Tokens per image of height x width: prefix tokens plus patches.
+  int num_tokens(int height, int width) const;
+
+  // n x num_tokens x hidden_size floats for a preprocessed batch (NCHW).
+  std::vector<float> tokens(const float* pixel_values, int n, int height, int width) const;
+  // n x hidden_size floats (or the tokens, for Pooling::tokens).
+  std::vector<float> embed(const float* pixel_values, int n, int height, int width, Pooling pooling) const;
+  // Decodes, preprocesses and embeds image files; one vector (or token
+  // matrix) per file. Needs has_image_io().
+  std::vector<std::vector<float>> embed_files(const std::vector<std::string>& paths, Pooling pooling) const;
+  std::vector<float> preprocess_file(const std::string& path) const;
+
+ private:
+  struct Impl;
+  explicit Embedder(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
+};
+
 // A box in pixels of the original image: corners (x0, y0) top-left and
 // (x1, y1) bottom-right.
 struct Box {

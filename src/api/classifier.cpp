@@ -41,7 +41,7 @@ struct Classifier::Impl {
   enum class Scores { softmax, sigmoid, logits } scores = Scores::softmax;
 
   std::vector<float> preprocess_image(const Image& img) const {
-    std::vector<float> out(size_t(3) * preprocess.height * preprocess.width);
+    std::vector<float> out(size_t(3) * preprocess.output_height() * preprocess.output_width());
     io::preprocess(img, preprocess, out.data());
     return out;
   }
@@ -78,15 +78,15 @@ Classifier Classifier::load(const std::string& model_dir, const Options& options
   return api_call("loading a classifier", [&] {
     io::ModelFolder folder = io::ModelFolder::open(model_dir);
     const std::string arch = io::architecture(folder.config);
-    if (arch != "ViTForImageClassification")
+    if (!models::VitModel::is_vit_family(folder.config))
       fail(StatusCode::unsupported, model_dir, ": architecture '", arch.empty() ? "(none)" : arch,
-           "' is not supported for classification (supported: ViTForImageClassification)");
+           "' is not supported for classification (supported: ", models::VitModel::supported_architectures(), ")");
     if (options.num_threads < 0)
       fail(StatusCode::invalid_argument, "num_threads must be 0 (all cores) or positive");
     auto impl = std::make_shared<Impl>(models::VitModel::load(folder), options);
     const models::VitConfig& c = impl->model.config();
     ModelInfo& info = impl->info;
-    info.architecture = arch;
+    info.architecture = c.architecture;
     info.image_height = c.image_height;
     info.image_width = c.image_width;
     info.num_channels = c.num_channels;
@@ -104,18 +104,11 @@ Classifier Classifier::load(const std::string& model_dir, const Options& options
              "\"single_label_classification\" or \"multi_label_classification\"");
     }
     if (info.num_labels == 1 && impl->scores == Impl::Scores::softmax) impl->scores = Impl::Scores::sigmoid;
-    // Batches need one input size. It is the processor's fixed size when the
-    // position table may be resampled for it, else the model's own.
     io::PreprocessConfig& pp = impl->preprocess;
-    pp = folder.preprocess;
-    pp.do_resize = true;
-    if (!options.interpolate_pos_encoding || pp.shortest_edge > 0) {
-      pp.shortest_edge = pp.longest_edge = 0;
-      pp.height = c.image_height;
-      pp.width = c.image_width;
-    }
-    impl->info.input_height = pp.height;
-    impl->info.input_width = pp.width;
+    pp = io::classifier_preprocess(folder.preprocess, c.image_height, c.image_width,
+                                   options.interpolate_pos_encoding || c.resample_always);
+    impl->info.input_height = pp.output_height();
+    impl->info.input_width = pp.output_width();
     return Classifier(std::move(impl));
   });
 }
@@ -172,22 +165,21 @@ std::vector<std::vector<Label>> Classifier::classify_files(const std::vector<std
                                                            int topk) const {
   return api_call("classifying", [&]() -> std::vector<std::vector<Label>> {
     if (paths.empty()) return {};
-    const io::PreprocessConfig& p = impl_->preprocess;
-    const size_t per = size_t(3) * p.height * p.width;
+    const int h = impl_->info.input_height, w = impl_->info.input_width;
+    const size_t per = size_t(3) * h * w;
     std::vector<float> batch(per * paths.size());
     for (size_t i = 0; i < paths.size(); ++i) {
       const std::vector<float> one = preprocess_file(paths[i]);
       std::copy(one.begin(), one.end(), batch.begin() + i * per);
     }
-    return classify(batch.data(), static_cast<int>(paths.size()), p.height, p.width, topk);
+    return classify(batch.data(), static_cast<int>(paths.size()), h, w, topk);
   });
 }
 
 std::vector<Label> Classifier::classify_encoded(const uint8_t* data, size_t size, int topk) const {
   return api_call("classifying", [&] {
     const std::vector<float> px = impl_->preprocess_image(io::decode_image(data, size, "<memory>", kMaxImagePixels));
-    const io::PreprocessConfig& p = impl_->preprocess;
-    return classify(px.data(), 1, p.height, p.width, topk)[0];
+    return classify(px.data(), 1, impl_->info.input_height, impl_->info.input_width, topk)[0];
   });
 }
 

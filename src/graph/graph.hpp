@@ -17,7 +17,10 @@ namespace visionrt::graph {
 
 enum class Op : uint8_t {
   patch_embed,    // [N,C,H,W] (x) weight [D,C,P,P], bias [D] -> [N, H/P * W/P, D]
-  embed_tokens,   // tokens [N,T,D], cls [1,1,D], pos [1,T+1,D] -> [N,T+1,D]: cls first, + pos
+  // tokens [N,T,D], pos [1,T,D], (prefix [1,P,D]) -> [N,P+T,D]: the prefix
+  // rows (class, distillation, register tokens, their positions already
+  // added) first, then each token plus its position.
+  embed_tokens,
   layer_norm,     // x [...,D], gamma [D], beta [D] -> [...,D]
   linear,         // x [...,K], weight [N,K], bias [N], (residual [...,N]) -> [...,N], + epilogue
   attention,      // q_src [B,Sq,*], k_src [B,Sk,*], v_src [B,Sk,*], (key mask [B,Sk] f32) -> [B,Sq,D]
@@ -33,7 +36,7 @@ enum class Op : uint8_t {
   cast,           // x -> x as `dtype`
   expand,         // x [...] -> [count, ...]: the same tensor for each image of a batch
   zeros_like,     // x -> zeros of x's shape and dtype
-  resample_position,  // pos [1, 1 + in_h*in_w, D] -> [1, 1 + out_h*out_w, D], bicubic, class row kept
+  resample_position,  // pos [1, in_h*in_w, D] -> [1, out_h*out_w, D]: the grid resized, bicubic (antialias)
   // Multi-scale deformable attention: value [B, S, D] (each level's map
   // row-major, the levels one after another: S = sum of h*w), locations
   // [B, Q, heads*P*2] (x, y in [0, 1] of each head's P points, level by
@@ -70,6 +73,7 @@ enum class Op : uint8_t {
   affine,
   mul,            // a * b, same shapes
   slice_last,     // x [..., C] -> x[..., offset : offset + width]
+  mean_tokens,    // x [N,S,D] -> [N,D]: the mean of rows index .. S-1 (patch tokens past the prefix)
   // D-FINE's fine-grained distribution refinement: corners [B,Q,4*(bins+1)]
   // (logits of each box side's distribution), boxes [B,Q,4] (cx, cy, w, h)
   // -> [B,Q,4]: each side's softmax integrated against the weighting
@@ -96,6 +100,9 @@ struct Attrs {
   int kernel = 0, stride = 1, pad = 0, dilation = 1;  // conv2d (kernel from weight), pools; upsample: stride
   int out_h = 0, out_w = 0;                 // mask_resize, *_position: the grid
   int in_h = 0, in_w = 0;                   // resample_position: the stored grid
+  // resample_position: torch's antialiased bicubic (a = -0.5, the filter
+  // widened by the scale when shrinking) instead of plain bicubic (a = -0.75).
+  bool antialias = false;
   int count = 0;                            // expand, gather_top_k
   float temperature = 10000.f;              // sine_position, grid_sincos_position
   DType dtype = DType::f32;                 // cast, sine_position: the output's dtype

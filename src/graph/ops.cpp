@@ -24,10 +24,12 @@ Shape infer_patch_embed(const std::vector<const Shape*>& in, const Attrs& a) {
 }
 
 Shape infer_embed_tokens(const std::vector<const Shape*>& in, const Attrs&) {
-  const Shape &t = *in[0], &cls = *in[1], &pos = *in[2];
-  if (t.size() != 3 || cls != Shape{1, 1, t[2]} || pos != Shape{1, t[1] + 1, t[2]})
-    bad_shapes("embed_tokens", in, "expected [N,T,D], [1,1,D], [1,T+1,D]");
-  return {t[0], t[1] + 1, t[2]};
+  const Shape &t = *in[0], &pos = *in[1];
+  const Shape no_prefix{1, 0, t.size() == 3 ? t[2] : 0};
+  const Shape& prefix = in.size() > 2 ? *in[2] : no_prefix;
+  if (t.size() != 3 || prefix.size() != 3 || prefix[0] != 1 || prefix[2] != t[2] || pos != Shape{1, t[1], t[2]})
+    bad_shapes("embed_tokens", in, "expected [N,T,D], [1,T,D], [1,P,D]");
+  return {t[0], prefix[1] + t[1], t[2]};
 }
 
 Shape infer_layer_norm(const std::vector<const Shape*>& in, const Attrs&) {
@@ -126,9 +128,9 @@ Shape infer_expand(const std::vector<const Shape*>& in, const Attrs& a) {
 Shape infer_resample_position(const std::vector<const Shape*>& in, const Attrs& a) {
   const Shape& p = *in[0];
   if (p.size() != 3 || p[0] != 1 || a.in_h <= 0 || a.in_w <= 0 || a.out_h <= 0 || a.out_w <= 0 ||
-      p[1] != 1 + int64_t(a.in_h) * a.in_w)
-    bad_shapes("resample_position", in, "expected [1, 1 + in_h*in_w, D] and positive grids");
-  return {1, 1 + int64_t(a.out_h) * a.out_w, p[2]};
+      p[1] != int64_t(a.in_h) * a.in_w)
+    bad_shapes("resample_position", in, "expected [1, in_h*in_w, D] and positive grids");
+  return {1, int64_t(a.out_h) * a.out_w, p[2]};
 }
 
 Shape infer_ms_deform_attn(const std::vector<const Shape*>& in, const Attrs& a) {
@@ -247,6 +249,13 @@ Shape infer_slice_last(const std::vector<const Shape*>& in, const Attrs& a) {
   return out;
 }
 
+Shape infer_mean_tokens(const std::vector<const Shape*>& in, const Attrs& a) {
+  const Shape& x = *in[0];
+  if (x.size() != 3 || a.index < 0 || a.index >= x[1])
+    bad_shapes("mean_tokens", in, "expected [N,S,D] with index below S");
+  return {x[0], x[2]};
+}
+
 // D-FINE's corner logits: [B, Q, 4 * (bins + 1)], bins even (the weighting
 // function has bins / 2 - 1 steps each side of its centre).
 void check_corners(const char* op, const std::vector<const Shape*>& in, const Attrs& a) {
@@ -303,7 +312,7 @@ using OD = OutDType;
 
 const OpDef kOps[] = {
     {"patch_embed", 3, 3, infer_patch_embed, 0, OD::like_input, true, flops_window, false},
-    {"embed_tokens", 3, 3, infer_embed_tokens, 0, OD::like_input, true, nullptr, false},
+    {"embed_tokens", 2, 3, infer_embed_tokens, 0, OD::like_input, true, nullptr, false},
     {"layer_norm", 3, 3, infer_layer_norm, 0, OD::like_input, true, nullptr, false},
     {"linear", 3, 4, infer_linear, 0, OD::like_input, true, flops_linear, true},
     {"attention", 3, 4, infer_attention, kMask3, OD::like_input, true, flops_attention, false},
@@ -334,6 +343,7 @@ const OpDef kOps[] = {
     {"affine", 1, 1, infer_affine, 0, OD::like_input, true, nullptr, false},
     {"mul", 2, 2, infer_same, 0, OD::like_input, true, nullptr, false},
     {"slice_last", 1, 1, infer_slice_last, 0, OD::like_input, true, nullptr, false},
+    {"mean_tokens", 1, 1, infer_mean_tokens, 0, OD::like_input, true, nullptr, false},
     {"fdr_boxes", 2, 2, infer_fdr_boxes, 0, OD::like_input, true, nullptr, false},
     {"lqe_stat", 1, 1, infer_lqe_stat, 0, OD::like_input, true, nullptr, false},
 };

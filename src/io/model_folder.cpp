@@ -116,6 +116,17 @@ ModelFolder ModelFolder::open(const std::string& dir) {
       if (what.compare(0, name.size(), name) == 0) what.erase(0, name.size());
       fail(e.code(), preprocess_path, ": ", what);
     }
+  } else if (const auto pc = folder.config.find("pretrained_cfg");
+             pc != folder.config.end() && folder.config.contains("architecture")) {
+    // A timm checkpoint: its preprocessing is config.json's pretrained_cfg.
+    try {
+      folder.preprocess = PreprocessConfig::from_timm(*pc);
+    } catch (const Error& e) {
+      std::string what = e.what();
+      const std::string name = "preprocessor_config.json: ";
+      if (what.compare(0, name.size(), name) == 0) what.erase(0, name.size());
+      fail(e.code(), config_path, ": ", what);
+    }
   }
   folder.weights = WeightStore::open_folder(dir);
   return folder;
@@ -161,6 +172,9 @@ std::string architecture(const nlohmann::json& config) {
   const auto it = config.find("architectures");
   if (it != config.end() && it->is_array() && !it->empty() && (*it)[0].is_string())
     return (*it)[0].get<std::string>();
+  // timm's hub configs name their model in "architecture".
+  const auto timm = config.find("architecture");
+  if (!config.contains("model_type") && timm != config.end() && timm->is_string()) return timm->get<std::string>();
   return config_string(config, "model_type", "");
 }
 

@@ -35,7 +35,8 @@ struct ModelFolder {
   static ModelFolder open(const std::string& dir);
 };
 
-// The model class a config.json describes: architectures[0], else model_type.
+// The model class a config.json describes: architectures[0], else timm's
+// architecture, else model_type.
 std::string architecture(const nlohmann::json& config);
 
 // Label names by class id from config.json: id2label (keys "0".."n-1"), its

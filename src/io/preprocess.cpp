@@ -389,6 +389,19 @@ void size_for_shortest_edge(int height, int width, int size, int* out_h, int* ou
   }
 }
 
+// The crop must fit inside every resized image: transformers would pad
+// around a smaller one, which visionrt does not.
+void check_crop(const PreprocessConfig& cfg) {
+  if (cfg.crop_height <= 0) return;
+  const bool fits = !cfg.do_resize ? true
+                    : cfg.shortest_edge > 0
+                        ? cfg.crop_height <= cfg.shortest_edge && cfg.crop_width <= cfg.shortest_edge
+                        : cfg.crop_height <= cfg.height && cfg.crop_width <= cfg.width;
+  if (!fits)
+    fail(StatusCode::unsupported, "preprocessor_config.json: a crop_size of ", cfg.crop_width, "x", cfg.crop_height,
+         " larger than the resized image is not supported (it would be padded)");
+}
+
 void check_image(const Image& image, const char* where) {
   if (image.width < 1 || image.height < 1 ||
       image.rgb.size() != static_cast<size_t>(image.width) * image.height * 3)
@@ -422,12 +435,97 @@ PreprocessConfig PreprocessConfig::from_json(const nlohmann::json& j) {
   read_triple(j, "image_mean", cfg.mean, 0.0, kMaxImageMean, false);
   read_triple(j, "image_std", cfg.std, kMinImageStd, kMaxImageStd, true);
   read_bool(j, "do_pad", &cfg.do_pad);
-  // A centre crop would change the output silently if ignored.
   bool do_center_crop = false;
   read_bool(j, "do_center_crop", &do_center_crop);
-  if (do_center_crop)
-    fail(StatusCode::unsupported, "preprocessor_config.json: do_center_crop is not supported");
+  if (do_center_crop) {
+    const auto* crop = field(j, "crop_size");
+    if (!crop) bad_config("do_center_crop needs \"crop_size\"");
+    if (crop->is_number_integer()) {
+      cfg.crop_height = cfg.crop_width = read_side(*crop, "crop_size");
+    } else if (crop->is_object() && field(*crop, "height") && field(*crop, "width")) {
+      cfg.crop_height = read_side(*field(*crop, "height"), "crop_size.height");
+      cfg.crop_width = read_side(*field(*crop, "width"), "crop_size.width");
+    } else {
+      bad_config(str_cat("\"crop_size\" must be an integer or hold height and width, found ", describe_json(*crop)));
+    }
+    check_crop(cfg);
+  }
   return cfg;
+}
+
+PreprocessConfig PreprocessConfig::from_timm(const nlohmann::json& pc) {
+  if (!pc.is_object()) bad_config("pretrained_cfg must be an object");
+  PreprocessConfig cfg;
+  int h = 224, w = 224;
+  if (const auto* size = field(pc, "input_size")) {
+    if (!size->is_array() || size->size() != 3) bad_config("pretrained_cfg.input_size must be [channels, height, width]");
+    h = read_side((*size)[1], "pretrained_cfg.input_size[1]");
+    w = read_side((*size)[2], "pretrained_cfg.input_size[2]");
+  }
+  cfg.resample = Resample::bilinear;
+  if (const auto* interp = field(pc, "interpolation")) {
+    const std::string name = interp->is_string() ? interp->get<std::string>() : "";
+    if (name == "bicubic") cfg.resample = Resample::bicubic;
+    else if (name == "bilinear") cfg.resample = Resample::bilinear;
+    else if (name == "nearest") cfg.resample = Resample::nearest;
+    else if (name == "lanczos") cfg.resample = Resample::lanczos;
+    else if (name == "box") cfg.resample = Resample::box;
+    else if (name == "hamming") cfg.resample = Resample::hamming;
+    else bad_config(str_cat("pretrained_cfg.interpolation must name a PIL filter, found ", describe_json(*interp)));
+  }
+  double crop_pct = 0.875;  // timm's DEFAULT_CROP_PCT
+  if (const auto* v = field(pc, "crop_pct")) crop_pct = read_bounded(*v, "pretrained_cfg.crop_pct", 0.01, 1.0, true);
+  std::string mode = "center";
+  if (const auto* v = field(pc, "crop_mode")) mode = v->is_string() ? v->get<std::string>() : "";
+  if (mode != "center" && mode != "squash")
+    fail(StatusCode::unsupported, "pretrained_cfg.crop_mode '", mode, "' is not supported (supported: center, squash)");
+  // math.floor(size / crop_pct), per side.
+  const int sh = static_cast<int>(std::floor(h / crop_pct)), sw = static_cast<int>(std::floor(w / crop_pct));
+  check_pixels(sh, sw);
+  if (mode == "squash" || sh != sw) {
+    cfg.height = sh;
+    cfg.width = sw;
+  } else {
+    cfg.shortest_edge = sh;
+  }
+  cfg.crop_height = h;
+  cfg.crop_width = w;
+  cfg.crop_round_half_even = true;
+  // ToTensor divides by 255 in float32, which equals transformers' float64
+  // product rounded to float32 for every byte value.
+  cfg.mean[0] = 0.485f, cfg.mean[1] = 0.456f, cfg.mean[2] = 0.406f;
+  cfg.std[0] = 0.229f, cfg.std[1] = 0.224f, cfg.std[2] = 0.225f;
+  read_triple(pc, "mean", cfg.mean, 0.0, kMaxImageMean, false);
+  read_triple(pc, "std", cfg.std, kMinImageStd, kMaxImageStd, true);
+  check_crop(cfg);
+  return cfg;
+}
+
+int PreprocessConfig::output_height() const {
+  if (crop_height > 0) return crop_height;
+  return do_resize && shortest_edge == 0 ? height : 0;
+}
+
+int PreprocessConfig::output_width() const {
+  if (crop_width > 0) return crop_width;
+  return do_resize && shortest_edge == 0 ? width : 0;
+}
+
+PreprocessConfig classifier_preprocess(const PreprocessConfig& processor, int height, int width, bool resizable) {
+  PreprocessConfig pp = processor;
+  pp.do_resize = true;
+  // Batches need one input size: the processor's own when it gives every
+  // image one size that the model takes (its own, or any when the position
+  // grid follows the input), else the model's, by a plain resize.
+  const bool fixed = pp.output_height() > 0;
+  const bool fits = pp.output_height() == height && pp.output_width() == width;
+  if (!fixed || (!resizable && !fits)) {
+    pp.shortest_edge = pp.longest_edge = 0;
+    pp.crop_height = pp.crop_width = 0;
+    pp.height = height;
+    pp.width = width;
+  }
+  return pp;
 }
 
 Image resize_pil(const Image& src, int out_width, int out_height, Resample filter) {
@@ -504,6 +602,34 @@ void output_size(const PreprocessConfig& cfg, int in_width, int in_height, int* 
   *out_height = h;
 }
 
+namespace {
+
+// The offset of a centred window: (in - crop) / 2, rounded down, or as
+// Python's round() (to the nearest, ties to even).
+int crop_offset(int in, int crop, bool half_even) {
+  const int twice = in - crop;
+  if (!half_even || twice % 2 == 0) return twice / 2;
+  const int down = twice / 2;  // twice >= 0
+  return down % 2 == 0 ? down : down + 1;
+}
+
+Image center_crop(const Image& src, int width, int height, bool half_even) {
+  if (width > src.width || height > src.height)
+    fail(StatusCode::invalid_argument, "center crop of ", width, "x", height, " is larger than the ", src.width, "x",
+         src.height, " image");
+  const int top = crop_offset(src.height, height, half_even), left = crop_offset(src.width, width, half_even);
+  Image out;
+  out.width = width;
+  out.height = height;
+  out.rgb.resize(size_t(width) * height * 3);
+  for (int y = 0; y < height; ++y)
+    std::memcpy(out.rgb.data() + size_t(y) * width * 3, src.rgb.data() + (size_t(y + top) * src.width + left) * 3,
+                size_t(width) * 3);
+  return out;
+}
+
+}  // namespace
+
 void preprocess(const Image& image, const PreprocessConfig& cfg, float* out) {
   check_image(image, "preprocess");
   int width = 0, height = 0;
@@ -513,6 +639,13 @@ void preprocess(const Image& image, const PreprocessConfig& cfg, float* out) {
   if (width != image.width || height != image.height) {
     resized = resize_pil(image, width, height, cfg.resample);
     src = &resized;
+  }
+  Image cropped;
+  if (cfg.crop_height > 0) {
+    cropped = center_crop(*src, cfg.crop_width, cfg.crop_height, cfg.crop_round_half_even);
+    src = &cropped;
+    width = cfg.crop_width;
+    height = cfg.crop_height;
   }
   // transformers rescales in float64 (uint8 * scale) and rounds to float32,
   // then normalises in float32: (x - mean) / std with float32 mean and std.

@@ -49,11 +49,32 @@ struct PreprocessConfig {
   float mean[3] = {0.5f, 0.5f, 0.5f};
   float std[3] = {0.5f, 0.5f, 0.5f};
   bool do_pad = false;
+  // A centre crop after the resize (0: none), at offsets (in - crop) / 2
+  // rounded down as transformers' center_crop does, or to the nearest even
+  // as torchvision's CenterCrop (Python's round) does.
+  int crop_height = 0, crop_width = 0;
+  bool crop_round_half_even = false;
+
+  // The pixel_values size every image gets (the crop, or the fixed resize),
+  // or 0 where it follows each image's aspect ratio.
+  int output_height() const;
+  int output_width() const;
 
   // Reads a preprocessor_config.json object; absent keys keep the defaults
   // above (ViTImageProcessor's). Invalid values throw corrupt_file.
   static PreprocessConfig from_json(const nlohmann::json& j);
+  // timm's eval transform for a checkpoint's pretrained_cfg, as
+  // resolve_data_config + create_transform build it: resize to
+  // floor(input_size / crop_pct) (the shorter side when square), centre
+  // crop to input_size, ToTensor, Normalize(mean, std).
+  static PreprocessConfig from_timm(const nlohmann::json& pretrained_cfg);
 };
+
+// The preprocessing a classifier or embedder of height x width runs: the
+// processor's own when every image comes out at one size the model takes
+// (its own, or any when it resizes its position grid: `resizable`), else a
+// plain resize to the model's size.
+PreprocessConfig classifier_preprocess(const PreprocessConfig& processor, int height, int width, bool resizable);
 
 // PIL's Image.resize(size, resample) for 8-bit RGB, bit-exact: the same
 // filter support scaling, coefficient normalisation, fixed-point rounding

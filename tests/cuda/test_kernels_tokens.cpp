@@ -1,5 +1,5 @@
-// The graph ops around ViT's encoder against CPU references: class token and
-// position embedding, token selection, type casts, broadcast copies and
+// The graph ops around ViT's encoder against CPU references: prefix tokens
+// and position embedding, token selection and means, type casts, broadcast copies and
 // bicubic position-table resampling. Cases marked in_graph run the launcher
 // inside CUDA graph capture on a non-blocking stream, which fails if it
 // allocates, synchronises or sends work anywhere but p.stream.
@@ -15,6 +15,7 @@
 #include "kernels/cast.hpp"
 #include "kernels/embed_tokens.hpp"
 #include "kernels/expand.hpp"
+#include "kernels/mean_tokens.hpp"
 #include "kernels/resample_position.hpp"
 #include "kernels/select_token.hpp"
 
@@ -45,7 +46,7 @@ using namespace visionrt::kernels::testing;
 struct EmbedTokensCase {
   const char* name;
   DType dtype;
-  int64_t batch, tokens, dim;
+  int64_t batch, tokens, dim, prefix_rows;
   int misalign;  // elements the input starts past a 16-byte boundary (element-wise path)
   bool in_graph;
 };
@@ -60,10 +61,9 @@ TEST_P(EmbedTokensKernel, MatchesReference) {
   const uint32_t seed = 500u + uint32_t(c.dim + c.tokens);
   const size_t in_elems = size_t(c.batch * c.tokens * c.dim);
   DeviceTensor input = upload(c.dtype, random_floats(in_elems + c.misalign, -2.f, 2.f, seed));
-  DeviceTensor cls = upload(c.dtype, random_floats(size_t(c.dim), -1.f, 1.f, seed + 1));
-  DeviceTensor pos =
-      upload(c.dtype, random_floats(size_t((c.tokens + 1) * c.dim), -1.f, 1.f, seed + 2));
-  const size_t out_elems = size_t(c.batch * (c.tokens + 1) * c.dim);
+  DeviceTensor prefix = upload(c.dtype, random_floats(size_t(c.prefix_rows * c.dim), -1.f, 1.f, seed + 1));
+  DeviceTensor pos = upload(c.dtype, random_floats(size_t(c.tokens * c.dim), -1.f, 1.f, seed + 2));
+  const size_t out_elems = size_t(c.batch * (c.prefix_rows + c.tokens) * c.dim);
   DeviceBuffer out = poisoned(c.dtype, out_elems);
 
   EmbedTokensParams p;
@@ -71,8 +71,9 @@ TEST_P(EmbedTokensKernel, MatchesReference) {
   p.batch = c.batch;
   p.tokens = c.tokens;
   p.dim = c.dim;
+  p.prefix_rows = c.prefix_rows;
   p.input = static_cast<const char*>(input.buffer.data()) + c.misalign * dtype_size(c.dtype);
-  p.cls = cls.buffer.data();
+  p.prefix = prefix.buffer.data();
   p.pos = pos.buffer.data();
   p.output = out.data();
   std::string why;
@@ -82,7 +83,7 @@ TEST_P(EmbedTokensKernel, MatchesReference) {
 
   const std::vector<double> patches(input.values.begin() + c.misalign, input.values.end());
   const std::vector<double> ref =
-      reference::embed_tokens(c.batch, c.tokens, c.dim, patches, cls.values, pos.values);
+      reference::embed_tokens(c.batch, c.tokens, c.dim, c.prefix_rows, patches, prefix.values, pos.values);
   // The fp32 sum of two values rounds once (at most u_f32 of it; nothing for
   // f16 and bf16 sums that fp32 holds exactly, and still a bound when it does
   // not), then the rounding to the type.
@@ -95,16 +96,21 @@ TEST_P(EmbedTokensKernel, MatchesReference) {
 INSTANTIATE_TEST_SUITE_P(
     Shapes, EmbedTokensKernel,
     ::testing::Values(
-        // ViT-B/16 at 224: 196 patches of 768.
-        EmbedTokensCase{"f32_vit_b16", f32, 2, 196, 768, 0, true},
-        EmbedTokensCase{"f16_vit_b16", f16, 2, 196, 768, 0, false},
-        EmbedTokensCase{"bf16_d40", bf16, 3, 49, 40, 0, true},
+        // ViT-B/16 at 224: 196 patches of 768 behind the class token.
+        EmbedTokensCase{"f32_vit_b16", f32, 2, 196, 768, 1, 0, true},
+        EmbedTokensCase{"f16_vit_b16", f16, 2, 196, 768, 1, 0, false},
+        // DINOv2-S/14 with registers at 224: class and 4 registers; DeiT's
+        // class and distillation tokens.
+        EmbedTokensCase{"bf16_dinov2_reg", bf16, 2, 256, 384, 5, 0, true},
+        EmbedTokensCase{"f16_deit", f16, 1, 196, 384, 2, 0, false},
+        EmbedTokensCase{"bf16_d40", bf16, 3, 49, 40, 1, 0, true},
         // Element-wise path: a width that is not whole vectors, a misaligned input.
-        EmbedTokensCase{"f16_odd_width", f16, 2, 9, 13, 0, false},
-        EmbedTokensCase{"f32_misaligned", f32, 2, 16, 32, 1, true},
-        EmbedTokensCase{"bf16_misaligned", bf16, 1, 5, 24, 3, false},
-        // No patch tokens: the class token and its position alone.
-        EmbedTokensCase{"f16_no_patches", f16, 3, 0, 64, 0, false}),
+        EmbedTokensCase{"f16_odd_width", f16, 2, 9, 13, 3, 0, false},
+        EmbedTokensCase{"f32_misaligned", f32, 2, 16, 32, 1, 1, true},
+        EmbedTokensCase{"bf16_misaligned", bf16, 1, 5, 24, 2, 3, false},
+        // No patch tokens: the prefix alone; no prefix: timm's class-token-free ViT.
+        EmbedTokensCase{"f16_no_patches", f16, 3, 0, 64, 1, 0, false},
+        EmbedTokensCase{"f32_no_prefix", f32, 2, 49, 64, 0, 0, true}),
     [](const ::testing::TestParamInfo<EmbedTokensCase>& info) {
       return std::string(info.param.name);
     });
@@ -151,6 +157,58 @@ INSTANTIATE_TEST_SUITE_P(
                       SelectTokenCase{"bf16_odd_width_middle", bf16, 4, 10, 7, 6, false},
                       SelectTokenCase{"f32_one_token", f32, 1, 1, 5, 0, false}),
     [](const ::testing::TestParamInfo<SelectTokenCase>& info) {
+      return std::string(info.param.name);
+    });
+
+// ---- token means ----------------------------------------------------------------------
+
+struct MeanTokensCase {
+  const char* name;
+  DType dtype;
+  int64_t batch, tokens, dim, first;
+  bool in_graph;
+};
+
+void PrintTo(const MeanTokensCase& c, std::ostream* os) { *os << c.name; }
+
+class MeanTokensKernel : public ::testing::TestWithParam<MeanTokensCase> {};
+
+TEST_P(MeanTokensKernel, MatchesReference) {
+  VRT_REQUIRE_CUDA();
+  const MeanTokensCase& c = GetParam();
+  const size_t in_elems = size_t(c.batch * c.tokens * c.dim), out_elems = size_t(c.batch * c.dim);
+  DeviceTensor x = upload(c.dtype, random_floats(in_elems, -3.f, 3.f, 700u + uint32_t(c.dim)));
+  DeviceBuffer out = poisoned(c.dtype, out_elems);
+
+  MeanTokensParams p;
+  p.dtype = c.dtype;
+  p.batch = c.batch;
+  p.tokens = c.tokens;
+  p.dim = c.dim;
+  p.first = c.first;
+  p.input = x.buffer.data();
+  p.output = out.data();
+  launch_maybe_in_graph(p, c.in_graph, out, mean_tokens);
+  const std::vector<double> ref = reference::mean_tokens(c.batch, c.tokens, c.dim, c.first, x.values);
+  // Summed in fp64 (exact to far below fp32's rounding for these counts),
+  // then rounded once to fp32 and once to the type.
+  std::vector<double> tol(out_elems);
+  for (size_t i = 0; i < out_elems; ++i)
+    tol[i] = rounding_error(c.dtype, ref[i]) + 2 * unit_roundoff(f32) * std::abs(ref[i]);
+  EXPECT_TRUE(all_close(c.name, download(c.dtype, out, out_elems), ref, tol));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, MeanTokensKernel,
+    ::testing::Values(
+        // DINOv2-S/14 at 224: 256 patches past the class token, or past the
+        // class token and 4 registers.
+        MeanTokensCase{"f32_dinov2_s", f32, 2, 257, 384, 1, true},
+        MeanTokensCase{"bf16_dinov2_s_reg", bf16, 3, 261, 384, 5, false},
+        MeanTokensCase{"f16_odd_width", f16, 2, 9, 13, 1, true},
+        MeanTokensCase{"f32_every_token", f32, 1, 7, 5, 0, false},
+        MeanTokensCase{"f16_last_token_only", f16, 2, 6, 8, 5, false}),
+    [](const ::testing::TestParamInfo<MeanTokensCase>& info) {
       return std::string(info.param.name);
     });
 
@@ -277,6 +335,7 @@ struct ResampleCase {
   int in_h, in_w, out_h, out_w;
   int64_t dim;
   bool in_graph;
+  bool antialias = false;
 };
 
 void PrintTo(const ResampleCase& c, std::ostream* os) { *os << c.name; }
@@ -286,8 +345,8 @@ class ResamplePositionKernel : public ::testing::TestWithParam<ResampleCase> {};
 TEST_P(ResamplePositionKernel, MatchesReference) {
   VRT_REQUIRE_CUDA();
   const ResampleCase& c = GetParam();
-  const size_t in_elems = size_t((1 + int64_t(c.in_h) * c.in_w) * c.dim);
-  const size_t out_elems = size_t((1 + int64_t(c.out_h) * c.out_w) * c.dim);
+  const size_t in_elems = size_t(int64_t(c.in_h) * c.in_w * c.dim);
+  const size_t out_elems = size_t(int64_t(c.out_h) * c.out_w * c.dim);
   DeviceTensor table = upload(c.dtype, random_floats(in_elems, -1.f, 1.f, 40u + uint32_t(c.out_w)));
   DeviceBuffer out = poisoned(c.dtype, out_elems);
 
@@ -298,6 +357,7 @@ TEST_P(ResamplePositionKernel, MatchesReference) {
   p.out_h = c.out_h;
   p.out_w = c.out_w;
   p.dim = c.dim;
+  p.antialias = c.antialias;
   p.input = table.buffer.data();
   p.output = out.data();
   launch_maybe_in_graph(p, c.in_graph, out, resample_position);
@@ -305,16 +365,15 @@ TEST_P(ResamplePositionKernel, MatchesReference) {
 
   std::vector<double> taps;
   const std::vector<double> ref =
-      reference::resample_position(c.in_h, c.in_w, c.out_h, c.out_w, c.dim, table.values, &taps);
+      reference::resample_position(c.in_h, c.in_w, c.out_h, c.out_w, c.dim, table.values, &taps, c.antialias);
   // The fp32 weights: at most 8 roundings of intermediates below 8 (t + 1,
   // 1 - t, 2 - t and the cubic's Horner steps), so each is off by at most
   // 8 * 2^-21 = 2^-18; every weight is at most 1, so both weight sets move
   // the output by at most 2^-18 * sum|taps| each. The two 4-term fp32 dot
   // products add at most 8 u_f32 * sum|taps|. In all below 2^-16 * sum|taps|,
-  // then the rounding to the type. The copied class row (taps 0) is exact.
+  // then the rounding to the type.
   std::vector<double> tol(out_elems);
-  for (size_t i = 0; i < out_elems; ++i)
-    tol[i] = taps[i] == 0.0 ? 0.0 : rounding_error(c.dtype, ref[i]) + std::ldexp(taps[i], -16);
+  for (size_t i = 0; i < out_elems; ++i) tol[i] = rounding_error(c.dtype, ref[i]) + std::ldexp(taps[i], -16);
   EXPECT_TRUE(all_close(c.name, got, ref, tol));
 }
 
@@ -327,7 +386,13 @@ INSTANTIATE_TEST_SUITE_P(Shapes, ResamplePositionKernel,
                              ResampleCase{"bf16_16_to_37", bf16, 16, 16, 37, 37, 32, false},
                              ResampleCase{"f32_identity", f32, 4, 4, 4, 4, 8, false},
                              ResampleCase{"f32_one_cell_to_3x2", f32, 1, 1, 3, 2, 5, true},
-                             ResampleCase{"f16_2x3_to_5x4", f16, 2, 3, 5, 4, 8, false}),
+                             ResampleCase{"f16_2x3_to_5x4", f16, 2, 3, 5, 4, 8, false},
+                             // Antialiased: DINOv2 with registers at 224 (37x37 to 16x16),
+                             // growing, and one side kept.
+                             ResampleCase{"f32_aa_37_to_16", f32, 37, 37, 16, 16, 64, true, true},
+                             ResampleCase{"bf16_aa_37_to_16x22", bf16, 37, 37, 16, 22, 40, false, true},
+                             ResampleCase{"f16_aa_3x4_to_5x9", f16, 3, 4, 5, 9, 8, false, true},
+                             ResampleCase{"f32_aa_5x5_to_5x2", f32, 5, 5, 5, 2, 6, true, true}),
                          [](const ::testing::TestParamInfo<ResampleCase>& info) {
                            return std::string(info.param.name);
                          });
@@ -355,8 +420,9 @@ TEST(TokenKernelParams, EmbedTokens) {
   p.batch = 2;
   p.tokens = 3;
   p.dim = 8;
+  p.prefix_rows = 2;
   p.input = storage;
-  p.cls = storage + 256;
+  p.prefix = storage + 256;
   p.pos = storage + 512;
   p.output = storage + 1024;
   std::string why;
@@ -365,7 +431,10 @@ TEST(TokenKernelParams, EmbedTokens) {
   bad.tokens = -1;
   expect_refused(bad, "bad shape", embed_tokens);
   bad = p;
-  bad.cls = nullptr;
+  bad.prefix_rows = -1;
+  expect_refused(bad, "bad shape", embed_tokens);
+  bad = p;
+  bad.prefix = nullptr;
   expect_refused(bad, "null", embed_tokens);
   bad = p;
   bad.output = storage + 16;  // inside the input
@@ -388,6 +457,27 @@ TEST(TokenKernelParams, SelectToken) {
   bad = p;
   bad.output = storage + 32;
   expect_refused(bad, "overlaps", select_token);
+}
+
+TEST(TokenKernelParams, MeanTokens) {
+  MeanTokensParams p;
+  p.batch = 2;
+  p.tokens = 4;
+  p.dim = 8;
+  p.first = 1;
+  p.input = storage;
+  p.output = storage + 1024;
+  std::string why;
+  EXPECT_TRUE(can_implement(p, &why)) << why;
+  MeanTokensParams bad = p;
+  bad.first = 4;
+  expect_refused(bad, "first token", mean_tokens);
+  bad = p;
+  bad.input = nullptr;
+  expect_refused(bad, "null", mean_tokens);
+  bad = p;
+  bad.output = storage + 32;
+  expect_refused(bad, "overlaps", mean_tokens);
 }
 
 TEST(TokenKernelParams, Cast) {
@@ -434,7 +524,7 @@ TEST(TokenKernelParams, ResamplePosition) {
   bad.out_w = 0;
   expect_refused(bad, "bad grids", resample_position);
   bad = p;
-  bad.output = storage + 64;  // inside the 5 x 4 f32 input
+  bad.output = storage + 32;  // inside the 4 x 4 f32 input
   expect_refused(bad, "overlaps", resample_position);
 }
 

@@ -226,16 +226,30 @@ std::vector<double> epilogue(std::vector<double> sum, int64_t channels, const st
   return sum;
 }
 
-std::vector<double> embed_tokens(int64_t batch, int64_t tokens, int64_t dim,
-                                 const std::vector<double>& input, const std::vector<double>& cls,
+std::vector<double> embed_tokens(int64_t batch, int64_t tokens, int64_t dim, int64_t prefix_rows,
+                                 const std::vector<double>& input, const std::vector<double>& prefix,
                                  const std::vector<double>& pos) {
-  std::vector<double> out(size_t(batch * (tokens + 1) * dim));
+  const int64_t rows = prefix_rows + tokens;
+  std::vector<double> out(size_t(batch * rows * dim));
   for (int64_t n = 0; n < batch; ++n)
-    for (int64_t s = 0; s <= tokens; ++s)
+    for (int64_t s = 0; s < rows; ++s)
       for (int64_t d = 0; d < dim; ++d) {
-        const double x = s == 0 ? cls[d] : input[(n * tokens + s - 1) * dim + d];
-        out[(n * (tokens + 1) + s) * dim + d] = x + pos[s * dim + d];
+        const int64_t t = s - prefix_rows;
+        out[(n * rows + s) * dim + d] =
+            s < prefix_rows ? prefix[s * dim + d] : input[(n * tokens + t) * dim + d] + pos[t * dim + d];
       }
+  return out;
+}
+
+std::vector<double> mean_tokens(int64_t batch, int64_t tokens, int64_t dim, int64_t first,
+                                const std::vector<double>& x) {
+  std::vector<double> out(size_t(batch * dim), 0.0);
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t d = 0; d < dim; ++d) {
+      double sum = 0.0;
+      for (int64_t s = first; s < tokens; ++s) sum += x[(n * tokens + s) * dim + d];
+      out[n * dim + d] = sum / double(tokens - first);
+    }
   return out;
 }
 
@@ -283,13 +297,69 @@ void cubic_weights(double t, double w[4]) {
 
 }  // namespace
 
+// One axis of torch's antialiased bicubic: per output index, the first
+// tap and the normalised weights.
+struct AaTaps {
+  std::vector<int> first;
+  std::vector<std::vector<double>> w;
+};
+
+AaTaps aa_taps(int in, int out) {
+  const float scale = static_cast<float>(in) / out;
+  const float support = scale >= 1.f ? 2.f * scale : 2.f;
+  const double invscale = scale >= 1.f ? 1.0 / scale : 1.0;
+  auto filter = [](double x) {
+    constexpr double A = -0.5;
+    x = std::abs(x);
+    if (x < 1) return ((A + 2) * x - (A + 3)) * x * x + 1;
+    if (x < 2) return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
+    return 0.0;
+  };
+  AaTaps t;
+  for (int o = 0; o < out; ++o) {
+    const float center = scale * (o + 0.5f);
+    const int lo = std::max(static_cast<int>(center - support + 0.5f), 0);
+    const int n = std::min(static_cast<int>(center + support + 0.5f), in) - lo;
+    std::vector<double> w(size_t(std::max(n, 0)));
+    double total = 0;
+    for (int j = 0; j < n; ++j) total += w[j] = filter((j + lo - double(center) + 0.5) * invscale);
+    if (total != 0)
+      for (double& v : w) v /= total;
+    t.first.push_back(lo);
+    t.w.push_back(std::move(w));
+  }
+  return t;
+}
+
+std::vector<double> resample_antialiased(int in_w, int out_h, int out_w, int64_t dim, const AaTaps& ty,
+                                         const AaTaps& tx, const std::vector<double>& grid,
+                                         std::vector<double>* abs_taps) {
+  std::vector<double> out(size_t(int64_t(out_h) * out_w * dim));
+  for (int oy = 0; oy < out_h; ++oy)
+    for (int ox = 0; ox < out_w; ++ox)
+      for (int64_t d = 0; d < dim; ++d) {
+        double acc = 0, mag = 0;
+        for (size_t i = 0; i < ty.w[oy].size(); ++i)
+          for (size_t j = 0; j < tx.w[ox].size(); ++j) {
+            const double v = grid[(int64_t(ty.first[oy] + int(i)) * in_w + tx.first[ox] + int(j)) * dim + d];
+            acc += ty.w[oy][i] * tx.w[ox][j] * v;
+            mag += std::abs(v);
+          }
+        const size_t idx = size_t((int64_t(oy) * out_w + ox) * dim + d);
+        out[idx] = acc;
+        if (abs_taps) (*abs_taps)[idx] = mag;
+      }
+  return out;
+}
+
 std::vector<double> resample_position(int in_h, int in_w, int out_h, int out_w, int64_t dim,
                                       const std::vector<double>& table,
-                                      std::vector<double>* abs_taps) {
-  std::vector<double> out(size_t((1 + int64_t(out_h) * out_w) * dim));
+                                      std::vector<double>* abs_taps, bool antialias) {
+  std::vector<double> out(size_t(int64_t(out_h) * out_w * dim));
   if (abs_taps) abs_taps->assign(out.size(), 0.0);
-  std::copy(table.begin(), table.begin() + dim, out.begin());
-  const double* grid = table.data() + dim;
+  if (antialias)
+    return resample_antialiased(in_w, out_h, out_w, dim, aa_taps(in_h, out_h), aa_taps(in_w, out_w), table, abs_taps);
+  const double* grid = table.data();
   // The coordinate is computed in float, as PyTorch and the CPU backend do,
   // so that the floor picks the same taps.
   const float sy = static_cast<float>(in_h) / out_h, sx = static_cast<float>(in_w) / out_w;
@@ -311,7 +381,7 @@ std::vector<double> resample_position(int in_h, int in_w, int out_h, int out_w, 
             mag += std::abs(v);
           }
         }
-        const size_t idx = size_t((1 + int64_t(oy) * out_w + ox) * dim + d);
+        const size_t idx = size_t((int64_t(oy) * out_w + ox) * dim + d);
         out[idx] = acc;
         if (abs_taps) (*abs_taps)[idx] = mag;
       }

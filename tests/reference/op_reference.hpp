@@ -86,24 +86,31 @@ std::vector<double> patch_embed(const PatchShape& s, const std::vector<double>& 
                                 const std::vector<double>& cls, const std::vector<double>& pos,
                                 std::vector<double>* abs_terms);
 
-// ViT's token sequence, [batch, tokens + 1, dim]: cls + pos[0] first, then
-// input[n, t] + pos[1 + t] (input [batch, tokens, dim], pos [tokens + 1, dim]).
-std::vector<double> embed_tokens(int64_t batch, int64_t tokens, int64_t dim,
-                                 const std::vector<double>& input, const std::vector<double>& cls,
+// ViT's token sequence, [batch, prefix_rows + tokens, dim]: the prefix rows
+// first, then input[n, t] + pos[t] (input [batch, tokens, dim], prefix
+// [prefix_rows, dim], pos [tokens, dim]).
+std::vector<double> embed_tokens(int64_t batch, int64_t tokens, int64_t dim, int64_t prefix_rows,
+                                 const std::vector<double>& input, const std::vector<double>& prefix,
                                  const std::vector<double>& pos);
+
+// The mean of tokens first .. tokens-1 of x [batch, tokens, dim]: [batch, dim].
+std::vector<double> mean_tokens(int64_t batch, int64_t tokens, int64_t dim, int64_t first,
+                                const std::vector<double>& x);
 
 // Token `index` of every sequence of x [batch, tokens, dim]: [batch, dim].
 std::vector<double> select_token(int64_t batch, int64_t tokens, int64_t dim, int64_t index,
                                  const std::vector<double>& x);
 
-// Bicubic resampling of a position table [1 + in_h * in_w, dim] to
-// [1 + out_h * out_w, dim] as the CPU backend's resample_position: source
+// Bicubic resampling of a position grid [in_h * in_w, dim] to
+// [out_h * out_w, dim] as the CPU backend's resample_position: source
 // coordinates and tap indices in fp32 exactly as there, weights and sums in
 // double. abs_taps, when given, receives per output the sum of the absolute
-// values of its 16 taps (the scale of its rounding error); 0 for the copied row.
+// values of its taps (the scale of its rounding error). With antialias:
+// torch's antialiased bicubic (A = -0.5, support 2 * max(1, in/out), the
+// weights normalised to sum 1), tap ranges in fp32 as torch picks them.
 std::vector<double> resample_position(int in_h, int in_w, int out_h, int out_w, int64_t dim,
                                       const std::vector<double>& table,
-                                      std::vector<double>* abs_taps);
+                                      std::vector<double>* abs_taps, bool antialias = false);
 
 // `count` copies of `input`, back to back: of values, or of bytes where a
 // kernel test checks the copy bit for bit.

@@ -21,6 +21,7 @@ struct Subcommand {
 
 int run_classify(const std::vector<std::string>& args);
 int run_detect(const std::vector<std::string>& args);
+int run_embed(const std::vector<std::string>& args);
 int run_eval(const std::vector<std::string>& args);
 int run_bench(const std::vector<std::string>& args);
 

@@ -12,8 +12,9 @@ namespace visionrt_cli {
 namespace {
 
 const Subcommand kSubcommands[] = {
-    {"classify", "label images with an image-classification model (ViT)", run_classify},
+    {"classify", "label images with an image-classification model (ViT, DeiT, DINOv2, timm)", run_classify},
     {"detect", "find objects in images with an object-detection model (DETR)", run_detect},
+    {"embed", "image features from a ViT-family encoder (DINOv2, DeiT, ViT, timm)", run_embed},
     {"eval", "COCO box AP and set-prediction loss of a DETR model on annotated images", run_eval},
     {"bench", "latency, throughput and GFLOP/s of a model's forward pass", run_bench},
 };

@@ -62,7 +62,7 @@ const KernelTable kCpuKernels({
     {Op::cast, {cpu::cast}},
     {Op::expand, {cpu::expand}},
     {Op::zeros_like, {cpu::zeros_like}},
-    {Op::resample_position, {cpu::resample_position}},
+    {Op::resample_position, {cpu::resample_position, cpu::resample_position_workspace}},
     {Op::ms_deform_attn, {cpu::ms_deform_attn}},
     {Op::avg_pool, {cpu::avg_pool}},
     {Op::upsample_nearest, {cpu::upsample_nearest}},
@@ -77,6 +77,7 @@ const KernelTable kCpuKernels({
     {Op::affine, {cpu::affine}},
     {Op::mul, {cpu::mul}},
     {Op::slice_last, {cpu::slice_last}},
+    {Op::mean_tokens, {cpu::mean_tokens}},
     {Op::fdr_boxes, {cpu::fdr_boxes}},
     {Op::lqe_stat, {cpu::lqe_stat}},
 });

@@ -72,15 +72,19 @@ void patch_embed(const KernelArgs& a) {
 }
 
 void embed_tokens(const KernelArgs& a) {
-  const Tensor &tok = *a.in[0], &cls = *a.in[1], &pos = *a.in[2];
-  const int64_t N = tok.dim(0), T = tok.dim(1), D = tok.dim(2);
-  const float *t = tok.f32(), *c = cls.f32(), *p = pos.f32();
+  const Tensor &tok = *a.in[0], &pos = *a.in[1];
+  const int64_t N = tok.dim(0), T = tok.dim(1), D = tok.dim(2), P = a.in[2] ? a.in[2]->dim(1) : 0;
+  const float *t = tok.f32(), *pre = P ? a.in[2]->f32() : nullptr, *p = pos.f32();
   float* out = a.out.f32();
-  parallel(a, N * (T + 1), 64, [&](int64_t r0, int64_t r1) {
+  parallel(a, N * (P + T), 64, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
-      const int64_t n = r / (T + 1), s = r % (T + 1);
-      const float* src = s == 0 ? c : t + (n * T + s - 1) * D;
-      for (int64_t d = 0; d < D; ++d) out[r * D + d] = src[d] + p[s * D + d];
+      const int64_t n = r / (P + T), s = r % (P + T);
+      if (s < P) {
+        std::memcpy(out + r * D, pre + s * D, D * sizeof(float));
+        continue;
+      }
+      const float *src = t + (n * T + s - P) * D, *ps = p + (s - P) * D;
+      for (int64_t d = 0; d < D; ++d) out[r * D + d] = src[d] + ps[d];
     }
   });
 }
@@ -147,6 +151,23 @@ void cast(const KernelArgs& a) {
   parallel(a, a.out.numel(), 4096, [&](int64_t i0, int64_t i1) {
     convert_floats(static_cast<const char*>(a.in[0]->data()) + i0 * in_size, from,
             static_cast<char*>(a.out.data()) + i0 * out_size, to, i1 - i0);
+  });
+}
+
+void mean_tokens(const KernelArgs& a) {
+  // Each column summed in double: the mean of a few hundred tokens then
+  // carries no more than float32's rounding of the result.
+  const Tensor& x = *a.in[0];
+  const int64_t N = x.dim(0), S = x.dim(1), D = x.dim(2), first = a.node->attrs.index;
+  const float* src = x.f32();
+  float* out = a.out.f32();
+  parallel(a, N * D, 64, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t n = i / D, d = i % D;
+      double sum = 0.0;
+      for (int64_t s = first; s < S; ++s) sum += src[(n * S + s) * D + d];
+      out[i] = static_cast<float>(sum / double(S - first));
+    }
   });
 }
 

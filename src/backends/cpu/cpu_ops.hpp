@@ -19,6 +19,7 @@ void apply_epilogue(const Epilogue& e, float* row, const float* bias, const floa
 
 void patch_embed(const KernelArgs& a);
 void embed_tokens(const KernelArgs& a);
+void mean_tokens(const KernelArgs& a);
 void layer_norm(const KernelArgs& a);  // on best_isa()
 void ms_deform_attn(const KernelArgs& a);  // on best_isa()
 void linear(const KernelArgs& a);
@@ -64,6 +65,7 @@ void lqe_stat(const KernelArgs& a);
 size_t patch_embed_workspace(const NodeSignature& sig, int threads);
 size_t conv2d_workspace(const NodeSignature& sig, int threads);
 size_t sine_position_workspace(const NodeSignature& sig, int threads);
+size_t resample_position_workspace(const NodeSignature& sig, int threads);
 size_t attention_workspace(const NodeSignature& sig, int threads);
 size_t gather_top_k_workspace(const NodeSignature& sig, int threads);
 

@@ -90,19 +90,113 @@ void cubic_weights(float t, float w[4]) {
   w[3] = far(2 - t);
 }
 
+// The antialiased filter's taps per output index along one axis, as
+// PyTorch's _compute_weights_aa in float: a cubic (A = -0.5) stretched by
+// the scale when shrinking, normalised to sum 1.
+struct AxisTaps {
+  int max_taps;
+  int* first;  // [out]
+  int* count;  // [out]
+  float* w;    // [out, max_taps]
+};
+
+int max_aa_taps(int in, int out) {
+  const float scale = static_cast<float>(in) / out;
+  const float support = scale >= 1.f ? 2.f * scale : 2.f;
+  return static_cast<int>(std::ceil(2.f * support)) + 2;
+}
+
+float aa_cubic(float x) {
+  constexpr float A = -0.5f;
+  x = std::abs(x);
+  if (x < 1.f) return ((A + 2) * x - (A + 3)) * x * x + 1;
+  if (x < 2.f) return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
+  return 0.f;
+}
+
+void aa_axis(int in, int out, AxisTaps t) {
+  const float scale = static_cast<float>(in) / out;
+  const float support = scale >= 1.f ? 2.f * scale : 2.f;
+  const float invscale = scale >= 1.f ? 1.f / scale : 1.f;
+  for (int o = 0; o < out; ++o) {
+    const float center = scale * (o + 0.5f);
+    const int lo = std::max(static_cast<int>(center - support + 0.5f), 0);
+    const int n = std::min(static_cast<int>(center + support + 0.5f), in) - lo;
+    float* w = t.w + int64_t(o) * t.max_taps;
+    float total = 0.f;
+    for (int j = 0; j < n; ++j) total += w[j] = aa_cubic((j + lo - center + 0.5f) * invscale);
+    if (total != 0.f)
+      for (int j = 0; j < n; ++j) w[j] /= total;
+    t.first[o] = lo;
+    t.count[o] = n;
+  }
+}
+
+AxisTaps axis_taps(char*& cursor, int in, int out) {
+  AxisTaps t;
+  t.max_taps = max_aa_taps(in, out);
+  t.first = reinterpret_cast<int*>(cursor);
+  t.count = t.first + out;
+  t.w = reinterpret_cast<float*>(t.count + out);
+  cursor = reinterpret_cast<char*>(t.w + int64_t(out) * t.max_taps);
+  return t;
+}
+
+// PyTorch's antialiased bicubic: the width pass, then the height pass over
+// its float results (a pass is skipped where a side keeps its size; the
+// filter is then the identity).
+void resample_antialiased(const KernelArgs& a) {
+  const graph::Attrs& at = a.node->attrs;
+  const int gh = at.in_h, gw = at.in_w, oh = at.out_h, ow = at.out_w;
+  const int64_t D = a.in[0]->dim(2);
+  char* cursor = static_cast<char*>(a.workspace);
+  const AxisTaps ty = axis_taps(cursor, gh, oh), tx = axis_taps(cursor, gw, ow);
+  aa_axis(gh, oh, ty);
+  aa_axis(gw, ow, tx);
+  const float* src = a.in[0]->f32();
+  float* dst = a.out.f32();
+  a.pool->parallel_for(int64_t(oh) * ow, 4, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int oy = static_cast<int>(p / ow), ox = static_cast<int>(p % ow);
+      const float* wy = ty.w + int64_t(oy) * ty.max_taps;
+      const float* wx = tx.w + int64_t(ox) * tx.max_taps;
+      float* o = dst + p * D;
+      for (int64_t d = 0; d < D; ++d) {
+        float acc = 0.f;
+        for (int i = 0; i < ty.count[oy]; ++i) {
+          const float* row = src + (int64_t(ty.first[oy] + i) * gw + tx.first[ox]) * D + d;
+          float h = 0.f;
+          for (int j = 0; j < tx.count[ox]; ++j) h += wx[j] * row[int64_t(j) * D];
+          acc += wy[i] * h;
+        }
+        o[d] = acc;
+      }
+    }
+  });
+}
+
 }  // namespace
 
+size_t resample_position_workspace(const NodeSignature& sig, int) {
+  const graph::Attrs& at = sig.node->attrs;
+  if (!at.antialias) return 0;
+  auto axis = [](int in, int out) {
+    return static_cast<size_t>(out) * (2 * sizeof(int) + sizeof(float) * static_cast<size_t>(max_aa_taps(in, out)));
+  };
+  return axis(at.in_h, at.out_h) + axis(at.in_w, at.out_w);
+}
+
 // torch.nn.functional.interpolate(mode="bicubic", align_corners=False) of
-// the patch part of a [1, 1 + gh*gw, D] position table to the output grid,
-// the class position kept first, as transformers' interpolate_pos_encoding.
+// a [1, gh*gw, D] grid of patch positions to the output grid, as
+// transformers' interpolate_pos_encoding; with antialias=True when the
+// node says so.
 void resample_position(const KernelArgs& a) {
   const graph::Attrs& at = a.node->attrs;
+  if (at.antialias) return resample_antialiased(a);
   const int gh = at.in_h, gw = at.in_w, new_h = at.out_h, new_w = at.out_w;
   const int64_t D = a.in[0]->dim(2);
-  const float* src = a.in[0]->f32() + D;  // skip the class position
+  const float* src = a.in[0]->f32();
   float* dst = a.out.f32();
-  std::memcpy(dst, a.in[0]->f32(), D * sizeof(float));
-  dst += D;
   // Source coordinate of an output index, as PyTorch computes it for cubic
   // modes with align_corners=False: no clamping to zero before flooring.
   const float sy = static_cast<float>(gh) / new_h, sx = static_cast<float>(gw) / new_w;

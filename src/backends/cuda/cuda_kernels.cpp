@@ -14,6 +14,7 @@
 #include "kernels/layer_norm.hpp"
 #include "kernels/mha_flash_tiled.hpp"
 #include "kernels/resample_position.hpp"
+#include "kernels/mean_tokens.hpp"
 #include "kernels/select_token.hpp"
 
 namespace visionrt::cuda {
@@ -65,9 +66,10 @@ kernels::EmbedTokensParams embed_tokens_params(const KernelArgs& a) {
   p.batch = a.in[0]->dim(0);
   p.tokens = a.in[0]->dim(1);
   p.dim = a.in[0]->dim(2);
+  p.prefix_rows = a.in[2] ? a.in[2]->dim(1) : 0;
   p.input = a.in[0]->data();
-  p.cls = a.in[1]->data();
-  p.pos = a.in[2]->data();
+  p.prefix = a.in[2] ? a.in[2]->data() : nullptr;
+  p.pos = a.in[1]->data();
   p.output = a.out.data();
   p.stream = a.stream;
   return p;
@@ -83,6 +85,7 @@ kernels::ResamplePositionParams resample_position_params(const KernelArgs& a) {
   p.in_w = at.in_w;
   p.out_h = at.out_h;
   p.out_w = at.out_w;
+  p.antialias = at.antialias;
   p.dim = a.in[0]->dim(-1);
   p.input = a.in[0]->data();
   p.output = a.out.data();
@@ -254,6 +257,21 @@ kernels::SelectTokenParams select_token_params(const KernelArgs& a) {
 
 void select_token(const KernelArgs& a) { kernels::select_token(select_token_params(a)); }
 
+kernels::MeanTokensParams mean_tokens_params(const KernelArgs& a) {
+  kernels::MeanTokensParams p;
+  p.dtype = a.out.dtype();
+  p.batch = a.in[0]->dim(0);
+  p.tokens = a.in[0]->dim(1);
+  p.dim = a.in[0]->dim(2);
+  p.first = a.node->attrs.index;
+  p.input = a.in[0]->data();
+  p.output = a.out.data();
+  p.stream = a.stream;
+  return p;
+}
+
+void mean_tokens(const KernelArgs& a) { kernels::mean_tokens(mean_tokens_params(a)); }
+
 void copy(const KernelArgs& a) {
   check(cudaMemcpyAsync(a.out.data(), a.in[0]->data(), a.out.nbytes(), cudaMemcpyDeviceToDevice,
                         static_cast<cudaStream_t>(a.stream)),
@@ -300,6 +318,7 @@ std::vector<OpKernel> vit_kernels() {
       {Op::activation, checked_kernel<activation_params>(activation)},
       {Op::add, checked_kernel<add_params>(add)},
       {Op::select_token, checked_kernel<select_token_params>(select_token)},
+      {Op::mean_tokens, checked_kernel<mean_tokens_params>(mean_tokens)},
       {Op::flatten_spatial, {copy}},  // the same elements
       {Op::unflatten_spatial, {copy}},
       {Op::cast, checked_kernel<cast_params>(cast)},

@@ -3,11 +3,13 @@
 #include "core/error.hpp"
 #include "models/detr.hpp"
 #include "models/rt_detr.hpp"
+#include "models/vit.hpp"
 
 namespace visionrt::models {
 
 const char* detection_architectures() {
-  return "DetrForObjectDetection, RTDetrForObjectDetection, RTDetrV2ForObjectDetection, DFineForObjectDetection";
+  return "DetrForObjectDetection, RTDetrForObjectDetection, RTDetrV2ForObjectDetection, DFineForObjectDetection, "
+         "YolosForObjectDetection";
 }
 
 DetectionModel load_detection_model(const io::ModelFolder& folder, const std::string& where) {
@@ -33,6 +35,18 @@ DetectionModel load_detection_model(const io::ModelFolder& folder, const std::st
     d.classes = static_cast<int>(d.labels.size());
     d.takes_pixel_mask = false;
     d.sigmoid_scores = true;
+    d.parameters = m->num_parameters();
+    return d;
+  }
+  if (d.architecture == "YolosForObjectDetection") {
+    // A ViT whose detection tokens DETR's heads read: DETR's scores, no mask.
+    auto m = std::make_shared<const VitModel>(VitModel::load(folder));
+    d.build = [m](int n, int h, int w) { return m->build(n, h, w, false, VitOutput::detection); };
+    d.weights = m->weights();
+    d.labels = m->config().labels;
+    d.queries = m->config().detection_tokens;
+    d.classes = static_cast<int>(d.labels.size()) + 1;
+    d.takes_pixel_mask = false;
     d.parameters = m->num_parameters();
     return d;
   }

@@ -1,5 +1,5 @@
-// The detection models behind visionrt::Detector, as one description: DETR
-// and the real-time DETRs differ in their inputs (DETR reads a padding
+// The detection models behind visionrt::Detector, as one description: DETR,
+// YOLOS and the real-time DETRs differ in their inputs (DETR reads a padding
 // mask) and in their scores (DETR: a softmax with "no object" last; the
 // real-time DETRs: a sigmoid per class, the best queries x classes kept).
 #pragma once

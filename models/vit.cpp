@@ -130,6 +130,11 @@ graph::Graph VitModel::build(int batch, int height, int width, bool interpolate,
   int pos = W(w_.pos);
   if (grid.in_h != grid.out_h || grid.in_w != grid.out_w) pos = g.add(Op::resample_position, {pos}, grid);
   h = w_.prefix < 0 ? g.add(Op::embed_tokens, {h, pos}) : g.add(Op::embed_tokens, {h, pos, W(w_.prefix)});
+  Attrs per_image;
+  per_image.count = batch;
+  Attrs tokens_axis;
+  tokens_axis.axis = 1;
+  if (w_.suffix >= 0) h = g.add(Op::concat, {h, g.add(Op::expand, {W(w_.suffix)}, per_image)}, tokens_axis);
 
   Attrs ln;
   ln.eps = c.layer_norm_eps;
@@ -141,7 +146,10 @@ graph::Graph VitModel::build(int batch, int height, int width, bool interpolate,
   attn.v_offset = 2 * c.hidden_size;
   Attrs act;
   act.epilogue.act = c.swiglu ? Activation::silu : c.hidden_act;
-  for (const VitWeights::Layer& L : w_.layers) {
+  Attrs rows_axis;
+  rows_axis.axis = 0;
+  for (size_t i = 0; i < w_.layers.size(); ++i) {
+    const VitWeights::Layer& L = w_.layers[i];
     // Pre-norm block: h + attn(LN(h)), then h + mlp(LN(h)); LayerScale is
     // folded into each branch's last projection.
     int t = g.add(Op::layer_norm, {h, W(L.ln1_g), W(L.ln1_b)}, ln);
@@ -155,6 +163,14 @@ graph::Graph VitModel::build(int batch, int height, int width, bool interpolate,
     if (c.swiglu) t = g.add(Op::mul, {t, g.add(Op::linear, {normed, W(L.up_w), W(L.up_b)})});
     t = g.add(Op::linear, {t, W(L.fc2_w), W(L.fc2_b)});
     h = g.add(Op::add, {t, h});
+    if (i < w_.mid.size()) {
+      // YOLOS: this layer's table, its grid resized as the first one.
+      const VitWeights::MidPositions& m = w_.mid[i];
+      int mid_grid = W(m.grid);
+      if (grid.in_h != grid.out_h || grid.in_w != grid.out_w) mid_grid = g.add(Op::resample_position, {mid_grid}, grid);
+      const int rows = g.add(Op::concat, {g.add(Op::concat, {W(m.prefix), mid_grid}, rows_axis), W(m.suffix)}, rows_axis);
+      h = g.add(Op::add, {h, g.add(Op::expand, {rows}, per_image)});
+    }
   }
   auto norm = [&](int v, int gamma, int beta) {
     return gamma < 0 ? v : g.add(Op::layer_norm, {v, W(gamma), W(beta)}, ln);
@@ -170,6 +186,26 @@ graph::Graph VitModel::build(int batch, int height, int width, bool interpolate,
     fail(StatusCode::unsupported, c.architecture, " has no classification head (it gives features only)");
   if (output == VitOutput::hidden_states) {
     g.mark_output(norm(h, w_.norm_g, w_.norm_b));
+    return g;
+  }
+  if (output == VitOutput::detection) {
+    if (c.detection_tokens == 0) fail(StatusCode::unsupported, c.architecture, " has no detection tokens");
+    Attrs det;
+    det.index = c.prefix_tokens + grid.out_h * grid.out_w;
+    det.count = c.detection_tokens;
+    const int x = norm(g.add(Op::slice_tokens, {h}, det), w_.norm_g, w_.norm_b);
+    // DETR's heads: three linear layers, ReLU between; the boxes' sigmoid.
+    auto mlp = [&](const std::vector<VitWeights::Head>& layers, Activation last) {
+      int v = x;
+      for (size_t k = 0; k < layers.size(); ++k) {
+        Attrs a;
+        a.epilogue.act = k + 1 < layers.size() ? Activation::relu : last;
+        v = g.add(Op::linear, {v, W(layers[k].w), W(layers[k].b)}, a);
+      }
+      return v;
+    };
+    g.mark_output(mlp(w_.class_mlp, Activation::none));
+    g.mark_output(mlp(w_.box_mlp, Activation::sigmoid));
     return g;
   }
   int features;

@@ -1,7 +1,7 @@
 // The Vision Transformer family as one encoder described by data: ViT
 // (ViTForImageClassification), DeiT (with or without its distillation
-// head), DINOv2 (LayerScale, SwiGLU, register tokens) and timm's own ViT
-// checkpoints. Each loader reads its checkpoint's names into the same
+// head), DINOv2 (LayerScale, SwiGLU, register tokens), timm's own ViT
+// checkpoints, and YOLOS (detection tokens after the patches, DETR's heads). Each loader reads its checkpoint's names into the same
 // description (VitConfig + VitWeights); build() makes the graph for one
 // input shape.
 #pragma once
@@ -44,6 +44,10 @@ struct VitConfig {
   VitPool pool = VitPool::class_token;
   // DeiT's two heads, over the class and distillation tokens, averaged.
   bool distilled = false;
+  // YOLOS: tokens after the patches that DETR's heads read, and position
+  // tables added after every layer but the last (use_mid_position_embeddings).
+  int detection_tokens = 0;
+  bool mid_positions = false;
   std::vector<std::string> labels;  // id2label, one per output
 
   // ViTForImageClassification's config.json. Throws corrupt_file naming
@@ -73,11 +77,20 @@ struct VitWeights {
     int w, b;
   };
   std::vector<Head> heads;  // one, or DeiT's two (class, distillation)
+  int suffix = -1;  // [detection_tokens, D]: YOLOS's detection tokens, their positions added
+  // YOLOS's mid position tables, one per layer but the last: the class row
+  // [1, D], the patch grid [grid_h * grid_w, D], the detection rows [det, D].
+  struct MidPositions {
+    int prefix, grid, suffix;
+  };
+  std::vector<MidPositions> mid;
+  std::vector<Head> class_mlp, box_mlp;  // YOLOS: DETR's class and box heads
 };
 
-// What a graph computes: the classifier's logits, or the encoder's tokens
-// after its last normalisation (feature extraction).
-enum class VitOutput { logits, hidden_states };
+// What a graph computes: the classifier's logits, the encoder's tokens
+// after its last normalisation (feature extraction), or YOLOS's logits
+// [N, det, labels + 1] and boxes [N, det, 4] (cx, cy, w, h in [0, 1]).
+enum class VitOutput { logits, hidden_states, detection };
 
 class VitModel {
  public:

@@ -13,7 +13,7 @@
 namespace visionrt::models {
 namespace {
 
-enum class Family { vit, deit, dinov2 };
+enum class Family { vit, deit, dinov2, yolos };
 
 struct Layout {
   Family family;
@@ -30,6 +30,7 @@ Layout layout_of(const std::string& arch) {
   if (arch == "Dinov2ForImageClassification") return {Family::dinov2, "dinov2."};
   if (arch == "Dinov2WithRegistersForImageClassification")
     return {Family::dinov2, "dinov2_with_registers.", false, true};
+  if (arch == "YolosForObjectDetection") return {Family::yolos, "vit."};
   if (arch == "ViTModel") return {Family::vit, "", false, false, false};
   if (arch == "DeiTModel") return {Family::deit, "", false, false, false};
   if (arch == "Dinov2Model") return {Family::dinov2, "", false, false, false};
@@ -108,11 +109,34 @@ VitConfig dinov2_config(const nlohmann::json& c, bool registers) {
   return cfg;
 }
 
+// YolosConfig: ViT's keys and the detection tokens; image_size is
+// [height, width] (512x864 when absent).
+VitConfig yolos_config(const nlohmann::json& c) {
+  nlohmann::json vit_keys = c;
+  for (const char* key : {"num_detection_tokens", "use_mid_position_embeddings", "auxiliary_loss", "class_cost",
+                          "bbox_cost", "giou_cost", "bbox_loss_coefficient", "giou_loss_coefficient",
+                          "eos_coefficient"})
+    vit_keys.erase(key);
+  if (!c.contains("image_size") || c["image_size"].is_null()) vit_keys["image_size"] = {512, 864};
+  VitConfig cfg = VitConfig::from_json(vit_keys);
+  cfg.architecture = io::architecture(c);
+  // auxiliary_loss and the matching costs and loss weights are training only.
+  cfg.detection_tokens = config_int_in(c, "", "num_detection_tokens", 100, 1, kMaxQueries);
+  cfg.mid_positions = io::config_bool(c, "use_mid_position_embeddings", true);
+  // transformers resizes the patch table to every input, even its own size.
+  cfg.resample_always = true;
+  if (cfg.mid_positions && (cfg.image_height % cfg.patch_size || cfg.image_width % cfg.patch_size))
+    fail(StatusCode::unsupported, "config.json: use_mid_position_embeddings with an image_size that patch_size ",
+         "does not divide is not supported (transformers cannot run it either)");
+  return cfg;
+}
+
 }  // namespace
 
 VitModel load_hf_vit(const io::ModelFolder& folder, const std::string& arch) {
   const Layout lay = layout_of(arch);
-  VitConfig c = lay.family == Family::dinov2 ? dinov2_config(folder.config, lay.registers)
+  VitConfig c = lay.family == Family::dinov2  ? dinov2_config(folder.config, lay.registers)
+                : lay.family == Family::yolos ? yolos_config(folder.config)
                                               : VitConfig::from_json(folder.config);
   if (lay.family == Family::deit) {
     c.prefix_tokens = 2;  // class and distillation tokens
@@ -128,13 +152,18 @@ VitModel load_hf_vit(const io::ModelFolder& folder, const std::string& arch) {
   w.patch_b = r.weight(e + "patch_embeddings.projection.bias", {D});
   // The class (and distillation) rows carry positions; registers do not.
   const int positioned = lay.family == Family::deit ? 2 : 1;
-  const Tensor pos = r.tensor(e + "position_embeddings", {1, grid + positioned, D});
+  const int64_t det = c.detection_tokens;
+  const Tensor pos = r.tensor(e + "position_embeddings", {1, grid + positioned + det, D});
   std::vector<Tensor> prefix = {r.tensor(e + "cls_token", {1, 1, D})};
   if (lay.family == Family::deit) prefix.push_back(r.tensor(e + "distillation_token", {1, 1, D}));
   if (lay.registers && c.prefix_tokens > 1)
     prefix.push_back(r.tensor(e + "register_tokens", {1, c.prefix_tokens - 1, D}));
   w.prefix = prefix_weight(r, e + "prefix_rows", prefix, positioned, pos);
   w.pos = position_rows(r, e + "patch_positions", pos, positioned, grid);
+  if (det > 0) {
+    const Tensor tokens = r.tensor(e + "detection_tokens", {1, det, D});
+    w.suffix = table_rows(r, e + "detection_rows", pos, positioned + grid, det, &tokens);
+  }
 
   const bool dinov2 = lay.family == Family::dinov2;
   for (int i = 0; i < c.num_layers; ++i) {
@@ -210,10 +239,33 @@ VitModel load_hf_vit(const io::ModelFolder& folder, const std::string& arch) {
   }
   w.norm_g = r.weight(lay.root + "layernorm.weight", {D});
   w.norm_b = r.weight(lay.root + "layernorm.bias", {D});
+  if (lay.family == Family::yolos) {
+    if (c.mid_positions && c.num_layers > 1) {
+      const int64_t rows = 1 + grid + det;
+      const Tensor mid = r.tensor(lay.root + "encoder.mid_position_embeddings", {c.num_layers - 1, 1, rows, D},
+                                  lay.root + "encoder.interpolation.mid_position_embeddings");
+      for (int i = 0; i + 1 < c.num_layers; ++i) {
+        const std::string n = lay.root + "encoder.mid_position_embeddings." + std::to_string(i);
+        w.mid.push_back({table_rows(r, n + ".class", mid, i * rows, 1),
+                         table_rows(r, n + ".patches", mid, i * rows + 1, grid),
+                         table_rows(r, n + ".detection", mid, i * rows + 1 + grid, det)});
+      }
+    }
+    const int64_t labels = static_cast<int64_t>(c.labels.size());
+    for (int k = 0; k < 3; ++k) {
+      const std::string cls = "class_labels_classifier.layers." + std::to_string(k) + ".";
+      const std::string box = "bbox_predictor.layers." + std::to_string(k) + ".";
+      const int64_t out_cls = k < 2 ? D : labels + 1, out_box = k < 2 ? D : 4;
+      w.class_mlp.push_back({r.weight(cls + "weight", {out_cls, D}), r.weight(cls + "bias", {out_cls})});
+      w.box_mlp.push_back({r.weight(box + "weight", {out_box, D}), r.weight(box + "bias", {out_box})});
+    }
+  }
   const int64_t labels = static_cast<int64_t>(c.labels.size());
   const int64_t in = dinov2 ? 2 * D : D;
   if (!lay.head) {
     c.labels.clear();
+  } else if (lay.family == Family::yolos) {
+    // The detection heads above.
   } else if (lay.teacher) {
     w.heads.push_back({r.weight("cls_classifier.weight", {labels, D}), r.weight("cls_classifier.bias", {labels})});
     w.heads.push_back({r.weight("distillation_classifier.weight", {labels, D}),

@@ -48,6 +48,23 @@ int position_rows(CheckpointReader& r, const std::string& name, const Tensor& po
   });
 }
 
+int table_rows(CheckpointReader& r, const std::string& name, const Tensor& table, int64_t first, int64_t count,
+                const Tensor* tokens) {
+  const int64_t D = table.dim(-1);
+  const bool add = tokens != nullptr;
+  const Tensor extra = add ? *tokens : table;
+  return r.derived(name, {count, D}, DType::f32, [table, first, count, D, add, extra] {
+    Tensor out = Tensor::empty(DType::f32, {count, D});
+    const Tensor t = to_f32(table);
+    std::memcpy(out.f32(), t.f32() + first * D, out.nbytes());
+    if (add) {
+      const Tensor e = to_f32(extra);
+      for (int64_t i = 0; i < count * D; ++i) out.f32()[i] += e.f32()[i];
+    }
+    return out;
+  });
+}
+
 int scaled_rows(CheckpointReader& r, const std::string& name, const Tensor& w, const Tensor& scale) {
   return r.derived(name, w.shape(), DType::f32, [w, scale] {
     Tensor out = to_f32(w);

@@ -34,6 +34,12 @@ Activation parse_vit_activation(const std::string& act);
 int prefix_weight(CheckpointReader& r, const std::string& name, const std::vector<Tensor>& tokens,
                   int positioned, const Tensor& pos);
 
+// Rows first .. first+count-1 of `table` (any [..., D]) as [count, D],
+// plus the rows of `tokens` ([1, count, D]) when given: YOLOS's detection
+// tokens with their positions, and its mid position tables' parts.
+int table_rows(CheckpointReader& r, const std::string& name, const Tensor& table, int64_t first, int64_t count,
+               const Tensor* tokens = nullptr);
+
 // Rows first .. first+count-1 of `pos` ([1, rows, D]) as [1, count, D].
 int position_rows(CheckpointReader& r, const std::string& name, const Tensor& pos, int64_t first, int64_t count);
 

@@ -194,6 +194,14 @@ std::vector<Case> all_cases() {
   }
   // The patch tokens past one class token, and past a class token and four
   // registers.
+  {
+    Attrs a;
+    a.index = 7;
+    a.count = 4;
+    Case c{"slice_tokens", Op::slice_tokens, a, {random_tensor({3, 11, 7})}, {false}, nullptr, 0};
+    c.reference = [](const std::vector<Values>& in) { return reference::slice_tokens(3, 11, 7, 7, 4, in[0]); };
+    cases.push_back(c);
+  }
   for (int first : {1, 5}) {
     Attrs a;
     a.index = first;
@@ -384,7 +392,10 @@ std::vector<Case> all_cases() {
     a.antialias = aa;
     const int64_t D = 6;
     Case c{std::string("resample_position_") + (aa ? "aa_" : "") + std::to_string(out_h) + "x" + std::to_string(out_w),
-           Op::resample_position, a, {random_tensor({1, int64_t(in_h) * in_w, D})}, {true}, nullptr};
+           Op::resample_position, a,
+           // A 2-D table where it is joined with other rows after (YOLOS's mid positions).
+           {aa && out_w == 9 ? random_tensor({int64_t(in_h) * in_w, D}) : random_tensor({1, int64_t(in_h) * in_w, D})},
+           {true}, nullptr};
     c.reference = [a, D](const std::vector<Values>& in) {
       return reference::resample_position(a.in_h, a.in_w, a.out_h, a.out_w, D, in[0], nullptr, a.antialias);
     };

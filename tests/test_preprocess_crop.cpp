@@ -96,5 +96,20 @@ TEST(PreprocessCropTest, CropOffsetsFollowEachLibrary) {
   EXPECT_EQ(out[0], 80.f);
 }
 
+// YolosImageProcessor's sizes: transformers' get_size_with_aspect_ratio_yolos
+// for shortest_edge 512, longest_edge 1333 (its values printed by Python).
+TEST(PreprocessCropTest, YolosSizesFollowItsProcessor) {
+  PreprocessConfig cfg = PreprocessConfig::from_json(
+      {{"image_processor_type", "YolosImageProcessor"}, {"size", {{"shortest_edge", 512}, {"longest_edge", 1333}}}});
+  const int cases[][4] = {{427, 640, 512, 752},  {640, 427, 752, 512},   {512, 512, 512, 512}, {1000, 300, 1328, 400},
+                          {300, 1000, 400, 1328}, {517, 700, 512, 688}, {800, 1333, 512, 848}};
+  for (const auto& c : cases) {
+    int w = 0, h = 0;
+    output_size(cfg, c[1], c[0], &w, &h);
+    EXPECT_EQ(h, c[2]) << c[0] << "x" << c[1];
+    EXPECT_EQ(w, c[3]) << c[0] << "x" << c[1];
+  }
+}
+
 }  // namespace
 }  // namespace visionrt::io

@@ -116,5 +116,38 @@ TEST(VitFamilyReferenceTest, PublishedShapesWhenPresent) {
   }
 }
 
+// YOLOS through the Detector: logits and boxes of its detection tokens.
+struct DetectionErrors {
+  double logits = 0, boxes = 0;
+};
+
+DetectionErrors compare_yolos(const fs::path& dir, const std::string& suffix) {
+  const auto ref = io::SafetensorsFile::open((dir / "reference.safetensors").string());
+  const Tensor px = to_f32(ref->view(*ref->find("pixel_values")));
+  Options opt;
+  opt.device = Device::cpu;
+  const Detector d = Detector::load(dir.string(), opt);
+  const DetrOutputs o = d.forward(px.f32(), nullptr, static_cast<int>(px.dim(0)), static_cast<int>(px.dim(2)),
+                                  static_cast<int>(px.dim(3)));
+  return {max_error(o.logits, to_f32(ref->view(*ref->find("logits" + suffix)))),
+          max_error(o.boxes, to_f32(ref->view(*ref->find("pred_boxes" + suffix))))};
+}
+
+TEST(VitFamilyReferenceTest, YolosMatchesTransformers) {
+  for (const char* name : {"yolos_narrow", "yolos_mid_narrow"}) {
+    SCOPED_TRACE(name);
+    const DetectionErrors e = compare_yolos(kFixtures / name, "");
+    std::cout << "  " << name << ": max abs error logits " << e.logits << " boxes " << e.boxes << "\n";
+    EXPECT_LE(e.logits, kMaxLogitError);
+    EXPECT_LE(e.boxes, kMaxLogitError);
+  }
+  const fs::path large = kFixtures / "large" / "yolos_tiny";
+  if (!fs::exists(large / "reference.safetensors")) return;  // made by --large only
+  const DetectionErrors e = compare_yolos(large, "_f64");
+  std::cout << "  yolos_tiny: vs float64 logits " << e.logits << " boxes " << e.boxes << "\n";
+  EXPECT_LE(e.logits, kMaxLogitError);
+  EXPECT_LE(e.boxes, kMaxLogitError);
+}
+
 }  // namespace
 }  // namespace visionrt

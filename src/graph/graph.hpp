@@ -36,7 +36,7 @@ enum class Op : uint8_t {
   cast,           // x -> x as `dtype`
   expand,         // x [...] -> [count, ...]: the same tensor for each image of a batch
   zeros_like,     // x -> zeros of x's shape and dtype
-  resample_position,  // pos [1, in_h*in_w, D] -> [1, out_h*out_w, D]: the grid resized, bicubic (antialias)
+  resample_position,  // pos [(1,) in_h*in_w, D] -> [(1,) out_h*out_w, D]: the grid resized, bicubic (antialias)
   // Multi-scale deformable attention: value [B, S, D] (each level's map
   // row-major, the levels one after another: S = sum of h*w), locations
   // [B, Q, heads*P*2] (x, y in [0, 1] of each head's P points, level by
@@ -74,6 +74,7 @@ enum class Op : uint8_t {
   mul,            // a * b, same shapes
   slice_last,     // x [..., C] -> x[..., offset : offset + width]
   mean_tokens,    // x [N,S,D] -> [N,D]: the mean of rows index .. S-1 (patch tokens past the prefix)
+  slice_tokens,   // x [N,S,D] -> [N,count,D]: rows index .. index+count-1 (YOLOS's detection tokens)
   // D-FINE's fine-grained distribution refinement: corners [B,Q,4*(bins+1)]
   // (logits of each box side's distribution), boxes [B,Q,4] (cx, cy, w, h)
   // -> [B,Q,4]: each side's softmax integrated against the weighting
@@ -96,14 +97,14 @@ struct Attrs {
   int patch = 0;                            // patch_embed: square kernel and stride
   int heads = 0, dim = 0;                   // attention: head count, output width D
   int q_offset = 0, k_offset = 0, v_offset = 0;  // attention: column of Q/K/V inside its source row
-  int index = 0;                            // select_token
+  int index = 0;                            // select_token, mean_tokens, slice_tokens: the first row
   int kernel = 0, stride = 1, pad = 0, dilation = 1;  // conv2d (kernel from weight), pools; upsample: stride
   int out_h = 0, out_w = 0;                 // mask_resize, *_position: the grid
   int in_h = 0, in_w = 0;                   // resample_position: the stored grid
   // resample_position: torch's antialiased bicubic (a = -0.5, the filter
   // widened by the scale when shrinking) instead of plain bicubic (a = -0.75).
   bool antialias = false;
-  int count = 0;                            // expand, gather_top_k
+  int count = 0;                            // expand, gather_top_k, slice_tokens
   float temperature = 10000.f;              // sine_position, grid_sincos_position
   DType dtype = DType::f32;                 // cast, sine_position: the output's dtype
   // ms_deform_attn (with heads and dim): each level's map and its points

@@ -126,10 +126,13 @@ Shape infer_expand(const std::vector<const Shape*>& in, const Attrs& a) {
 }
 
 Shape infer_resample_position(const std::vector<const Shape*>& in, const Attrs& a) {
+  // [1, rows, D], or [rows, D] where rows are joined with others first.
   const Shape& p = *in[0];
-  if (p.size() != 3 || p[0] != 1 || a.in_h <= 0 || a.in_w <= 0 || a.out_h <= 0 || a.out_w <= 0 ||
-      p[1] != int64_t(a.in_h) * a.in_w)
-    bad_shapes("resample_position", in, "expected [1, in_h*in_w, D] and positive grids");
+  const bool flat = p.size() == 2;
+  if ((!flat && (p.size() != 3 || p[0] != 1)) || a.in_h <= 0 || a.in_w <= 0 || a.out_h <= 0 || a.out_w <= 0 ||
+      p[p.size() - 2] != int64_t(a.in_h) * a.in_w)
+    bad_shapes("resample_position", in, "expected [1, in_h*in_w, D] or [in_h*in_w, D] and positive grids");
+  if (flat) return {int64_t(a.out_h) * a.out_w, p[1]};
   return {1, int64_t(a.out_h) * a.out_w, p[2]};
 }
 
@@ -256,6 +259,13 @@ Shape infer_mean_tokens(const std::vector<const Shape*>& in, const Attrs& a) {
   return {x[0], x[2]};
 }
 
+Shape infer_slice_tokens(const std::vector<const Shape*>& in, const Attrs& a) {
+  const Shape& x = *in[0];
+  if (x.size() != 3 || a.index < 0 || a.count < 1 || a.index + int64_t(a.count) > x[1])
+    bad_shapes("slice_tokens", in, "expected [N,S,D] with index + count <= S");
+  return {x[0], a.count, x[2]};
+}
+
 // D-FINE's corner logits: [B, Q, 4 * (bins + 1)], bins even (the weighting
 // function has bins / 2 - 1 steps each side of its centre).
 void check_corners(const char* op, const std::vector<const Shape*>& in, const Attrs& a) {
@@ -344,6 +354,7 @@ const OpDef kOps[] = {
     {"mul", 2, 2, infer_same, 0, OD::like_input, true, nullptr, false},
     {"slice_last", 1, 1, infer_slice_last, 0, OD::like_input, true, nullptr, false},
     {"mean_tokens", 1, 1, infer_mean_tokens, 0, OD::like_input, true, nullptr, false},
+    {"slice_tokens", 1, 1, infer_slice_tokens, 0, OD::like_input, true, nullptr, false},
     {"fdr_boxes", 2, 2, infer_fdr_boxes, 0, OD::like_input, true, nullptr, false},
     {"lqe_stat", 1, 1, infer_lqe_stat, 0, OD::like_input, true, nullptr, false},
 };

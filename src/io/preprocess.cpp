@@ -308,7 +308,8 @@ void read_size(const nlohmann::json& j, PreprocessConfig& cfg) {
     // capped at max_size (1333 by default), as transformers does.
     const auto* max_size = field(j, "max_size");
     const auto* type = field(j, "image_processor_type");
-    const bool detr = type && type->is_string() && type->get<std::string>().rfind("Detr", 0) == 0;
+    const bool detr = type && type->is_string() && (type->get<std::string>().rfind("Detr", 0) == 0 ||
+                                                    type->get<std::string>().rfind("Yolos", 0) == 0);
     if (max_size || detr) {
       cfg.shortest_edge = side;
       cfg.longest_edge = max_size ? read_side(*max_size, "max_size") : 1333;
@@ -374,6 +375,36 @@ void size_with_aspect_ratio(int height, int width, int size, int max_size, int* 
   }
 }
 
+// YolosImageProcessor's get_size_with_aspect_ratio_yolos: the same, but the
+// longer side follows the aspect ratio before the "already that size" case
+// is looked at, and both sides are floored to a multiple of 16.
+void size_with_aspect_ratio_yolos(int height, int width, int size, int max_size, int* out_h, int* out_w) {
+  const double min_original = std::min(height, width);
+  const double max_original = std::max(height, width);
+  double raw_size = 0.0;
+  bool capped = false;
+  if (max_original / min_original * size > max_size) {
+    raw_size = max_size * min_original / max_original;
+    size = static_cast<int>(std::nearbyint(raw_size));
+    capped = true;
+  }
+  int oh, ow;
+  if (width < height) {
+    ow = size;
+    oh = capped ? static_cast<int>(raw_size * height / width)
+                : static_cast<int>(static_cast<double>(int64_t{size} * height) / width);
+  } else if ((height <= width && height == size) || (width <= height && width == size)) {
+    oh = height;
+    ow = width;
+  } else {
+    oh = size;
+    ow = capped ? static_cast<int>(raw_size * width / height)
+                : static_cast<int>(static_cast<double>(int64_t{size} * width) / height);
+  }
+  *out_h = oh - oh % 16;
+  *out_w = ow - ow % 16;
+}
+
 // transformers' get_resize_output_image_size with default_to_square=False
 // and no max_size: the shorter side becomes `size`, the longer one follows
 // the aspect ratio, truncated.
@@ -423,6 +454,8 @@ PreprocessConfig PreprocessConfig::from_json(const nlohmann::json& j) {
   PreprocessConfig cfg;
   read_bool(j, "do_resize", &cfg.do_resize);
   read_size(j, cfg);
+  const auto* type = field(j, "image_processor_type");
+  cfg.yolos_sizes = type && type->is_string() && type->get<std::string>().rfind("Yolos", 0) == 0;
   if (const auto* v = field(j, "resample")) {
     if (!v->is_number_integer() || v->get<int64_t>() < 0 || v->get<int64_t>() > 5)
       bad_config(str_cat("\"resample\" must be a PIL filter code 0..5, found ", describe_json(*v)));
@@ -584,6 +617,8 @@ void output_size(const PreprocessConfig& cfg, int in_width, int in_height, int* 
   int h = in_height, w = in_width;
   if (!cfg.do_resize) {
     // Unchanged.
+  } else if (cfg.shortest_edge > 0 && cfg.longest_edge > 0 && cfg.yolos_sizes) {
+    size_with_aspect_ratio_yolos(in_height, in_width, cfg.shortest_edge, cfg.longest_edge, &h, &w);
   } else if (cfg.shortest_edge > 0 && cfg.longest_edge > 0) {
     size_with_aspect_ratio(in_height, in_width, cfg.shortest_edge, cfg.longest_edge, &h, &w);
   } else if (cfg.shortest_edge > 0) {

@@ -54,6 +54,9 @@ struct PreprocessConfig {
   // as torchvision's CenterCrop (Python's round) does.
   int crop_height = 0, crop_width = 0;
   bool crop_round_half_even = false;
+  // YolosImageProcessor's rounding of the aspect-preserving size (both
+  // sides then floored to a multiple of 16).
+  bool yolos_sizes = false;
 
   // The pixel_values size every image gets (the crop, or the fixed resize),
   // or 0 where it follows each image's aspect ratio.

@@ -18,6 +18,7 @@
 #include "kernels/mean_tokens.hpp"
 #include "kernels/resample_position.hpp"
 #include "kernels/select_token.hpp"
+#include "kernels/slice_tokens.hpp"
 
 namespace visionrt::kernels {
 namespace {
@@ -159,6 +160,32 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<SelectTokenCase>& info) {
       return std::string(info.param.name);
     });
+
+// ---- token slices ----------------------------------------------------------------------
+
+TEST(SliceTokensKernel, CopiesTheTokens) {
+  VRT_REQUIRE_CUDA();
+  // YOLOS-Ti's 100 detection tokens after its class token and 4150 patches,
+  // in each dtype, once inside graph capture.
+  for (auto [dtype, in_graph] : {std::pair{f32, true}, {f16, false}, {bf16, false}}) {
+    const int64_t batch = 2, tokens = 4251, dim = 192, first = 4151, count = 100;
+    const size_t in_elems = size_t(batch * tokens * dim), out_elems = size_t(batch * count * dim);
+    DeviceTensor x = upload(dtype, random_floats(in_elems, -3.f, 3.f, 950u));
+    DeviceBuffer out = poisoned(dtype, out_elems);
+    SliceTokensParams p;
+    p.dtype = dtype;
+    p.batch = batch;
+    p.tokens = tokens;
+    p.dim = dim;
+    p.first = first;
+    p.count = count;
+    p.input = x.buffer.data();
+    p.output = out.data();
+    launch_maybe_in_graph(p, in_graph, out, slice_tokens);
+    EXPECT_TRUE(exactly_equal("slice_tokens", download(dtype, out, out_elems),
+                              reference::slice_tokens(batch, tokens, dim, first, count, x.values)));
+  }
+}
 
 // ---- token means ----------------------------------------------------------------------
 
@@ -457,6 +484,25 @@ TEST(TokenKernelParams, SelectToken) {
   bad = p;
   bad.output = storage + 32;
   expect_refused(bad, "overlaps", select_token);
+}
+
+TEST(TokenKernelParams, SliceTokens) {
+  SliceTokensParams p;
+  p.batch = 2;
+  p.tokens = 4;
+  p.dim = 8;
+  p.first = 1;
+  p.count = 3;
+  p.input = storage;
+  p.output = storage + 1024;
+  std::string why;
+  EXPECT_TRUE(can_implement(p, &why)) << why;
+  SliceTokensParams bad = p;
+  bad.count = 4;
+  expect_refused(bad, "outside", slice_tokens);
+  bad = p;
+  bad.output = storage + 32;
+  expect_refused(bad, "overlaps", slice_tokens);
 }
 
 TEST(TokenKernelParams, MeanTokens) {

@@ -253,6 +253,14 @@ std::vector<double> mean_tokens(int64_t batch, int64_t tokens, int64_t dim, int6
   return out;
 }
 
+std::vector<double> slice_tokens(int64_t batch, int64_t tokens, int64_t dim, int64_t first, int64_t count,
+                                 const std::vector<double>& x) {
+  std::vector<double> out;
+  for (int64_t n = 0; n < batch; ++n)
+    out.insert(out.end(), x.begin() + (n * tokens + first) * dim, x.begin() + (n * tokens + first + count) * dim);
+  return out;
+}
+
 std::vector<double> select_token(int64_t batch, int64_t tokens, int64_t dim, int64_t index,
                                  const std::vector<double>& x) {
   std::vector<double> out(size_t(batch * dim));

@@ -97,6 +97,10 @@ std::vector<double> embed_tokens(int64_t batch, int64_t tokens, int64_t dim, int
 std::vector<double> mean_tokens(int64_t batch, int64_t tokens, int64_t dim, int64_t first,
                                 const std::vector<double>& x);
 
+// Tokens first .. first+count-1 of every sequence of x [batch, tokens, dim].
+std::vector<double> slice_tokens(int64_t batch, int64_t tokens, int64_t dim, int64_t first, int64_t count,
+                                 const std::vector<double>& x);
+
 // Token `index` of every sequence of x [batch, tokens, dim]: [batch, dim].
 std::vector<double> select_token(int64_t batch, int64_t tokens, int64_t dim, int64_t index,
                                  const std::vector<double>& x);

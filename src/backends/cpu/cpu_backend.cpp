@@ -78,6 +78,7 @@ const KernelTable kCpuKernels({
     {Op::mul, {cpu::mul}},
     {Op::slice_last, {cpu::slice_last}},
     {Op::mean_tokens, {cpu::mean_tokens}},
+    {Op::slice_tokens, {cpu::slice_tokens}},
     {Op::fdr_boxes, {cpu::fdr_boxes}},
     {Op::lqe_stat, {cpu::lqe_stat}},
 });

@@ -171,6 +171,13 @@ void mean_tokens(const KernelArgs& a) {
   });
 }
 
+void slice_tokens(const KernelArgs& a) {
+  const Tensor& x = *a.in[0];
+  const int64_t N = x.dim(0), S = x.dim(1), D = x.dim(2), first = a.node->attrs.index, count = a.node->attrs.count;
+  for (int64_t n = 0; n < N; ++n)
+    std::memcpy(a.out.f32() + n * count * D, x.f32() + (n * S + first) * D, size_t(count * D) * sizeof(float));
+}
+
 void select_token(const KernelArgs& a) {
   const Tensor& x = *a.in[0];
   const int64_t N = x.dim(0), S = x.dim(1), D = x.dim(2), idx = a.node->attrs.index;

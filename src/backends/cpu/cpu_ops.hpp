@@ -20,6 +20,7 @@ void apply_epilogue(const Epilogue& e, float* row, const float* bias, const floa
 void patch_embed(const KernelArgs& a);
 void embed_tokens(const KernelArgs& a);
 void mean_tokens(const KernelArgs& a);
+void slice_tokens(const KernelArgs& a);
 void layer_norm(const KernelArgs& a);  // on best_isa()
 void ms_deform_attn(const KernelArgs& a);  // on best_isa()
 void linear(const KernelArgs& a);

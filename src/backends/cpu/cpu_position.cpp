@@ -148,7 +148,7 @@ AxisTaps axis_taps(char*& cursor, int in, int out) {
 void resample_antialiased(const KernelArgs& a) {
   const graph::Attrs& at = a.node->attrs;
   const int gh = at.in_h, gw = at.in_w, oh = at.out_h, ow = at.out_w;
-  const int64_t D = a.in[0]->dim(2);
+  const int64_t D = a.in[0]->dim(-1);
   char* cursor = static_cast<char*>(a.workspace);
   const AxisTaps ty = axis_taps(cursor, gh, oh), tx = axis_taps(cursor, gw, ow);
   aa_axis(gh, oh, ty);
@@ -194,7 +194,7 @@ void resample_position(const KernelArgs& a) {
   const graph::Attrs& at = a.node->attrs;
   if (at.antialias) return resample_antialiased(a);
   const int gh = at.in_h, gw = at.in_w, new_h = at.out_h, new_w = at.out_w;
-  const int64_t D = a.in[0]->dim(2);
+  const int64_t D = a.in[0]->dim(-1);
   const float* src = a.in[0]->f32();
   float* dst = a.out.f32();
   // Source coordinate of an output index, as PyTorch computes it for cubic

@@ -16,6 +16,7 @@
 #include "kernels/resample_position.hpp"
 #include "kernels/mean_tokens.hpp"
 #include "kernels/select_token.hpp"
+#include "kernels/slice_tokens.hpp"
 
 namespace visionrt::cuda {
 namespace {
@@ -272,6 +273,22 @@ kernels::MeanTokensParams mean_tokens_params(const KernelArgs& a) {
 
 void mean_tokens(const KernelArgs& a) { kernels::mean_tokens(mean_tokens_params(a)); }
 
+kernels::SliceTokensParams slice_tokens_params(const KernelArgs& a) {
+  kernels::SliceTokensParams p;
+  p.dtype = a.out.dtype();
+  p.batch = a.in[0]->dim(0);
+  p.tokens = a.in[0]->dim(1);
+  p.dim = a.in[0]->dim(2);
+  p.first = a.node->attrs.index;
+  p.count = a.node->attrs.count;
+  p.input = a.in[0]->data();
+  p.output = a.out.data();
+  p.stream = a.stream;
+  return p;
+}
+
+void slice_tokens(const KernelArgs& a) { kernels::slice_tokens(slice_tokens_params(a)); }
+
 void copy(const KernelArgs& a) {
   check(cudaMemcpyAsync(a.out.data(), a.in[0]->data(), a.out.nbytes(), cudaMemcpyDeviceToDevice,
                         static_cast<cudaStream_t>(a.stream)),
@@ -319,6 +336,7 @@ std::vector<OpKernel> vit_kernels() {
       {Op::add, checked_kernel<add_params>(add)},
       {Op::select_token, checked_kernel<select_token_params>(select_token)},
       {Op::mean_tokens, checked_kernel<mean_tokens_params>(mean_tokens)},
+      {Op::slice_tokens, checked_kernel<slice_tokens_params>(slice_tokens)},
       {Op::flatten_spatial, {copy}},  // the same elements
       {Op::unflatten_spatial, {copy}},
       {Op::cast, checked_kernel<cast_params>(cast)},

@@ -206,7 +206,10 @@ class VISIONRT_API Embedder {
   // Decodes, preprocesses and embeds image files; one vector (or token
   // matrix) per file. Needs has_image_io().
   std::vector<std::vector<float>> embed_files(const std::vector<std::string>& paths, Pooling pooling) const;
+  // Decodes and preprocesses one image file (or prepares a decoded image)
+  // into pixel_values: channels x input_height x input_width floats.
   std::vector<float> preprocess_file(const std::string& path) const;
+  std::vector<float> preprocess(const Image& image) const;
 
  private:
   struct Impl;

@@ -125,6 +125,15 @@ std::vector<float> Embedder::preprocess_file(const std::string& path) const {
   });
 }
 
+std::vector<float> Embedder::preprocess(const Image& image) const {
+  return api_call("preparing an image", [&] {
+    const io::PreprocessConfig& p = impl_->preprocess;
+    std::vector<float> out(size_t(3) * p.output_height() * p.output_width());
+    io::preprocess(io::checked_image(image), p, out.data());
+    return out;
+  });
+}
+
 std::vector<std::vector<float>> Embedder::embed_files(const std::vector<std::string>& paths, Pooling pooling) const {
   return api_call("extracting features", [&] {
     std::vector<std::vector<float>> out;

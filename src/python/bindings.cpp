@@ -358,6 +358,48 @@ nb::list detect(const visionrt::Detector& d, const nb::list& images, float thres
   return out;
 }
 
+visionrt::Pooling pooling_of(const std::string& name) {
+  if (name == "cls") return visionrt::Pooling::cls;
+  if (name == "mean") return visionrt::Pooling::mean;
+  if (name == "tokens") return visionrt::Pooling::tokens;
+  invalid("pooling must be 'cls', 'mean' or 'tokens', not '" + name + "'");
+}
+
+// One array per image: [tokens, hidden] for "tokens", else [hidden].
+nb::list embed(const visionrt::Embedder& e, const nb::list& images, const std::string& pooling) {
+  const visionrt::Pooling p = pooling_of(pooling);
+  const visionrt::ModelInfo& info = e.info();
+  const size_t tokens = size_t(e.num_tokens(info.input_height, info.input_width)), hidden = size_t(e.hidden_size());
+  const auto features = in_batches<std::vector<float>>(images, [&](std::vector<visionrt::Image>& decoded,
+                                                                   size_t first, size_t count) {
+    std::vector<float> pixels;
+    for (size_t k = 0; k < decoded.size(); ++k) {
+      const std::vector<float> one = for_image(first + k, count, [&] { return e.preprocess(decoded[k]); });
+      pixels.insert(pixels.end(), one.begin(), one.end());
+    }
+    const int n = static_cast<int>(decoded.size());
+    const std::vector<float> all = e.embed(pixels.data(), n, info.input_height, info.input_width, p);
+    const size_t per = all.size() / decoded.size();
+    std::vector<std::vector<float>> out;
+    for (size_t k = 0; k < decoded.size(); ++k) out.emplace_back(all.begin() + k * per, all.begin() + (k + 1) * per);
+    return out;
+  });
+  nb::list out;
+  for (const std::vector<float>& f : features)
+    out.append(p == visionrt::Pooling::tokens ? to_numpy(f, {tokens, hidden}) : to_numpy(f, {hidden}));
+  return out;
+}
+
+nb::ndarray<nb::numpy, float> tokens(const visionrt::Embedder& e, nb::handle pixel_values) {
+  const Pixels px = pixels_of(pixel_values, e.info().num_channels);
+  std::vector<float> out;
+  {
+    nb::gil_scoped_release release;
+    out = e.tokens(px.data, px.n, px.height, px.width);
+  }
+  return to_numpy(std::move(out), {size_t(px.n), size_t(e.num_tokens(px.height, px.width)), size_t(e.hidden_size())});
+}
+
 nb::ndarray<nb::numpy, float> logits(const visionrt::Classifier& c, nb::handle pixel_values) {
   const Pixels px = pixels_of(pixel_values, c.info().num_channels);
   std::vector<float> out;
@@ -429,6 +471,16 @@ NB_MODULE(_visionrt, m) {
       .def_prop_ro("device", [](const visionrt::Classifier& c) { return visionrt::device_name(c.device()); })
       .def_prop_ro("device_notice", &visionrt::Classifier::device_notice)
       .def_prop_ro("info", [](const visionrt::Classifier& c) { return info_of(c.info(), true); });
+
+  nb::class_<visionrt::Embedder>(m, "Embedder")
+      .def("__init__", &load<visionrt::Embedder>, "model_dir"_a, "device"_a, "precision"_a, "threads"_a,
+           "interpolate_pos_encoding"_a)
+      .def("embed", &embed, "images"_a, "pooling"_a)
+      .def("tokens", &tokens, "pixel_values"_a)
+      .def_prop_ro("hidden_size", &visionrt::Embedder::hidden_size)
+      .def_prop_ro("device", [](const visionrt::Embedder& e) { return visionrt::device_name(e.device()); })
+      .def_prop_ro("device_notice", &visionrt::Embedder::device_notice)
+      .def_prop_ro("info", [](const visionrt::Embedder& e) { return info_of(e.info(), true); });
 
   nb::class_<visionrt::Detector>(m, "Detector")
       .def(

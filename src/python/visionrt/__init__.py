@@ -1,5 +1,6 @@
-"""visionrt: ViT classification and DETR detection from Hugging Face
-checkpoint folders, as transformers computes them, without PyTorch.
+"""visionrt: ViT-family classification and features, and DETR-family
+detection, from Hugging Face (and timm) checkpoint folders, as transformers
+computes them, without PyTorch.
 
 >>> import visionrt
 >>> classifier = visionrt.Classifier("models/demo/vit-digits")
@@ -12,8 +13,8 @@ image bytes (bytes, bytearray, memoryview), a uint8 numpy array of shape
 (height, width, 3) in RGB order, or a PIL image. Files, bytes and PIL images
 are turned upright by their EXIF orientation, as transformers' load_image
 does; URLs are not fetched. Arguments and results take the form of
-transformers' image-classification and object-detection pipelines
-(``top_k``, ``threshold``). Failures raise visionrt.Error, whose ``status``
+transformers' image-classification, image-feature-extraction and
+object-detection pipelines (``top_k``, ``pool``, ``threshold``). Failures raise visionrt.Error, whose ``status``
 names the cause; an argument of the wrong type raises TypeError.
 
 A model may be shared by any number of threads: the engine runs without the
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     import PIL.Image
 
 __all__ = [
-    "Box", "Classifier", "Detection", "Detector", "Error", "ImageInput", "InvalidArgumentError",
+    "Box", "Classifier", "Detection", "Detector", "Embedder", "Error", "ImageInput", "InvalidArgumentError",
     "DEVICES", "PRECISIONS", "Prediction", "cuda_available", "has_cuda_backend", "has_image_io",
 ]
 __version__: str = _visionrt.version()
@@ -210,8 +211,10 @@ class _Model:
 
 
 class Classifier(_Model):
-    """A ViTForImageClassification checkpoint folder: config.json,
-    preprocessor_config.json and safetensors weights.
+    """A ViT-family checkpoint folder: ViTForImageClassification, DeiT (with
+    or without its teacher head), DINOv2 (with or without registers) with
+    config.json, preprocessor_config.json and safetensors weights, or timm's
+    (config.json with architecture and pretrained_cfg).
 
     device: "auto" (the GPU when one is usable, else the CPU, device_notice
     saying why), "cpu" or "cuda". precision: None (fp32), "fp32", "tf32",
@@ -285,8 +288,74 @@ class Classifier(_Model):
         return f"<visionrt.Classifier {self.info['architecture']}, {len(self.labels)} labels, on {self.device}>"
 
 
+class Embedder:
+    """Image features from a ViT-family encoder: any folder Classifier
+    loads, or a base model without a head (ViTModel, DeiTModel, Dinov2Model,
+    Dinov2WithRegistersModel: how facebook/dinov2-* are published). device,
+    precision, threads and interpolate_pos_encoding as for Classifier."""
+
+    __slots__ = ("_model",)
+
+    def __init__(
+        self,
+        model_dir: Union[str, "os.PathLike[str]"],
+        device: str = "auto",
+        precision: Optional[str] = None,
+        threads: int = 0,
+        interpolate_pos_encoding: bool = False,
+    ) -> None:
+        self._model = _visionrt.Embedder(model_dir, device, _precision(precision), threads, interpolate_pos_encoding)
+
+    def embed(self, images: Any, pool: bool = False, return_tensors: bool = False, *, pooling: Optional[str] = None) -> Any:
+        """Features of an image as transformers' pipeline("image-feature-
+        extraction") gives them: the encoder's tokens after its last
+        LayerNorm, a nested list of shape [1, tokens, hidden]; with pool=True
+        the class token after that norm, [1, hidden] (DINOv2's pooler_output;
+        ViTModel's and DeiTModel's pooler, a dense layer with tanh, is not
+        what this gives). pooling="mean" gives the mean of the patch tokens
+        instead. return_tensors=True gives numpy arrays of those shapes. For
+        a list or tuple of images, one result per image."""
+        if pooling is None:
+            pooling = "cls" if pool else "tokens"
+        many = isinstance(images, (list, tuple))
+        results = [r[None] for r in _run(self._model.embed, images if many else [images], pooling)]
+        if not return_tensors:
+            results = [r.tolist() for r in results]
+        return results if many else results[0]
+
+    def tokens(self, pixel_values: "numpy.typing.NDArray[numpy.float32]") -> "numpy.typing.NDArray[numpy.float32]":
+        """The tokens, shape (n, tokens, hidden), of preprocessed pixels
+        (n, channels, height, width), read in place as Classifier.logits
+        says."""
+        with _read_only(pixel_values):
+            return self._model.tokens(pixel_values)
+
+    @property
+    def hidden_size(self) -> int:
+        return self._model.hidden_size
+
+    @property
+    def device(self) -> str:
+        """Where the model runs: "cpu" or "cuda"."""
+        return self._model.device
+
+    @property
+    def device_notice(self) -> str:
+        """Why device="auto" settled on the CPU, or ""."""
+        return self._model.device_notice
+
+    @property
+    def info(self) -> dict:
+        """architecture, image_height, image_width, num_channels,
+        input_height and input_width, num_labels, num_parameters."""
+        return self._model.info
+
+    def __repr__(self) -> str:
+        return f"<visionrt.Embedder {self.info['architecture']}, hidden {self.hidden_size}, on {self.device}>"
+
+
 class Detector(_Model):
-    """A DetrForObjectDetection, RTDetrForObjectDetection,
+    """A DetrForObjectDetection, YolosForObjectDetection, RTDetrForObjectDetection,
     RTDetrV2ForObjectDetection or DFineForObjectDetection checkpoint folder;
     device, precision and threads as for Classifier."""
 

@@ -81,6 +81,7 @@ typedef struct vrt_detection {
 } vrt_detection;
 
 typedef struct vrt_classifier vrt_classifier;
+typedef struct vrt_embedder vrt_embedder;
 typedef struct vrt_detector vrt_detector;
 
 VRT_C_API const char* vrt_version(void);
@@ -150,6 +151,27 @@ VRT_C_API vrt_status vrt_classify_files(const vrt_classifier* classifier, const 
  * "" when it succeeded or index is out of range. Valid until this thread's
  * next vrt_classify_files call. */
 VRT_C_API const char* vrt_batch_error(int index);
+
+/* ---- Features (a ViT-family encoder: DINOv2, DeiT, ViT, timm) ---- */
+
+typedef enum vrt_pooling {
+  VRT_POOLING_CLS = 0,    /* the class token after the last norm (DINOv2's pooler_output) */
+  VRT_POOLING_MEAN = 1,   /* the mean of the patch tokens */
+  VRT_POOLING_TOKENS = 2  /* every token: vrt_embedder_num_tokens x hidden size */
+} vrt_pooling;
+
+/* Any folder vrt_classifier_load takes, or a base model without a head
+ * (ViTModel, DeiTModel, Dinov2Model, Dinov2WithRegistersModel). options may
+ * be NULL for the defaults. */
+VRT_C_API vrt_status vrt_embedder_load(const char* model_dir, const vrt_options* options, vrt_embedder** out);
+VRT_C_API void vrt_embedder_free(vrt_embedder* embedder);
+VRT_C_API int vrt_embedder_hidden_size(const vrt_embedder* embedder);
+/* Tokens per image of the size images are prepared to. */
+VRT_C_API int vrt_embedder_num_tokens(const vrt_embedder* embedder);
+/* Features of one image file: out holds hidden size floats, or num_tokens x
+ * hidden size for VRT_POOLING_TOKENS. */
+VRT_C_API vrt_status vrt_embed_file(const vrt_embedder* embedder, const char* path, vrt_pooling pooling,
+                                    float* out);
 
 /* ---- Detection (DetrForObjectDetection) ---- */
 

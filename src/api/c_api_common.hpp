@@ -12,6 +12,10 @@ struct vrt_classifier {
   visionrt::Classifier classifier;
 };
 
+struct vrt_embedder {
+  visionrt::Embedder embedder;
+};
+
 struct vrt_detector {
   visionrt::Detector detector;
 };

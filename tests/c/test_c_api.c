@@ -412,6 +412,42 @@ static void test_cli_agrees(const char* cli, vrt_classifier* c, vrt_detector* d)
   CHECK(strcmp(got, want) == 0);
 }
 
+/* DINOv2 with registers (a committed fixture): the class-token features
+ * are the first row of the tokens, the mean those of the patch tokens past
+ * the class token and the 4 registers. */
+static void test_embedder(void) {
+  char model[1100];
+  vrt_options o = cpu_options();
+  vrt_embedder *e = NULL, *refused = NULL;
+  int hidden, tokens, t, k;
+  float *cls, *mean, *all;
+  join(model, sizeof model, g_source, "tests/fixtures/vitfam/dinov2_reg_narrow");
+  CHECK_OK(vrt_embedder_load(model, &o, &e));
+  hidden = vrt_embedder_hidden_size(e);
+  tokens = vrt_embedder_num_tokens(e);
+  CHECK(hidden > 0 && tokens == 5 + 16 * 16);
+  cls = malloc(sizeof(float) * hidden);
+  mean = malloc(sizeof(float) * hidden);
+  all = malloc(sizeof(float) * hidden * tokens);
+  CHECK(cls && mean && all);
+  CHECK_OK(vrt_embed_file(e, g_shape[0], VRT_POOLING_CLS, cls));
+  CHECK_OK(vrt_embed_file(e, g_shape[0], VRT_POOLING_MEAN, mean));
+  CHECK_OK(vrt_embed_file(e, g_shape[0], VRT_POOLING_TOKENS, all));
+  for (k = 0; k < hidden; ++k) {
+    double sum = 0;
+    CHECK(cls[k] == all[k]);
+    for (t = 5; t < tokens; ++t) sum += all[t * hidden + k];
+    CHECK(fabs(sum / (tokens - 5) - mean[k]) < 1e-5);
+  }
+  CHECK_STATUS(vrt_embed_file(e, g_shape[0], (vrt_pooling)7, cls), VRT_INVALID_ARGUMENT);
+  CHECK_STATUS(vrt_embedder_load(g_detr, &o, &refused), VRT_UNSUPPORTED);
+  CHECK(refused == NULL);
+  free(cls);
+  free(mean);
+  free(all);
+  vrt_embedder_free(e);
+}
+
 int main(int argc, char** argv) {
   static const char* digits[kDigits] = {"digit_0.png", "digit_1.png", "digit_2.png", "digit_3.png"};
   static const char* shapes[kShapes] = {"shapes_00000.png", "shapes_00001.png", "shapes_00002.png"};
@@ -444,6 +480,7 @@ int main(int argc, char** argv) {
   test_null_arguments(c, d);
   test_corrupt_model();
   test_threads(d);
+  test_embedder();
   if (argc == 4) test_cli_agrees(argv[3], c, d);
   vrt_detector_free(d);
   vrt_classifier_free(c);

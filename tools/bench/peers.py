@@ -4,7 +4,9 @@
 Makes a randomly initialised model with a published checkpoint's exact
 shapes (ViT-B/16 224 as google/vit-base-patch16-224, DETR-R50 as
 facebook/detr-resnet-50, RT-DETR-R50vd as PekingU/rtdetr_r50vd, D-FINE-S as
-ustc-community/dfine-small-coco), saves it
+ustc-community/dfine-small-coco, DINOv2-B/14 as facebook/dinov2-base with the
+linear head of dinov2-base-imagenet1k-1-layer, run at 224, DeiT-B distilled as
+facebook/deit-base-distilled-patch16-224), saves it
 with save_pretrained, and times in one run: `visionrt bench` (fp32, and bf16
 where the CPU has AVX-512 BF16 or AMX), PyTorch eager (torch.inference_mode),
 ONNX Runtime (the model exported with torch.onnx, full graph optimisation)
@@ -18,6 +20,8 @@ product rate PyTorch reaches on this machine (the floor to compare with).
     python3 tools/bench/peers.py --model detr-r50 --size 800x1066
     python3 tools/bench/peers.py --model rtdetr-r50vd --openvino     # 640x640
     python3 tools/bench/peers.py --model dfine-s --openvino          # 640x640
+    python3 tools/bench/peers.py --model dinov2-b14 --openvino       # 224x224, the 37x37 positions resized
+    python3 tools/bench/peers.py --model deit-b-distilled --openvino
     python3 tools/bench/peers.py --model DIR      # an existing Hugging Face folder
 
 Needs torch, transformers, onnx, onnxscript, onnxruntime (timm for DETR,
@@ -52,8 +56,19 @@ def make_model(name, out_dir):
         import make_dfine_fixtures
         model = tf.DFineForObjectDetection(make_dfine_fixtures.build_config(make_dfine_fixtures.LARGE["dfine_small"]))
         processor = tf.RTDetrImageProcessor()
+    elif name == "dinov2-b14":
+        model = tf.Dinov2ForImageClassification(tf.Dinov2Config(
+            hidden_size=768, num_hidden_layers=12, num_attention_heads=12, patch_size=14, image_size=518,
+            num_labels=1000))
+        processor = tf.BitImageProcessor(size={"shortest_edge": 256}, crop_size={"height": 224, "width": 224},
+                                         do_center_crop=True, image_mean=[0.485, 0.456, 0.406],
+                                         image_std=[0.229, 0.224, 0.225], resample=3)
+    elif name == "deit-b-distilled":
+        model = tf.DeiTForImageClassificationWithTeacher(tf.DeiTConfig(num_labels=1000))
+        processor = tf.DeiTImageProcessor()
     else:
-        raise SystemExit(f"unknown model {name}: vit-b16, detr-r50, rtdetr-r50vd, dfine-s or a folder")
+        raise SystemExit(f"unknown model {name}: vit-b16, detr-r50, rtdetr-r50vd, dfine-s, dinov2-b14, "
+                         "deit-b-distilled or a folder")
     model.eval()
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
@@ -61,13 +76,15 @@ def make_model(name, out_dir):
 
 
 def load_model(folder):
-    """The model, and its kind: "detr" (pixels and mask), "rt_detr*" or "d_fine" (pixels, 640x640) or "vit"."""
+    """The model, and its kind: "detr" (pixels and mask), "rt_detr*" or "d_fine" (pixels, 640x640), or the ViT family's model_type."""
     import transformers as tf
     config = tf.AutoConfig.from_pretrained(folder)
     classes = {"detr": tf.DetrForObjectDetection, "rt_detr": tf.RTDetrForObjectDetection,
                "rt_detr_v2": tf.RTDetrV2ForObjectDetection, "d_fine": tf.DFineForObjectDetection}
-    kind = config.model_type if config.model_type in classes else "vit"
-    return classes.get(kind, tf.ViTForImageClassification).from_pretrained(folder).eval(), kind
+    if config.model_type in classes:
+        return classes[config.model_type].from_pretrained(folder).eval(), config.model_type
+    # The ViT family: the class config.json names (DeiT's teacher head, DINOv2's).
+    return tf.AutoModelForImageClassification.from_pretrained(folder).eval(), config.model_type
 
 
 class TensorOutputs(torch.nn.Module):
@@ -137,6 +154,8 @@ def main():
         h, w = 800, 1066
     elif kind.startswith("rt_detr") or kind == "d_fine":
         h, w = 640, 640
+    elif kind.startswith("dinov2"):
+        h, w = 224, 224  # the processor's crop; the position grid follows the input
     else:
         h = w = model.config.image_size
     g = torch.Generator().manual_seed(2024)

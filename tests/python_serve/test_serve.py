@@ -220,6 +220,20 @@ def test_a_batch_groups_requests_by_parameter_and_fails_bad_images_alone():
             same(result, classifier.classify(image, topk=topk))
 
 
+def test_a_feature_replica_answers_as_the_embedder():
+    """A base model (DINOv2's, as published) is served for features: the
+    tokens, or with pool=true the class token, as Embedder.embed."""
+    model = ROOT / "tests/fixtures/vitfam/dinov2_base_model_narrow"
+    replica = VisionModel.func_or_class(str(model), None, "cpu", None, 1, 8, 0.005)
+    assert replica.task == "embed"
+    embedder = visionrt.Embedder(model, device="cpu", threads=1)
+    images = [p.read_bytes() for p in DIGITS[:2]]
+    results = replica._run_batch([(images[0], "cls"), (images[1], "tokens"), (b"not an image", "cls")])
+    assert results[0] == embedder.embed(images[0], pool=True)
+    assert results[1] == embedder.embed(images[1])
+    assert isinstance(results[2], visionrt.InvalidArgumentError)
+
+
 def test_only_visionrt_serve_needs_ray():
     code = """if True:
         import sys

@@ -1,6 +1,6 @@
 """visionrt models over HTTP with Ray Serve: each replica loads a model
 once and answers POSTs of encoded image bytes with the JSON results of
-Classifier.classify or Detector.detect.
+Classifier.classify, Detector.detect or Embedder.embed.
 
     from ray import serve
     from visionrt.serve import app
@@ -10,7 +10,9 @@ Classifier.classify or Detector.detect.
     [{"label": "3", "score": 0.912...}, {"label": "5", "score": 0.0145...}]
 
 Query parameters: top_k or its alias topk (classification, default 5),
-threshold (detection, default 0.5), as the Python API takes them. An image the engine refuses, an empty body or a bad parameter
+threshold (detection, default 0.5), pool (features: true for the class
+token, default false for every token) or pooling (cls, mean, tokens), as
+the Python API takes them. An image the engine refuses, an empty body or a bad parameter
 is answered with 400 and {"error": message, "status": visionrt status}.
 
     serve run visionrt.serve:build_app model_dir=/models/vit replicas=2
@@ -48,16 +50,25 @@ __all__ = ["BuildArgs", "VisionModel", "app", "build_app", "main"]
 _CLIENT_STATUSES = {"invalid_argument", "corrupt_file", "unsupported"}
 
 
+# The base models that give features only.
+_FEATURE_MODELS = {"ViTModel", "DeiTModel", "Dinov2Model", "Dinov2WithRegistersModel"}
+
+
 def _task_of(model_dir: str) -> str:
-    architectures = json.loads((Path(model_dir) / "config.json").read_text()).get("architectures") or []
+    config = json.loads((Path(model_dir) / "config.json").read_text())
+    if isinstance(config.get("architecture"), str) and "architectures" not in config:
+        return "classify"  # a timm checkpoint
+    architectures = config.get("architectures") or []
     for architecture in architectures:
-        if architecture.endswith("ForImageClassification"):
+        if architecture.endswith("ForImageClassification") or architecture.endswith("ForImageClassificationWithTeacher"):
             return "classify"
         if architecture.endswith("ForObjectDetection"):
             return "detect"
+        if architecture in _FEATURE_MODELS:
+            return "embed"
     raise visionrt.InvalidArgumentError(
-        f"{model_dir}: config.json's architectures {architectures} name no image classification or object"
-        ' detection model; give task="classify" or task="detect"'
+        f"{model_dir}: config.json's architectures {architectures} name no image classification, object"
+        ' detection or feature model; give task="classify", task="detect" or task="embed"'
     )
 
 
@@ -86,18 +97,30 @@ class VisionModel:
     ) -> None:
         self.task = task or _task_of(model_dir)
         if self.task == "classify":
-            self.model: Union[visionrt.Classifier, visionrt.Detector] = visionrt.Classifier(
+            self.model: Union[visionrt.Classifier, visionrt.Detector, visionrt.Embedder] = visionrt.Classifier(
                 model_dir, device=device, precision=precision, threads=threads
             )
         elif self.task == "detect":
             self.model = visionrt.Detector(model_dir, device=device, precision=precision, threads=threads)
+        elif self.task == "embed":
+            self.model = visionrt.Embedder(model_dir, device=device, precision=precision, threads=threads)
         else:
-            raise visionrt.InvalidArgumentError(f'task must be "classify" or "detect", got {task!r}')
+            raise visionrt.InvalidArgumentError(f'task must be "classify", "detect" or "embed", got {task!r}')
         self._batch.set_max_batch_size(max_batch_size)
         self._batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
 
-    def _parameter(self, request: Request) -> Union[int, float]:
-        """The query's top_k or threshold; ValueError names a bad one."""
+    def _parameter(self, request: Request) -> Union[int, float, str]:
+        """The query's top_k, threshold or pooling; ValueError names a bad one."""
+        if self.task == "embed":
+            if "pooling" in request.query_params:
+                pooling = request.query_params["pooling"]
+                if pooling not in ("cls", "mean", "tokens"):
+                    raise ValueError(f"pooling must be cls, mean or tokens, got {pooling!r}")
+                return pooling
+            pool = request.query_params.get("pool", "false").lower()
+            if pool not in ("true", "false", "1", "0"):
+                raise ValueError(f"pool must be true or false, got {pool!r}")
+            return "cls" if pool in ("true", "1") else "tokens"
         if self.task == "classify":
             name = "topk" if "topk" in request.query_params and "top_k" not in request.query_params else "top_k"
             text = request.query_params.get(name, "5")
@@ -155,7 +178,10 @@ class VisionModel:
         """One result or visionrt.Error per image: an image the engine
         refuses fails its whole list, so the list is then run image by image
         to fail that image alone."""
-        run = self.model.classify if self.task == "classify" else self.model.detect
+        if self.task == "embed":
+            run = lambda images, pooling: self.model.embed(images, pooling=pooling)  # noqa: E731
+        else:
+            run = self.model.classify if self.task == "classify" else self.model.detect
         try:
             return run(images, parameter)
         except visionrt.Error as error:
@@ -179,8 +205,8 @@ def app(
     """A Serve application of one deployment, VisionModel, for serve.run.
 
     model_dir: a checkpoint folder at this path on every node that runs a
-    replica. task: "classify" or "detect"; None takes it from config.json's
-    architectures. gpus_per_replica: GPUs Ray reserves for each replica (a
+    replica. task: "classify", "detect" or "embed"; None takes it from
+    config.json's architectures (a base model without a head: "embed"). gpus_per_replica: GPUs Ray reserves for each replica (a
     fraction shares one); with any, the model runs on the GPU, else on the
     CPU. cpus_per_replica: CPUs Ray reserves for each (default: threads, or
     1 when threads is 0). threads: the engine's CPU threads, 0 for all the

@@ -223,18 +223,13 @@ VitModel load_hf_vit(const io::ModelFolder& folder, const std::string& arch) {
       fc2_w = r.tensor(p + "mlp.down_proj.weight", {D, I});
       fc2_b = r.tensor(p + "mlp.down_proj.bias", {D});
     }
-    if (dinov2) {
-      const Tensor ls1 = r.tensor(p + "layer_scale1.lambda1", {D}), ls2 = r.tensor(p + "layer_scale2.lambda1", {D});
-      L.out_w = scaled_rows(r, p + "attention.output.dense.weight*layer_scale1", out_w, ls1);
-      L.out_b = scaled_rows(r, p + "attention.output.dense.bias*layer_scale1", out_b, ls1);
-      L.fc2_w = scaled_rows(r, p + "mlp.fc2.weight*layer_scale2", fc2_w, ls2);
-      L.fc2_b = scaled_rows(r, p + "mlp.fc2.bias*layer_scale2", fc2_b, ls2);
-    } else {
-      L.out_w = r.add(p + "attention.output.dense.weight", out_w);
-      L.out_b = r.add(p + "attention.output.dense.bias", out_b);
-      L.fc2_w = r.add(p + "output.dense.weight", fc2_w);
-      L.fc2_b = r.add(p + "output.dense.bias", fc2_b);
-    }
+    // DINOv2's LayerScale, folded into each branch's last projection.
+    const Tensor ls1 = dinov2 ? r.tensor(p + "layer_scale1.lambda1", {D}) : Tensor();
+    const Tensor ls2 = dinov2 ? r.tensor(p + "layer_scale2.lambda1", {D}) : Tensor();
+    L.out_w = residual_projection(r, p + "attention.output.dense.weight", out_w, dinov2 ? &ls1 : nullptr);
+    L.out_b = residual_projection(r, p + "attention.output.dense.bias", out_b, dinov2 ? &ls1 : nullptr);
+    L.fc2_w = residual_projection(r, p + "output.dense.weight", fc2_w, dinov2 ? &ls2 : nullptr);
+    L.fc2_b = residual_projection(r, p + "output.dense.bias", fc2_b, dinov2 ? &ls2 : nullptr);
     w.layers.push_back(L);
   }
   w.norm_g = r.weight(lay.root + "layernorm.weight", {D});

@@ -76,6 +76,10 @@ int scaled_rows(CheckpointReader& r, const std::string& name, const Tensor& w, c
   });
 }
 
+int residual_projection(CheckpointReader& r, const std::string& name, const Tensor& t, const Tensor* scale) {
+  return scale ? scaled_rows(r, name + "*layer_scale", t, *scale) : r.add(name, t);
+}
+
 int row_slice(CheckpointReader& r, const std::string& name, const Tensor& w, int64_t first, int64_t count) {
   Shape shape = w.shape();
   shape[0] = count;

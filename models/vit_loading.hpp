@@ -47,6 +47,10 @@ int position_rows(CheckpointReader& r, const std::string& name, const Tensor& po
 // projection whose output it scales, (W x + b) * s = (s W) x + s b.
 int scaled_rows(CheckpointReader& r, const std::string& name, const Tensor& w, const Tensor& scale);
 
+// A residual branch's last projection, `t` ([n, k] or [n]), as stored, or
+// with its LayerScale `scale` folded in when there is one.
+int residual_projection(CheckpointReader& r, const std::string& name, const Tensor& t, const Tensor* scale);
+
 // Rows first .. first+count-1 of `w` ([n, k] or [n]).
 int row_slice(CheckpointReader& r, const std::string& name, const Tensor& w, int64_t first, int64_t count);
 

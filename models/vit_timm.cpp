@@ -218,18 +218,12 @@ VitModel load_timm_vit(const io::ModelFolder& folder) {
     L.fc1_w = r.weight(p + "mlp.fc1.weight", {I, D});
     L.fc1_b = r.weight(p + "mlp.fc1.bias", {I});
     const Tensor fc2_w = r.tensor(p + "mlp.fc2.weight", {D, I}), fc2_b = r.tensor(p + "mlp.fc2.bias", {D});
-    if (layer_scale) {
-      const Tensor ls1 = r.tensor(p + "ls1.gamma", {D}), ls2 = r.tensor(p + "ls2.gamma", {D});
-      L.out_w = scaled_rows(r, p + "attn.proj.weight*ls1", out_w, ls1);
-      L.out_b = scaled_rows(r, p + "attn.proj.bias*ls1", out_b, ls1);
-      L.fc2_w = scaled_rows(r, p + "mlp.fc2.weight*ls2", fc2_w, ls2);
-      L.fc2_b = scaled_rows(r, p + "mlp.fc2.bias*ls2", fc2_b, ls2);
-    } else {
-      L.out_w = r.add(p + "attn.proj.weight", out_w);
-      L.out_b = r.add(p + "attn.proj.bias", out_b);
-      L.fc2_w = r.add(p + "mlp.fc2.weight", fc2_w);
-      L.fc2_b = r.add(p + "mlp.fc2.bias", fc2_b);
-    }
+    const Tensor ls1 = layer_scale ? r.tensor(p + "ls1.gamma", {D}) : Tensor();
+    const Tensor ls2 = layer_scale ? r.tensor(p + "ls2.gamma", {D}) : Tensor();
+    L.out_w = residual_projection(r, p + "attn.proj.weight", out_w, layer_scale ? &ls1 : nullptr);
+    L.out_b = residual_projection(r, p + "attn.proj.bias", out_b, layer_scale ? &ls1 : nullptr);
+    L.fc2_w = residual_projection(r, p + "mlp.fc2.weight", fc2_w, layer_scale ? &ls2 : nullptr);
+    L.fc2_b = residual_projection(r, p + "mlp.fc2.bias", fc2_b, layer_scale ? &ls2 : nullptr);
     w.layers.push_back(L);
   }
   // timm: norm over every token (Identity under fc_norm or without

@@ -348,30 +348,46 @@ void read_size(const nlohmann::json& j, PreprocessConfig& cfg) {
   }
 }
 
-// transformers' get_size_with_aspect_ratio (image_transforms.py), in Python's
-// arithmetic: float division, round() half to even, int() truncation.
-void size_with_aspect_ratio(int height, int width, int size, int max_size, int* out_h,
-                            int* out_w) {
+// The shorter side's target under get_size_with_aspect_ratio's cap: `size`,
+// or round(raw) where the longer side would pass max_size, raw kept for
+// the longer side's arithmetic (Python's float division, round() half to
+// even, int() truncation).
+struct CappedSize {
+  int size;
+  double raw = 0.0;
+  bool capped = false;
+};
+
+CappedSize capped_size(int height, int width, int size, int max_size) {
   const double min_original = std::min(height, width);
   const double max_original = std::max(height, width);
-  double raw_size = 0.0;
-  bool capped = false;
+  CappedSize c{size};
   if (max_original / min_original * size > max_size) {
-    raw_size = max_size * min_original / max_original;
-    size = static_cast<int>(std::nearbyint(raw_size));
-    capped = true;
+    c.raw = max_size * min_original / max_original;
+    c.size = static_cast<int>(std::nearbyint(c.raw));
+    c.capped = true;
   }
-  if ((height <= width && height == size) || (width <= height && width == size)) {
+  return c;
+}
+
+// The longer side for a shorter side of c.size.
+int longer_side(const CappedSize& c, int longer, int shorter) {
+  return c.capped ? static_cast<int>(c.raw * longer / shorter)
+                  : static_cast<int>(static_cast<double>(int64_t{c.size} * longer) / shorter);
+}
+
+// transformers' get_size_with_aspect_ratio (image_transforms.py).
+void size_with_aspect_ratio(int height, int width, int size, int max_size, int* out_h, int* out_w) {
+  const CappedSize c = capped_size(height, width, size, max_size);
+  if ((height <= width && height == c.size) || (width <= height && width == c.size)) {
     *out_h = height;
     *out_w = width;
   } else if (width < height) {
-    *out_w = size;
-    *out_h = capped ? static_cast<int>(raw_size * height / width)
-                    : static_cast<int>(static_cast<double>(int64_t{size} * height) / width);
+    *out_w = c.size;
+    *out_h = longer_side(c, height, width);
   } else {
-    *out_h = size;
-    *out_w = capped ? static_cast<int>(raw_size * width / height)
-                    : static_cast<int>(static_cast<double>(int64_t{size} * width) / height);
+    *out_h = c.size;
+    *out_w = longer_side(c, width, height);
   }
 }
 
@@ -379,27 +395,14 @@ void size_with_aspect_ratio(int height, int width, int size, int max_size, int* 
 // longer side follows the aspect ratio before the "already that size" case
 // is looked at, and both sides are floored to a multiple of 16.
 void size_with_aspect_ratio_yolos(int height, int width, int size, int max_size, int* out_h, int* out_w) {
-  const double min_original = std::min(height, width);
-  const double max_original = std::max(height, width);
-  double raw_size = 0.0;
-  bool capped = false;
-  if (max_original / min_original * size > max_size) {
-    raw_size = max_size * min_original / max_original;
-    size = static_cast<int>(std::nearbyint(raw_size));
-    capped = true;
-  }
-  int oh, ow;
+  const CappedSize c = capped_size(height, width, size, max_size);
+  int oh = height, ow = width;
   if (width < height) {
-    ow = size;
-    oh = capped ? static_cast<int>(raw_size * height / width)
-                : static_cast<int>(static_cast<double>(int64_t{size} * height) / width);
-  } else if ((height <= width && height == size) || (width <= height && width == size)) {
-    oh = height;
-    ow = width;
-  } else {
-    oh = size;
-    ow = capped ? static_cast<int>(raw_size * width / height)
-                : static_cast<int>(static_cast<double>(int64_t{size} * width) / height);
+    ow = c.size;
+    oh = longer_side(c, height, width);
+  } else if (!((height <= width && height == c.size) || (width <= height && width == c.size))) {
+    oh = c.size;
+    ow = longer_side(c, width, height);
   }
   *out_h = oh - oh % 16;
   *out_w = ow - ow % 16;

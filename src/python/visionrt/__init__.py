@@ -189,15 +189,10 @@ def _precision(precision: Optional[str]) -> str:
     return "fp32" if precision is None else precision
 
 
-class _Model:
-    """What a loaded Classifier and Detector both tell of themselves."""
+class _Runs:
+    """Where a loaded model runs."""
 
     _model: Any
-
-    @property
-    def labels(self) -> List[str]:
-        """Label names by class id, from config.json's id2label."""
-        return self._model.labels
 
     @property
     def device(self) -> str:
@@ -208,6 +203,15 @@ class _Model:
     def device_notice(self) -> str:
         """Why device="auto" settled on the CPU, or ""."""
         return self._model.device_notice
+
+
+class _Model(_Runs):
+    """What a loaded Classifier and Detector both tell of themselves."""
+
+    @property
+    def labels(self) -> List[str]:
+        """Label names by class id, from config.json's id2label."""
+        return self._model.labels
 
 
 class Classifier(_Model):
@@ -288,7 +292,7 @@ class Classifier(_Model):
         return f"<visionrt.Classifier {self.info['architecture']}, {len(self.labels)} labels, on {self.device}>"
 
 
-class Embedder:
+class Embedder(_Runs):
     """Image features from a ViT-family encoder: any folder Classifier
     loads, or a base model without a head (ViTModel, DeiTModel, Dinov2Model,
     Dinov2WithRegistersModel: how facebook/dinov2-* are published). device,
@@ -333,16 +337,6 @@ class Embedder:
     @property
     def hidden_size(self) -> int:
         return self._model.hidden_size
-
-    @property
-    def device(self) -> str:
-        """Where the model runs: "cpu" or "cuda"."""
-        return self._model.device
-
-    @property
-    def device_notice(self) -> str:
-        """Why device="auto" settled on the CPU, or ""."""
-        return self._model.device_notice
 
     @property
     def info(self) -> dict:

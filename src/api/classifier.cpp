@@ -17,16 +17,18 @@
 namespace visionrt {
 
 struct Classifier::Impl {
-  Impl(models::VitModel m, const Options& o)
-      : model(std::move(m)),
+  // The sample is one image of the size images are prepared to (height x
+  // width): the first run's graph.
+  Impl(models::VitModel m, const Options& o, const io::PreprocessConfig& p)
+      : preprocess(p),
+        model(std::move(m)),
         options(o),
-        chosen(choose_backend_for(build(1, model.config().image_height, model.config().image_width), o)),
+        chosen(choose_backend_for(build(1, p.output_height(), p.output_width()), o)),
         executors(
             chosen.choice.backend, model.weights(), [this](int n, int h, int w) { return build(n, h, w); },
             kMaxPlannedShapes, o.cuda_graphs),
         device(device_of(executors.backend())) {
-    // The sample is the model's own size for one image: the first run's graph.
-    executors.seed({1, model.config().image_height, model.config().image_width}, std::move(chosen.lowered));
+    executors.seed({1, p.output_height(), p.output_width()}, std::move(chosen.lowered));
   }
   graph::Graph build(int n, int h, int w) const { return model.build(n, h, w, options.interpolate_pos_encoding); }
   ModelInfo info;
@@ -83,7 +85,12 @@ Classifier Classifier::load(const std::string& model_dir, const Options& options
            "' is not supported for classification (supported: ", models::VitModel::supported_architectures(), ")");
     if (options.num_threads < 0)
       fail(StatusCode::invalid_argument, "num_threads must be 0 (all cores) or positive");
-    auto impl = std::make_shared<Impl>(models::VitModel::load(folder), options);
+    models::VitModel model = models::VitModel::load(folder);
+    const models::VitConfig& loaded = model.config();
+    const io::PreprocessConfig pp = io::classifier_preprocess(
+        folder.preprocess, loaded.image_height, loaded.image_width,
+        options.interpolate_pos_encoding || loaded.resample_always);
+    auto impl = std::make_shared<Impl>(std::move(model), options, pp);
     const models::VitConfig& c = impl->model.config();
     ModelInfo& info = impl->info;
     info.architecture = c.architecture;
@@ -104,9 +111,6 @@ Classifier Classifier::load(const std::string& model_dir, const Options& options
              "\"single_label_classification\" or \"multi_label_classification\"");
     }
     if (info.num_labels == 1 && impl->scores == Impl::Scores::softmax) impl->scores = Impl::Scores::sigmoid;
-    io::PreprocessConfig& pp = impl->preprocess;
-    pp = io::classifier_preprocess(folder.preprocess, c.image_height, c.image_width,
-                                   options.interpolate_pos_encoding || c.resample_always);
     impl->info.input_height = pp.output_height();
     impl->info.input_width = pp.output_width();
     return Classifier(std::move(impl));

@@ -211,6 +211,10 @@ class VISIONRT_API Embedder {
   std::vector<float> preprocess_file(const std::string& path) const;
   std::vector<float> preprocess(const Image& image) const;
 
+  // As Classifier's: operations of one pass, activation memory held now.
+  double forward_flops(int n, int height, int width) const;
+  size_t peak_activation_bytes() const;
+
  private:
   struct Impl;
   explicit Embedder(std::shared_ptr<Impl> impl);

@@ -4,6 +4,7 @@
 #include "api/executor_cache.hpp"
 #include "api/registry.hpp"
 #include "core/error.hpp"
+#include "graph/flops.hpp"
 #include "io/image.hpp"
 #include "io/model_folder.hpp"
 #include "models/vit.hpp"
@@ -133,6 +134,12 @@ std::vector<float> Embedder::preprocess(const Image& image) const {
     return out;
   });
 }
+
+double Embedder::forward_flops(int n, int height, int width) const {
+  return api_call("counting operations", [&] { return graph::count_flops(impl_->build(n, height, width)); });
+}
+
+size_t Embedder::peak_activation_bytes() const { return impl_->executors.held_bytes(); }
 
 std::vector<std::vector<float>> Embedder::embed_files(const std::vector<std::string>& paths, Pooling pooling) const {
   return api_call("extracting features", [&] {

@@ -34,11 +34,13 @@ threads overlapped with the previous batch's forward pass, next to the
 forward pass alone (the first --batch size is used).
 
 options:
-  --model DIR             a ViT, DETR, RT-DETR(v2) or D-FINE Hugging Face folder  [required]
+  --model DIR             a ViT-family (ViT, DeiT, DINOv2, timm; a base model
+                          for features), DETR, YOLOS, RT-DETR(v2) or D-FINE folder  [required]
   --batch N[,N...]        images per forward pass, one measurement per size
                           (default 1)
-  --size HxW              input size (default: the ViT's image_size, the real-time
-                          DETRs' processor size; 800x1066 for DETR)
+  --size HxW              input size (default: the size the processor prepares
+                          images to, as DINOv2's 224 crop and the real-time DETRs'
+                          fixed size; 800x1066 for DETR and YOLOS)
   --iterations N          timed passes (default 20)
   --warmup N              untimed passes first (default 3)
   --decode-threads N      --end-to-end: threads decoding and preprocessing
@@ -86,27 +88,56 @@ std::optional<BenchSettings> parse_settings(const std::vector<std::string>& args
 
 }  // namespace
 
+const visionrt::ModelInfo& Model::info() const {
+  return classifier ? classifier->info() : detector ? detector->info() : embedder->info();
+}
+
+void Model::forward(const std::vector<float>& pixels, const std::vector<float>& mask, int n, int height,
+                    int width) const {
+  if (classifier) classifier->logits(pixels.data(), n, height, width);
+  else if (detector) detector->forward(pixels.data(), mask.data(), n, height, width);
+  else embedder->tokens(pixels.data(), n, height, width);
+}
+
+double Model::flops(int n, int height, int width) const {
+  return classifier ? classifier->forward_flops(n, height, width)
+         : detector ? detector->forward_flops(n, height, width)
+                    : embedder->forward_flops(n, height, width);
+}
+
+size_t Model::activation_bytes() const {
+  return classifier ? classifier->peak_activation_bytes()
+         : detector ? detector->peak_activation_bytes()
+                    : embedder->peak_activation_bytes();
+}
+
 Model load_bench_model(const BenchSettings& s) {
   Model m;
-  try {
-    m.classifier.emplace(visionrt::Classifier::load(s.model_dir, s.options));
-  } catch (const visionrt::Error& as_classifier) {
-    if (as_classifier.code() != visionrt::StatusCode::unsupported) throw;
-    // Either the folder holds a detector, or the classifier was refused for
-    // another reason (a precision the device lacks): when the detector is
-    // refused too, both reasons are said, so the real one is never hidden.
+  // Each kind in turn. A refusal for another reason than the architecture
+  // (a precision the device lacks) stops there; when every kind refuses,
+  // every reason is said, so the real one is never hidden.
+  std::string reasons;
+  auto attempt = [&](const char* kind, auto&& load) {
     try {
-      m.detector.emplace(visionrt::Detector::load(s.model_dir, s.options));
-    } catch (const visionrt::Error& as_detector) {
-      if (as_detector.code() != visionrt::StatusCode::unsupported) throw;
-      throw visionrt::Error(visionrt::StatusCode::unsupported, std::string("as a classifier: ") +
-                                                                   as_classifier.what() + "; as a detector: " +
-                                                                   as_detector.what());
+      load();
+      return true;
+    } catch (const visionrt::Error& e) {
+      if (e.code() != visionrt::StatusCode::unsupported) throw;
+      reasons += std::string(reasons.empty() ? "" : "; ") + "as " + kind + ": " + e.what();
+      return false;
     }
-  }
-  const visionrt::ModelInfo& info = m.classifier ? m.classifier->info() : m.detector->info();
-  const visionrt::Device device = m.classifier ? m.classifier->device() : m.detector->device();
-  const std::string& notice = m.classifier ? m.classifier->device_notice() : m.detector->device_notice();
+  };
+  if (!attempt("a classifier", [&] { m.classifier.emplace(visionrt::Classifier::load(s.model_dir, s.options)); }) &&
+      !attempt("a detector", [&] { m.detector.emplace(visionrt::Detector::load(s.model_dir, s.options)); }) &&
+      !attempt("an encoder", [&] { m.embedder.emplace(visionrt::Embedder::load(s.model_dir, s.options)); }))
+    throw visionrt::Error(visionrt::StatusCode::unsupported, reasons);
+  const visionrt::ModelInfo& info = m.info();
+  const visionrt::Device device = m.classifier ? m.classifier->device()
+                                  : m.detector ? m.detector->device()
+                                               : m.embedder->device();
+  const std::string& notice = m.classifier ? m.classifier->device_notice()
+                              : m.detector ? m.detector->device_notice()
+                                           : m.embedder->device_notice();
   if (!notice.empty()) std::fprintf(stderr, "visionrt: %s\n", notice.c_str());
   m.architecture = info.architecture;
   m.parameters = info.num_parameters;
@@ -145,10 +176,11 @@ int run_bench(const std::vector<std::string>& args) {
     const Model m = load_bench_model(s);
     if (!s.end_to_end.empty()) return run_end_to_end(s, m);
     if (s.height == 0) {
-      const visionrt::ModelInfo& info = m.classifier ? m.classifier->info() : m.detector->info();
-      // The detector's fixed input size (the real-time DETRs'), else DETR's usual 800x1066.
-      s.height = m.classifier ? info.image_height : info.input_height ? info.input_height : 800;
-      s.width = m.classifier ? info.image_width : info.input_width ? info.input_width : 1066;
+      // The size images are prepared to (DINOv2's crop, the real-time DETRs'
+      // fixed size), else DETR's usual 800x1066.
+      const visionrt::ModelInfo& info = m.info();
+      s.height = info.input_height ? info.input_height : 800;
+      s.width = info.input_width ? info.input_width : 1066;
     }
     for (const int n : s.batches) {
       std::mt19937 rng(2024);
@@ -156,12 +188,7 @@ int run_bench(const std::vector<std::string>& args) {
       std::vector<float> pixels(size_t(n) * 3 * s.height * s.width);
       for (float& p : pixels) p = normal(rng);
       std::vector<float> mask(size_t(n) * s.height * s.width, 1.f);
-      auto forward = [&] {
-        if (m.classifier)
-          m.classifier->logits(pixels.data(), n, s.height, s.width);
-        else
-          m.detector->forward(pixels.data(), mask.data(), n, s.height, s.width);
-      };
+      auto forward = [&] { m.forward(pixels, mask, n, s.height, s.width); };
       for (int i = 0; i < s.warmup; ++i) forward();
       std::vector<double> ms;
       for (int i = 0; i < s.iterations; ++i) {
@@ -169,8 +196,7 @@ int run_bench(const std::vector<std::string>& args) {
         forward();
         ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
       }
-      const double flops = m.classifier ? m.classifier->forward_flops(n, s.height, s.width)
-                                        : m.detector->forward_flops(n, s.height, s.width);
+      const double flops = m.flops(n, s.height, s.width);
       const double p50 = percentile(ms, 50), mean_ms = [&] {
         double sum = 0;
         for (double t : ms) sum += t;
@@ -178,8 +204,7 @@ int run_bench(const std::vector<std::string>& args) {
       }();
       const double peak_mb = peak_resident_kb() / 1024.0;
       // On the device the model runs on: activations and scratch planned for this batch.
-      const double planned_mb =
-          (m.classifier ? m.classifier->peak_activation_bytes() : m.detector->peak_activation_bytes()) / 1048576.0;
+      const double planned_mb = m.activation_bytes() / 1048576.0;
       const char* precision = visionrt::precision_name(s.options.precision);
       if (s.json) {
         nlohmann::ordered_json j = {

@@ -20,12 +20,20 @@ struct BenchSettings {
   visionrt::Options options;
 };
 
-// One forward pass of whichever model the folder holds.
+// One forward pass of whichever model the folder holds: a classifier, a
+// detector, or an encoder without a head (features).
 struct Model {
   std::optional<visionrt::Classifier> classifier;
   std::optional<visionrt::Detector> detector;
+  std::optional<visionrt::Embedder> embedder;
   std::string architecture, device;
   int64_t parameters = 0;
+
+  const visionrt::ModelInfo& info() const;
+  // Runs n images of height x width (random pixels, no padding).
+  void forward(const std::vector<float>& pixels, const std::vector<float>& mask, int n, int height, int width) const;
+  double flops(int n, int height, int width) const;
+  size_t activation_bytes() const;
 };
 
 Model load_bench_model(const BenchSettings& s);

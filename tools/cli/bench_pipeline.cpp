@@ -100,6 +100,11 @@ RunTimes run(const Model& m, const Prepared& p) {
 }  // namespace
 
 int run_end_to_end(const BenchSettings& s, const Model& m) {
+  if (m.embedder) {
+    std::fprintf(stderr, "visionrt: --end-to-end times classifiers and detectors; %s gives features only\n",
+                 m.architecture.c_str());
+    return kExitFailure;
+  }
   if (!visionrt::has_image_io()) {
     std::fprintf(stderr, "visionrt: this build cannot decode image files (it was built without OpenCV)\n");
     return kExitFailure;

@@ -21,6 +21,7 @@
 #include "backends/cuda/cuda_context.hpp"
 #include "core/error.hpp"
 #include "io/model_folder.hpp"
+#include "io/preprocess.hpp"
 #include "models/detection.hpp"
 #include "models/vit.hpp"
 #include "runtime/executor.hpp"
@@ -59,21 +60,23 @@ struct ModelDir {
 // Every folder with a config.json under the fixtures and the demo models.
 std::vector<ModelDir> model_dirs() {
   std::vector<ModelDir> dirs;
-  for (const fs::path& root : {kRoot / "tests/fixtures/vit", kRoot / "tests/fixtures/detr",
+  for (const fs::path& root : {kRoot / "tests/fixtures/vit", kRoot / "tests/fixtures/vitfam", kRoot / "tests/fixtures/detr",
                                kRoot / "tests/fixtures/rtdetr", kRoot / "tests/fixtures/dfine", kRoot / "models/demo"})
     for (const auto& e : fs::directory_iterator(root)) {
       if (!fs::exists(e.path() / "config.json")) continue;
       std::ifstream in(e.path() / "config.json");
       const std::string type = nlohmann::json::parse(in).value("model_type", "");
-      dirs.push_back({e.path(), type == "detr" || type == "rt_detr" || type == "rt_detr_v2" || type == "d_fine"});
+      dirs.push_back({e.path(), type == "detr" || type == "rt_detr" || type == "rt_detr_v2" || type == "d_fine" ||
+                                    type == "yolos"});
     }
   std::sort(dirs.begin(), dirs.end(), [](const ModelDir& a, const ModelDir& b) { return a.path < b.path; });
   return dirs;
 }
 
 // The graph the library asks about when it loads the model (classifier.cpp,
-// detector.cpp): one image at the checkpoint's size, DETR's at a small one,
-// the real-time DETRs' at their processor's fixed size.
+// embedder.cpp, detector.cpp): one image at the size it is prepared to (the
+// features of a base model without a head), DETR's at a small one, the
+// real-time DETRs' at their processor's fixed size.
 graph::Graph sample_graph(const ModelDir& m) {
   const io::ModelFolder folder = io::ModelFolder::open(m.path.string());
   if (m.detector) {
@@ -81,12 +84,16 @@ graph::Graph sample_graph(const ModelDir& m) {
     return d.takes_pixel_mask ? d.build(1, 64, 96) : d.build(1, folder.preprocess.height, folder.preprocess.width);
   }
   const models::VitModel vit = models::VitModel::load(folder);
-  return vit.build(1, vit.config().image_height, vit.config().image_width, false);
+  const models::VitConfig& c = vit.config();
+  const io::PreprocessConfig p = io::classifier_preprocess(folder.preprocess, c.image_height, c.image_width,
+                                                           c.resample_always);
+  return vit.build(1, p.output_height(), p.output_width(), false,
+                   c.labels.empty() ? models::VitOutput::hidden_states : models::VitOutput::logits);
 }
 
 TEST(CudaKernelTable, AcceptsEveryShippedModelInEveryPrecision) {
   const std::vector<ModelDir> dirs = model_dirs();
-  ASSERT_GE(dirs.size(), 10u) << "fixtures and demo models found";
+  ASSERT_GE(dirs.size(), 20u) << "fixtures and demo models found";
   const Precision precisions[] = {Precision::fp32, Precision::tf32, Precision::fp16, Precision::bf16};
   int accepted = 0, asked = 0;
   for (const ModelDir& m : dirs) {

@@ -1,5 +1,5 @@
-// Whole models on the GPU through the CUDA backend library: every ViT
-// reference fixture and the digits demo, in every precision, with and
+// Whole models on the GPU through the CUDA backend library: every ViT and
+// ViT-family (DeiT, DINOv2, timm, YOLOS) reference fixture and the digits demo, in every precision, with and
 // without CUDA graphs; the backend library's entry point; running out of
 // device memory. Skips plainly without a GPU, but for what needs none.
 #include <gtest/gtest.h>
@@ -43,10 +43,19 @@ Reference read_reference(const fs::path& dir) {
   return r;
 }
 
+// The classifier fixtures: ViT's, and the family's with logits (DeiT,
+// DINOv2 with registers and SwiGLU, timm's; head dims 8 to 64, 2 to 5
+// prefix tokens).
 std::vector<fs::path> vit_fixtures() {
   std::vector<fs::path> dirs;
   for (const auto& e : fs::directory_iterator(kRoot / "tests/fixtures/vit"))
     if (fs::exists(e.path() / "reference.safetensors")) dirs.push_back(e.path());
+  for (const auto& e : fs::directory_iterator(kRoot / "tests/fixtures/vitfam")) {
+    const fs::path ref = e.path() / "reference.safetensors";
+    if (fs::exists(ref) && e.path().filename().string().rfind("yolos", 0) != 0 &&
+        io::SafetensorsFile::open(ref.string())->find("logits"))
+      dirs.push_back(e.path());
+  }
   std::sort(dirs.begin(), dirs.end());
   return dirs;
 }
@@ -86,6 +95,30 @@ TEST(CudaModels, EveryVitFixtureMatchesTransformersInFp32) {
       double err = 0;
       for (size_t i = 0; i < got.size(); ++i) err = std::max(err, std::abs(double(got[i]) - r.logits.f32()[i]));
       EXPECT_LE(err, 1e-3) << (graphs ? "with" : "without") << " CUDA graphs";
+    }
+  }
+}
+
+// YOLOS: its detection tokens' logits and boxes, fp32, as the ViTs'.
+TEST(CudaModels, YolosMatchesTransformersInFp32) {
+  VRT_REQUIRE_CUDA();
+  for (const char* name : {"yolos_narrow", "yolos_mid_narrow"}) {
+    SCOPED_TRACE(name);
+    const fs::path dir = kRoot / "tests/fixtures/vitfam" / name;
+    const auto ref = io::SafetensorsFile::open((dir / "reference.safetensors").string());
+    const Tensor px = to_f32(ref->view(*ref->find("pixel_values")));
+    Options opt;
+    opt.device = Device::cuda;
+    const Detector d = Detector::load(dir.string(), opt);
+    const DetrOutputs o = d.forward(px.f32(), nullptr, static_cast<int>(px.dim(0)), static_cast<int>(px.dim(2)),
+                                    static_cast<int>(px.dim(3)));
+    for (const auto& [got, key] : {std::pair<const std::vector<float>&, const char*>{o.logits, "logits"},
+                                   {o.boxes, "pred_boxes"}}) {
+      const Tensor want = to_f32(ref->view(*ref->find(key)));
+      ASSERT_EQ(got.size(), static_cast<size_t>(want.numel())) << key;
+      double err = 0;
+      for (size_t i = 0; i < got.size(); ++i) err = std::max(err, std::abs(double(got[i]) - want.f32()[i]));
+      EXPECT_LE(err, 1e-3) << key;
     }
   }
 }

@@ -187,8 +187,11 @@ VitModel load_timm_vit(const io::ModelFolder& folder) {
   if (c.hidden_size % c.num_heads != 0)
     fail(StatusCode::corrupt_file, "config.json: embed_dim (", c.hidden_size, ") is not a multiple of num_heads (",
          c.num_heads, ")");
-  if (c.image_height < c.patch_size || c.image_width < c.patch_size || c.intermediate_size < 1)
-    fail(StatusCode::corrupt_file, "config.json: img_size is smaller than patch_size, or mlp_ratio gives no width");
+  if (c.image_height < c.patch_size || c.image_width < c.patch_size)
+    fail(StatusCode::corrupt_file, "config.json: model_args.img_size is smaller than patch_size");
+  if (c.intermediate_size < 1 || c.intermediate_size > kMaxFfn)
+    fail(StatusCode::corrupt_file, "config.json: model_args.mlp_ratio gives a feed-forward width of ",
+         c.intermediate_size, " (1 to ", kMaxFfn, ")");
 
   const int64_t D = c.hidden_size, I = c.intermediate_size, P = c.patch_size;
   const int64_t grid = int64_t(c.image_height / P) * (c.image_width / P);

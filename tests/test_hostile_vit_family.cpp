@@ -74,6 +74,8 @@ TEST(HostileVitFamily, ConfigsVisionrtCannotRunAreRefusedByName) {
       {"dinov2_reg_narrow", [](json& c) { c["num_register_tokens"] = 2; }, StatusCode::shape_mismatch,
        "register_tokens"},
       {"dinov2_narrow", [](json& c) { c["mlp_ratio"] = 1e9; }, StatusCode::corrupt_file, "mlp_ratio"},
+      {"timm_vit_small_narrow", [](json& c) { c["model_args"]["embed_dim"] = 65536; c["model_args"]["mlp_ratio"] = 60; },
+       StatusCode::corrupt_file, "model_args.mlp_ratio gives a feed-forward width of 3932160"},
       // The teacher's two heads read as the one-head model.
       {"deit_distilled_narrow", [](json& c) { c["architectures"] = {"DeiTForImageClassification"}; },
        StatusCode::not_found, "missing tensor 'classifier.weight'"},

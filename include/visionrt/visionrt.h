@@ -169,9 +169,9 @@ VRT_C_API int vrt_embedder_hidden_size(const vrt_embedder* embedder);
 /* Tokens per image of the size images are prepared to. */
 VRT_C_API int vrt_embedder_num_tokens(const vrt_embedder* embedder);
 /* Features of one image file: out holds hidden size floats, or num_tokens x
- * hidden size for VRT_POOLING_TOKENS. */
-VRT_C_API vrt_status vrt_embed_file(const vrt_embedder* embedder, const char* path, vrt_pooling pooling,
-                                    float* out);
+ * hidden size for VRT_POOLING_TOKENS. pooling is a vrt_pooling value (an int,
+ * so that any other value is refused, not undefined). */
+VRT_C_API vrt_status vrt_embed_file(const vrt_embedder* embedder, const char* path, int pooling, float* out);
 
 /* ---- Detection (DetrForObjectDetection) ---- */
 

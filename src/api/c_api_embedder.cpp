@@ -23,7 +23,7 @@ int vrt_embedder_num_tokens(const vrt_embedder* embedder) {
   return embedder->embedder.num_tokens(info.input_height, info.input_width);
 }
 
-vrt_status vrt_embed_file(const vrt_embedder* embedder, const char* path, vrt_pooling pooling, float* out) {
+vrt_status vrt_embed_file(const vrt_embedder* embedder, const char* path, int pooling, float* out) {
   if (!embedder || !path || !out) return invalid("vrt_embed_file: NULL argument");
   if (pooling != VRT_POOLING_CLS && pooling != VRT_POOLING_MEAN && pooling != VRT_POOLING_TOKENS)
     return invalid("vrt_embed_file: pooling must be VRT_POOLING_CLS, VRT_POOLING_MEAN or VRT_POOLING_TOKENS");

@@ -439,7 +439,7 @@ static void test_embedder(void) {
     for (t = 5; t < tokens; ++t) sum += all[t * hidden + k];
     CHECK(fabs(sum / (tokens - 5) - mean[k]) < 1e-5);
   }
-  CHECK_STATUS(vrt_embed_file(e, g_shape[0], (vrt_pooling)7, cls), VRT_INVALID_ARGUMENT);
+  CHECK_STATUS(vrt_embed_file(e, g_shape[0], 7, cls), VRT_INVALID_ARGUMENT);
   CHECK_STATUS(vrt_embedder_load(g_detr, &o, &refused), VRT_UNSUPPORTED);
   CHECK(refused == NULL);
   free(cls);
